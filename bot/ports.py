@@ -1,0 +1,51 @@
+"""The engine's only ways out: small ports each adapter implements (console, Slack, Discord, tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.replies import Reply
+
+
+class TransientSendError(Exception):
+    """Try again later: network trouble, 5xx, or a rate limit (`retry_after` seconds when known)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PermanentSendError(Exception):
+    """Never retry: the person blocks DMs, left, or was deactivated. They are marked unreachable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the platform said of a delivered DM: its own message id."""
+
+    message_id: str
+
+
+class Messenger(Protocol):
+    """Sends one DM. Synchronous: async adapters bridge with run_coroutine_threadsafe."""
+
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+        """Deliver or raise TransientSendError / PermanentSendError."""
+        ...
+
+
+class Directory(Protocol):
+    """Looks up a platform user's display name (Slack's users.info, cached by the adapter)."""
+
+    def display_name(self, workspace_external_id: str, user_id: str) -> str | None: ...
+
+
+class NoDirectory:
+    def display_name(self, workspace_external_id: str, user_id: str) -> str | None:
+        return None

@@ -1,0 +1,207 @@
+"""darebot's tables. Every row hangs off one workspace; ids are integers, platform ids strings.
+
+Datetimes are aware and stored in UTC (SQLModel's UTCDateTime); dates are calendar dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Workspace(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime
+
+
+class Person(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    external_id: str = Field(max_length=64)
+    display_name: str = Field(max_length=200)
+    alias: str = Field(max_length=40)
+    tz: str | None = Field(default=None, max_length=64)
+    quiet_start: str = Field(default="21:00", max_length=5)
+    quiet_end: str = Field(default="08:00", max_length=5)
+    nudges_enabled: bool = True
+    snoozed_until: datetime | None = None
+    board_mode: str = Field(default="named", max_length=8)
+    unreachable_at: datetime | None = None
+    unreachable_reason: str | None = Field(default=None, max_length=200)
+    last_active_at: datetime | None = None
+    created_at: datetime
+
+
+class Cohort(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("workspace_id", "name_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    name: str = Field(max_length=80)
+    name_key: str = Field(max_length=80)
+    tz: str = Field(max_length=64)
+    home_channel: str | None = Field(default=None, max_length=64)
+    goal: int = 3
+    deadline: date | None = None
+    paused_until: datetime | None = None
+    paused: bool = False
+    closed_at: datetime | None = None
+    created_by: int = Field(foreign_key="person.id")
+    created_at: datetime
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("cohort_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    is_instructor: bool = False
+    is_participant: bool = False
+    joined_at: datetime
+
+
+class QuietWeek(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    starts_on: date
+    ends_on: date
+    note: str = Field(default="", max_length=120)
+
+
+class Dare(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    goal: int = 3
+    starts_at: datetime
+    deadline: date | None = None
+    reward: str | None = Field(default=None, max_length=120)
+    issued_by: int = Field(foreign_key="person.id")
+    # Coaching knobs; defaults a coach would choose (see bot.nudges.policy).
+    followup_days: int = 4
+    stall_days: int = 5
+    daily_cap: int = 1
+    weekly_cap: int = 3
+    created_at: datetime
+
+
+class Acceptance(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("dare_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dare_id: int = Field(foreign_key="dare.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    accepted_at: datetime
+
+
+class Contact(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("person_id", "name_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    name: str = Field(max_length=80)
+    name_key: str = Field(max_length=80)
+    title: str | None = Field(default=None, max_length=120)
+    org: str | None = Field(default=None, max_length=120)
+    kind: str = Field(default="future-self", max_length=20)
+    can_decide: bool = False
+    created_at: datetime
+
+
+class Outreach(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("contact_id", "attempt_no"), Index("ix_outreach_person_sent", "person_id", "sent_on"))
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    attempt_no: int
+    channel: str = Field(default="email", max_length=16)
+    sent_on: date
+    # no-reply | replied | declined | meeting
+    status: str = Field(default="no-reply", max_length=16)
+    replied_on: date | None = None
+    meeting_on: date | None = None
+    created_at: datetime
+
+
+class Interview(SQLModel, table=True):
+    __table_args__ = (Index("ix_interview_person_held", "person_id", "held_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    held_on: date
+    minutes: int | None = None
+    asked: str = Field(default="", max_length=400)
+    learned: str | None = Field(default=None, max_length=1500)
+    created_at: datetime
+
+
+class Outcome(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("interview_id", "tag"),)
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    tag: str = Field(max_length=24)
+
+
+class Story(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    cohort_id: int | None = Field(default=None, foreign_key="cohort.id", index=True)
+    text: str = Field(max_length=3000)
+    consent: str = Field(default="instructor", max_length=12)
+    reward_granted_at: datetime | None = None
+    granted_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime
+
+
+class RecruiterCall(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    company: str = Field(max_length=120)
+    role: str | None = Field(default=None, max_length=120)
+    asked: str = Field(default="", max_length=60)
+    answer: str | None = Field(default=None, max_length=8)
+    connected: bool = False
+    referred: bool = False
+    occurred_on: date
+    created_at: datetime
+
+
+class Nudge(SQLModel, table=True):
+    """The outbox: one planned DM. `key` (person, rule, subject, period) makes planning idempotent."""
+
+    __table_args__ = (Index("ix_nudge_due", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    rule: str = Field(max_length=40)
+    subject: str = Field(default="", max_length=80)
+    due_at: datetime
+    planned_at: datetime
+    # pending | claimed | sent | dropped | failed | unreachable
+    status: str = Field(default="pending", max_length=12)
+    attempts: int = 0
+    claimed_by: str | None = Field(default=None, max_length=80)
+    claimed_until: datetime | None = None
+    sent_at: datetime | None = None
+    platform_message_id: str | None = Field(default=None, max_length=120)
+    last_error: str | None = Field(default=None, max_length=300)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Idempotency keys of platform deliveries (Slack event ids, Discord interaction ids)."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    created_at: datetime
+
+
+class Lease(SQLModel, table=True):
+    """A named lease: on SQLite, only the holder runs the scheduler's delivery."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=80)
+    expires_at: datetime
