@@ -1,0 +1,32 @@
+"""The report's picture: the cohort's funnel next to the 5% baseline, as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+
+from bot.coaching import BASELINE
+from bot.stats import Funnel
+
+
+def funnel_chart(title: str, f: Funnel) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display anywhere darebot runs
+    from matplotlib.figure import Figure
+
+    labels = ["Accepted", "Reached out", "1+ interview", "Goal met"]
+    values = [100 * f.pct(n, f.size) for n in (f.accepted, f.reached_out, f.interviewed, f.goal_met)]
+    fig = Figure(figsize=(6, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    bars = ax.barh(labels[::-1], values[::-1], color="#3b7dd8")
+    ax.axvline(100 * BASELINE, color="#d8553b", linestyle="--", label=f"Baseline {round(100 * BASELINE)}%")
+    for bar, v in zip(bars, values[::-1], strict=True):
+        ax.text(min(v + 1, 92), bar.get_y() + bar.get_height() / 2, f"{v:.0f}%", va="center", fontsize=9)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of participants")
+    ax.set_title(f"{title}: take-up vs baseline"[:80], fontsize=11)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

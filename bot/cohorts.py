@@ -1,0 +1,175 @@
+"""Cohorts and the dare: creating, joining, instructors, pausing, quiet weeks, issuing and accepting."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+
+from bot import commands as c
+from bot.coaching import DARE_PITCH
+from bot.context import Context
+from bot.dates import resolve_date, safe_zone, zone
+from bot.errors import UsageError
+from bot.replies import Button, Field, Reply, Section, text_reply
+from bot.stats import current_dare
+from bot.validate import name_key
+from storage.models import Acceptance, Cohort, Dare, Membership, Nudge, QuietWeek
+
+
+def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
+    key = name_key(cmd.name)
+    if ctx.session.exec(select(Cohort).where(Cohort.workspace_id == ctx.ws.id, Cohort.name_key == key)).first():
+        raise UsageError(f"A cohort called '{cmd.name}' already exists here: pick another name, "
+                         f"or join it with /dare cohort join {cmd.name}.", field="name")
+    tz = zone(cmd.tz, field="tz").key if cmd.tz else (ctx.me.tz or ctx.default_tz)
+    deadline = None
+    if cmd.deadline:
+        deadline = resolve_date(cmd.deadline, ctx.today, what="The deadline", field="deadline")
+        if deadline < ctx.today:
+            raise UsageError("The deadline is in the past: give a date from today on.", field="deadline")
+    cohort = Cohort(workspace_id=ctx.ws.id, name=cmd.name, name_key=key, tz=tz, goal=cmd.goal or 3,  # type: ignore[arg-type]
+                    deadline=deadline, created_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
+    ctx.session.add(cohort)
+    ctx.session.flush()
+    ctx.session.add(Membership(cohort_id=cohort.id, person_id=ctx.me.id, is_instructor=True,  # type: ignore[arg-type]
+                               joined_at=ctx.now))
+    when = f", deadline {deadline.isoformat()}" if deadline else ""
+    return text_reply(
+        f"Cohort {cohort.name} is ready (goal {cohort.goal} reverse interviews{when}, time zone {tz}). "
+        f"You're its instructor.\nNext: students join with /dare cohort join {cohort.name}; "
+        f"then issue the dare with /dare start {cohort.name}.", title="Cohort created")
+
+
+def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
+    if not cmd.name:
+        raise UsageError("Which cohort? Ask your instructor for its name.", usage="/dare cohort join NAME")
+    cohort = ctx.cohort_by_name(cmd.name)
+    m = ctx.membership(cohort)
+    if m and m.is_participant:
+        return text_reply(f"You're already in {cohort.name}. See /dare progress.")
+    if m:
+        m.is_participant = True
+    else:
+        ctx.session.add(Membership(cohort_id=cohort.id, person_id=ctx.me.id, is_participant=True,  # type: ignore[arg-type]
+                                   joined_at=ctx.now))
+    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    if dare is None:
+        return text_reply(f"Welcome to {cohort.name}! Your instructor will issue the dare soon; "
+                          "meanwhile, /dare questions shows what to ask.", title="Joined")
+    return Reply(title="Joined", sections=(Section(text=f"Welcome to {cohort.name}! The dare is already on:"),
+                                           *dare_sections(dare, cohort)),
+                 buttons=(Button("I'm in", "dare.accept", cohort.name, "primary"),))
+
+
+def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
+    cohort = ctx.cohort(cmd.name, instructor=True)
+    other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
+    m = ctx.membership(cohort, other)
+    if m and m.is_instructor:
+        return text_reply(f"{other.display_name} already teaches {cohort.name}.")
+    if m:
+        m.is_instructor = True
+    else:
+        ctx.session.add(Membership(cohort_id=cohort.id, person_id=other.id, is_instructor=True,  # type: ignore[arg-type]
+                                   joined_at=ctx.now))
+    return text_reply(f"{other.display_name} is now an instructor of {cohort.name}.")
+
+
+def pause(ctx: Context, cmd: c.CohortPause) -> Reply:
+    cohort = ctx.cohort(cmd.name, instructor=True)
+    if cmd.resume:
+        cohort.paused, cohort.paused_until = False, None
+        return text_reply(f"Nudges for {cohort.name} are back on.")
+    until = None
+    if cmd.until:
+        day = resolve_date(cmd.until, ctx.today, what="--until", field="until")
+        if day <= ctx.today:
+            raise UsageError("--until must be after today.", field="until")
+        until = datetime.combine(day, time(0), safe_zone(cohort.tz))
+    cohort.paused, cohort.paused_until = until is None, until
+    tail = f" until {cmd.until and until.date().isoformat()}" if until else f" until /dare cohort resume {cohort.name}"
+    return text_reply(f"Nudges for {cohort.name} are paused{tail}. Commands keep working.")
+
+
+def quiet(ctx: Context, cmd: c.CohortQuiet) -> Reply:
+    usage = "/dare cohort quiet NAME --from DATE --to DATE [--note TEXT]"
+    cohort = ctx.cohort(cmd.name, instructor=True)
+    if not cmd.start or not cmd.end:
+        raise UsageError("A quiet stretch needs --from and --to.", usage=usage)
+    start = resolve_date(cmd.start, ctx.today, what="--from", field="start")
+    end = resolve_date(cmd.end, ctx.today, what="--to", field="end")
+    if end < start:
+        raise UsageError("--to comes before --from.", usage=usage)
+    if (end - start).days > 62:
+        raise UsageError("A quiet stretch can last at most 9 weeks; pause the cohort for longer breaks.")
+    ctx.session.add(QuietWeek(cohort_id=cohort.id, starts_on=start, ends_on=end, note=cmd.note))  # type: ignore[arg-type]
+    return text_reply(f"No nudges to {cohort.name}'s participants from {start} to {end}"
+                      f"{' (' + cmd.note + ')' if cmd.note else ''}.")
+
+
+def dare_sections(dare: Dare, cohort: Cohort) -> tuple[Section, ...]:
+    fields = [Field("Goal", f"{dare.goal} reverse interview{'s' if dare.goal != 1 else ''}")]
+    if dare.deadline:
+        fields.append(Field("Deadline", dare.deadline.isoformat()))
+    if dare.reward:
+        fields.append(Field("For sharing your story", dare.reward))
+    return (Section(text=DARE_PITCH, fields=tuple(fields)),
+            Section(text=f"Take it with /dare accept {cohort.name}, then add someone with /dare contact \"NAME\"."))
+
+
+def start(ctx: Context, cmd: c.Start) -> tuple[Reply, int]:
+    """Issue the dare; returns the reply and how many announcement DMs were planned."""
+    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare start NAME")
+    deadline = cohort.deadline
+    if cmd.deadline:
+        deadline = resolve_date(cmd.deadline, ctx.today, what="The deadline", field="deadline")
+    if deadline is not None and deadline < ctx.today:
+        raise UsageError("The deadline is in the past: give --deadline DATE from today on.", field="deadline")
+    dare = Dare(cohort_id=cohort.id, goal=cmd.goal or cohort.goal, starts_at=ctx.now, deadline=deadline,  # type: ignore[arg-type]
+                reward=cmd.reward, issued_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
+    ctx.session.add(dare)
+    ctx.session.flush()
+    participants = list(ctx.session.exec(select(Membership.person_id).where(
+        Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
+    planned = plan_announcements(ctx, dare, participants)
+    summary = (f"The dare is out to {len(participants)} participant{'s' if len(participants) != 1 else ''} of "
+               f"{cohort.name}: each gets a DM." if participants else
+               f"The dare is set for {cohort.name}. Nobody has joined yet: people who join see it at once.")
+    return Reply(title=f"Dare issued to {cohort.name}", sections=(Section(text=summary), *dare_sections(dare, cohort)),
+                 ephemeral=False), planned
+
+
+def plan_announcements(ctx: Context, dare: Dare, person_ids: list[int]) -> int:
+    if not person_ids:
+        return 0
+    rows = [dict(key=f"{pid}:dare-issued:{dare.id}:-", workspace_id=ctx.ws.id, person_id=pid, rule="dare-issued",
+                 subject=str(dare.id), due_at=ctx.now, planned_at=ctx.now, status="pending", attempts=0)
+            for pid in person_ids]
+    dialect = ctx.session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Nudge)
+    ctx.session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    return len(rows)
+
+
+def accept(ctx: Context, cmd: c.Accept) -> Reply:
+    cohort = ctx.cohort(cmd.name, example="/dare accept NAME")
+    m = ctx.membership(cohort)
+    if m is None or not m.is_participant:
+        raise UsageError(f"Join {cohort.name} first: /dare cohort join {cohort.name}.")
+    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    if dare is None:
+        raise UsageError(f"{cohort.name} has no dare yet: your instructor issues it with /dare start.")
+    if ctx.session.exec(select(Acceptance).where(Acceptance.dare_id == dare.id,
+                                                 Acceptance.person_id == ctx.me.id)).first():
+        return text_reply("You've already taken the dare. /dare progress shows where you are.")
+    ctx.session.add(Acceptance(dare_id=dare.id, person_id=ctx.me.id, accepted_at=ctx.now))  # type: ignore[arg-type]
+    by = f" by {dare.deadline.isoformat()}" if dare.deadline else ""
+    return Reply(title="Dare accepted", sections=(Section(
+        text=f"You're in: {dare.goal} reverse interview{'s' if dare.goal != 1 else ''}{by}.\n"
+             "Step one: write down someone who is where you'd love to be in a few years, and add them with "
+             "/dare contact \"FULL NAME\" --title T --org O (add --decides if they can hire)."),),
+        buttons=(Button("Show me the questions", "questions.show"),))
+
+

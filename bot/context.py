@@ -1,0 +1,140 @@
+"""One command's world: the session, the moment, the workspace and the person acting, and lookups."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.dates import local_today
+from bot.errors import NotAllowed, NotFound, UsageError
+from bot.identity import Actor, WorkspaceRef
+from bot.ports import Directory
+from bot.validate import NAME_MAX, name_key
+from storage.models import Cohort, Contact, Membership, Person, Workspace
+
+_ADJ = ("Brave", "Curious", "Steady", "Bold", "Keen", "Quiet", "Swift", "Bright", "Patient", "Candid", "Nimble", "Calm")
+_ANIMAL = ("Otter", "Falcon", "Heron", "Lynx", "Badger", "Fox", "Owl", "Wren", "Marten", "Ibex", "Puffin", "Hare")
+
+
+def alias_for(workspace_id: int, external_id: str) -> str:
+    """A stable pseudonym for the board, derived so it never needs storing twice."""
+    h = int.from_bytes(hashlib.sha256(f"{workspace_id}:{external_id}".encode()).digest()[:4], "big")
+    return f"{_ADJ[h % len(_ADJ)]} {_ANIMAL[(h // 12) % len(_ANIMAL)]} {h % 90 + 10}"
+
+
+def get_workspace(session: Session, ref: WorkspaceRef, now: datetime) -> Workspace:
+    ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
+                                              Workspace.external_id == ref.external_id)).first()
+    if ws is None:
+        ws = Workspace(platform=ref.platform, external_id=ref.external_id, name=ref.name[:200], created_at=now)
+        try:
+            with session.begin_nested():
+                session.add(ws)
+                session.flush()
+        except IntegrityError:  # created by a concurrent request a moment ago
+            ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
+                                                      Workspace.external_id == ref.external_id)).one()
+    return ws
+
+
+def get_person(session: Session, ws: Workspace, user_id: str, display_name: str, now: datetime,
+               tz: str | None = None, *, rename: bool = True) -> Person:
+    """The person behind a platform id, created on first sight; `rename` refreshes a changed name."""
+    person = session.exec(select(Person).where(Person.workspace_id == ws.id, Person.external_id == user_id)).first()
+    name = " ".join(display_name.split())[:NAME_MAX] or user_id
+    if person is None:
+        person = Person(workspace_id=ws.id, external_id=user_id, display_name=name,  # type: ignore[arg-type]
+                        alias=alias_for(ws.id, user_id), tz=tz, created_at=now)  # type: ignore[arg-type]
+        try:
+            with session.begin_nested():
+                session.add(person)
+                session.flush()
+        except IntegrityError:
+            person = session.exec(select(Person).where(Person.workspace_id == ws.id,
+                                                       Person.external_id == user_id)).one()
+    else:
+        if rename and display_name and person.display_name != name:
+            person.display_name = name
+        if tz and not person.tz:
+            person.tz = tz
+    return person
+
+
+@dataclass
+class Context:
+    session: Session
+    now: datetime
+    ws: Workspace
+    me: Person
+    actor: Actor
+    default_tz: str
+    directory: Directory
+
+    @property
+    def today(self) -> date:
+        return local_today(self.now, self.me.tz, self.default_tz)
+
+    def person_for(self, user_id: str, name_hint: str = "") -> Person:
+        known = self.directory.display_name(self.ws.external_id, user_id)
+        return get_person(self.session, self.ws, user_id, known or name_hint or user_id, self.now,
+                          rename=known is not None)
+
+    def memberships(self) -> list[tuple[Cohort, Membership]]:
+        return list(self.session.exec(
+            select(Cohort, Membership).join(Membership, Membership.cohort_id == Cohort.id)
+            .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id, Cohort.closed_at == None)  # noqa: E711
+            .order_by(Membership.joined_at)).all())
+
+    def cohort_by_name(self, name: str) -> Cohort:
+        cohort = self.session.exec(select(Cohort).where(Cohort.workspace_id == self.ws.id,
+                                                        Cohort.name_key == name_key(name))).first()
+        if cohort is None:
+            mine = [c.name for c, _ in self.memberships()]
+            hint = f" Yours: {', '.join(mine)}." if mine else " Ask your instructor for the exact name."
+            raise NotFound(f"There's no cohort called '{name[:NAME_MAX]}' here.{hint}")
+        return cohort
+
+    def cohort(self, name: str | None, *, instructor: bool = False, example: str = "") -> Cohort:
+        """The named cohort, or the only one the person is in (as instructor when `instructor`)."""
+        if name:
+            cohort = self.cohort_by_name(name)
+            if instructor:
+                self.require_instructor(cohort)
+            return cohort
+        mine = [(c, m) for c, m in self.memberships() if (m.is_instructor if instructor else True)]
+        if len(mine) == 1:
+            return mine[0][0]
+        if not mine:
+            if instructor:
+                raise NotAllowed("You don't teach a cohort here. Create one with /dare cohort create NAME.")
+            raise UsageError("You're not in a cohort yet. Join one with /dare cohort join NAME.")
+        names = ", ".join(c.name for c, _ in mine)
+        raise UsageError(f"You're in several cohorts ({names}): name one{', e.g. ' + example if example else ''}.")
+
+    def membership(self, cohort: Cohort, person: Person | None = None) -> Membership | None:
+        person = person or self.me
+        return self.session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
+                                                          Membership.person_id == person.id)).first()
+
+    def is_instructor(self, cohort: Cohort) -> bool:
+        m = self.membership(cohort)
+        return bool(m and m.is_instructor)
+
+    def require_instructor(self, cohort: Cohort) -> None:
+        if not self.is_instructor(cohort):
+            raise NotAllowed(f"Only instructors of {cohort.name} can do that.")
+
+    def contact(self, name: str, *, field: str = "contact") -> Contact:
+        found = self.session.exec(select(Contact).where(Contact.person_id == self.me.id,
+                                                        Contact.name_key == name_key(name))).first()
+        if found is not None:
+            return found
+        names = list(self.session.exec(select(Contact.name).where(Contact.person_id == self.me.id)))
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f" Did you mean '{close[0]}'?" if close else f' Add them first: /dare contact "{name[:NAME_MAX]}".'
+        raise NotFound(f"You have no contact called '{name[:NAME_MAX]}'.{hint}")

@@ -1,0 +1,236 @@
+"""The coaching engine's front door: adapters hand it a workspace, an actor and a command.
+
+Each call is one transaction: it commits whole or, on any refusal, rolls back whole and returns a
+short private error. No exception escapes to an adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot import activity, cohorts, people, views
+from bot import commands as c
+from bot.clock import Clock
+from bot.context import Context, get_person, get_workspace
+from bot.errors import DareError, NotFound, UsageError
+from bot.forms import FORMS, Form, build_form, to_command
+from bot.grammar import parse
+from bot.identity import Actor, WorkspaceRef
+from bot.ports import Directory, NoDirectory
+from bot.replies import Reply, Section, error_reply
+from bot.stats import current_dare
+from bot.validate import name_key
+from storage.db import Database
+from storage.models import Cohort, Contact, Membership, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+OOPS = "Something went wrong on our side and nothing was saved. Please try again in a minute."
+
+Handler = Callable[[Context, object], Reply]
+
+# Forms that open when these commands arrive with no arguments (Slack/Discord show a modal).
+FORM_COMMANDS = {"log": "log", "outreach": "outreach", "contact": "contact", "story": "story"}
+
+_HANDLERS: dict[type, Handler] = {
+    c.Help: views.help_reply,  # type: ignore[dict-item]
+    c.CohortCreate: cohorts.create,  # type: ignore[dict-item]
+    c.CohortJoin: cohorts.join,  # type: ignore[dict-item]
+    c.CohortInstructor: cohorts.add_instructor,  # type: ignore[dict-item]
+    c.CohortPause: cohorts.pause,  # type: ignore[dict-item]
+    c.CohortQuiet: cohorts.quiet,  # type: ignore[dict-item]
+    c.Accept: cohorts.accept,  # type: ignore[dict-item]
+    c.Contact: activity.add_contact,  # type: ignore[dict-item]
+    c.Outreach: activity.outreach,  # type: ignore[dict-item]
+    c.ReplyReceived: activity.reply_received,  # type: ignore[dict-item]
+    c.Log: activity.log_interview,  # type: ignore[dict-item]
+    c.Story: activity.story,  # type: ignore[dict-item]
+    c.Recruiter: activity.recruiter,  # type: ignore[dict-item]
+    c.Progress: views.progress,  # type: ignore[dict-item]
+    c.Board: views.board,  # type: ignore[dict-item]
+    c.Report: views.report,  # type: ignore[dict-item]
+    c.Export: views.export,  # type: ignore[dict-item]
+    c.Questions: views.questions,  # type: ignore[dict-item]
+    c.Settings: people.settings,  # type: ignore[dict-item]
+    c.Reward: people.reward,  # type: ignore[dict-item]
+}
+
+
+class Engine:
+    def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
+                 directory: Directory | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.default_tz = default_tz
+        self.directory: Directory = directory or NoDirectory()
+        # Set by the scheduler: called after a command planned DMs that are due now.
+        self.outbox_listener: Callable[[], None] | None = None
+
+    # -- entry points -------------------------------------------------------------------------
+    def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
+        """The text after `/dare`, as typed in Slack or the console."""
+        stripped = text.strip()
+        bare = stripped[5:].strip() if stripped.startswith("/dare") else stripped
+        if bare.lower() in FORM_COMMANDS:
+            return self._form_prompt(FORM_COMMANDS[bare.lower()])
+        try:
+            command = parse(text)
+        except UsageError as err:
+            return error_reply(str(err))
+        except Exception:  # the parser must never take the adapter down
+            log.exception("parser failed on %r", text[:200])
+            return error_reply(OOPS)
+        return self.run(ws, actor, command)
+
+    def run(self, ws: WorkspaceRef, actor: Actor, command: c.Command) -> Reply:
+        try:
+            return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
+        except DareError as err:
+            return error_reply(str(err))
+
+    def press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
+        """A button came back from a DM or a reply."""
+        if action == "nudge.log":
+            return self._form_prompt("log")
+        if action == "questions.show":
+            return views.questions()
+        try:
+            if action == "nudge.snooze":
+                return self._transaction(ws, actor, lambda ctx: people.snooze(ctx, value or "3"))
+            if action == "nudge.stop":
+                return self._transaction(ws, actor, people.stop_nudges)
+            if action == "dare.accept":
+                return self._transaction(ws, actor, lambda ctx: cohorts.accept(ctx, c.Accept(value or None)))
+            if action == "board.post":
+                return self._transaction(ws, actor, lambda ctx: views.board(ctx, c.Board(value or None, post=True)))
+        except DareError as err:
+            return error_reply(str(err))
+        return error_reply("That button has expired. Try the command instead: /dare help.")
+
+    def form(self, ws: WorkspaceRef, actor: Actor, name: str) -> Form:
+        return build_form(name, self.contact_names(ws, actor))
+
+    def submit_form(self, ws: WorkspaceRef, actor: Actor, name: str, values: dict[str, object]) -> Reply:
+        """Raises UsageError (with `.field`) on bad input; nothing is written then."""
+        command = to_command(name, values)
+        try:
+            return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
+        except NotFound as err:
+            raise UsageError(str(err), field="contact" if name != "contact" else "name") from None
+        except UsageError:
+            raise
+        except DareError as err:
+            raise UsageError(str(err)) from None
+
+    def home(self, ws: WorkspaceRef, actor: Actor) -> Reply:
+        """An overview: my progress, the questions and, for instructors, their cohorts."""
+        def build(ctx: Context) -> Reply:
+            mine = views.progress(ctx)
+            sections = list(mine.sections)
+            for cohort, m in ctx.memberships():
+                if m.is_instructor:
+                    rep = views.report(ctx, c.Report(cohort.name))
+                    sections.append(Section(title=f"Teaching: {cohort.name}", text=rep.sections[0].text))
+                    sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
+            sections.extend(views.questions().sections)
+            return Reply(title="darebot", sections=tuple(sections))
+        try:
+            return self._transaction(ws, actor, build)
+        except DareError as err:
+            return error_reply(str(err))
+
+    def cohort_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
+        with self.db.session() as s:
+            w = get_workspace(s, ws, self.clock.now())
+            rows = s.exec(select(Cohort.name).where(Cohort.workspace_id == w.id, Cohort.closed_at == None,  # noqa: E711
+                                                    Cohort.name_key.startswith(name_key(prefix)))  # type: ignore[attr-defined]
+                          .order_by(Cohort.name).limit(25))
+            return list(rows)
+
+    def contact_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
+        with self.db.session() as s:
+            w = get_workspace(s, ws, self.clock.now())
+            person = get_person(s, w, actor.user_id, actor.display_name, self.clock.now(), actor.tz)
+            rows = s.exec(select(Contact.name).where(Contact.person_id == person.id,
+                                                     Contact.name_key.startswith(name_key(prefix)))  # type: ignore[attr-defined]
+                          .order_by(Contact.name).limit(25))
+            return list(rows)
+
+    def first_time(self, key: str) -> bool:
+        """Records an idempotency key; False when it was seen before (a retried delivery)."""
+        try:
+            with self.db.session() as s:
+                s.add(ProcessedEvent(key=key[:200], created_at=self.clock.now()))
+            return True
+        except IntegrityError:
+            return False
+
+    def cohort_members(self, ws: WorkspaceRef, cohort_name: str) -> list[str]:
+        """Platform ids of a cohort's participants (adapters use it to check DM targets)."""
+        with self.db.session() as s:
+            w = get_workspace(s, ws, self.clock.now())
+            cohort = s.exec(select(Cohort).where(Cohort.workspace_id == w.id,
+                                                 Cohort.name_key == name_key(cohort_name))).first()
+            if cohort is None:
+                return []
+            from storage.models import Person
+            return list(s.exec(select(Person.external_id).join(Membership, Membership.person_id == Person.id)
+                               .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
+
+    # -- internals ----------------------------------------------------------------------------
+    def _form_prompt(self, name: str) -> Reply:
+        spec = build_form(name, [])
+        usage = {"log": '/dare log "CONTACT" [--on DATE] [--minutes N] [--outcome TAG]...',
+                 "outreach": '/dare outreach "CONTACT" [--via email|linkedin|phone|in-person|other] [--on DATE]',
+                 "contact": '/dare contact "FULL NAME" [--title T] [--org O] [--kind K] [--decides]',
+                 "story": "/dare story TEXT [--to cohort|anonymous|instructor]"}[name]
+        return Reply(title=spec.title, sections=(Section(text=f"Usage: {usage}"),), form=name)
+
+    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply]) -> Reply:
+        now: datetime = self.clock.now()
+        planned_before = self._planned_marker()
+        try:
+            with self.db.session() as s:
+                w = get_workspace(s, ws, now)
+                me = get_person(s, w, actor.user_id, actor.display_name, now, actor.tz)
+                me.last_active_at = now
+                ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
+                              directory=self.directory)
+                reply = work(ctx)
+        except DareError:
+            raise
+        except IntegrityError:
+            log.info("conflicting write for %s", actor.user_id, exc_info=True)
+            raise UsageError("That was already recorded (it looks like a double submission).") from None
+        except Exception:
+            log.exception("command failed")
+            return error_reply(OOPS)
+        if self._planned_marker() != planned_before and self.outbox_listener is not None:
+            try:
+                self.outbox_listener()
+            except Exception:  # delivery trouble must not undo a committed command
+                log.exception("outbox listener failed")
+        return reply
+
+    def _planned_marker(self) -> int:
+        return self._planned
+
+    _planned = 0
+
+    def _dispatch(self, ctx: Context, command: c.Command) -> Reply:
+        if isinstance(command, c.Start):
+            reply, planned = cohorts.start(ctx, command)
+            if planned:
+                self._planned += 1
+            return reply
+        handler = _HANDLERS.get(type(command))
+        if handler is None:
+            raise UsageError("That command isn't available here. Try /dare help.")
+        return handler(ctx, command)
+
+

@@ -1,0 +1,130 @@
+"""The coach's defaults, and the local-time arithmetic every rule and limit relies on.
+
+Dates in rules are the person's *local* calendar dates; a local wall-clock moment is turned into
+UTC with zoneinfo, so a daylight-saving change never moves a nudge to the wrong local hour or day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Rules whose DMs are not "nudges" for the purpose of the per-person caps.
+CAP_EXEMPT = frozenset({"dare-issued", "digest", "instructor-digest"})
+# Rules that still go out to someone who pressed "Stop these" or snoozed.
+OPTOUT_EXEMPT = frozenset({"dare-issued", "instructor-digest"})
+# Rules that go out even while the cohort is paused or in a quiet week.
+PAUSE_EXEMPT = frozenset({"dare-issued"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Defaults a coach would choose. The per-dare knobs are overridden from the Dare row."""
+
+    # per dare (Dare.followup_days, stall_days, daily_cap, weekly_cap)
+    followup_days: int = 4          # wait this long for an answer before the next attempt
+    stall_days: int = 5             # accepted but no outreach for this long
+    daily_cap: int = 1              # nudges per person per local day
+    weekly_cap: int = 3             # nudges per person in any 7 days
+    # rule timing
+    send_time: time = time(10, 0)   # local time at which a day's nudges fall due
+    accept_reminder_days: tuple[int, ...] = (2, 6)
+    thank_you_time: time = time(18, 0)
+    close_loop_days: int = 14
+    unanswered_run: int = 3         # encouragement after this many unanswered attempts in a row
+    encourage_after_days: int = 2
+    story_after_days: int = 2
+    deadline_near_days: int = 5
+    gone_quiet_days: int = 10
+    recruiter_revisit_days: int = 90
+    digest_weekday: int = 0         # Monday
+    digest_time: time = time(9, 0)
+    digest_grace_days: int = 7      # digests continue this long after the deadline
+    # planning and delivery
+    plan_ahead: timedelta = timedelta(hours=24)
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    claim_seconds: int = 120        # a claimed row is re-claimable after this (crashed worker)
+    max_attempts: int = 6           # transient failures before a row is marked failed
+    backoff_base: float = 30.0      # seconds; doubled at each attempt
+    backoff_max: float = 3600.0
+    ws_rate: float = 5.0            # DMs per second per workspace (token bucket)
+    ws_burst: int = 20
+
+    def for_dare(self, dare: object | None) -> Policy:
+        if dare is None:
+            return self
+        return replace(
+            self,
+            followup_days=getattr(dare, "followup_days", self.followup_days),
+            stall_days=getattr(dare, "stall_days", self.stall_days),
+            daily_cap=getattr(dare, "daily_cap", self.daily_cap),
+            weekly_cap=getattr(dare, "weekly_cap", self.weekly_cap),
+        )
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+
+
+DEFAULT_POLICY = Policy()
+
+
+@lru_cache(maxsize=512)
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def tz_name(person_tz: str | None, cohort_tz: str | None = None) -> str:
+    """Person's zone, else the cohort's, else UTC."""
+    return person_tz or cohort_tz or "UTC"
+
+
+def local_date(moment: datetime, tz: str) -> date:
+    return moment.astimezone(zone(tz)).date()
+
+
+def local_at(day: date, at: time, tz: str) -> datetime:
+    """The UTC moment of wall-clock `at` on local `day` (zoneinfo resolves DST gaps and folds)."""
+    return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(UTC)
+
+
+def next_local_midnight(moment: datetime, tz: str) -> datetime:
+    return local_at(local_date(moment, tz) + timedelta(days=1), time(0, 0), tz)
+
+
+def parse_hhmm(text: str | None, default: str) -> time:
+    try:
+        h, m = (text or default).split(":")
+        return time(int(h), int(m))
+    except ValueError:
+        h, m = default.split(":")
+        return time(int(h), int(m))
+
+
+def in_quiet_hours(moment: datetime, tz: str, start: time, end: time) -> bool:
+    t = moment.astimezone(zone(tz)).time().replace(second=0, microsecond=0)
+    if start == end:
+        return False
+    if start < end:  # e.g. 13:00-14:00
+        return start <= t < end
+    return t >= start or t < end  # wraps midnight, e.g. 21:00-08:00
+
+
+def after_quiet_hours(moment: datetime, tz: str, start: time, end: time) -> datetime:
+    """`moment` if allowed, else the next allowed minute (the local `end` of the quiet span)."""
+    if not in_quiet_hours(moment, tz, start, end):
+        return moment
+    local = moment.astimezone(zone(tz))
+    day = local.date()
+    if start > end and local.time() >= start:
+        day += timedelta(days=1)
+    candidate = local_at(day, end, tz)
+    # `end` may fall in a DST gap: zoneinfo maps it just past the gap, which is allowed.
+    if candidate <= moment:  # defensive: never go backwards
+        candidate = moment + timedelta(minutes=1)
+    return candidate

@@ -1,0 +1,255 @@
+"""What people read: progress, the board, the instructor's report, the CSV export, questions and help."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import timedelta
+
+from sqlmodel import select
+
+from bot import commands as c
+from bot.coaching import BASELINE, PERSISTENCE_ATTEMPTS
+from bot.context import Context
+from bot.dates import resolve_date
+from bot.errors import UsageError
+from bot.grammar import help_text
+from bot.questions import BANK
+from bot.replies import Attachment, Button, Field, Reply, Section, Table
+from bot.stats import ParticipantStats, attempts_before_reply, current_dare, funnel, participant_stats, ranked
+from storage.models import Cohort, Contact, Outreach, Person, Story
+
+STALL_DAYS = 7
+BOARD_ROWS = 25
+
+
+def _bar(done: int, goal: int, width: int = 10) -> str:
+    filled = min(width, round(width * done / goal)) if goal else 0
+    return "#" * filled + "." * (width - filled)
+
+
+def _pct(n: int, d: int) -> str:
+    return f"{round(100 * n / d)}%" if d else "0%"
+
+
+def display(person: Person, *, viewer: Person | None = None) -> str:
+    if viewer is not None and viewer.id == person.id:
+        return f"{person.display_name} (you)"
+    return person.alias if person.board_mode == "alias" else person.display_name
+
+
+def open_follow_ups(ctx: Context) -> list[tuple[Contact, Outreach]]:
+    """Contacts whose latest attempt is unanswered and who may get another try."""
+    rows = ctx.session.exec(select(Contact, Outreach).join(Outreach, Outreach.contact_id == Contact.id)
+                            .where(Contact.person_id == ctx.me.id).order_by(Contact.id, Outreach.attempt_no)).all()
+    latest: dict[int, tuple[Contact, Outreach]] = {}
+    for contact, o in rows:
+        latest[contact.id] = (contact, o)  # type: ignore[index]
+    return [(ct, o) for ct, o in latest.values() if o.status == "no-reply" and o.attempt_no < PERSISTENCE_ATTEMPTS]
+
+
+def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
+    sections: list[Section] = []
+    mine = [cohort for cohort, m in ctx.memberships() if m.is_participant]
+    for cohort in mine:
+        stats = next(s for s in participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
+                     if s.person.id == ctx.me.id)
+        dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+        goal = dare.goal if dare else cohort.goal
+        state = "not issued yet" if dare is None else ("accepted" if stats.accepted_at else "not accepted yet")
+        sections.append(Section(title=f"{cohort.name}: dare {state}", text=f"[{_bar(stats.interviews, goal)}] "
+                                f"{stats.interviews}/{goal} reverse interviews", fields=(
+            Field("Contacts", f"{stats.contacts} ({stats.deciders} can hire)"),
+            Field("Attempts", f"{stats.attempts} ({stats.follow_ups} follow-ups)"),
+            Field("Replies", f"{stats.replied} of {stats.reached} reached"),
+            Field("Score", str(stats.score)))))
+    follow = open_follow_ups(ctx)
+    if follow:
+        lines = [f"- {ct.name}: attempt {o.attempt_no} on {o.sent_on}, no answer yet" for ct, o in follow[:10]]
+        sections.append(Section(title="Open follow-ups", text="\n".join(lines)))
+    sections.append(Section(title="Next step", text=next_step(ctx, follow)))
+    if not mine:
+        sections.insert(0, Section(text="You're not a participant in any cohort yet: /dare cohort join NAME."))
+    return Reply(title="Your progress", sections=tuple(sections))
+
+
+def next_step(ctx: Context, follow: list[tuple[Contact, Outreach]]) -> str:
+    contacts = ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id)).all()
+    if not contacts:
+        return ('Name one person who is where you want to be in a few years: /dare contact "FULL NAME" '
+                "--title T --org O --decides")
+    reached = set(ctx.session.exec(select(Outreach.contact_id).where(Outreach.person_id == ctx.me.id)))
+    fresh = [ct for ct in contacts if ct.id not in reached]
+    if follow:
+        ct, o = min(follow, key=lambda pair: pair[1].sent_on)
+        return f'Follow up with {ct.name} (attempt {o.attempt_no + 1}), then /dare outreach "{ct.name}".'
+    if fresh:
+        best = sorted(fresh, key=lambda ct: not ct.can_decide)[0]
+        return f'Reach out to {best.name}, then record it: /dare outreach "{best.name}" --via email.'
+    return 'Add someone new, ideally a person who can hire: /dare contact "FULL NAME" --decides.'
+
+
+def _dare_start(ctx: Context, cohort: Cohort):  # type: ignore[no-untyped-def]
+    """Activity counts from the day the current dare was issued (cohort's own calendar)."""
+    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    if dare is None:
+        return None
+    from bot.dates import safe_zone
+    return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
+
+
+def board(ctx: Context, cmd: c.Board) -> Reply:
+    cohort = ctx.cohort(cmd.name, example="/dare board NAME")
+    if ctx.membership(cohort) is None:
+        raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {cohort.name}.")
+    stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
+    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    goal = dare.goal if dare else cohort.goal
+    # A public board shows no "(you)" marker: it is read by everyone.
+    viewer = None if cmd.post else ctx.me
+    rows: list[tuple[str, ...]] = []
+    hidden = 0
+    for rank, s in ranked(stats):
+        if s.person.board_mode == "hidden" and (viewer is None or s.person.id != viewer.id):
+            hidden += 1
+            continue
+        rows.append((str(rank), display(s.person, viewer=viewer), str(s.score), f"{s.interviews}/{goal}",
+                     str(s.attempts), str(s.follow_ups), str(s.stories)))
+    shown, cut = rows[:BOARD_ROWS], len(rows) - BOARD_ROWS
+    sections = [Section(table=Table(("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories"),
+                                    tuple(shown)))]
+    notes = []
+    if cut > 0:
+        notes.append(f"...and {cut} more.")
+    if hidden:
+        notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
+    notes.append("Points reward effort: interviews 10, follow-ups 2, first attempts 1, stories 5, "
+                 "+5 when the person can hire.")
+    sections.append(Section(text=" ".join(notes)))
+    shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
+                              .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
+                              .order_by(Story.created_at.desc()).limit(3)).all()  # type: ignore[attr-defined]
+    if shared:
+        lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
+                 for st, p in shared]
+        sections.append(Section(title="From the cohort", text="\n".join(lines)))
+    buttons = () if cmd.post else (Button("Post to channel", "board.post", cohort.name),)
+    return Reply(title=f"{cohort.name} leaderboard", sections=tuple(sections), buttons=buttons,
+                 ephemeral=not cmd.post)
+
+
+def _clip(text: str, n: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+def report(ctx: Context, cmd: c.Report) -> Reply:
+    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare report NAME")
+    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    goal = dare.goal if dare else cohort.goal
+    stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
+    f = funnel(stats, goal)
+    ratio = f.vs_baseline
+    headline = (f"Take-up: {f.interviewed} of {f.size} ({_pct(f.interviewed, f.size)}) did at least one reverse "
+                f"interview, {ratio:.1f}x the {round(BASELINE * 100)}% baseline (about 1 in 20)."
+                if f.size else "No participants yet: share /dare cohort join " + cohort.name)
+    base = f"baseline {round(BASELINE * 100)}%"
+    funnel_fields = (
+        Field("Participants", str(f.size)),
+        Field("Accepted the dare", f"{_pct(f.accepted, f.size)} ({f.accepted}) · {base}"),
+        Field("Reached out", f"{_pct(f.reached_out, f.size)} ({f.reached_out}) · {base}"),
+        Field("At least one interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
+        Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met}) · {base}"),
+    )
+    reached = sum(s.reached for s in stats)
+    replied = sum(s.replied for s in stats)
+    abr = attempts_before_reply(stats)
+    outcomes: Counter[str] = Counter()
+    for s in stats:
+        outcomes.update(s.outcomes)
+    effort = (
+        Field("Reply rate", f"{_pct(replied, reached)} ({replied} of {reached} contacts)"),
+        Field("Attempts before a reply", f"median {abr:g}" if abr is not None else "no replies yet"),
+        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats))),
+        Field("Interviews", str(sum(s.interviews for s in stats))),
+        Field("Outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none yet"),
+    )
+    stories = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
+                               .where(Story.cohort_id == cohort.id).order_by(Story.created_at)).all()
+    pending = [p.display_name for st, p in stories if st.reward_granted_at is None]
+    story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
+                  f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
+    stalled = stalled_people(ctx, stats)
+    unreachable = [s.person.display_name for s in stats if s.person.unreachable_at is not None]
+    sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
+                Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text),
+                Section(title=f"Stalled ({len(stalled)})", text=", ".join(stalled) or "Nobody: everyone moved "
+                        f"in the last {STALL_DAYS} days.")]
+    if unreachable:
+        sections.append(Section(title="Can't be reached by DM", text=", ".join(unreachable)))
+    image = None
+    if f.size:
+        from bot.charts import funnel_chart
+        image = Attachment(f"{cohort.name_key.replace(' ', '-')}-take-up.png", funnel_chart(cohort.name, f), "image/png")
+    return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image)
+
+
+def stalled_people(ctx: Context, stats: list[ParticipantStats]) -> list[str]:
+    cutoff = ctx.now - timedelta(days=STALL_DAYS)
+    out = []
+    for s in stats:
+        if s.accepted_at is None:
+            out.append(f"{s.person.display_name} (hasn't accepted)")
+        elif s.last_activity is None or s.last_activity < cutoff:
+            out.append(f"{s.person.display_name} (quiet {max(STALL_DAYS, (ctx.now - (s.last_activity or s.joined_at)).days)}+ days)")
+    return out
+
+
+EXPORT_COLUMNS = ("name", "user_id", "joined", "accepted", "contacts", "can_hire", "attempts", "follow_ups",
+                  "contacts_reached", "contacts_replied", "interviews", "decider_interviews", "stories",
+                  "rewards_pending", "recruiter_calls", "outcomes", "points", "last_activity", "unreachable")
+
+
+def export(ctx: Context, cmd: c.Export) -> Reply:
+    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare export NAME")
+    since = resolve_date(cmd.since, ctx.today, what="--since", field="since") if cmd.since else None
+    until = resolve_date(cmd.until, ctx.today, what="--until", field="until") if cmd.until else None
+    if since and until and until < since:
+        raise UsageError("--until comes before --since.")
+    stats = participant_stats(ctx.session, cohort, since=since or _dare_start(ctx, cohort), until=until)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(EXPORT_COLUMNS)
+    for s in stats:
+        w.writerow([_csv_safe(s.person.display_name), s.person.external_id, s.joined_at.date().isoformat(),
+                    s.accepted_at.date().isoformat() if s.accepted_at else "", s.contacts, s.deciders, s.attempts,
+                    s.follow_ups, s.reached, s.replied, s.interviews, s.decider_interviews, s.stories,
+                    s.rewards_pending, s.recruiter_calls,
+                    ";".join(f"{k}={v}" for k, v in sorted(s.outcomes.items())), s.score,
+                    s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
+                    "yes" if s.person.unreachable_at else ""])
+    span = f"{since or 'start'}_to_{until or 'today'}"
+    name = f"{cohort.name_key.replace(' ', '-')}-{span}.csv"
+    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each."),),
+                 file=Attachment(name, buf.getvalue().encode("utf-8"), "text/csv"))
+
+
+def _csv_safe(value: str) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas; a leading quote keeps them text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def questions(_ctx: Context | None = None, _cmd: c.Questions | None = None) -> Reply:
+    sections = [Section(title=f"{g.title}: {g.why}", text="\n".join(f"{q.id}  {q.text}" for q in g.questions))
+                for g in BANK]
+    sections.append(Section(text="Ask three, listen more than you talk, and keep it to 15 minutes. Record which "
+                                 "you asked: /dare log \"NAME\" --asked v1,m1"))
+    return Reply(title="Must-ask reverse-interview questions", sections=tuple(sections))
+
+
+def help_reply(_ctx: Context | None, cmd: c.Help) -> Reply:
+    intro, rows = help_text(cmd.topic)
+    body = "\n".join(f"{usage}\n    {summary}" for usage, summary in rows)
+    sections = (Section(text=intro), Section(text=body)) if intro else (Section(text=body),)
+    return Reply(title="darebot help" if not cmd.topic else f"Help: {cmd.topic}", sections=sections)
