@@ -182,6 +182,20 @@ class Engine:
             return list(s.exec(select(Person.external_id).join(Membership, Membership.person_id == Person.id)
                                .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
 
+    def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
+        """A person's time zone: their own, else their cohort's, else the default."""
+        from storage.models import Person
+        with self.db.session() as s:
+            w = get_workspace(s, ws, self.clock.now())
+            person = s.exec(select(Person).where(Person.workspace_id == w.id, Person.external_id == user_id)).first()
+            if person is None:
+                return self.default_tz
+            if person.tz:
+                return person.tz
+            cohort_tz = s.exec(select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
+                               .where(Membership.person_id == person.id).order_by(Membership.joined_at)).first()
+            return cohort_tz or self.default_tz
+
     # -- internals ----------------------------------------------------------------------------
     def _form_prompt(self, name: str) -> Reply:
         spec = build_form(name, [])

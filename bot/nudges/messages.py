@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.nudges.policy import local_date
 from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState
 from bot.replies import Button, Field, Reply, Section
-from storage.models import Cohort, Person
+from storage.models import Cohort
 
 try:  # the lead's shared copy and question bank
     from bot.coaching import BASELINE, DARE_PITCH, NO_IS_NOT_FOREVER
@@ -312,11 +311,3 @@ _RENDER = {
     "recruiter-revisit": recruiter_revisit,
     "digest": participant_digest,
 }
-
-
-def person_name(session: Session, person_id: int) -> str:
-    p = session.get(Person, person_id)
-    return p.display_name if p else "?"
-
-
-_ = select  # keep the import for callers that extend this module

@@ -1,0 +1,362 @@
+"""Delivery: claim due outbox rows, re-check them, honour every limit, send through the Messenger port.
+
+Claiming
+- PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then mark the rows claimed, in one short
+  transaction, so any number of workers share the outbox without sending a row twice.
+- SQLite: one runner at a time, holding a `Lease` row; a lease or claim whose holder died expires.
+A claimed row records `claimed_until`; a worker killed mid-delivery leaves it claimed, and it is
+picked up again when that time passes (or at once by a worker restarted with the same id). So a
+crash loses nothing and re-sends at most the DM that was in flight.
+
+At send time, for each row, in order: unreachable person -> 'unreachable'; opted out -> 'dropped';
+the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
+'dropped'; snooze, cohort pause, quiet week, quiet hours (person's zone) and the per-person caps
+move the row to the next allowed moment; otherwise render and send. Transient failures back off
+(honouring Retry-After through a per-workspace limiter); permanent ones mark the person unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.clock import Clock
+from bot.nudges.messages import render
+from bot.nudges.planner import load_states
+from bot.nudges.policy import (
+    CAP_EXEMPT,
+    DEFAULT_POLICY,
+    OPTOUT_EXEMPT,
+    PAUSE_EXEMPT,
+    Policy,
+    after_quiet_hours,
+    local_at,
+    local_date,
+    parse_hhmm,
+)
+from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
+from bot.ports import Messenger, PermanentSendError, TransientSendError
+from bot.replies import Reply
+from storage.db import Database
+from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
+
+log = logging.getLogger("darebot.nudges")
+
+
+class RateLimiter:
+    """Per-workspace token bucket on the injected clock, plus Retry-After blocks."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens: dict[str, tuple[float, float]] = {}  # ws -> (tokens, at)
+        self._blocked: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, ws: str, now: datetime) -> float:
+        """Take a token: 0.0 when the DM may go now, else seconds to wait (nothing taken)."""
+        with self._lock:
+            blocked = self._blocked.get(ws)
+            if blocked is not None and blocked > now:
+                return (blocked - now).total_seconds()
+            t = now.timestamp()
+            tokens, at = self._tokens.get(ws, (float(self.burst), t))
+            tokens = min(float(self.burst), tokens + max(0.0, t - at) * self.rate)
+            if tokens >= 1.0:
+                self._tokens[ws] = (tokens - 1.0, t)
+                return 0.0
+            self._tokens[ws] = (tokens, t)
+            return (1.0 - tokens) / self.rate
+
+    def block(self, ws: str, until: datetime) -> None:
+        with self._lock:
+            if self._blocked.get(ws) is None or self._blocked[ws] < until:
+                self._blocked[ws] = until
+
+
+@dataclass
+class _Ready:
+    nudge_id: int
+    ws_external: str
+    user_id: str
+    reply: Reply
+
+
+class Delivery:
+    def __init__(self, db: Database, clock: Clock, messenger: Messenger, *, platform: str, worker_id: str,
+                 policy: Policy = DEFAULT_POLICY, realtime: bool = False,
+                 sleep: Callable[[float], None] = _time.sleep) -> None:
+        self.db, self.clock, self.messenger = db, clock, messenger
+        self.platform, self.worker_id, self.policy = platform, worker_id, policy
+        self.realtime, self._sleep = realtime, sleep
+        self.limiter = RateLimiter(policy.ws_rate, policy.ws_burst)
+        self.lease_name = f"delivery:{platform}"[:40]
+        self._recovered = False
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """A restarted worker takes back at once the rows it had claimed before it died."""
+        with self.db.session() as s:
+            res = s.execute(
+                update(Nudge)
+                .where(Nudge.status == "claimed", Nudge.claimed_by == self.worker_id)
+                .values(claimed_until=self.clock.now() - timedelta(seconds=1))
+            )
+            if self.db.is_sqlite:
+                s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == self.worker_id)
+                          .values(expires_at=self.clock.now() - timedelta(seconds=1)))
+            return res.rowcount or 0
+
+    def _lease(self, now: datetime, *, release: bool = False) -> bool:
+        """SQLite: take (or renew, or release) the delivery lease; True when this worker holds it."""
+        ttl = timedelta(seconds=self.policy.claim_seconds)
+        with self.db.session() as s:
+            if release:
+                s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == self.worker_id)
+                          .values(expires_at=now))
+                return False
+            # Start with a write so SQLite takes its write lock first (no read->write upgrade race).
+            s.execute(sqlite_insert(Lease).values(name=self.lease_name, holder=self.worker_id, expires_at=now + ttl)
+                      .on_conflict_do_nothing(index_elements=["name"]))
+            res = s.execute(
+                update(Lease)
+                .where(Lease.name == self.lease_name,
+                       or_(Lease.holder == self.worker_id, Lease.expires_at <= now))
+                .values(holder=self.worker_id, expires_at=now + ttl)
+            )
+            return res.rowcount == 1
+
+    def claim(self, limit: int) -> list[int]:
+        now = self.clock.now()
+        with self.db.session() as s:
+            q = (
+                select(Nudge.id)
+                .join(Workspace, Workspace.id == Nudge.workspace_id)
+                .where(
+                    Workspace.platform == self.platform,
+                    or_(
+                        and_(Nudge.status == "pending", Nudge.due_at <= now),
+                        and_(Nudge.status == "claimed", Nudge.claimed_until < now),
+                    ),
+                )
+                .order_by(Nudge.due_at, Nudge.id)
+                .limit(limit)
+            )
+            if self.db.is_postgres:
+                q = q.with_for_update(skip_locked=True, of=Nudge)
+            ids = list(s.execute(q).scalars())
+            if ids:
+                s.execute(
+                    update(Nudge)
+                    .where(Nudge.id.in_(ids))
+                    .values(status="claimed", claimed_by=self.worker_id,
+                            claimed_until=now + timedelta(seconds=self.policy.claim_seconds), sent_at=None)
+                )
+        return ids
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self, limit: int = 100) -> int:
+        if not self._recovered:
+            self.recover()
+            self._recovered = True
+        now = self.clock.now()
+        if self.db.is_sqlite and not self._lease(now):
+            return 0
+        sent = 0
+        try:
+            for _ in range(1000):
+                ids = self.claim(limit)
+                if not ids:
+                    break
+                for nid in self._order(ids):
+                    try:
+                        sent += self._deliver_one(nid)
+                    except Exception:  # one bad row must not stop the others
+                        log.exception("nudge %s: delivery failed", nid)
+                        self._release(nid, self.clock.now() + timedelta(seconds=self.policy.backoff_base),
+                                      error="internal error")
+                if len(ids) < limit:
+                    break
+                if self.db.is_sqlite:
+                    self._lease(self.clock.now())
+        finally:
+            if self.db.is_sqlite:
+                self._lease(self.clock.now(), release=True)
+        return sent
+
+    def _order(self, ids: list[int]) -> list[int]:
+        with self.db.session() as s:
+            rows = s.execute(select(Nudge.id, Nudge.rule, Nudge.due_at).where(Nudge.id.in_(ids))).all()
+        rows.sort(key=lambda r: (r.due_at, PRIORITY.get(r.rule, 50), r.id))
+        return [r.id for r in rows]
+
+    def _release(self, nid: int, due: datetime, *, error: str | None = None, undo_attempt: bool = False) -> None:
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            if n is None or n.status != "claimed" or n.claimed_by != self.worker_id:
+                return
+            n.status, n.due_at, n.claimed_by, n.claimed_until, n.sent_at = "pending", due, None, None, None
+            if undo_attempt:
+                n.attempts = max(0, n.attempts - 1)
+            if error:
+                n.last_error = error[:300]
+
+    def _finish(self, nid: int, status: str, error: str | None = None) -> None:
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            if n is None:
+                return
+            n.status, n.claimed_by, n.claimed_until = status, None, None
+            if status != "sent":
+                n.sent_at = None
+            if error:
+                n.last_error = error[:300]
+
+    def _deliver_one(self, nid: int) -> int:
+        ready = self._prepare(nid)
+        if ready is None:
+            return 0
+        now = self.clock.now()
+        wait = self.limiter.reserve(ready.ws_external, now)
+        if wait > 0:
+            if self.realtime and wait <= 2.0:
+                self._sleep(wait)
+            else:
+                self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
+                return 0
+        try:
+            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply)
+        except TransientSendError as e:
+            self._transient(nid, ready.ws_external, e)
+            return 0
+        except PermanentSendError as e:
+            self._permanent(nid, e.reason)
+            return 0
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            n.status, n.claimed_by, n.claimed_until = "sent", None, None
+            n.sent_at = self.clock.now()
+            n.platform_message_id = (sent.message_id or "")[:120] if sent is not None else None
+            n.last_error = None
+        return 1
+
+    def _transient(self, nid: int, ws: str, e: TransientSendError) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            attempts = n.attempts
+        if e.retry_after is not None and e.retry_after > 0:
+            self.limiter.block(ws, now + timedelta(seconds=e.retry_after))
+        if attempts >= self.policy.max_attempts:
+            self._finish(nid, "failed", f"gave up after {attempts} attempts: {e.reason}")
+            return
+        delay = max(float(e.retry_after or 0.0), self.policy.backoff(attempts))
+        self._release(nid, now + timedelta(seconds=delay), error=f"transient: {e.reason}")
+
+    def _permanent(self, nid: int, reason: str) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            person = s.get(Person, n.person_id)
+            if person is not None and person.unreachable_at is None:
+                person.unreachable_at = now
+                person.unreachable_reason = reason[:200]
+            n.status, n.claimed_by, n.claimed_until, n.sent_at = "unreachable", None, None, None
+            n.last_error = f"permanent: {reason}"[:300]
+
+    # --- the checks -------------------------------------------------------------------------
+
+    def _prepare(self, nid: int) -> _Ready | None:
+        """Decide in one transaction: drop, postpone, or render and reserve the person's cap."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            if n is None or n.status != "claimed" or n.claimed_by != self.worker_id:
+                return None
+            pq = select(Person).where(Person.id == n.person_id)
+            if self.db.is_postgres:  # serialise decisions per person: the caps count in-flight DMs
+                pq = pq.with_for_update()
+            person = s.execute(pq).scalars().first()
+            ws = s.get(Workspace, n.workspace_id)
+            if person is None or ws is None:
+                n.status, n.last_error = "dropped", "person gone"
+                return None
+            if person.unreachable_at is not None:
+                n.status, n.claimed_by, n.last_error = "unreachable", None, person.unreachable_reason or "unreachable"
+                return None
+            if not person.nudges_enabled and n.rule not in OPTOUT_EXEMPT:
+                n.status, n.claimed_by, n.last_error = "dropped", None, "opted out"
+                return None
+            states = [st for chunk, _ in load_states(s, now, self.policy, person_ids=[person.id]) for st in chunk]
+            state = still_valid(n.key, n.rule, states, now, self.policy)
+            if state is None:
+                n.status, n.claimed_by, n.last_error = "dropped", None, "reason gone"
+                return None
+            when = self._allowed_at(s, n, person, state, now)
+            if when > now:
+                n.status, n.due_at, n.claimed_by, n.claimed_until = "pending", when, None, None
+                return None
+            reply = render(n.rule, n.subject, n.key.rsplit(":", 1)[-1], state, session=s, now=now)
+            n.attempts += 1
+            n.sent_at = now  # reserves the cap slot while in flight
+            n.claimed_until = now + timedelta(seconds=self.policy.claim_seconds)
+            return _Ready(nid, ws.external_id, person.external_id, reply)
+
+    def _allowed_at(self, s, n: Nudge, person: Person, state: ParticipantState | InstructorState,
+                    now: datetime) -> datetime:
+        p = self.policy.for_dare(state.dare)
+        tz = state.tz
+        qs = parse_hhmm(person.quiet_start, p.quiet_start)
+        qe = parse_hhmm(person.quiet_end, p.quiet_end)
+        cohort = s.get(Cohort, state.dare.cohort_id)
+        weeks = list(s.execute(select(QuietWeek).where(QuietWeek.cohort_id == state.dare.cohort_id)).scalars())
+        t = now
+        for _ in range(50):
+            before = t
+            if n.rule not in OPTOUT_EXEMPT and person.snoozed_until is not None and t < person.snoozed_until:
+                t = person.snoozed_until
+            if n.rule not in PAUSE_EXEMPT and cohort is not None:
+                if cohort.paused:
+                    t = max(t, now + timedelta(hours=12))  # indefinite pause: look again later
+                if cohort.paused_until is not None and t < cohort.paused_until:
+                    t = cohort.paused_until
+                day = local_date(t, tz)
+                for w in weeks:
+                    if w.starts_on <= day <= w.ends_on:
+                        t = local_at(w.ends_on + timedelta(days=1), time(0, 0), tz)
+                        day = local_date(t, tz)
+            t = after_quiet_hours(t, tz, qs, qe)
+            if t == now and n.rule not in CAP_EXEMPT:
+                t = self._after_caps(s, n, person, p, tz, now)
+            if t == before:
+                break
+        return t
+
+    def _after_caps(self, s, n: Nudge, person: Person, p: Policy, tz: str, now: datetime) -> datetime:
+        week_ago = now - timedelta(days=7)
+        in_flight = and_(Nudge.status == "claimed", Nudge.sent_at.is_not(None), Nudge.claimed_until > now)
+        times = sorted(s.execute(
+            select(Nudge.sent_at).where(
+                Nudge.person_id == person.id, Nudge.id != n.id, Nudge.rule.not_in(CAP_EXEMPT),
+                Nudge.sent_at > week_ago, or_(Nudge.status == "sent", in_flight),
+            )
+        ).scalars())
+        today_start = local_at(local_date(now, tz), time(0, 0), tz)
+        if sum(1 for t in times if t >= today_start) >= p.daily_cap:
+            return local_at(local_date(now, tz) + timedelta(days=1), time(0, 0), tz)
+        if len(times) >= p.weekly_cap:
+            return times[len(times) - p.weekly_cap] + timedelta(days=7)
+        return now
+
+
+def count_by_status(db: Database) -> dict[str, int]:
+    with db.session() as s:
+        return dict(s.execute(select(Nudge.status, func.count()).group_by(Nudge.status)).all())

@@ -1,0 +1,150 @@
+"""The coach's clockwork: sweep (plan) and deliver, by hand, simulated, or on APScheduler.
+
+This is the only module that imports apscheduler. Jobs are re-added at every start with fixed ids
+and `replace_existing=True` in an in-memory job store: they carry no pickled state, only a bound
+method that re-reads the database when it fires. The database is the source of truth, so a restart
+loses nothing: the first sweep after it plans whatever fell due meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.clock import Clock, ManualClock
+from bot.nudges.delivery import Delivery
+from bot.nudges.planner import plan
+from bot.nudges.policy import DEFAULT_POLICY, Policy
+from bot.ports import Messenger
+from storage.db import Database
+from storage.models import Nudge, Workspace
+
+log = logging.getLogger("darebot.scheduler")
+
+SWEEP_JOB = "darebot:sweep"
+DIGEST_JOB = "darebot:digests"
+KICK_JOB = "darebot:kick"
+DIGEST_RULES = frozenset({"digest", "instructor-digest"})
+
+
+class Coach:
+    """Plans and delivers the nudges of every workspace on one platform."""
+
+    def __init__(self, db: Database, clock: Clock, messenger: Messenger, *, platform: str, sweep_seconds: int = 60,
+                 worker_id: str | None = None, policy: Policy | None = None) -> None:
+        self.db, self.clock, self.messenger, self.platform = db, clock, messenger, platform
+        self.sweep_seconds = sweep_seconds
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.policy = policy or DEFAULT_POLICY
+        self.delivery = Delivery(db, clock, messenger, platform=platform, worker_id=self.worker_id,
+                                 policy=self.policy, realtime=not isinstance(clock, ManualClock))
+        self._lock = threading.RLock()  # one sweep/delivery at a time in this process
+        self._scheduler = None
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Plan the nudges due at clock.now() (and up to policy.plan_ahead later); rows planned."""
+        with self._lock, self.db.session() as s:
+            return plan(s, self.clock.now(), self.policy, platform=self.platform)
+
+    def sweep_digests(self) -> int:
+        with self._lock, self.db.session() as s:
+            return plan(s, self.clock.now(), self.policy, platform=self.platform, rules=DIGEST_RULES)
+
+    def deliver_due(self, limit: int = 100) -> int:
+        """Send what is due at clock.now(); returns DMs sent."""
+        with self._lock:
+            return self.delivery.run(limit)
+
+    def tick(self) -> None:
+        with self._lock:
+            self.sweep()
+            self.deliver_due()
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment a pending row of this platform falls due."""
+        with self.db.session() as s:
+            return s.execute(
+                select(func.min(Nudge.due_at))
+                .join(Workspace, Workspace.id == Nudge.workspace_id)
+                .where(Workspace.platform == self.platform, Nudge.status == "pending")
+            ).scalar()
+
+    def simulate_until(self, until: datetime, step: timedelta = timedelta(minutes=15)) -> None:
+        """ManualClock only: move time to `until`, ticking at every step and at every due moment in
+        between, so DMs come out in order at the moments they fall due."""
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("simulate_until needs a ManualClock")
+        if until.tzinfo is None:
+            raise ValueError("until must be timezone-aware")
+        self.tick()
+        while clock.now() < until:
+            target = min(clock.now() + step, until)
+            nxt = self.next_due()
+            if nxt is not None and clock.now() < nxt < target:
+                target = nxt
+            clock.set(target)
+            self.tick()
+
+    def kick(self) -> None:
+        """Deliver now: in the background when the scheduler runs, else right here."""
+        sched = self._scheduler
+        if sched is not None and sched.running:
+            sched.add_job(self._job_deliver, id=KICK_JOB, replace_existing=True, name="deliver now")
+        else:
+            self.deliver_due()
+
+    # --- real time ----------------------------------------------------------------------------
+
+    def _job_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            log.exception("sweep failed")
+
+    def _job_deliver(self) -> None:
+        try:
+            self.deliver_due()
+        except Exception:
+            log.exception("delivery failed")
+
+    def _job_digests(self) -> None:
+        try:
+            self.sweep_digests()
+            self.deliver_due()
+        except Exception:
+            log.exception("digest sweep failed")
+
+    def start(self) -> None:
+        """APScheduler in a background thread: the sweep every `sweep_seconds`, digests hourly."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self._scheduler is not None and self._scheduler.running:
+            return
+        sched = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(self.sweep_seconds, 30)},
+        )
+        sched.add_job(self._job_tick, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id=SWEEP_JOB,
+                      name="sweep and deliver", replace_existing=True, next_run_time=datetime.now(UTC))
+        # Digests fall due on the hour in each person's zone; the sweep plans them too, this job
+        # makes sure they go out on time even with a long sweep interval.
+        sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
+                      name="weekly digests", replace_existing=True)
+        sched.start()
+        self._scheduler = sched
+
+    def shutdown(self) -> None:
+        sched, self._scheduler = self._scheduler, None
+        if sched is not None and sched.running:
+            sched.shutdown(wait=True)

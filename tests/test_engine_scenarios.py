@@ -1,0 +1,200 @@
+"""User stories through the engine, on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from storage.models import Interview, Nudge, Outreach
+from tests.chat import Chat
+
+
+@pytest.fixture
+def chat(db_url: str) -> Chat:
+    return Chat.open(db_url)
+
+
+@pytest.fixture
+def cohort(chat: Chat) -> Chat:
+    chat.ok("prof", "/dare cohort create CS101 --goal 2")
+    for s in ("ann", "bob", "cy"):
+        chat.ok(s, "/dare cohort join CS101")
+    return chat
+
+
+def test_instructor_creates_a_cohort_and_students_join(chat: Chat) -> None:
+    out = chat.ok("prof", "/dare cohort create CS101 --goal 2 --tz America/Chicago")
+    assert "You're its instructor" in out and "America/Chicago" in out
+    assert "Welcome to CS101" in chat.ok("ann", "/dare cohort join cs101")
+    assert "already in CS101" in chat.ok("ann", "/dare cohort join CS101")
+    assert "already exists" in chat.err("bob", "/dare cohort create cs101")
+    assert "no cohort called 'Nope'" in chat.err("bob", "/dare cohort join Nope")
+
+
+def test_issuing_the_dare_plans_one_dm_per_participant_once(cohort: Chat) -> None:
+    reply = cohort.say("prof", "/dare start --reward 'a book'")
+    assert not reply.is_error and not reply.ephemeral
+    assert "out to 3 participants" in reply.plain_text()
+    with cohort.db.session() as s:
+        rows = s.exec(select(Nudge).where(Nudge.rule == "dare-issued")).all()
+    assert len(rows) == 3 and len({r.key for r in rows}) == 3
+
+
+def test_only_instructors_issue_report_export_and_reward(cohort: Chat) -> None:
+    for line in ("/dare start CS101", "/dare report CS101", "/dare export CS101",
+                 "/dare cohort instructor CS101 @bob", "/dare cohort pause CS101"):
+        assert "Only instructors of CS101" in cohort.err("ann", line)
+    assert "Only instructors grant rewards" in cohort.err("ann", "/dare reward @bob")
+    cohort.ok("prof", "/dare cohort instructor CS101 @bob")
+    assert "take-up report" in cohort.ok("bob", "/dare report CS101")
+
+
+def test_a_student_reports_the_whole_journey(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare start CS101 --reward book")
+    cohort.ok("ann", "/dare accept")
+    cohort.ok("ann", '/dare contact "Ada Lovelace" --title CTO --org Analytical --decides')
+    assert "First attempt" in cohort.ok("ann", '/dare outreach "Ada Lovelace" --via linkedin')
+    cohort.wait(days=4)
+    assert "Follow-up recorded" in cohort.ok("ann", '/dare outreach "ada lovelace"')
+    cohort.wait(days=4)
+    assert "Third try" in cohort.ok("ann", '/dare outreach "Ada Lovelace" --via phone')
+    out = cohort.ok("ann", '/dare reply "Ada Lovelace" --meeting tomorrow')
+    assert "Meeting with Ada Lovelace" in out and "What makes someone really valuable" in out
+    cohort.wait(days=1)
+    out = cohort.ok("ann", '/dare log "Ada Lovelace" --minutes 20 --outcome referral --asked v1,m1 --learned "Persist"')
+    assert "Reverse interview #1 logged" in out and "(can hire)" in out
+    cohort.ok("ann", "/dare story She answered on my third try --to cohort")
+    progress = cohort.ok("ann", "/dare progress")
+    assert "1/2 reverse interviews" in progress and "2 follow-ups" in progress
+    board = cohort.ok("ann", "/dare board")
+    # 10 interview + 5 decider + 1 first attempt + 2x2 follow-ups + 5 story = 25
+    assert "Ann (you)  25" in board
+    report = cohort.ok("prof", "/dare report CS101")
+    assert "Take-up: 1 of 3 (33%)" in report and "6.7x the 5% baseline" in report
+    assert "Attempts before a reply: median 3" in report and "referral 1" in report
+    assert "rewards pending for: Ann" in report
+    assert "Reward granted to Ann" in cohort.ok("prof", "/dare reward @ann")
+    assert "no rewards pending" in cohort.ok("prof", "/dare report CS101")
+
+
+def test_board_ranks_effort_not_luck_and_ties_share_a_rank(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare start")
+    for who in ("ann", "bob"):
+        cohort.ok(who, '/dare contact "Pat Doe"')
+        cohort.ok(who, '/dare outreach "Pat Doe"')
+        cohort.ok(who, '/dare log "Pat Doe"' + (" --outcome job-offer" if who == "bob" else ""))
+    board = cohort.ok("cy", "/dare board")
+    lines = [line for line in board.splitlines() if line[:1].isdigit()]
+    assert lines[0].startswith("1  Ann") and lines[1].startswith("1  Bob")  # a job offer earns nothing extra
+    assert lines[2].startswith("3  Cy (you)")
+
+
+def test_board_respects_alias_and_hidden(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare start")
+    cohort.ok("ann", "/dare settings board alias")
+    cohort.ok("bob", "/dare settings board hidden")
+    board = cohort.ok("cy", "/dare board")
+    assert "Ann" not in board and "Bob" not in board
+    assert "1 person keeps their place private" in board
+    assert "Bob (you)" in cohort.ok("bob", "/dare board")
+
+
+def test_export_is_csv_with_one_row_per_participant(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare start")
+    cohort.ok("ann", '/dare contact "=HYPERLINK(1)"')
+    cohort.say("ann", "/dare settings tz Europe/Berlin")
+    reply = cohort.say("prof", "/dare export CS101 --since yesterday")
+    assert reply.file is not None and reply.file.mime == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(reply.file.content.decode())))
+    assert [r["name"] for r in rows] == ["Ann", "Bob", "Cy"]
+    assert rows[0]["contacts"] == "1"
+
+
+def test_bad_input_changes_nothing(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare start")
+    cohort.ok("ann", '/dare contact "Ada"')
+    cohort.ok("ann", '/dare outreach "Ada"')
+    with cohort.db.session() as s:
+        before = (s.exec(select(func.count()).select_from(Outreach)).one(),
+                  s.exec(select(func.count()).select_from(Interview)).one())
+    errors = {
+        '/dare log "Ada" --on 2999-01-01': "can't be in the future",
+        '/dare log "Ada" --on someday': "isn't a date",
+        '/dare log "Nobody"': "no contact called 'Nobody'",
+        '/dare log "Ada" --outcome fame': "--outcome must be one of",
+        '/dare log "Ada" --asked zz9': "Unknown question id",
+        '/dare log "Ada': "quote was left open",
+        "/dare fly": "isn't a /dare command",
+        '/dare outreach "Ada" --via pigeon': "--via must be one of",
+        '/dare outreach "Ada" extra': "Unexpected 'extra'",
+        '/dare contact "Ada"': "already have a contact",
+        "/dare contact " + '"' + "x" * 81 + '"': "the limit is 80",
+        '/dare contact "bad\x07name"': "control characters",
+        "/dare reply Ada --declined --meeting today": "not both",
+        "/dare settings tz Mars/Olympus": "isn't a time zone",
+        "/dare settings quiet 25:00-07:00": "isn't a time",
+        "/dare cohort create X --goal 0": "between 1 and 50",
+    }
+    for line, expected in errors.items():
+        out = cohort.err("ann", line)
+        assert expected in out, (line, out)
+        assert len(out.splitlines()) <= 2, out  # short: the problem, and the right form
+    with cohort.db.session() as s:
+        after = (s.exec(select(func.count()).select_from(Outreach)).one(),
+                 s.exec(select(func.count()).select_from(Interview)).one())
+    assert before == after
+
+
+def test_name_is_optional_only_when_unambiguous(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare cohort create CS102")
+    cohort.ok("ann", "/dare cohort join CS102")
+    assert "several cohorts (CS101, CS102)" in cohort.err("ann", "/dare board")
+    assert "CS102 leaderboard" in cohort.ok("ann", "/dare board CS102")
+
+
+def test_workspaces_never_see_each_other(db_url: str) -> None:
+    a = Chat.open(db_url, workspace="A")
+    b = Chat(a.db, workspace="B")
+    a.ok("prof", "/dare cohort create Shared")
+    assert "no cohort called 'Shared'" in b.err("prof", "/dare cohort join Shared")
+    b.ok("prof", "/dare cohort create Shared")  # the same name is free in another workspace
+
+
+def test_mentions_typed_as_text_stay_text(cohort: Chat) -> None:
+    out = cohort.ok("ann", '/dare contact "<!channel> @everyone <@U123>"')
+    assert "<!channel> @everyone <@U123>" in out  # stored verbatim; each renderer escapes it
+
+
+def test_recruiter_call_follows_the_playbook(cohort: Chat) -> None:
+    out = cohort.ok("ann", '/dare recruiter "Acme" --asked why-open,why-me --answer no --connected --referred')
+    assert "All four steps" in out and "isn't a no forever" in out
+    out = cohort.ok("bob", '/dare recruiter "Acme"')
+    assert out.count("[ ]") == 4
+
+
+def test_settings_snooze_and_quiet_hours(cohort: Chat) -> None:
+    cohort.ok("ann", "/dare settings quiet 22:30-07:15")
+    cohort.ok("ann", "/dare settings snooze 3")
+    out = cohort.ok("ann", "/dare settings")
+    assert "22:30-07:15" in out and "until 2026-09-10" in out
+    cohort.ok("ann", "/dare settings nudges off")
+    assert "Nudges: off" in cohort.ok("ann", "/dare settings")
+
+
+def test_quiet_weeks_and_pause_are_instructor_tools(cohort: Chat) -> None:
+    assert "No nudges" in cohort.ok("prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-16 --note exams")
+    assert "paused until" in cohort.ok("prof", "/dare cohort pause CS101 --until 2026-09-20")
+    assert "back on" in cohort.ok("prof", "/dare cohort resume CS101")
+    assert "--to comes before --from" in cohort.err("prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-01")
+
+
+def test_help_lists_every_command_and_each_has_its_own(chat: Chat) -> None:
+    from bot.grammar import SUBCOMMANDS
+    out = chat.ok("ann", "/dare help")
+    for sub in SUBCOMMANDS:
+        assert f"/dare {sub}" in out
+        assert "/dare" in chat.ok("ann", f"/dare help {sub}")
