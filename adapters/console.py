@@ -71,8 +71,8 @@ class Console:
         self.files_dir = files_dir
         self.messenger = ConsoleMessenger(self.engine, out)
         self.coach = Coach(db, self.clock, self.messenger, platform="console")
-        # The console is single-threaded: deliver what a command planned right away, in order.
-        self.engine.outbox_listener = self.coach.deliver_due
+        # No outbox listener: the console delivers right after printing each reply, so a command's
+        # answer always comes before the DMs it caused.
         self.speaker = getpass.getuser() or "me"
 
     def say(self, text: str) -> None:
