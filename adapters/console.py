@@ -126,6 +126,10 @@ class Console:
 
 
 def _prompted_lines(console: Console) -> Iterable[str]:
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
     while True:
         try:
             yield input(f"{console.speaker}> ")

@@ -119,7 +119,7 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     shown, cut = rows[:BOARD_ROWS], len(rows) - BOARD_ROWS
     sections = [Section(table=Table(("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories"),
                                     tuple(shown)))]
-    notes = []
+    notes = [] if stats else [f"Nobody has joined yet: /dare cohort join {cohort.name}."]
     if cut > 0:
         notes.append(f"...and {cut} more.")
     if hidden:
