@@ -119,8 +119,8 @@ def dare_sections(dare: Dare, cohort: Cohort) -> tuple[Section, ...]:
             Section(text=f"Take it with /dare accept {cohort.name}, then add someone with /dare contact \"NAME\"."))
 
 
-def start(ctx: Context, cmd: c.Start) -> tuple[Reply, int]:
-    """Issue the dare; returns the reply and how many announcement DMs were planned."""
+def start(ctx: Context, cmd: c.Start) -> Reply:
+    """Issue the dare and plan one announcement DM per participant."""
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare start NAME")
     deadline = cohort.deadline
     if cmd.deadline:
@@ -133,12 +133,12 @@ def start(ctx: Context, cmd: c.Start) -> tuple[Reply, int]:
     ctx.session.flush()
     participants = list(ctx.session.exec(select(Membership.person_id).where(
         Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
-    planned = plan_announcements(ctx, dare, participants)
+    ctx.planned_dms += plan_announcements(ctx, dare, participants)
     summary = (f"The dare is out to {len(participants)} participant{'s' if len(participants) != 1 else ''} of "
                f"{cohort.name}: each gets a DM." if participants else
                f"The dare is set for {cohort.name}. Nobody has joined yet: people who join see it at once.")
     return Reply(title=f"Dare issued to {cohort.name}", sections=(Section(text=summary), *dare_sections(dare, cohort)),
-                 ephemeral=False), planned
+                 ephemeral=False)
 
 
 def plan_announcements(ctx: Context, dare: Dare, person_ids: list[int]) -> int:

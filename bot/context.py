@@ -74,6 +74,7 @@ class Context:
     actor: Actor
     default_tz: str
     directory: Directory
+    planned_dms: int = 0  # DMs this command put in the outbox, due now
 
     @property
     def today(self) -> date:

@@ -44,6 +44,7 @@ _HANDLERS: dict[type, Handler] = {
     c.CohortInstructor: cohorts.add_instructor,  # type: ignore[dict-item]
     c.CohortPause: cohorts.pause,  # type: ignore[dict-item]
     c.CohortQuiet: cohorts.quiet,  # type: ignore[dict-item]
+    c.Start: cohorts.start,  # type: ignore[dict-item]
     c.Accept: cohorts.accept,  # type: ignore[dict-item]
     c.Contact: activity.add_contact,  # type: ignore[dict-item]
     c.Outreach: activity.outreach,  # type: ignore[dict-item]
@@ -207,7 +208,7 @@ class Engine:
 
     def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply]) -> Reply:
         now: datetime = self.clock.now()
-        planned_before = self._planned_marker()
+        ctx: Context | None = None
         try:
             with self.db.session() as s:
                 w = get_workspace(s, ws, now)
@@ -224,24 +225,14 @@ class Engine:
         except Exception:
             log.exception("command failed")
             return error_reply(OOPS)
-        if self._planned_marker() != planned_before and self.outbox_listener is not None:
+        if ctx is not None and ctx.planned_dms and self.outbox_listener is not None:
             try:
                 self.outbox_listener()
             except Exception:  # delivery trouble must not undo a committed command
                 log.exception("outbox listener failed")
         return reply
 
-    def _planned_marker(self) -> int:
-        return self._planned
-
-    _planned = 0
-
     def _dispatch(self, ctx: Context, command: c.Command) -> Reply:
-        if isinstance(command, c.Start):
-            reply, planned = cohorts.start(ctx, command)
-            if planned:
-                self._planned += 1
-            return reply
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise UsageError("That command isn't available here. Try /dare help.")

@@ -78,21 +78,35 @@ class Coach:
             ).scalar()
 
     def simulate_until(self, until: datetime, step: timedelta = timedelta(minutes=15)) -> None:
-        """ManualClock only: move time to `until`, ticking at every step and at every due moment in
-        between, so DMs come out in order at the moments they fall due."""
+        """ManualClock only: move time to `until`, delivering at every moment a DM falls due, so DMs
+        come out in order at their due times (the console's /wait).
+
+        Nothing but this loop changes the database meanwhile, so the sweep runs at the start and then
+        every `max(step, plan_ahead / 12)` of simulated time: planning looks `plan_ahead` ahead, so
+        every nudge is planned well before it falls due; between sweeps the clock jumps from one due
+        moment to the next instead of crawling."""
         clock = self.clock
         if not isinstance(clock, ManualClock):
             raise TypeError("simulate_until needs a ManualClock")
         if until.tzinfo is None:
             raise ValueError("until must be timezone-aware")
-        self.tick()
+        cadence = max(step, self.policy.plan_ahead / 12)
+        self.sweep()
+        last_sweep = clock.now()
+        self.deliver_due()
         while clock.now() < until:
-            target = min(clock.now() + step, until)
+            next_sweep = last_sweep + cadence
+            target = min(until, next_sweep)
             nxt = self.next_due()
             if nxt is not None and clock.now() < nxt < target:
                 target = nxt
             clock.set(target)
-            self.tick()
+            if clock.now() >= next_sweep:
+                self.sweep()
+                last_sweep = clock.now()
+            nxt = self.next_due()
+            if nxt is not None and nxt <= clock.now():
+                self.deliver_due()
 
     def kick(self) -> None:
         """Deliver now: in the background when the scheduler runs, else right here."""

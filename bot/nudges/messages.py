@@ -269,11 +269,10 @@ def instructor_digest(s: InstructorState, *, session: Session, now: datetime) ->
     stats = participant_stats(session, cohort) if cohort else []
     f = funnel(stats, s.dare.goal)
     week_ago = now - timedelta(days=7)
-    stall = timedelta(days=s.dare.stall_days)
     moved = [st.person.display_name for st in stats if st.last_activity and st.last_activity >= week_ago]
     stalled = [st.person.display_name for st in stats
                if st.interviews < s.dare.goal and st.person.unreachable_at is None
-               and (st.last_activity is None or st.last_activity < now - stall)]
+               and (st.last_activity is None or st.last_activity < week_ago)]
     unreachable = [st.person.display_name for st in stats if st.person.unreachable_at is not None]
 
     def names(xs: list[str]) -> str:

@@ -16,7 +16,7 @@ CAP_EXEMPT = frozenset({"dare-issued", "digest", "instructor-digest"})
 # Rules that still go out to someone who pressed "Stop these" or snoozed.
 OPTOUT_EXEMPT = frozenset({"dare-issued", "instructor-digest"})
 # Rules that go out even while the cohort is paused or in a quiet week.
-PAUSE_EXEMPT = frozenset({"dare-issued"})
+PAUSE_EXEMPT = frozenset({"dare-issued", "instructor-digest"})
 
 
 @dataclass(frozen=True)
