@@ -56,12 +56,15 @@ def current_dare(session: Session, cohort_id: int) -> Dare | None:
                         .order_by(Dare.created_at.desc(), Dare.id.desc())).first()  # type: ignore[union-attr]
 
 
-def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None,
-                      until: date | None = None) -> list[ParticipantStats]:
-    """Stats for every participant of a cohort, counting activity dated within [since, until]."""
-    rows = session.exec(select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
-                        .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
-                        .order_by(Membership.joined_at, Person.id)).all()
+def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
+                      only: int | None = None) -> list[ParticipantStats]:
+    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until]."""
+    query = (select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
+             .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
+             .order_by(Membership.joined_at, Person.id))
+    if only is not None:
+        query = query.where(Person.id == only)
+    rows = session.exec(query).all()
     by_id: dict[int, ParticipantStats] = {p.id: ParticipantStats(person=p, joined_at=j) for p, j in rows}  # type: ignore[misc]
     if not by_id:
         return []

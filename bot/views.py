@@ -53,8 +53,7 @@ def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
     sections: list[Section] = []
     mine = [cohort for cohort, m in ctx.memberships() if m.is_participant]
     for cohort in mine:
-        stats = next(s for s in participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
-                     if s.person.id == ctx.me.id)
+        stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort), only=ctx.me.id)[0]
         dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
         goal = dare.goal if dare else cohort.goal
         state = "not issued yet" if dare is None else ("accepted" if stats.accepted_at else "not accepted yet")
