@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 
@@ -61,6 +62,9 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[: max(0, limit - len(CUT))]
+    if head.count("```") % 2:  # cut inside a code block: close it so the rest still renders
+        head = head[: max(0, limit - len(CUT) - 4)] + "\n```"
+        return head + CUT
     # an odd run of trailing backslashes would escape the mark itself
     trailing = len(head) - len(head.rstrip("\\"))
     if trailing % 2:
@@ -117,6 +121,19 @@ def _is_simple(reply: Reply) -> bool:
     return True
 
 
+def _simple_text(reply: Reply) -> str:
+    lines = []
+    if reply.title:
+        lines.append("**" + escape(reply.title) + "**")
+    for s in reply.sections:
+        if s.text:
+            lines.append(escape(s.text))
+    text = "\n".join(lines)
+    if reply.is_error and text:
+        text = "⚠️ " + text
+    return text
+
+
 def _section_text(section: Section, budget: int) -> str:
     parts: list[str] = []
     if section.title:
@@ -135,18 +152,10 @@ def _section_text(section: Section, budget: int) -> str:
 def render(reply: Reply, *, workspace_id: str = "", button_factory: Callable[[str, Button], discord.ui.Item] | None = None) -> Rendered:
     """Render a Reply. `workspace_id` goes into button custom_ids so DM presses find their guild."""
     out = Rendered(ephemeral=reply.ephemeral)
-    if _is_simple(reply):
-        lines = []
-        if reply.title:
-            lines.append("**" + escape(reply.title) + "**")
-        for s in reply.sections:
-            if s.text:
-                lines.append(escape(s.text))
-        text = "\n".join(lines)
-        if reply.is_error and text:
-            text = "⚠️ " + text
-        out.content = cut(text, CONTENT_MAX) if text else None
-    else:
+    text = _simple_text(reply) if _is_simple(reply) else None
+    if text is not None and len(text) <= CONTENT_MAX:
+        out.content = text or None
+    else:  # structure, or text longer than a message: embeds hold more (4096 per description)
         out.embeds = _embeds(reply)
     if reply.buttons:
         out.view = make_view(reply.buttons, workspace_id, button_factory)
@@ -164,58 +173,67 @@ def _safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "file"
 
 
+@dataclass
+class _Group:
+    title: str | None = None
+    parts: list[str] = field(default_factory=list)
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+
 def _embeds(reply: Reply) -> list[discord.Embed]:
-    """One embed per group of sections that fits: descriptions ≤ 4096, ≤ 25 fields, ≤ 6000 in total."""
+    """Sections -> embeds. A section's fields show right under its text, so a section with fields
+    that follows other fields starts a new embed (titled by the section). Limits: ≤ 10 embeds,
+    description ≤ 4096, ≤ 25 fields (name 256, value 1024), title 256, 6000 characters in all;
+    whatever does not fit is cut, and the last embed's footer says so."""
     colour = ERROR if reply.is_error else BRAND
-    total_budget = EMBED_TOTAL_MAX
-    embeds: list[discord.Embed] = []
-    title = cut(escape(reply.title), TITLE_MAX) if reply.title else None
-    if title:
-        total_budget -= len(title)
-    current = discord.Embed(title=title, colour=colour)
-    desc: list[str] = []
-    n_fields = 0
-    dropped_fields = 0
-    truncated = False
-
-    def used(e: discord.Embed, d: list[str]) -> int:
-        return len("\n\n".join(d)) + sum(len(f.name or "") + len(f.value or "") for f in e.fields)
-
+    groups: list[_Group] = [_Group(title=reply.title)]
     for section in reply.sections:
-        remaining_total = total_budget - sum(len(e) for e in embeds) - used(current, desc)
-        if remaining_total <= len(CUT) + 2:
-            truncated = True
-            break
-        text = _section_text(section, min(DESCRIPTION_MAX, remaining_total))
+        g = groups[-1]
+        if g.fields and len(groups) < EMBEDS_MAX:
+            g = _Group(title=section.title)
+            groups.append(g)
+            text = _section_text(Section(text=section.text, table=section.table), DESCRIPTION_MAX)
+        elif section.title and not g.title and not g.parts and not g.fields:
+            g.title = section.title
+            text = _section_text(Section(text=section.text, table=section.table), DESCRIPTION_MAX)
+        else:
+            text = _section_text(section, DESCRIPTION_MAX)
         if text:
-            joined = "\n\n".join(desc + [text])
-            if len(joined) > DESCRIPTION_MAX and desc and len(embeds) + 1 < EMBEDS_MAX:
-                current.description = "\n\n".join(desc)
-                embeds.append(current)
-                current = discord.Embed(colour=colour)
-                desc = []
-            desc.append(text)
-        for f in section.fields:
-            if n_fields >= FIELDS_MAX:
-                dropped_fields += 1
+            g.parts.append(text)
+        g.fields.extend((f.label, f.value) for f in section.fields)
+
+    reserve = len(CUT) + 24  # room for the footer that says something was cut
+    budget = EMBED_TOTAL_MAX - reserve
+    embeds: list[discord.Embed] = []
+    lost = 0
+    for g in groups:
+        if budget <= 0:
+            lost += 1
+            continue
+        title = cut(escape(g.title), min(TITLE_MAX, budget)) if g.title else None
+        budget -= len(title or "")
+        description = "\n\n".join(g.parts)
+        room = min(DESCRIPTION_MAX, max(budget, 0))
+        if len(description) > room:
+            lost += 1
+        description = cut(description, room) if description and room > len(CUT) else ""
+        budget -= len(description)
+        embed = discord.Embed(title=title, description=description or None, colour=colour)
+        for label, value in g.fields:
+            name = cut(escape(label), FIELD_NAME_MAX) or "\u200b"
+            val = cut(escape(value), FIELD_VALUE_MAX) or "\u200b"
+            if len(embed.fields) >= FIELDS_MAX or len(name) + len(val) > budget:
+                lost += 1
                 continue
-            name = cut(escape(f.label), FIELD_NAME_MAX) or "\u200b"
-            value = cut(escape(f.value), FIELD_VALUE_MAX) or "\u200b"
-            if used(current, desc) + sum(len(e) for e in embeds) + len(name) + len(value) > total_budget - 40:
-                dropped_fields += 1
-                continue
-            current.add_field(name=name, value=value, inline=len(value) < 40)
-            n_fields += 1
-    if dropped_fields:
-        desc.append(f"{CUT}: {dropped_fields} more")
-    description = "\n\n".join(desc)
-    room = total_budget - sum(len(e) for e in embeds) - sum(len(f.name or "") + len(f.value or "") for f in current.fields)
-    limit = max(0, min(DESCRIPTION_MAX, room))
-    if truncated and len(description) + len(CUT) + 1 <= limit:
-        description = description + "\n" + CUT
-    current.description = cut(description, limit) if description else None
-    embeds.append(current)
-    return embeds[:EMBEDS_MAX]
+            embed.add_field(name=name, value=val, inline=len(val) <= 40)
+            budget -= len(name) + len(val)
+        if title or description or embed.fields:
+            embeds.append(embed)
+    if not embeds:
+        embeds.append(discord.Embed(colour=colour))
+    if lost:
+        embeds[-1].set_footer(text=f"{CUT}: too long for Discord")
+    return embeds
 
 
 def button_custom_id(workspace_id: str, action: str, value: str) -> str:
@@ -269,11 +287,15 @@ class FormModal(discord.ui.Modal):
         self._on_submit = on_submit
         self._inputs: dict[str, tuple[str, discord.ui.Item]] = {}
         fields = list(form.fields)
-        # Discord allows 5 components in a modal: keep required fields first, in the form's order.
-        if len(fields) > MODAL_COMPONENTS_MAX:
-            keep = [f for f in fields if f.required]
-            keep += [f for f in fields if not f.required][: max(0, MODAL_COMPONENTS_MAX - len(keep))]
-            fields = [f for f in fields if f in keep][:MODAL_COMPONENTS_MAX]
+        # Discord allows 5 components in a modal.
+        # Over that, leave out optional dates first (they default to today), then the last optional ones.
+        while len(fields) > MODAL_COMPONENTS_MAX:
+            optional = [f for f in fields if not f.required]
+            if not optional:
+                fields = fields[:MODAL_COMPONENTS_MAX]
+                break
+            dates = [f for f in optional if f.kind == "date"]
+            fields.remove(dates[0] if dates else optional[-1])
         for f in fields:
             item = _form_item(f)
             self._inputs[f.name] = (f.kind, item)
@@ -282,7 +304,11 @@ class FormModal(discord.ui.Modal):
     def values(self) -> dict[str, object]:
         out: dict[str, object] = {}
         for name, (kind, item) in self._inputs.items():
-            if kind == "select":
+            if isinstance(item, discord.ui.TextInput):
+                text = str(item.value or "")
+                out[name] = ([v.strip() for v in text.split(",") if v.strip()] if kind == "multi_select"
+                             else bool(text.strip()) if kind == "checkbox" else text)
+            elif kind == "select":
                 vals = list(getattr(item, "values", []) or [])
                 out[name] = str(vals[0]) if vals else ""
             elif kind == "multi_select":
@@ -301,17 +327,21 @@ def _form_item(f: Any) -> discord.ui.Item:
     custom_id = cut_raw(f.name, CUSTOM_ID_MAX)
     placeholder = cut(f.placeholder, 100) if getattr(f, "placeholder", "") else None
     initial = getattr(f, "initial", None)
-    if f.kind in ("select", "multi_select") and f.options:
+    if f.kind in ("select", "multi_select") and 0 < len(f.options) <= SELECT_OPTIONS_MAX:
         options = [discord.SelectOption(label=cut(str(label), 100), value=cut_raw(str(value), 100),
                                         default=(str(value) == str(initial) if f.kind == "select"
                                                  else isinstance(initial, (list, tuple)) and str(value) in map(str, initial)))
-                   for value, label in f.options[:SELECT_OPTIONS_MAX]]
+                   for value, label in f.options]
         multi = f.kind == "multi_select"
         return discord.ui.Select(custom_id=custom_id, options=options, placeholder=placeholder,
                                  min_values=1 if f.required else 0, max_values=len(options) if multi else 1,
                                  required=f.required)
     if f.kind == "checkbox":
         return discord.ui.Checkbox(custom_id=custom_id, default=bool(initial))
+    if f.kind in ("select", "multi_select") and not placeholder:
+        # more choices than a Discord select holds (25): typed instead, e.g. a contact's name
+        placeholder = "one of: " + ", ".join(str(v) for v, _ in f.options[:5]) + (", …" if len(f.options) > 5 else "")
+        placeholder = cut(placeholder, 100)
     style = discord.TextStyle.paragraph if f.kind == "long_text" else discord.TextStyle.short
     max_len = min(f.max_length or 4000, 4000)
     if f.kind == "date" and not placeholder:

@@ -24,7 +24,7 @@ from storage.slack_store import InstallationRecord, SlackInstallations
 
 log = logging.getLogger(__name__)
 
-BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read")
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "files:write")
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 

@@ -218,9 +218,7 @@ def render_blocks(reply: Reply, *, max_blocks: int = MESSAGE_BLOCKS) -> list[dic
         if i and blocks and reply.sections[i - 1].table is not None:
             body.append({"type": "divider"})
         body.extend(blocks)
-    notes = []
-    if reply.image is not None:
-        notes.append(f"Chart: {reply.image.filename}")
+    notes = []  # images (charts) are not shown on Slack: the text carries the same numbers
     if reply.file is not None:
         notes.append(f"File: {reply.file.filename} ({len(reply.file.content)} bytes), sent to you by DM")
     if notes:

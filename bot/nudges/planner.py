@@ -58,7 +58,7 @@ def _dare_info(d: Dare, c: Cohort) -> DareInfo:
 
 
 def _active_dares(session: Session, now: datetime, policy: Policy, *, platform: str | None,
-                  workspace_ids: Sequence[int] | None = None) -> list[tuple[DareInfo, str]]:
+                  cohort_ids: Sequence[int] | None = None) -> list[tuple[DareInfo, str]]:
     """Dares that may still produce nudges, with their cohort's time zone."""
     q = (
         select(Dare, Cohort)
@@ -67,9 +67,11 @@ def _active_dares(session: Session, now: datetime, policy: Policy, *, platform: 
     )
     if platform is not None:
         q = q.join(Workspace, Workspace.id == Cohort.workspace_id).where(Workspace.platform == platform)
-    if workspace_ids is not None:
-        q = q.where(Cohort.workspace_id.in_(workspace_ids))
-    oldest = (now - timedelta(days=policy.digest_grace_days + 2)).date()
+    if cohort_ids is not None:
+        q = q.where(Cohort.id.in_(cohort_ids))
+    # a recruiter's "no" is revisited months after the dare ended
+    oldest = (now - timedelta(days=max(policy.after_deadline_days, policy.digest_grace_days,
+                                       policy.recruiter_revisit_days + 30) + 2)).date()
     q = q.where((Dare.deadline.is_(None)) | (Dare.deadline >= oldest))
     return [(_dare_info(d, c), c.tz) for d, c in session.execute(q).all()]
 
@@ -79,36 +81,58 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[i : i + size]
 
 
+def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[int] | None, chunk: int,
+                  ) -> Iterator[tuple[list[int], dict[int, list[tuple[int, bool, bool]]]]]:
+    """Memberships in the given cohorts, a page of `chunk` people at a time (keyset on person id),
+    so memory stays flat however many people there are."""
+    last = 0
+    while True:
+        q = (select(Membership.person_id).where(Membership.cohort_id.in_(cohort_ids), Membership.person_id > last)
+             .group_by(Membership.person_id).order_by(Membership.person_id).limit(chunk))
+        if person_ids is not None:
+            q = q.where(Membership.person_id.in_(list(person_ids)))
+        ids = list(session.execute(q).scalars())
+        if not ids:
+            return
+        members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
+        for pid, cid, is_part, is_instr in session.execute(
+            select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor)
+            .where(Membership.person_id.in_(ids), Membership.cohort_id.in_(cohort_ids))
+        ).all():
+            members[pid].append((cid, is_part, is_instr))
+        yield ids, members
+        last = ids[-1]
+
+
 def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, platform: str | None = None,
                 person_ids: Sequence[int] | None = None, chunk: int = CHUNK,
                 ) -> Iterator[tuple[list[ParticipantState | InstructorState], dict[int, Person]]]:
     """Yield (states, persons by id) chunk by chunk: each participant of each running dare and
     each instructor of a cohort with one."""
-    dares = _active_dares(session, now, policy, platform=platform)
+    cohort_ids = None
+    if person_ids is not None:  # one person at send time: only their cohorts
+        cohort_ids = list(session.execute(
+            select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
+    dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return
     by_cohort: dict[int, list[tuple[DareInfo, str]]] = defaultdict(list)
     for info, ctz in dares:
         by_cohort[info.cohort_id].append((info, ctz))
-    q = select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor).where(
-        Membership.cohort_id.in_(list(by_cohort))
-    )
-    if person_ids is not None:
-        q = q.where(Membership.person_id.in_(list(person_ids)))
-    members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
-    for pid, cid, is_part, is_instr in session.execute(q).all():
-        members[pid].append((cid, is_part, is_instr))
-    dare_ids = [info.id for info, _ in dares]
+    active_cohorts = list(by_cohort)
+    dare_ids = {info.id for info, _ in dares}
 
-    for ids in _chunks(sorted(members), chunk):
+    for ids, members in _member_pages(session, active_cohorts, person_ids, chunk):
         persons = {p.id: p for p in session.execute(select(Person).where(Person.id.in_(ids))).scalars()}
+        # Filter dares in Python: with both IN lists a planner may scan by dare and go quadratic.
         accepted = {
             (pid, did): at
             for pid, did, at in session.execute(
                 select(Acceptance.person_id, Acceptance.dare_id, Acceptance.accepted_at).where(
-                    Acceptance.person_id.in_(ids), Acceptance.dare_id.in_(dare_ids)
+                    Acceptance.person_id.in_(ids)
                 )
             ).all()
+            if did in dare_ids
         }
         contacts: dict[int, dict[int, ContactInfo]] = defaultdict(dict)
         for c in session.execute(

@@ -42,6 +42,8 @@ class Policy:
     digest_weekday: int = 0         # Monday
     digest_time: time = time(9, 0)
     digest_grace_days: int = 7      # digests continue this long after the deadline
+    digest_first_after_days: int = 3  # no digest in the dare's first days: nothing to report yet
+    after_deadline_days: int = 14   # coaching on contacts and interviews continues this long after it
     # planning and delivery
     plan_ahead: timedelta = timedelta(hours=24)
     quiet_start: str = "21:00"

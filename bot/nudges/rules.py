@@ -181,6 +181,8 @@ def no_outreach(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candi
 
 def follow_up(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
     """Attempts 2 and 3 after `followup_days` without an answer; after the third, try someone else."""
+    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+        return
     for contact_id, last in s.latest_by_contact().items():
         if last.status != "no-reply" or s.interviewed(contact_id):
             continue
@@ -192,6 +194,8 @@ def follow_up(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candida
 
 
 def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+        return
     for o in s.outreaches:
         if o.status != "meeting" or o.meeting_on is None:
             continue
@@ -203,6 +207,8 @@ def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Cand
 
 
 def thank_you(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+        return
     for i in s.interviews:
         due = max(local_at(i.held_on, p.thank_you_time, s.tz), i.created_at)
         expires = local_at(i.held_on + timedelta(days=2), time(0, 0), s.tz)
@@ -210,6 +216,8 @@ def thank_you(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candida
 
 
 def close_loop(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+        return
     for i in s.interviews:
         due = local_at(i.held_on + timedelta(days=p.close_loop_days), p.send_time, s.tz)
         yield Candidate(s.person_id, "close-loop", str(i.id), "-", due)
@@ -217,6 +225,8 @@ def close_loop(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candid
 
 def encourage(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
     """People quit after a run of silence: once per `unanswered_run` unanswered attempts in a row."""
+    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+        return
     run = 0
     for o in reversed(s.outreaches):
         if o.status != "no-reply":
@@ -230,6 +240,8 @@ def encourage(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candida
 
 
 def story_invite(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+        return
     done = s.interviews_in_dare()
     if not done or any(t >= s.dare.starts_at for t in s.story_times):
         return
@@ -239,7 +251,7 @@ def story_invite(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Cand
 
 def deadline_near(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
     d = s.dare.deadline
-    if d is None or s.accepted_at is None or s.goal_met():
+    if d is None or s.accepted_at is None or s.goal_met() or local_date(now, s.tz) > d:
         return
     due = local_at(d - timedelta(days=p.deadline_near_days), p.send_time, s.tz)
     yield Candidate(s.person_id, "deadline-near", str(s.dare.id), "-", due, local_at(d + timedelta(days=1), time(0, 0), s.tz))
@@ -279,7 +291,8 @@ def digest(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]
         return
     for day in _digest_mondays(now, s.tz, p):
         due = local_at(day, p.digest_time, s.tz)
-        if due <= s.dare.starts_at or not dare_running(s.dare, day, p.digest_grace_days):
+        if due < s.dare.starts_at + timedelta(days=p.digest_first_after_days) or not dare_running(
+                s.dare, day, p.digest_grace_days):
             continue
         yield Candidate(s.person_id, "digest", str(s.dare.id), _week(day), due, due + timedelta(days=1))
 
@@ -287,7 +300,8 @@ def digest(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]
 def instructor_digest(s: InstructorState, now: datetime, p: Policy) -> Iterator[Candidate]:
     for day in _digest_mondays(now, s.tz, p):
         due = local_at(day, p.digest_time, s.tz)
-        if due <= s.dare.starts_at or not dare_running(s.dare, day, p.digest_grace_days):
+        if due < s.dare.starts_at + timedelta(days=p.digest_first_after_days) or not dare_running(
+                s.dare, day, p.digest_grace_days):
             continue
         yield Candidate(s.person_id, "instructor-digest", str(s.dare.id), _week(day), due, due + timedelta(days=1))
 

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
+import storage.slack_store  # noqa: F401  (Slack installations, migration 0003)
 
 config = context.config
 target_metadata = SQLModel.metadata

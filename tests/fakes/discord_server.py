@@ -31,6 +31,7 @@ from typing import Any, Callable
 from aiohttp import WSMsgType, web
 
 API_PREFIX = "/api/v10"
+CALL = web.RequestKey("call", object)
 EPHEMERAL = 1 << 6
 
 # Discord application-command option types
@@ -76,7 +77,9 @@ class FakeDiscord:
         self.dm_closed: set[str] = set()  # user ids whose DMs refuse the bot (50007)
         self.rate_limit_next: int = 0  # answer this many next message posts with a 429
         self.retry_after: float = 0.05
+        self.rate_limit_global: bool = False  # the 429s above are global (every route waits)
         self.server_error_next: int = 0  # answer this many next message posts with a 503
+        self.login_errors_next: int = 0  # answer this many next GET /users/@me with a 503 (an outage at start)
         self.dm_channels: dict[str, str] = {}  # user id -> DM channel id
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel id -> messages posted there
         self.global_commands: list[dict[str, Any]] = []
@@ -86,6 +89,8 @@ class FakeDiscord:
         self.originals: dict[str, dict[str, Any]] = {}  # interaction token -> the original response message
         self.identifies: int = 0
         self.gateway_frames: list[dict[str, Any]] = []  # every frame the client sent
+        self.invalidate_resumes: bool = False  # answer RESUME with INVALID_SESSION (d: false)
+        self._frame_waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[dict[str, Any]]]] = []
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
         self._waiters: list[tuple[Callable[[Call], bool], asyncio.Future[Call]]] = []
@@ -228,7 +233,7 @@ class FakeDiscord:
                     files.append((part.filename or "", bytes(await part.read())))  # type: ignore[union-attr]
         call = Call(request.method, path, dict(request.query), body, files=files,
                     headers={k: v for k, v in request.headers.items()})
-        request["call"] = call
+        request[CALL] = call
         auth = request.headers.get("Authorization", "")
         needs_auth = not (path.startswith("/interactions/") or path.startswith("/webhooks/"))
         if needs_auth and auth != f"Bot {self.token}":
@@ -242,17 +247,20 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- REST handlers
     async def _me(self, request: web.Request) -> web.Response:
-        return web.json_response(self.bot.payload() | {"verified": True, "mfa_enabled": False, "locale": "en-US"})
+        if self.login_errors_next > 0:
+            self.login_errors_next -= 1
+            return _json({"message": "Service Unavailable", "code": 0}, status=503)
+        return _json(self.bot.payload() | {"verified": True, "mfa_enabled": False, "locale": "en-US"})
 
     async def _get_user(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["user_id"])
         if user is None:
             return _error(404, 10013, "Unknown User")
-        return web.json_response(user.payload())
+        return _json(user.payload())
 
     async def _application(self, request: web.Request) -> web.Response:
         owner = FakeUser(self.snowflake(), "owner")
-        return web.json_response({
+        return _json({
             "id": self.app_id, "name": "darebot", "icon": None, "description": "", "rpc_origins": [],
             "bot_public": True, "bot_require_code_grant": False, "bot": self.bot.payload(),
             "owner": owner.payload(), "summary": "", "verify_key": "00" * 32, "team": None,
@@ -260,14 +268,14 @@ class FakeDiscord:
         })
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
-        return web.json_response({"url": self.gateway_url})
+        return _json({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        return web.json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
             "total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}})
 
     async def _put_commands(self, request: web.Request) -> web.Response:
-        payload = request["call"].json or []
+        payload = request[CALL].json or []
         out = []
         for cmd in payload:
             out.append(cmd | {"id": self.snowflake(), "application_id": self.app_id, "version": self.snowflake(),
@@ -277,47 +285,50 @@ class FakeDiscord:
             self.guild_commands[request.match_info["guild"]] = out
         else:
             self.global_commands = out
-        return web.json_response(out)
+        return _json(out)
 
     async def _get_commands(self, request: web.Request) -> web.Response:
         if "guild" in request.match_info:
-            return web.json_response(self.guild_commands.get(request.match_info["guild"], []))
-        return web.json_response(self.global_commands)
+            return _json(self.guild_commands.get(request.match_info["guild"], []))
+        return _json(self.global_commands)
 
     async def _create_dm(self, request: web.Request) -> web.Response:
-        uid = str(request["call"].json["recipient_id"])
+        uid = str(request[CALL].json["recipient_id"])
         user = self.users.get(uid)
         if user is None:
             return _error(400, 50033, "Invalid Recipients")
         cid = self.dm_channels.setdefault(uid, self.snowflake())
-        return web.json_response({"id": cid, "type": 1, "last_message_id": None, "flags": 0,
+        return _json({"id": cid, "type": 1, "last_message_id": None, "flags": 0,
                                   "recipients": [user.payload()]})
 
     async def _post_message(self, request: web.Request) -> web.Response:
         cid = request.match_info["channel"]
         if self.server_error_next > 0:
             self.server_error_next -= 1
-            return web.json_response({"message": "Service Unavailable", "code": 0}, status=503)
+            return _json({"message": "Service Unavailable", "code": 0}, status=503)
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
-            return web.json_response(
-                {"message": "You are being rate limited.", "retry_after": self.retry_after, "global": False},
-                status=429,
-                headers={"Via": "1.1 google", "Retry-After": "1", "X-RateLimit-Scope": "user",
-                         "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-                         "X-RateLimit-Reset-After": str(self.retry_after), "X-RateLimit-Bucket": "fakebucket"})
+            headers = {"Via": "1.1 google", "Retry-After": str(max(1, round(self.retry_after))),
+                       "X-RateLimit-Scope": "global" if self.rate_limit_global else "user"}
+            if self.rate_limit_global:
+                headers["X-RateLimit-Global"] = "true"
+            else:
+                headers |= {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+                            "X-RateLimit-Reset-After": str(self.retry_after), "X-RateLimit-Bucket": "fakebucket"}
+            return _json({"message": "You are being rate limited.", "retry_after": self.retry_after,
+                          "global": self.rate_limit_global}, status=429, headers=headers)
         recipient = next((u for u, c in self.dm_channels.items() if c == cid), None)
         if recipient is not None and recipient in self.dm_closed:
             return _error(403, 50007, "Cannot send messages to this user")
-        msg = self.message_payload(cid, request["call"].json or {})
+        msg = self.message_payload(cid, request[CALL].json or {})
         self.messages.setdefault(cid, []).append(msg)
-        return web.json_response(msg)
+        return _json(msg)
 
     async def _callback(self, request: web.Request) -> web.Response:
         iid, token = request.match_info["iid"], request.match_info["token"]
         if iid not in self._interactions or self._interactions[iid]["token"] != token:
             return _error(404, 10062, "Unknown interaction")
-        body = request["call"].json or {}
+        body = request[CALL].json or {}
         if self.responses.get(iid):
             return _error(400, 40060, "Interaction has already been acknowledged.")
         self.responses[iid] = [body]
@@ -336,39 +347,39 @@ class FakeDiscord:
             self.originals[token] = msg
             out["interaction"]["response_message_id"] = msg["id"]
             out["resource"] = {"type": rtype, "message": msg}
-        return web.json_response(out)
+        return _json(out)
 
     async def _followup(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         if token not in self._tokens:
             return _error(404, 10015, "Unknown Webhook")
-        body = request["call"].json or {}
+        body = request[CALL].json or {}
         iid = self._tokens[token]
         msg = self.message_payload(self._interactions[iid].get("channel_id", "0"), body, interaction_id=iid)
         msg["webhook_id"] = self.app_id
         self.followups.setdefault(token, []).append({"kind": "followup", **body})
         if request.query.get("wait") in ("1", "true", "True"):
-            return web.json_response(msg)
+            return _json(msg)
         return web.Response(status=204)
 
     async def _get_webhook_message(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         if token not in self.originals:
             return _error(404, 10008, "Unknown Message")
-        return web.json_response(self.originals[token])
+        return _json(self.originals[token])
 
     async def _edit_webhook_message(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         if token not in self._tokens:
             return _error(404, 10015, "Unknown Webhook")
-        body = request["call"].json or {}
+        body = request[CALL].json or {}
         self.followups.setdefault(token, []).append({"kind": "edit", "message": request.match_info["mid"], **body})
         iid = self._tokens[token]
         base = self.originals.get(token) or self.message_payload(self._interactions[iid].get("channel_id", "0"), {})
         msg = base | {k: v for k, v in body.items() if k in ("content", "embeds", "components")}
         msg["flags"] = (base.get("flags", 0) or 0) & ~128
         self.originals[token] = msg
-        return web.json_response(msg)
+        return _json(msg)
 
     async def _delete_webhook_message(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
@@ -396,6 +407,10 @@ class FakeDiscord:
                     continue
                 frame = json.loads(msg.data)
                 self.gateway_frames.append(frame)
+                for pred, fut in list(self._frame_waiters):
+                    if not fut.done() and pred(frame):
+                        fut.set_result(frame)
+                        self._frame_waiters.remove((pred, fut))
                 op = frame.get("op")
                 if op == 1:
                     await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
@@ -406,11 +421,25 @@ class FakeDiscord:
                         break
                     await self._send_ready(ws, frame["d"])
                 elif op == 6:
-                    await self._send(ws, "RESUMED", {})
+                    if self.invalidate_resumes:
+                        await ws.send_json({"op": 9, "d": False, "s": None, "t": None})
+                    else:
+                        await self._send(ws, "RESUMED", {})
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
         return ws
+
+    async def wait_frame(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        """The next gateway frame from the client matching `pred`."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._frame_waiters.append((pred, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def drop_connections(self, code: int = 4000) -> None:
+        """Close every gateway socket as Discord does before asking a client to reconnect."""
+        for ws in list(self._sockets):
+            await ws.close(code=code, message=b"fake: reconnect")
 
     async def _send_ready(self, ws: web.WebSocketResponse, identify: dict[str, Any]) -> None:
         shard = identify.get("shard") or [0, 1]
@@ -591,8 +620,14 @@ class FakeDiscord:
         return list(self.messages.get(cid, [])) if cid else []
 
 
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON with Content-Type exactly `application/json`: discord.py parses nothing else (no charset)."""
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={**(headers or {}),
+                                                                        "Content-Type": "application/json"})
+
+
 def _error(status: int, code: int, message: str) -> web.Response:
-    return web.json_response({"message": message, "code": code}, status=status)
+    return _json({"message": message, "code": code}, status=status)
 
 
 def _iso_now() -> str:

@@ -72,9 +72,17 @@ class FakeSlackAPI:
         self.oauth_codes: dict[str, tuple[str, str]] = {}  # code -> (team_id, token)
         # chat.postMessage limit per channel, messages per second; None = unlimited
         self.per_channel_rate: float | None = None
+        # "channel": Slack's ~1 message/s per channel; "team": the same budget shared by the whole
+        # workspace (a harsher limit, so tests can make many DMs collide).
+        self.rate_scope: str = "channel"
         self.delay_seconds: float = 0.0
         self._last_post: dict[str, float] = {}
         self._failures: list[_Failure] = []
+        # Socket Mode: app-level tokens accepted by apps.connections.open, open sockets, and the
+        # acknowledgements the app sent back over them.
+        self.app_tokens: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []
+        self.socket_messages: list[dict[str, Any]] = []
         self._calls: list[Call] = []
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -152,6 +160,7 @@ class FakeSlackAPI:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
+        app.router.add_get("/socket", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -256,6 +265,10 @@ class FakeSlackAPI:
                     return failure.status, {"ok": False, "error": failure.error}, headers
         if method == "oauth.v2.access":
             return self._oauth_access(args)
+        if method == "apps.connections.open":
+            if token not in self.app_tokens:
+                return self._err("invalid_auth")
+            return self._ok(url=f"ws://127.0.0.1:{self.port}/socket")
         team_id = self.tokens.get(token or "")
         if team_id is None:
             return 200, {"ok": False, "error": "not_authed" if not token else "invalid_auth"}, {}
@@ -263,6 +276,43 @@ class FakeSlackAPI:
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         return handler(team_id, args)
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        with self._cond:
+            self._sockets.append(ws)
+            self._cond.notify_all()
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0DAREBOT"}})
+        async for msg in ws:
+            if msg.type.name == "TEXT":
+                data = json.loads(msg.data)
+                with self._cond:
+                    self.socket_messages.append(data)
+                    self._cond.notify_all()
+        with self._cond:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+        return ws
+
+    def wait_socket(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._sockets), timeout):
+                raise AssertionError("no Socket Mode connection")
+
+    def push_envelope(self, kind: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Send a Socket Mode envelope to the connected app; return the app's acknowledgement."""
+        self.wait_socket(timeout)
+        envelope_id = f"env-{next(self._ids)}"
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True, "retry_attempt": 0, "retry_reason": ""}
+        ws = self._sockets[-1]
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(ws.send_json(envelope), self._loop).result(timeout)
+        with self._cond:
+            ok = self._cond.wait_for(lambda: any(m.get("envelope_id") == envelope_id for m in self.socket_messages), timeout)
+            if not ok:
+                raise AssertionError(f"no acknowledgement of {envelope_id}")
+            return next(m for m in self.socket_messages if m.get("envelope_id") == envelope_id)
 
     # ------------------------------------------------------------------ methods
 
@@ -332,13 +382,14 @@ class FakeSlackAPI:
             return self._err(error)
         if self.per_channel_rate:
             now = self.time_fn()
+            key = team_id if self.rate_scope == "team" else f"{team_id}/{channel}"
             with self._cond:
-                last = self._last_post.get(f"{team_id}/{channel}")
+                last = self._last_post.get(key)
                 gap = 1.0 / self.per_channel_rate
                 if last is not None and now - last < gap:
                     wait = max(1, math.ceil(gap - (now - last)))
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
-                self._last_post[f"{team_id}/{channel}"] = now
+                self._last_post[key] = now
         ts = self._ts()
         return self._ok(
             channel=channel,
@@ -429,6 +480,7 @@ class HttpResult:
     status: int
     body: str
     headers: dict[str, str]
+    response_url: str = ""  # the response_url the request carried, if any
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -490,7 +542,9 @@ class SlackSigner:
             "response_url": self.fake.response_url(f"cmd{next(self._n)}"),
             "trigger_id": self.trigger_id(),
         }
-        return self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded", **kw)
+        result = self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded", **kw)
+        result.response_url = form["response_url"]
+        return result
 
     def interaction(self, payload: dict[str, Any], **kw: Any) -> HttpResult:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})

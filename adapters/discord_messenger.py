@@ -1,0 +1,97 @@
+"""The Messenger port on Discord: one DM through the bot's own REST client.
+
+The coach calls `send_dm` synchronously from its scheduler thread; the send runs on the client's
+event loop (`asyncio.run_coroutine_threadsafe`) and the thread waits for its outcome.
+
+Errors, as the outbox needs them:
+* 403 with code 50007 (the member closed DMs from server members, or blocked the bot) ->
+  PermanentSendError: never retried, since every refusal counts toward Discord's invalid-request
+  limit (10,000 per 10 minutes bans the IP). Other 403s, unknown users (404) and invalid recipients
+  (400/50033) are permanent too.
+* 429: discord.py's own rate limiter waits and retries (it reads `retry_after`, the bucket headers
+  and the global flag); only when it gives up (`discord.RateLimited`) is it TransientSendError.
+* network trouble, timeouts and 5xx -> TransientSendError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+
+from adapters.discord_render import render
+from bot.ports import PermanentSendError, Sent, TransientSendError
+from bot.replies import Reply
+
+log = logging.getLogger(__name__)
+
+DM_CLOSED = 50007
+INVALID_RECIPIENT = 50033
+UNKNOWN_USER = 10013
+
+
+class DiscordMessenger:
+    def __init__(self, client: discord.Client | None = None, *, timeout: float = 60.0) -> None:
+        self._client = client
+        self.timeout = timeout
+
+    def attach(self, client: discord.Client | None) -> None:
+        """The client DMs go through (run_discord builds a new one after a start-up failure)."""
+        self._client = client
+
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+        client = self._client
+        if client is None or client.is_closed() or client.http.token is None:
+            raise TransientSendError("the Discord client is not connected yet")
+        loop = client.loop
+        if _running_in(loop):
+            raise RuntimeError("send_dm blocks; call it from a worker thread, not the client's event loop")
+        fut = asyncio.run_coroutine_threadsafe(self.send_dm_async(workspace_external_id, user_id, reply), loop)
+        try:
+            return fut.result(self.timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TransientSendError("sending the DM timed out") from None
+
+    async def send_dm_async(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+        client = self._client
+        if client is None:
+            raise TransientSendError("the Discord client is not connected yet")
+        from adapters.discord_bot import DareButton  # the registered persistent button class
+
+        try:
+            channel = await client.create_dm(discord.Object(id=int(user_id)))
+            rendered = render(reply, workspace_id=workspace_external_id, button_factory=DareButton.make)
+            message = await channel.send(**rendered.kwargs())
+            return Sent(str(message.id))
+        except discord.Forbidden as err:
+            if err.code == DM_CLOSED:
+                raise PermanentSendError("the member does not accept DMs from the bot (50007)") from None
+            raise PermanentSendError(f"Discord refused the DM (403, code {err.code})") from None
+        except discord.NotFound as err:
+            raise PermanentSendError(f"unknown user or channel (404, code {err.code})") from None
+        except discord.RateLimited as err:
+            raise TransientSendError("rate limited", retry_after=err.retry_after) from None
+        except discord.DiscordServerError as err:
+            raise TransientSendError(f"Discord server error ({err.status})") from None
+        except discord.HTTPException as err:
+            if err.code == INVALID_RECIPIENT or err.code == UNKNOWN_USER:
+                raise PermanentSendError(f"invalid recipient (code {err.code})") from None
+            if err.status == 429:  # a 429 without Discord's Via header: a Cloudflare block
+                raise TransientSendError("blocked by Cloudflare (429)", retry_after=60.0) from None
+            if err.status >= 500:
+                raise TransientSendError(f"Discord server error ({err.status})") from None
+            raise PermanentSendError(f"Discord rejected the DM ({err.status}, code {err.code})") from None
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+            raise TransientSendError(f"network trouble: {err.__class__.__name__}") from None
+
+
+def _running_in(loop: Any) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -1,0 +1,245 @@
+"""Sweep benchmark: plan nudges for N participants on SQLite and PostgreSQL.
+
+For each database and size: build a workspace of N participants in cohorts of 100 (a dare each,
+most accepted, contacts and outreach attempts in every state, some meetings and interviews), then
+time the first sweep (an empty outbox: every due nudge is inserted) and a second one (steady
+state: everything already planned) in a fresh process, whose peak resident set (getrusage) is the
+sweeps' memory. Prints participants/second, peak memory, and the growth ratios between sizes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from pathlib import Path
+
+from sqlalchemy import delete, func, insert, select
+
+from bot.nudges.planner import plan
+from bot.nudges.policy import DEFAULT_POLICY
+from storage.db import Database
+from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person,
+                            Workspace)
+
+NOW = datetime(2026, 10, 26, 15, 0, tzinfo=UTC)  # a Monday: digests fall due today
+START = datetime(2026, 10, 12, 14, 0, tzinfo=UTC)
+COHORT = 100
+ZONES = ("America/New_York", "Europe/Berlin", "Asia/Tokyo", "America/Los_Angeles", None)
+
+
+def _batched(conn, table, rows: list[dict], size: int = 5000) -> None:
+    for i in range(0, len(rows), size):
+        conn.execute(insert(table), rows[i : i + size])
+
+
+def populate(db: Database, n: int, seed: int = 1) -> None:
+    """N participants (ids are assigned here, so everything is one bulk insert per table)."""
+    rnd = random.Random(seed)
+    cohorts = (n + COHORT - 1) // COHORT
+    with db.engine.begin() as conn:
+        conn.execute(insert(Workspace), [dict(id=1, platform="console", external_id="bench", name="bench",
+                                              created_at=START)])
+        people, cohort_rows, dares, members, accepts, contacts, outreach, interviews = ([] for _ in range(8))
+        instr_base = n + 1
+        for c in range(cohorts):
+            teacher = instr_base + c
+            people.append(dict(id=teacher, workspace_id=1, external_id=f"T{c}", display_name=f"Teacher {c}",
+                               alias=f"T{c}", tz=None, quiet_start="21:00", quiet_end="08:00", nudges_enabled=True,
+                               board_mode="named", created_at=START))
+        _batched(conn, Person, people)
+        people.clear()
+        for c in range(cohorts):
+            cohort_rows.append(dict(id=c + 1, workspace_id=1, name=f"c{c}", name_key=f"c{c}", tz="America/Chicago",
+                                    goal=3, deadline=date(2026, 11, 20), paused=False, created_by=instr_base + c,
+                                    created_at=START))
+            dares.append(dict(id=c + 1, cohort_id=c + 1, goal=3, starts_at=START, deadline=date(2026, 11, 20),
+                              reward="coffee", issued_by=instr_base + c, followup_days=4, stall_days=5, daily_cap=1,
+                              weekly_cap=3, created_at=START))
+            members.append(dict(cohort_id=c + 1, person_id=instr_base + c, is_instructor=True, is_participant=False,
+                                joined_at=START))
+        _batched(conn, Cohort, cohort_rows)
+        _batched(conn, Dare, dares)
+        contact_id = outreach_id = interview_id = 0
+        for pid in range(1, n + 1):
+            cid = (pid - 1) // COHORT + 1
+            people.append(dict(id=pid, workspace_id=1, external_id=f"U{pid}", display_name=f"Person {pid}",
+                               alias=f"A{pid}", tz=ZONES[pid % len(ZONES)], quiet_start="21:00", quiet_end="08:00",
+                               nudges_enabled=pid % 50 != 0, board_mode="named", created_at=START))
+            members.append(dict(cohort_id=cid, person_id=pid, is_instructor=False, is_participant=True,
+                                joined_at=START))
+            if rnd.random() < 0.3:
+                continue  # not accepted
+            accepts.append(dict(dare_id=cid, person_id=pid, accepted_at=START + timedelta(hours=rnd.randint(1, 72))))
+            for _ in range(rnd.choice((0, 1, 1, 2, 3))):
+                contact_id += 1
+                contacts.append(dict(id=contact_id, workspace_id=1, person_id=pid, name=f"C{contact_id}",
+                                     name_key=f"c{contact_id}", kind="future-self", can_decide=rnd.random() < 0.3,
+                                     created_at=START + timedelta(days=1)))
+                sent = date(2026, 10, 13) + timedelta(days=rnd.randint(0, 8))
+                for attempt in range(1, rnd.randint(1, 3) + 1):
+                    outreach_id += 1
+                    status = "no-reply"
+                    meeting = None
+                    if attempt == 1 and rnd.random() < 0.25:
+                        status = rnd.choice(("replied", "meeting", "declined"))
+                        meeting = date(2026, 10, 27) if status == "meeting" else None
+                    outreach.append(dict(id=outreach_id, contact_id=contact_id, person_id=pid, attempt_no=attempt,
+                                         channel="email", sent_on=sent, status=status,
+                                         replied_on=sent + timedelta(days=1) if status != "no-reply" else None,
+                                         meeting_on=meeting, created_at=START + timedelta(days=1)))
+                    if status != "no-reply":
+                        if status == "replied" and rnd.random() < 0.5:
+                            interview_id += 1
+                            interviews.append(dict(id=interview_id, person_id=pid, contact_id=contact_id,
+                                                   held_on=sent + timedelta(days=3), asked="",
+                                                   created_at=START + timedelta(days=5)))
+                        break
+                    sent += timedelta(days=4)
+            if len(people) >= 20000:
+                _batched(conn, Person, people)
+                people.clear()
+        _batched(conn, Person, people)
+        for table, rows in ((Membership, members), (Acceptance, accepts), (Contact, contacts),
+                            (Outreach, outreach), (Interview, interviews)):
+            _batched(conn, table, rows)
+        if db.is_postgres:  # explicit ids: move the sequences past them
+            for t in ("workspace", "person", "cohort", "dare", "contact", "outreach", "interview"):
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
+                                     f"(SELECT COALESCE(MAX(id), 1) FROM {t}))")
+            conn.exec_driver_sql("ANALYZE")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+
+
+@dataclass
+class Result:
+    backend: str
+    n: int
+    first_s: float
+    planned: int
+    steady_s: float
+    base_mb: float   # resident set after imports and connecting
+    peak_mb: float   # peak resident set after both sweeps
+    heap_mb: float | None = None  # peak Python heap (tracemalloc) of a first sweep, on an emptied outbox
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.first_s
+
+    @property
+    def steady_rate(self) -> float:
+        return self.n / self.steady_s
+
+    @property
+    def sweep_mb(self) -> float:
+        return max(self.peak_mb - self.base_mb, 0.1)
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> float:
+    """Reset the peak resident set to the current one (Linux); return the baseline in MB."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _status_mb("VmRSS") or _peak_mb()
+
+
+def _peak_mb() -> float:
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sweep_once(db: Database) -> tuple[float, int]:
+    gc.collect()
+    t0 = time.perf_counter()
+    with db.session() as s:
+        planned = plan(s, NOW, DEFAULT_POLICY, platform="console")
+    return time.perf_counter() - t0, planned
+
+
+def measure(url: str, heap: bool = False) -> dict:
+    """Run in a fresh process, so its peak resident set is the sweep's and nothing else's."""
+    db = Database(url)
+    with db.session() as s:  # connect and warm up the ORM before taking the baseline
+        s.execute(select(func.count()).select_from(Nudge)).scalar()
+    gc.collect()
+    base = _reset_peak()
+    first, planned = sweep_once(db)
+    steady, again = sweep_once(db)
+    assert again == 0, again
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(Nudge)).scalar() == planned
+    peak = _peak_mb()
+    if not heap:
+        return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak)
+    with db.session() as s:
+        s.execute(delete(Nudge))
+    tracemalloc.start()
+    _, replanned = sweep_once(db)
+    heap = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    assert replanned == planned
+    return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak, heap_mb=heap)
+
+
+def run_case(db: Database, backend: str, n: int, heap: bool = False) -> Result:
+    db.upgrade()
+    t0 = time.perf_counter()
+    populate(db, n)
+    db.dispose()
+    print(f"  {backend:<10} {n:>7} participants: data ready in {time.perf_counter() - t0:5.1f}s", flush=True)
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-m", "bench.sweep", db.url, "heap" if heap else "-"], cwd=root, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    r = Result(backend, n, **json.loads(out.strip().splitlines()[-1]))
+    print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s, steady {r.steady_s:.1f}s", flush=True)
+    return r
+
+
+def report(results: list[Result]) -> str:
+    lines = [f"{'backend':<10} {'participants':>12} {'planned':>8} {'first sweep':>11} {'part./s':>9} "
+             f"{'steady sweep':>12} {'part./s':>9} {'peak RSS MB':>11} {'sweep RSS MB':>12} {'heap MB':>7}"]
+    for r in results:
+        lines.append(f"{r.backend:<10} {r.n:>12} {r.planned:>8} {r.first_s:>10.2f}s {r.rate:>9.0f} "
+                     f"{r.steady_s:>11.2f}s {r.steady_rate:>9.0f} {r.peak_mb:>11.1f} {r.sweep_mb:>12.1f} "
+                     f"{'-' if r.heap_mb is None else f'{r.heap_mb:.1f}':>7}")
+    by_backend: dict[str, list[Result]] = {}
+    for r in results:
+        by_backend.setdefault(r.backend, []).append(r)
+    for backend, rs in by_backend.items():
+        rs.sort(key=lambda r: r.n)
+        for small, big in zip(rs, rs[1:], strict=False):
+            x = big.n / small.n
+            lines.append(f"{backend}: {x:.0f}x the participants -> time x{big.first_s / small.first_s:.1f} "
+                         f"(steady x{big.steady_s / small.steady_s:.1f}), peak RSS x{big.peak_mb / small.peak_mb:.2f} "
+                         f"(sweep's own RSS x{big.sweep_mb / small.sweep_mb:.2f}"
+                         + (f", Python heap x{big.heap_mb / small.heap_mb:.2f})" if big.heap_mb and small.heap_mb
+                            else ")"))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1], heap=sys.argv[2:3] == ["heap"])))
