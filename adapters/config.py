@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     discord_sharded: bool = Field(default=False, alias="DISCORD_SHARDED")
 
     sweep_seconds: int = Field(default=60, alias="DAREBOT_SWEEP_SECONDS")
+    # A stable id lets a restarted process take back the DMs it had in flight at once, instead of
+    # after the claim expires. Give each concurrently running process its own.
+    worker_id: str | None = Field(default=None, alias="DAREBOT_WORKER_ID")
 
     def pick_platform(self) -> PlatformName:
         """Slack when Slack tokens are set, Discord when a Discord token is, else the console."""

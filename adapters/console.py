@@ -70,7 +70,8 @@ class Console:
         self.out = out
         self.files_dir = files_dir
         self.messenger = ConsoleMessenger(self.engine, out)
-        self.coach = Coach(db, self.clock, self.messenger, platform="console")
+        # One console at a time per file: a fixed id reclaims anything left in flight by a killed run.
+        self.coach = Coach(db, self.clock, self.messenger, platform="console", worker_id="console")
         # No outbox listener: the console delivers right after printing each reply, so a command's
         # answer always comes before the DMs it caused.
         self.speaker = getpass.getuser() or "me"

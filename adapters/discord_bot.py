@@ -662,7 +662,8 @@ def run_discord(settings: Settings) -> None:
     clock = SystemClock()
     engine = Engine(db, clock, default_tz=settings.tz)
     messenger = DiscordMessenger()
-    coach = Coach(db, clock, messenger, platform="discord", sweep_seconds=settings.sweep_seconds)
+    coach = Coach(db, clock, messenger, platform="discord", sweep_seconds=settings.sweep_seconds,
+                  worker_id=settings.worker_id)
 
     def build() -> DareClientMixin:
         client = make_client(settings, engine, coach=coach)

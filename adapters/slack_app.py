@@ -277,14 +277,17 @@ class SlackAdapter:
         form = self.engine.form(ws, actor, name)
         values = render.form_values(form, state)
         digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:24]
-        if not self.engine.first_time(f"slack:view:{team_id}:{view_id}:{digest}"):
-            return "dup", None, form
         try:
-            reply = self.engine.submit_form(ws, actor, name, values)
+            # The key is stored with the write itself: a retried submission records once, and a
+            # refused one can be corrected and sent again (even with the very same values).
+            reply = self.engine.submit_form(ws, actor, name, values,
+                                            idempotency_key=f"slack:view:{team_id}:{view_id}:{digest}")
         except UsageError as err:
             return "errors", render.field_errors(form, err.field, str(err)), form
         except DareError as err:
             return "errors", render.field_errors(form, None, str(err)), form
+        if reply is None:
+            return "dup", None, form
         return "ok", reply, form
 
     async def on_view_submission(self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
@@ -424,7 +427,8 @@ def build(settings: Settings, *, clock: Any = None) -> tuple[SlackAdapter, Any]:
     db = open_database(settings.database_url)
     engine = Engine(db, clock, default_tz=settings.tz)
     adapter = SlackAdapter(settings, engine)
-    coach = Coach(db, clock, SlackMessenger(adapter.clients), platform="slack", sweep_seconds=settings.sweep_seconds)
+    coach = Coach(db, clock, SlackMessenger(adapter.clients), platform="slack", sweep_seconds=settings.sweep_seconds,
+                  worker_id=settings.worker_id)
     adapter.coach = coach
     engine.outbox_listener = coach.kick
     return adapter, coach

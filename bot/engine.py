@@ -34,6 +34,10 @@ OOPS = "Something went wrong on our side and nothing was saved. Please try again
 
 Handler = Callable[[Context, object], Reply]
 
+
+class AlreadyDone(DareError):
+    """The idempotency key of this submission was recorded before: it was handled already."""
+
 # Forms that open when these commands arrive with no arguments (Slack/Discord show a modal).
 FORM_COMMANDS = {"log": "log", "outreach": "outreach", "contact": "contact", "story": "story"}
 
@@ -116,11 +120,25 @@ class Engine:
     def form(self, ws: WorkspaceRef, actor: Actor, name: str) -> Form:
         return build_form(name, self.contact_names(ws, actor))
 
-    def submit_form(self, ws: WorkspaceRef, actor: Actor, name: str, values: dict[str, object]) -> Reply:
-        """Raises UsageError (with `.field`) on bad input; nothing is written then."""
+    def submit_form(self, ws: WorkspaceRef, actor: Actor, name: str, values: dict[str, object], *,
+                    idempotency_key: str | None = None) -> Reply | None:
+        """Raises UsageError (with `.field`) on bad input; nothing is written then.
+
+        With `idempotency_key`, the key is recorded in the same transaction as the write, so a
+        retried submission returns None (already done) while a refused one can be sent again.
+        """
         command = to_command(name, values)
+
+        def work(ctx: Context) -> Reply:
+            if idempotency_key is not None:
+                ctx.session.add(ProcessedEvent(key=idempotency_key[:200], created_at=ctx.now))
+                ctx.session.flush()  # a duplicate key fails here, before the command runs
+            return self._dispatch(ctx, command)
+
         try:
-            return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
+            return self._transaction(ws, actor, work)
+        except AlreadyDone:
+            return None
         except NotFound as err:
             raise UsageError(str(err), field="contact" if name != "contact" else "name") from None
         except UsageError:
@@ -219,7 +237,9 @@ class Engine:
                 reply = work(ctx)
         except DareError:
             raise
-        except IntegrityError:
+        except IntegrityError as err:
+            if "processedevent" in str(err).lower():
+                raise AlreadyDone() from None
             log.info("conflicting write for %s", actor.user_id, exc_info=True)
             raise UsageError("That was already recorded (it looks like a double submission).") from None
         except Exception:

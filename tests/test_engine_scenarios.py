@@ -198,3 +198,27 @@ def test_help_lists_every_command_and_each_has_its_own(chat: Chat) -> None:
     for sub in SUBCOMMANDS:
         assert f"/dare {sub}" in out
         assert "/dare" in chat.ok("ann", f"/dare help {sub}")
+
+
+def test_forms_validate_like_commands_and_record_once(cohort: Chat) -> None:
+    from bot.errors import UsageError
+    from bot.identity import Actor
+
+    ann = Actor("ann", "Ann")
+    form = cohort.engine.form(cohort.ws, ann, "log")
+    assert [f.name for f in form.fields][:2] == ["contact", "on"]
+    cohort.ok("ann", '/dare contact "Ada"')
+    bad = {"contact": "Ada", "on": "someday"}
+    for _ in range(2):  # a refused submission writes nothing, so the same one can come again
+        with pytest.raises(UsageError) as err:
+            cohort.engine.submit_form(cohort.ws, ann, "log", bad, idempotency_key="view-1:bad")
+        assert err.value.field == "on"
+    good = {"contact": "Ada", "minutes": "20", "outcomes": ["advice"]}
+    first = cohort.engine.submit_form(cohort.ws, ann, "log", good, idempotency_key="view-1:good")
+    assert first is not None and "logged" in first.plain_text()
+    assert cohort.engine.submit_form(cohort.ws, ann, "log", good, idempotency_key="view-1:good") is None
+    with cohort.db.session() as s:
+        assert s.exec(select(func.count()).select_from(Interview)).one() == 1
+    with pytest.raises(UsageError) as err:
+        cohort.engine.submit_form(cohort.ws, ann, "outreach", {"contact": "Nobody"})
+    assert err.value.field == "contact"
