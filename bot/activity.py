@@ -13,7 +13,7 @@ from bot.errors import UsageError
 from bot.questions import check_ids, must_ask
 from bot.replies import Field, Reply, Section, text_reply
 from bot.validate import name_key
-from storage.models import Cohort, Contact, Interview, Membership, Outcome, Outreach, RecruiterCall, Story
+from storage.models import Cohort, Contact, Interview, Outcome, Outreach, RecruiterCall, Story
 
 CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous": "shared with the cohort anonymously",
                  "instructor": "for your instructor only"}

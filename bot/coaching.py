@@ -1,6 +1,10 @@
-"""The coach's substance: guidance and the recruiter-call playbook, in darebot's own words."""
+"""The coach's substance: guidance, the next step, and the recruiter-call playbook, in darebot's own words."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Protocol
 
 BASELINE = 0.05  # about 1 in 20 people told of the reverse interview ever try one
 PERSISTENCE_ATTEMPTS = 3  # many busy people answer only on the third try
@@ -34,3 +38,79 @@ def recruiter_steps_done(asked: tuple[str, ...] | list[str], answer: str | None,
                          referred: bool) -> dict[str, bool]:
     """Which of the four playbook steps a recorded call covered."""
     return {"qualify": bool(asked), "answer": answer in ("yes", "no"), "connect": connected, "help": referred}
+
+
+class ContactLike(Protocol):
+    id: int | None
+    name: str
+    can_decide: bool
+    created_at: datetime
+
+
+class AttemptLike(Protocol):
+    contact_id: int
+    attempt_no: int
+    status: str
+    sent_on: date
+
+
+def latest_attempts(attempts: Iterable[AttemptLike]) -> dict[int, AttemptLike]:
+    """Each contact's most recent attempt."""
+    latest: dict[int, AttemptLike] = {}
+    for a in attempts:
+        cur = latest.get(a.contact_id)
+        if cur is None or a.attempt_no > cur.attempt_no:
+            latest[a.contact_id] = a
+    return latest
+
+
+def open_follow_ups(attempts: Iterable[AttemptLike], interviewed: set[int]) -> list[AttemptLike]:
+    """Contacts still unanswered and short of the persistence norm, oldest attempt first."""
+    open_ = [a for a in latest_attempts(attempts).values()
+             if a.status == "no-reply" and a.attempt_no < PERSISTENCE_ATTEMPTS and a.contact_id not in interviewed]
+    return sorted(open_, key=lambda a: (a.sent_on, a.contact_id))
+
+
+def fresh_target(contacts: Iterable[ContactLike], attempts: Iterable[AttemptLike], *,
+                 exclude: int | None = None) -> ContactLike | None:
+    """Someone not tried yet, a person who can decide first."""
+    tried = {a.contact_id for a in attempts}
+    fresh = [c for c in contacts if c.id not in tried and c.id != exclude]
+    fresh.sort(key=lambda c: (not c.can_decide, c.created_at, c.id or 0))
+    return fresh[0] if fresh else None
+
+
+ADD_SOMEONE = 'Add someone new, ideally a person who can hire: /dare contact "FULL NAME" --decides'
+
+
+def next_target_text(contacts: Iterable[ContactLike], attempts: Iterable[AttemptLike], *,
+                     exclude: int | None = None) -> str:
+    target = fresh_target(list(contacts), list(attempts), exclude=exclude)
+    if target is None:
+        return ADD_SOMEONE + "."
+    why = " They can hire, which is even better." if target.can_decide else ""
+    return f'Next on your list: {target.name}. Reach out, then record it: /dare outreach "{target.name}".{why}'
+
+
+def next_step(contacts: list[ContactLike], attempts: list[AttemptLike], interviewed: set[int], *, today: date,
+              followup_days: int) -> str:
+    """The one concrete thing to do next: the coach's advice in /dare progress and in digests."""
+    if not contacts:
+        return ('Name one person who is where you want to be in a few years: /dare contact "FULL NAME" '
+                "--title T --org O (add --decides if they can hire).")
+    names = {c.id: c.name for c in contacts}
+    waiting = open_follow_ups(attempts, interviewed)
+    due = [a for a in waiting if a.sent_on + timedelta(days=followup_days) <= today]
+    if due:
+        a = due[0]
+        name = names.get(a.contact_id, "your contact")
+        return (f"Follow up with {name} (attempt {a.attempt_no + 1}; the last was on {a.sent_on}), "
+                f'then /dare outreach "{name}".')
+    if fresh_target(contacts, attempts) is not None:
+        return next_target_text(contacts, attempts)
+    if waiting:
+        a = waiting[0]
+        when = a.sent_on + timedelta(days=followup_days)
+        return (f"Waiting on {names.get(a.contact_id, 'your contact')}: follow up on {when} if there's no answer. "
+                f"Meanwhile: {ADD_SOMEONE[0].lower()}{ADD_SOMEONE[1:]}.")
+    return ADD_SOMEONE + "."

@@ -18,12 +18,11 @@ from bot import commands as c
 from bot.clock import Clock
 from bot.context import Context, get_person, get_workspace
 from bot.errors import DareError, NotFound, UsageError
-from bot.forms import FORMS, Form, build_form, to_command
+from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory, NoDirectory
 from bot.replies import Reply, Section, error_reply
-from bot.stats import current_dare
 from bot.validate import name_key
 from storage.db import Database
 from storage.models import Cohort, Contact, Membership, ProcessedEvent

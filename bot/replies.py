@@ -6,7 +6,7 @@ typed can turn into markup or a ping. Sizes are not limited here; renderers cut 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 ButtonStyle = Literal["primary", "danger"] | None

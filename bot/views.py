@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot import commands as c
-from bot.coaching import BASELINE, PERSISTENCE_ATTEMPTS
+from bot.coaching import BASELINE, next_step, open_follow_ups
 from bot.context import Context
 from bot.dates import resolve_date
 from bot.errors import UsageError
@@ -18,7 +18,7 @@ from bot.grammar import help_text
 from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.stats import ParticipantStats, attempts_before_reply, current_dare, funnel, participant_stats, ranked
-from storage.models import Cohort, Contact, Outreach, Person, Story
+from storage.models import Cohort, Contact, Interview, Outreach, Person, Story
 
 STALL_DAYS = 7
 BOARD_ROWS = 25
@@ -39,23 +39,15 @@ def display(person: Person, *, viewer: Person | None = None) -> str:
     return person.alias if person.board_mode == "alias" else person.display_name
 
 
-def open_follow_ups(ctx: Context) -> list[tuple[Contact, Outreach]]:
-    """Contacts whose latest attempt is unanswered and who may get another try."""
-    rows = ctx.session.exec(select(Contact, Outreach).join(Outreach, Outreach.contact_id == Contact.id)
-                            .where(Contact.person_id == ctx.me.id).order_by(Contact.id, Outreach.attempt_no)).all()
-    latest: dict[int, tuple[Contact, Outreach]] = {}
-    for contact, o in rows:
-        latest[contact.id] = (contact, o)  # type: ignore[index]
-    return [(ct, o) for ct, o in latest.values() if o.status == "no-reply" and o.attempt_no < PERSISTENCE_ATTEMPTS]
-
-
 def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
     sections: list[Section] = []
     mine = [cohort for cohort, m in ctx.memberships() if m.is_participant]
+    followup_days = 4
     for cohort in mine:
         stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort), only=ctx.me.id)[0]
         dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
         goal = dare.goal if dare else cohort.goal
+        followup_days = dare.followup_days if dare else followup_days
         state = "not issued yet" if dare is None else ("accepted" if stats.accepted_at else "not accepted yet")
         sections.append(Section(title=f"{cohort.name}: dare {state}", text=f"[{_bar(stats.interviews, goal)}] "
                                 f"{stats.interviews}/{goal} reverse interviews", fields=(
@@ -63,30 +55,20 @@ def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
             Field("Attempts", f"{stats.attempts} ({stats.follow_ups} follow-ups)"),
             Field("Replies", f"{stats.replied} of {stats.reached} reached"),
             Field("Score", str(stats.score)))))
-    follow = open_follow_ups(ctx)
-    if follow:
-        lines = [f"- {ct.name}: attempt {o.attempt_no} on {o.sent_on}, no answer yet" for ct, o in follow[:10]]
+    contacts = list(ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id)))
+    attempts = list(ctx.session.exec(select(Outreach).where(Outreach.person_id == ctx.me.id)))
+    interviewed = set(ctx.session.exec(select(Interview.contact_id).where(Interview.person_id == ctx.me.id)))
+    names = {ct.id: ct.name for ct in contacts}
+    waiting = open_follow_ups(attempts, interviewed)
+    if waiting:
+        lines = [f"- {names.get(a.contact_id, '?')}: attempt {a.attempt_no} on {a.sent_on}, no answer yet"
+                 for a in waiting[:10]]
         sections.append(Section(title="Open follow-ups", text="\n".join(lines)))
-    sections.append(Section(title="Next step", text=next_step(ctx, follow)))
+    sections.append(Section(title="Next step", text=next_step(contacts, attempts, interviewed, today=ctx.today,
+                                                              followup_days=followup_days)))
     if not mine:
         sections.insert(0, Section(text="You're not a participant in any cohort yet: /dare cohort join NAME."))
     return Reply(title="Your progress", sections=tuple(sections))
-
-
-def next_step(ctx: Context, follow: list[tuple[Contact, Outreach]]) -> str:
-    contacts = ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id)).all()
-    if not contacts:
-        return ('Name one person who is where you want to be in a few years: /dare contact "FULL NAME" '
-                "--title T --org O --decides")
-    reached = set(ctx.session.exec(select(Outreach.contact_id).where(Outreach.person_id == ctx.me.id)))
-    fresh = [ct for ct in contacts if ct.id not in reached]
-    if follow:
-        ct, o = min(follow, key=lambda pair: pair[1].sent_on)
-        return f'Follow up with {ct.name} (attempt {o.attempt_no + 1}), then /dare outreach "{ct.name}".'
-    if fresh:
-        best = sorted(fresh, key=lambda ct: not ct.can_decide)[0]
-        return f'Reach out to {best.name}, then record it: /dare outreach "{best.name}" --via email.'
-    return 'Add someone new, ideally a person who can hire: /dare contact "FULL NAME" --decides.'
 
 
 def _dare_start(ctx: Context, cohort: Cohort):  # type: ignore[no-untyped-def]

@@ -14,21 +14,13 @@ from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState
 from bot.replies import Button, Field, Reply, Section
 from storage.models import Cohort
 
-try:  # the lead's shared copy and question bank
-    from bot.coaching import BASELINE, DARE_PITCH, NO_IS_NOT_FOREVER
-except ImportError:  # pragma: no cover
-    BASELINE = 0.05
-    DARE_PITCH = "Talk to someone who is where you'd love to be in a few years."
-    NO_IS_NOT_FOREVER = "A no today isn't a no forever."
-try:
-    from bot.questions import must_ask as _must_ask
+from bot.coaching import BASELINE, DARE_PITCH, NO_IS_NOT_FOREVER, next_step, next_target_text
+from bot.questions import must_ask
 
-    def must_ask_lines() -> list[str]:
-        return [f"{q.text} ({q.id})" for q in _must_ask()]
-except ImportError:  # pragma: no cover
-    def must_ask_lines() -> list[str]:
-        return ["What makes someone really valuable to you?", "How did you get where you are?",
-                "What would you do first in my place?"]
+
+def must_ask_lines() -> list[str]:
+    return [f"{q.text} ({q.id})" for q in must_ask()]
+
 
 LOG = Button("Log it", "nudge.log")
 SNOOZE = Button("Snooze 3 days", "nudge.snooze", "3")
@@ -73,16 +65,7 @@ def _goal_fields(s: ParticipantState, today: date) -> tuple[Field, ...]:
 
 
 def _fresh_target(s: ParticipantState, exclude: int | None = None) -> str:
-    """Suggest someone not yet tried, preferring a person who can decide."""
-    tried = {o.contact_id for o in s.outreaches}
-    fresh = [c for c in s.contacts.values() if c.id not in tried and c.id != exclude]
-    fresh.sort(key=lambda c: (not c.can_decide, c.created_at, c.id))
-    if fresh:
-        c = fresh[0]
-        why = " They can decide, which is even better." if c.can_decide else ""
-        return f"Next on your list: {c.name}. Reach out with /dare outreach \"{c.name}\".{why}"
-    return ("Add someone new, ideally a person who can hire: "
-            "/dare contact \"FULL NAME\" --kind decision-maker --decides.")
+    return next_target_text(s.contacts.values(), s.outreaches, exclude=exclude)
 
 
 def render(rule: str, subject: str, period: str, state: ParticipantState | InstructorState, *,
@@ -246,20 +229,12 @@ def recruiter_revisit(s: ParticipantState, subject: str, period: str, now: datet
 
 def participant_digest(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
     today = local_date(now, s.tz)
-    latest = s.latest_by_contact()
-    overdue = [o for o in latest.values()
-               if o.status == "no-reply" and o.attempt_no < 3 and not s.interviewed(o.contact_id)
-               and o.sent_on + timedelta(days=s.dare.followup_days) <= today]
-    overdue.sort(key=lambda o: o.sent_on)
     fields = list(_goal_fields(s, today))
     fields += [Field("Contacts", str(len(s.contacts))), Field("Messages sent", str(len(s.outreaches)))]
-    lines = []
-    if overdue:
-        o = overdue[0]
-        name = s.contacts[o.contact_id].name if o.contact_id in s.contacts else "a contact"
-        lines.append(f"Overdue follow-up: {name} (attempt {o.attempt_no} on {o.sent_on.isoformat()}).")
-    lines.append(_fresh_target(s))
-    return _nudge(f"Your week on the dare ({period})", "\n".join(lines), fields=tuple(fields))
+    interviewed = {i.contact_id for i in s.interviews}
+    advice = next_step(list(s.contacts.values()), list(s.outreaches), interviewed, today=today,
+                       followup_days=s.dare.followup_days)
+    return _nudge(f"Your week on the dare ({period})", advice, fields=tuple(fields))
 
 
 def instructor_digest(s: InstructorState, *, session: Session, now: datetime) -> Reply:

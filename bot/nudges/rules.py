@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from bot.coaching import PERSISTENCE_ATTEMPTS
 from bot.nudges.policy import Policy, local_at, local_date
 
 
@@ -187,9 +188,9 @@ def follow_up(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candida
         if last.status != "no-reply" or s.interviewed(contact_id):
             continue
         due = local_at(last.sent_on + timedelta(days=p.followup_days), p.send_time, s.tz)
-        if last.attempt_no < 3:
+        if last.attempt_no < PERSISTENCE_ATTEMPTS:
             yield Candidate(s.person_id, "follow-up", str(contact_id), f"a{last.attempt_no + 1}", due)
-        elif last.attempt_no == 3:
+        elif last.attempt_no == PERSISTENCE_ATTEMPTS:
             yield Candidate(s.person_id, "try-another", str(contact_id), "a3", due)
 
 
