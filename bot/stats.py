@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from statistics import median
 
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, select
 
 from bot.coaching import BASELINE
+from bot.dates import safe_zone
 from bot.scoring import score
 from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outcome, Outreach, Person,
                             RecruiterCall, Story)
@@ -49,6 +50,23 @@ class ParticipantStats:
     def touch(self, moment: datetime | None) -> None:
         if moment is not None and (self.last_activity is None or moment > self.last_activity):
             self.last_activity = moment
+
+
+STALL_DAYS = 7  # a week without a step counts as stalled
+
+
+def is_stalled(s: ParticipantStats, now: datetime, goal: int) -> bool:
+    """Short of the goal, reachable, and either never accepted or a week without a step."""
+    if s.interviews >= goal or s.person.unreachable_at is not None:
+        return False
+    return s.accepted_at is None or s.last_activity is None or s.last_activity < now - timedelta(days=STALL_DAYS)
+
+
+def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
+    """Activity counts from the day the current dare was issued, on the cohort's calendar."""
+    if dare is None:
+        return None
+    return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
 
 
 def current_dare(session: Session, cohort_id: int) -> Dare | None:

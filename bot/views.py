@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import timedelta
+from datetime import date
 
 from sqlmodel import select
 
@@ -17,10 +17,10 @@ from bot.errors import UsageError
 from bot.grammar import help_text
 from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
-from bot.stats import ParticipantStats, attempts_before_reply, current_dare, funnel, participant_stats, ranked
+from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
+                       is_stalled, participant_stats, ranked)
 from storage.models import Cohort, Contact, Interview, Outreach, Person, Story
 
-STALL_DAYS = 7
 BOARD_ROWS = 25
 
 
@@ -71,13 +71,8 @@ def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
     return Reply(title="Your progress", sections=tuple(sections))
 
 
-def _dare_start(ctx: Context, cohort: Cohort):  # type: ignore[no-untyped-def]
-    """Activity counts from the day the current dare was issued (cohort's own calendar)."""
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
-    if dare is None:
-        return None
-    from bot.dates import safe_zone
-    return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
+def _dare_start(ctx: Context, cohort: Cohort) -> date | None:
+    return dare_window_start(current_dare(ctx.session, cohort.id), cohort)  # type: ignore[arg-type]
 
 
 def board(ctx: Context, cmd: c.Board) -> Reply:
@@ -161,12 +156,12 @@ def report(ctx: Context, cmd: c.Report) -> Reply:
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None]
     story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
                   f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
-    stalled = stalled_people(ctx, stats)
+    stalled = stalled_people(ctx, stats, goal)
     unreachable = [s.person.display_name for s in stats if s.person.unreachable_at is not None]
     sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
                 Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text),
-                Section(title=f"Stalled ({len(stalled)})", text=", ".join(stalled) or "Nobody: everyone moved "
-                        f"in the last {STALL_DAYS} days.")]
+                Section(title=f"Stalled ({len(stalled)})", text=", ".join(stalled) or "Nobody: everyone short of "
+                        f"the goal moved in the last {STALL_DAYS} days.")]
     if unreachable:
         sections.append(Section(title="Can't be reached by DM", text=", ".join(unreachable)))
     image = None
@@ -176,14 +171,16 @@ def report(ctx: Context, cmd: c.Report) -> Reply:
     return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image)
 
 
-def stalled_people(ctx: Context, stats: list[ParticipantStats]) -> list[str]:
-    cutoff = ctx.now - timedelta(days=STALL_DAYS)
+def stalled_people(ctx: Context, stats: list[ParticipantStats], goal: int) -> list[str]:
     out = []
     for s in stats:
+        if not is_stalled(s, ctx.now, goal):
+            continue
         if s.accepted_at is None:
             out.append(f"{s.person.display_name} (hasn't accepted)")
-        elif s.last_activity is None or s.last_activity < cutoff:
-            out.append(f"{s.person.display_name} (quiet {max(STALL_DAYS, (ctx.now - (s.last_activity or s.joined_at)).days)}+ days)")
+        else:
+            quiet = (ctx.now - (s.last_activity or s.joined_at)).days
+            out.append(f"{s.person.display_name} (quiet {quiet} days)")
     return out
 
 

@@ -238,16 +238,15 @@ def participant_digest(s: ParticipantState, subject: str, period: str, now: date
 
 
 def instructor_digest(s: InstructorState, *, session: Session, now: datetime) -> Reply:
-    from bot.stats import funnel, participant_stats
+    from bot.stats import current_dare, dare_window_start, funnel, is_stalled, participant_stats
 
     cohort = session.get(Cohort, s.dare.cohort_id)
-    stats = participant_stats(session, cohort) if cohort else []
+    stats = (participant_stats(session, cohort, since=dare_window_start(current_dare(session, cohort.id), cohort))  # type: ignore[arg-type]
+             if cohort else [])
     f = funnel(stats, s.dare.goal)
     week_ago = now - timedelta(days=7)
     moved = [st.person.display_name for st in stats if st.last_activity and st.last_activity >= week_ago]
-    stalled = [st.person.display_name for st in stats
-               if st.interviews < s.dare.goal and st.person.unreachable_at is None
-               and (st.last_activity is None or st.last_activity < week_ago)]
+    stalled = [st.person.display_name for st in stats if is_stalled(st, now, s.dare.goal)]
     unreachable = [st.person.display_name for st in stats if st.person.unreachable_at is not None]
 
     def names(xs: list[str]) -> str:
