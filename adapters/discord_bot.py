@@ -198,13 +198,19 @@ class DareGroup(app_commands.Group, name="dare", description="darebot: the rever
 
     @app_commands.command(name="start")
     @app_commands.describe(name="The cohort", goal="Interviews to aim for", deadline="YYYY-MM-DD",
-                           reward="What sharing a story earns")
+                           reward="What sharing a story earns",
+                           followup_days="Days to wait for an answer before a follow-up nudge (default 4)",
+                           stall_days="Days after accepting before a no-outreach nudge (default 5)",
+                           daily_cap="Nudges per person per day (default 1)",
+                           weekly_cap="Nudges per person per week (default 3)")
     @app_commands.autocomplete(name=cohort_autocomplete)
     async def start(self, interaction: discord.Interaction, name: str | None = None,
                     goal: app_commands.Range[int, 1, 50] | None = None, deadline: str | None = None,
-                    reward: str | None = None) -> None:
+                    reward: str | None = None, followup_days: int | None = None, stall_days: int | None = None,
+                    daily_cap: int | None = None, weekly_cap: int | None = None) -> None:
         """Issue the dare to a cohort and DM every member (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.Start(name, goal, deadline, reward))
+        await self._bot().run_command(interaction, lambda: c.Start(name, goal, deadline, reward, followup_days,
+                                                                   stall_days, daily_cap, weekly_cap))
 
     @app_commands.command(name="accept")
     @app_commands.describe(name="The cohort (optional with one)")

@@ -129,6 +129,9 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
         raise UsageError("The deadline is in the past: give --deadline DATE from today on.", field="deadline")
     dare = Dare(cohort_id=cohort.id, goal=cmd.goal or cohort.goal, starts_at=ctx.now, deadline=deadline,  # type: ignore[arg-type]
                 reward=cmd.reward, issued_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
+    for knob in ("followup_days", "stall_days", "daily_cap", "weekly_cap"):
+        if getattr(cmd, knob) is not None:
+            setattr(dare, knob, getattr(cmd, knob))
     ctx.session.add(dare)
     ctx.session.flush()
     participants = list(ctx.session.exec(select(Membership.person_id).where(

@@ -102,9 +102,22 @@ class Start:
     goal: int | None = None
     deadline: str | None = None
     reward: str | None = None
+    # The coach's pace for this dare; None keeps the defaults (bot.nudges.policy).
+    followup_days: int | None = None
+    stall_days: int | None = None
+    daily_cap: int | None = None
+    weekly_cap: int | None = None
 
     def __post_init__(self) -> None:
         _goal(self.goal)
+        for attr, low, high in (("followup_days", 1, 30), ("stall_days", 1, 60), ("daily_cap", 1, 5),
+                                ("weekly_cap", 1, 20)):
+            v = getattr(self, attr)
+            if v is not None and not low <= v <= high:
+                flag = "--" + attr.replace("_", "-")
+                raise UsageError(f"{flag} must be between {low} and {high}.", field=attr)
+        if self.daily_cap and self.weekly_cap and self.weekly_cap < self.daily_cap:
+            raise UsageError("--weekly-cap can't be below --daily-cap.", field="weekly_cap")
         if self.reward is not None:
             object.__setattr__(self, "reward", clean_text(self.reward, what="The reward", max_len=SHORT_MAX, field="reward"))
 

@@ -59,9 +59,13 @@ SPECS: tuple[Spec, ...] = (
     Spec(("cohort", "quiet"), "/dare cohort quiet NAME --from DATE --to DATE [--note TEXT]",
          "Mark a quiet stretch (exams, a break): no nudges to participants then.", c.CohortQuiet, ("name",), 0,
          {"--from": _date("start"), "--to": _date("end"), "--note": Opt("note")}, instructor=True),
-    Spec(("start",), "/dare start [NAME] [--goal N] [--deadline DATE] [--reward TEXT]",
-         "Issue the dare to a cohort and DM every participant.", c.Start, ("name",), 0,
-         {"--goal": Opt("goal", "int", "N"), "--deadline": _date("deadline"), "--reward": Opt("reward")},
+    Spec(("start",), "/dare start [NAME] [--goal N] [--deadline DATE] [--reward TEXT] [--followup-days N] "
+         "[--stall-days N] [--daily-cap N] [--weekly-cap N]",
+         "Issue the dare to a cohort and DM every participant; the last four set the nudges' pace.",
+         c.Start, ("name",), 0,
+         {"--goal": Opt("goal", "int", "N"), "--deadline": _date("deadline"), "--reward": Opt("reward"),
+          "--followup-days": Opt("followup_days", "int", "N"), "--stall-days": Opt("stall_days", "int", "N"),
+          "--daily-cap": Opt("daily_cap", "int", "N"), "--weekly-cap": Opt("weekly_cap", "int", "N")},
          instructor=True),
     Spec(("accept",), "/dare accept [NAME]", "Take the dare.", c.Accept, ("name",), 0),
     Spec(("contact",), '/dare contact "FULL NAME" [--title T] [--org O] '

@@ -222,3 +222,14 @@ def test_forms_validate_like_commands_and_record_once(cohort: Chat) -> None:
     with pytest.raises(UsageError) as err:
         cohort.engine.submit_form(cohort.ws, ann, "outreach", {"contact": "Nobody"})
     assert err.value.field == "contact"
+
+
+def test_the_dare_sets_the_nudges_pace(cohort: Chat) -> None:
+    from storage.models import Dare
+
+    assert "between 1 and 30" in cohort.err("prof", "/dare start --followup-days 0")
+    assert "can't be below" in cohort.err("prof", "/dare start --daily-cap 3 --weekly-cap 2")
+    cohort.ok("prof", "/dare start --followup-days 3 --weekly-cap 2")
+    with cohort.db.session() as s:
+        dare = s.exec(select(Dare)).one()
+    assert (dare.followup_days, dare.stall_days, dare.weekly_cap) == (3, 5, 2)
