@@ -224,6 +224,11 @@ class Progress:
 class Board:
     name: str | None = None
     post: bool = False
+    page: int = 1
+
+    def __post_init__(self) -> None:
+        if self.page < 1:
+            raise UsageError("--page starts at 1.", field="page")
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,11 @@ class Engine:
                 return self._transaction(ws, actor, people.stop_nudges)
             if action == "dare.accept":
                 return self._transaction(ws, actor, lambda ctx: cohorts.accept(ctx, c.Accept(value or None)))
+            if action == "board.page":
+                page, _, name = value.partition(":")
+                if page.isdigit():
+                    return self._transaction(ws, actor, lambda ctx: views.board(ctx, c.Board(name or None,
+                                                                                                page=int(page))))
             if action == "board.post":
                 return self._transaction(ws, actor, lambda ctx: views.board(ctx, c.Board(value or None, post=True)))
         except DareError as err:

@@ -17,6 +17,7 @@ from bot.errors import UsageError
 from bot.grammar import help_text
 from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
+from bot.scoring import POINTS
 from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
                        is_stalled, participant_stats, ranked)
 from storage.models import Cohort, Contact, Interview, Outreach, Person, Story
@@ -92,16 +93,21 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
             continue
         rows.append((str(rank), display(s.person, viewer=viewer), str(s.score), f"{s.interviews}/{goal}",
                      str(s.attempts), str(s.follow_ups), str(s.stories)))
-    shown, cut = rows[:BOARD_ROWS], len(rows) - BOARD_ROWS
+    pages = max(1, -(-len(rows) // BOARD_ROWS))
+    page = 1 if cmd.post else min(cmd.page, pages)
+    shown = rows[(page - 1) * BOARD_ROWS: page * BOARD_ROWS]
     sections = [Section(table=Table(("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories"),
                                     tuple(shown)))]
     notes = [] if stats else [f"Nobody has joined yet: /dare cohort join {cohort.name}."]
-    if cut > 0:
-        notes.append(f"...and {cut} more.")
+    if pages > 1:
+        notes.append(f"Page {page} of {pages} ({len(rows)} people)." if not cmd.post else
+                     f"Top {len(shown)} of {len(rows)}.")
+        mine = next((r for r in rows if r[1].endswith("(you)")), None)
+        if mine is not None and mine not in shown:
+            notes.append(f"You are #{mine[0]} with {mine[2]} points.")
     if hidden:
         notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
-    notes.append("Points reward effort: interviews 10, follow-ups 2, first attempts 1, stories 5, "
-                 "+5 when the person can hire.")
+    notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
     shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
                               .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
@@ -110,9 +116,22 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
         lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
                  for st, p in shared]
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
-    buttons = () if cmd.post else (Button("Post to channel", "board.post", cohort.name),)
+    buttons: tuple[Button, ...] = ()
+    if not cmd.post:
+        if page > 1:
+            buttons += (Button("Previous page", "board.page", f"{page - 1}:{cohort.name}"),)
+        if page < pages:
+            buttons += (Button("Next page", "board.page", f"{page + 1}:{cohort.name}"),)
+        buttons += (Button("Post to channel", "board.post", cohort.name),)
     return Reply(title=f"{cohort.name} leaderboard", sections=tuple(sections), buttons=buttons,
                  ephemeral=not cmd.post)
+
+
+def points_summary() -> str:
+    p = POINTS
+    return (f"Points reward effort: interviews {p['interview']} (+{p['decider_bonus']} when the person can hire), "
+            f"follow-ups {p['follow_up']}, first attempts {p['first_attempt']}, stories {p['story']}; "
+            "outcomes earn nothing.")
 
 
 def _clip(text: str, n: int) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from storage.models import Interview, Nudge, Outreach
+from bot.identity import Actor
 from tests.chat import Chat
 
 
@@ -233,3 +234,21 @@ def test_the_dare_sets_the_nudges_pace(cohort: Chat) -> None:
     with cohort.db.session() as s:
         dare = s.exec(select(Dare)).one()
     assert (dare.followup_days, dare.stall_days, dare.weekly_cap) == (3, 5, 2)
+
+
+def test_long_boards_page_and_keep_my_place(chat: Chat) -> None:
+    chat.ok("prof", "/dare cohort create Big")
+    for i in range(60):
+        chat.ok(f"s{i:02d}", "/dare cohort join Big")
+    chat.ok("prof", "/dare start")
+    chat.ok("s59", '/dare contact "Ada"')
+    chat.ok("s59", '/dare outreach "Ada"')  # s59 leads with 1 point; everyone else ties at 0
+    first = chat.say("s30", "/dare board")
+    text = first.plain_text()
+    assert "Page 1 of 3 (60 people)" in text and "You are #2 with 0 points" in text
+    assert [b.label for b in first.buttons] == ["Next page", "Post to channel"]
+    second = chat.engine.press(chat.ws, Actor("s30", "S30"), "board.page", first.buttons[0].value)
+    assert "Page 2 of 3" in second.plain_text() and "S30 (you)" in second.plain_text()
+    assert [b.label for b in second.buttons] == ["Previous page", "Next page", "Post to channel"]
+    public = chat.say("s30", "/dare board --post").plain_text()
+    assert "Top 25 of 60" in public and "(you)" not in public
