@@ -138,7 +138,7 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
         Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
     ctx.planned_dms += plan_announcements(ctx, dare, participants)
     summary = (f"The dare is out to {len(participants)} participant{'s' if len(participants) != 1 else ''} of "
-               f"{cohort.name}: each gets a DM." if participants else
+               f"{cohort.name}: {'each gets' if len(participants) != 1 else 'they get'} a DM." if participants else
                f"The dare is set for {cohort.name}. Nobody has joined yet: people who join see it at once.")
     return Reply(title=f"Dare issued to {cohort.name}", sections=(Section(text=summary), *dare_sections(dare, cohort)),
                  ephemeral=False)

@@ -90,3 +90,37 @@ def test_a_select_with_more_choices_than_discord_allows_becomes_a_text_input():
     modal = FormModal(form, "42", on_submit=None)  # type: ignore[arg-type]
     contact = modal.children[0].component  # type: ignore[attr-defined]
     assert isinstance(contact, discord.ui.TextInput) and "Person 000" in (contact.placeholder or "")
+
+
+# -- properties: whatever text users typed, a rendered reply fits Discord and pings nobody -------------
+
+import re  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bot.replies import Table as _Table  # noqa: E402
+
+_PINGY = st.sampled_from(["@everyone", "@here", "<@123456789012>", "<@&98765>", "```", "**", "|| ||", "\\", "\n"])
+_TEXT = st.lists(st.one_of(_PINGY, st.text(max_size=300)), max_size=12).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=_TEXT, texts=st.lists(_TEXT, max_size=4),
+       fields=st.lists(st.tuples(_TEXT, _TEXT), max_size=30),
+       rows=st.lists(st.tuples(_TEXT, _TEXT), max_size=8))
+def test_any_reply_fits_discord_and_pings_nobody(title, texts, fields, rows) -> None:  # type: ignore[no-untyped-def]
+    sections = tuple(Section(text=t, fields=tuple(Field(a, b) for a, b in fields)) for t in texts)
+    sections += (Section(table=_Table(("a", "b"), tuple(rows))),)
+    r = render(Reply(title=title, sections=sections))
+    assert r.content is None or len(r.content) <= CONTENT_MAX
+    assert len(r.embeds) <= 10 and sum(len(e) for e in r.embeds) <= EMBED_TOTAL_MAX
+    for e in r.embeds:
+        assert len(e.title or "") <= 256 and len(e.description or "") <= 4096 and len(e.fields) <= FIELDS_MAX
+        assert all(len(f.name) <= 256 and len(f.value) <= 1024 for f in e.fields)
+    assert r.kwargs()["allowed_mentions"].to_dict()["parse"] == []
+    rendered = (r.content or "") + "".join(
+        (e.title or "") + (e.description or "") + "".join(f.name + f.value for f in e.fields) for e in r.embeds)
+    # Outside code blocks (where Discord shows text verbatim and parses no mention) every @ is escaped.
+    prose = re.sub(r"```.*?```", "", rendered, flags=re.S)
+    assert "@everyone" not in prose and "@here" not in prose
