@@ -55,11 +55,15 @@ def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
         ctx.session.add(Membership(cohort_id=cohort.id, person_id=ctx.me.id, is_participant=True,  # type: ignore[arg-type]
                                    joined_at=ctx.now))
     dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    # Discord tells no time zone: without one, nudges follow the cohort's clock.
+    tz_tip = () if ctx.me.tz else (Section(text=f"Nudges follow {cohort.tz} time. Elsewhere? "
+                                                "/dare settings tz Area/City, e.g. Europe/Berlin."),)
     if dare is None:
-        return text_reply(f"Welcome to {cohort.name}! Your instructor will issue the dare soon; "
-                          "meanwhile, /dare questions shows what to ask.", title="Joined")
+        return Reply(title="Joined", sections=(Section(text=f"Welcome to {cohort.name}! Your instructor will issue "
+                                                            "the dare soon; meanwhile, /dare questions shows what "
+                                                            "to ask."), *tz_tip))
     return Reply(title="Joined", sections=(Section(text=f"Welcome to {cohort.name}! The dare is already on:"),
-                                           *dare_sections(dare, cohort)),
+                                           *dare_sections(dare, cohort), *tz_tip),
                  buttons=(Button("I'm in", "dare.accept", cohort.name, "primary"),))
 
 
