@@ -12,6 +12,10 @@ Acknowledgement: a slash command's reply is put in the ack itself when the engin
 ACK_BUDGET seconds (no extra round trip), otherwise the command is acked at once and answered
 through response_url. Work after the ack runs in its own task, so a failure there can't change the
 HTTP answer Slack already got. Retried deliveries record once (engine.first_time).
+
+After the answer: a reply's file (CSV export) and image (the report's chart) are uploaded to the
+person's DM; the person's App Home is republished (at most once per HOME_REFRESH_SECONDS, the last
+change always shown); board page buttons replace the board they sit on instead of adding a message.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -42,6 +47,9 @@ from bot.replies import Reply, error_reply
 log = logging.getLogger("darebot.slack")
 
 ACK_BUDGET = 2.0  # seconds an engine call may take and still answer inside the ack
+HOME_REFRESH_SECONDS = 5.0  # a person's App Home is republished at most once in this many seconds
+REPLACING_ACTIONS = ("board.page",)  # buttons whose answer replaces the message they sit on
+ALT_TEXT = 1000  # files.getUploadURLExternal: alt_txt is at most 1000 characters
 OOPS = "Something went wrong on our side and nothing was saved. Please try again in a minute."
 EVENTS_PATH = "/slack/events"
 ADAPTER_KEY: web.AppKey[SlackAdapter] = web.AppKey("darebot.slack")  # type: ignore[name-defined]
@@ -74,6 +82,7 @@ class SlackAdapter:
         if coach is not None:
             engine.outbox_listener = coach.kick
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
         self.client = AsyncWebClient(
             token=None if self.oauth else settings.slack_bot_token,
             base_url=self.base_url,
@@ -132,8 +141,11 @@ class SlackAdapter:
         return task
 
     async def drain(self) -> None:
-        """Wait for work still running after acks (tests, shutdown)."""
+        """Wait for work still running after acks (tests, shutdown). App Home refreshes held back
+        by the debounce go out now rather than waiting for their window."""
         while self._tasks:
+            for state in self._homes.values():
+                state.flush.set()
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _engine(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
@@ -184,8 +196,7 @@ class SlackAdapter:
             self._spawn(self._open_form(client, team_id, actor, reply.form, body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
             return
         await ack(**self._ack_message(reply))
-        if reply.file is not None:
-            self._spawn(self._send_file(client, user_id, reply), "file upload")
+        self._after_answer(client, team_id, user_id, reply, respond)
 
     @staticmethod
     def _ack_message(reply: Reply) -> dict[str, Any]:
@@ -206,35 +217,54 @@ class SlackAdapter:
                 return
             except Exception as err:  # expired_trigger_id: say how to use the command instead
                 log.info("slack: late modal not opened: %s", err)
-                reply = Reply(title=reply.title, sections=reply.sections, ephemeral=True)
+                await self._respond(respond, Reply(title=reply.title, sections=reply.sections, ephemeral=True))
+                return  # nothing was done: no App Home to refresh
         await self._respond(respond, reply)
-        if reply.file is not None:
-            await self._send_file(client, body.get("user_id", ""), reply)
+        self._after_answer(client, body.get("team_id", ""), body.get("user_id", ""), reply, respond)
 
-    async def _respond(self, respond: Any, reply: Reply) -> None:
+    async def _respond(self, respond: Any, reply: Reply, *, replace: bool = False) -> None:
+        """Answer through response_url: a new message, or (`replace`) in place of the one whose
+        button was pressed; an ephemeral message can only be changed this way."""
         msg = render.render_message(reply)
         await respond(
             text=msg["text"],
             blocks=msg["blocks"],
             response_type="ephemeral" if reply.ephemeral else "in_channel",
-            replace_original=False,
+            replace_original=replace,
         )
+
+    def _after_answer(self, client: AsyncWebClient, team_id: str, user_id: str, reply: Reply, respond: Any = None) -> None:
+        """Once the answer is out, in the background: the reply's file and image go to the
+        person's DM, and a successful action refreshes their App Home. Neither can change the
+        answer; failures are logged (and an upload failure is told through `respond`)."""
+        if reply.file is not None or reply.image is not None:
+            self._spawn(self._send_files(client, user_id, reply, respond), "file upload")
+        if not reply.is_error and not reply.form:
+            self.refresh_home(client, team_id, user_id)
 
     async def _open_form(self, client: AsyncWebClient, team_id: str, actor: Actor, name: str, trigger_id: str, channel_id: str) -> None:
         form = await self._engine(self.engine.form, self._ws(team_id), actor, name)
         view = render.render_modal(form, metadata={"channel": channel_id})
         await client.views_open(trigger_id=trigger_id, view=view)
 
-    async def _send_file(self, client: AsyncWebClient, user_id: str, reply: Reply) -> None:
-        """Files (CSV exports) go to the person's DM with the app."""
-        attachment = reply.file
-        if attachment is None or not user_id:
+    async def _send_files(self, client: AsyncWebClient, user_id: str, reply: Reply, respond: Any = None) -> None:
+        """A reply's image (the report's chart) and file (a CSV export) go to the person's DM with
+        the app, in one upload (files.getUploadURLExternal, the bytes, files.completeUploadExternal)."""
+        uploads = file_uploads(reply)
+        if not uploads or not user_id:
             return
-        opened = await client.conversations_open(users=user_id)
-        channel = (opened.get("channel") or {}).get("id")
-        await client.files_upload_v2(
-            channel=channel, filename=attachment.filename, content=attachment.content, title=attachment.filename
-        )
+        try:
+            opened = await client.conversations_open(users=user_id)
+            channel = (opened.get("channel") or {}).get("id")
+            await client.files_upload_v2(channel=channel, file_uploads=uploads)
+        except Exception as err:
+            names = ", ".join(u["filename"] for u in uploads)
+            log.exception("slack: sending %s to %s failed", names, user_id)
+            if respond is None:
+                return
+            reason = str(err.response.get("error") or "error") if isinstance(err, SlackApiError) else "upload failed"
+            await self._respond(respond, error_reply(
+                f"{names} could not be sent to your DM with darebot ({reason}). Try the command again in a minute."))
 
     # buttons ----------------------------------------------------------------------------------
 
@@ -264,9 +294,13 @@ class SlackAdapter:
             await self._open_form(client, team_id, actor, form_name, trigger_id, channel_id)
             return
         if body.get("response_url"):
-            await self._respond(respond, reply)
+            # Page buttons turn the page of the board they sit on; an error leaves the board as it was.
+            replace = name.startswith(REPLACING_ACTIONS) and not reply.is_error
+            await self._respond(respond, reply, replace=replace)
+            self._after_answer(client, team_id, user_id, reply, respond)
         else:  # a button in App Home or a modal: answer in the app's DM
             await client.chat_postMessage(channel=user_id, **render.render_message(reply))
+            self._after_answer(client, team_id, user_id, reply)
 
     # modals -----------------------------------------------------------------------------------
 
@@ -301,7 +335,7 @@ class SlackAdapter:
         done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
         if not done:
             await ack()  # closes the modal; the answer follows by DM
-            self._spawn(self._finish_submission_late(work, client, user.get("id", "")), "slow submission")
+            self._spawn(self._finish_submission_late(work, client, team_id, user.get("id", "")), "slow submission")
             return
         try:
             outcome, payload, form = work.result()
@@ -316,8 +350,9 @@ class SlackAdapter:
             await ack()
         else:
             await ack(response_action="update", view=render.render_result_modal(payload, title=form.title))
+            self._after_answer(client, team_id, user.get("id", ""), payload)
 
-    async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient, user_id: str) -> None:
+    async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient, team_id: str, user_id: str) -> None:
         outcome, payload, _form = await work
         if outcome == "ok":
             reply = payload
@@ -326,6 +361,7 @@ class SlackAdapter:
         else:
             return
         await client.chat_postMessage(channel=user_id, **render.render_message(reply))
+        self._after_answer(client, team_id, user_id, reply)
 
     async def on_view_closed(self, ack: Any) -> None:
         await ack()
@@ -343,10 +379,57 @@ class SlackAdapter:
         team_id = body.get("team_id") or ""
         if not await self._engine(self.engine.first_time, f"slack:event:{team_id}:{body.get('event_id', '')}"):
             return
-        user_id = event.get("user", "")
-        actor = await self._engine(self._actor, team_id, user_id, "")
-        reply = await self._engine(self.engine.home, self._ws(team_id), actor)
-        await client.views_publish(user_id=user_id, view=render.render_home(reply))
+        await self._publish_home_now(client, team_id, event.get("user", ""))
+
+    # App Home -----------------------------------------------------------------------------------
+
+    def _home_state(self, team_id: str, user_id: str) -> _HomeState:
+        key = (team_id, user_id)
+        state = self._homes.get(key)
+        if state is None:
+            if len(self._homes) >= 1000:  # forget people idle for a window: their next publish is at once
+                now = asyncio.get_running_loop().time()
+                for old in [k for k, v in self._homes.items() if v.idle(now)]:
+                    del self._homes[old]
+            state = self._homes[key] = _HomeState()
+        return state
+
+    def refresh_home(self, client: AsyncWebClient, team_id: str, user_id: str) -> None:
+        """Republish a person's App Home in the background, so the Home tab is never stale.
+
+        At most one publish per person per HOME_REFRESH_SECONDS: the first goes out at once; what
+        changes within the window is folded into one publish at its end, which reads the state as
+        it is then, so the last change is always shown. Publishes for one person never overlap."""
+        if not team_id or not user_id:
+            return
+        state = self._home_state(team_id, user_id)
+        if state.pending:
+            return  # a publish is already waiting and will read the newest state
+        state.pending = True
+        state.flush.clear()
+        wait = max(0.0, state.last + HOME_REFRESH_SECONDS - asyncio.get_running_loop().time())
+        self._spawn(self._refresh_home_after(client, team_id, user_id, state, wait), "app home refresh")
+
+    async def _refresh_home_after(self, client: AsyncWebClient, team_id: str, user_id: str, state: _HomeState, wait: float) -> None:
+        if wait > 0:
+            try:  # drain() (tests, shutdown) cuts the wait short
+                await asyncio.wait_for(state.flush.wait(), wait)
+            except TimeoutError:
+                pass
+        try:
+            await self._publish_home_now(client, team_id, user_id, state=state)
+        except SlackApiError as err:  # e.g. the Home tab turned off in the app's settings
+            log.warning("slack: App Home of %s/%s not refreshed: %s", team_id, user_id, err.response.get("error"))
+
+    async def _publish_home_now(self, client: AsyncWebClient, team_id: str, user_id: str, *, state: _HomeState | None = None) -> None:
+        home = state or self._home_state(team_id, user_id)
+        async with home.lock:
+            if state is not None:
+                state.pending = False  # from here on, a new change needs a new publish
+            home.last = asyncio.get_running_loop().time()
+            actor = await self._engine(self._actor, team_id, user_id, "")
+            reply = await self._engine(self.engine.home, self._ws(team_id), actor)
+            await client.views_publish(user_id=user_id, view=render.render_home(reply))
 
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
         team_id = body.get("team_id") or ""
@@ -401,6 +484,33 @@ class SlackAdapter:
 
         webapp.on_cleanup.append(on_cleanup)
         return webapp
+
+
+class _HomeState:
+    """One person's App Home refresh: when it was last published, whether a publish is waiting."""
+
+    __slots__ = ("flush", "last", "lock", "pending")
+
+    def __init__(self) -> None:
+        self.last = float("-inf")  # event-loop time of the last publish
+        self.pending = False
+        self.flush = asyncio.Event()
+        self.lock = asyncio.Lock()
+
+    def idle(self, now: float) -> bool:
+        return not self.pending and not self.lock.locked() and now - self.last > HOME_REFRESH_SECONDS
+
+
+def file_uploads(reply: Reply) -> list[dict[str, Any]]:
+    """files_upload_v2's file_uploads for a reply: its image (with alt text) and its file."""
+    uploads: list[dict[str, Any]] = []
+    if reply.image is not None:
+        title = render.cut(reply.title or reply.image.filename, 250)
+        uploads.append({"filename": reply.image.filename, "content": reply.image.content, "title": title,
+                        "alt_txt": render.cut(f"Chart: {title}", ALT_TEXT)})
+    if reply.file is not None:
+        uploads.append({"filename": reply.file.filename, "content": reply.file.content, "title": reply.file.filename})
+    return uploads
 
 
 def make_store(settings: Settings, db: Any) -> Any:

@@ -218,7 +218,11 @@ def render_blocks(reply: Reply, *, max_blocks: int = MESSAGE_BLOCKS) -> list[dic
         if i and blocks and reply.sections[i - 1].table is not None:
             body.append({"type": "divider"})
         body.extend(blocks)
-    notes = []  # images (charts) are not shown on Slack: the text carries the same numbers
+    # The adapter uploads the image (the report's chart) and the file (a CSV export) to the
+    # person's DM after the answer (Block Kit can't carry the bytes); the message says where they went.
+    notes = []
+    if reply.image is not None:
+        notes.append(f"Chart: {reply.image.filename}, sent to you by DM")
     if reply.file is not None:
         notes.append(f"File: {reply.file.filename} ({len(reply.file.content)} bytes), sent to you by DM")
     if notes:

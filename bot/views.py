@@ -139,7 +139,8 @@ def _clip(text: str, n: int) -> str:
     return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
-def report(ctx: Context, cmd: c.Report) -> Reply:
+def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
+    """The instructor's report; `chart=False` skips drawing the picture (the App Home needs only the text)."""
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare report NAME")
     dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
     goal = dare.goal if dare else cohort.goal
@@ -184,7 +185,7 @@ def report(ctx: Context, cmd: c.Report) -> Reply:
     if unreachable:
         sections.append(Section(title="Can't be reached by DM", text=", ".join(unreachable)))
     image = None
-    if f.size:
+    if f.size and chart:
         from bot.charts import funnel_chart
         image = Attachment(f"{cohort.name_key.replace(' ', '-')}-take-up.png", funnel_chart(cohort.name, f), "image/png")
     return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image)

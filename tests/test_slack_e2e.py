@@ -226,6 +226,8 @@ def test_a_retried_submission_is_recorded_once(h: SlackHarness) -> None:
     assert sorted(x.body[:30] for x in results)[:3] == ["", "", ""], [x.body for x in results]  # 3 duplicates
     assert _interviews(h) == 2, [x.body for x in results]
     # An Events API retry (X-Slack-Retry-Num) publishes App Home once.
+    h.drain()  # the App Home refreshes that followed the submissions are done
+    h.fake.clear()
     event = {"type": "app_home_opened", "user": "UA", "channel": "DUA", "tab": "home", "event_ts": "1.2"}
     assert h.slack.event(event, event_id="Ev1").status == 200
     assert h.slack.event(event, event_id="Ev1", extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status == 200
@@ -236,6 +238,8 @@ def test_a_retried_submission_is_recorded_once(h: SlackHarness) -> None:
 
 def test_app_home_shows_progress_and_instructor_board(h: SlackHarness) -> None:
     _class_started(h)
+    h.drain()
+    h.fake.clear()
     h.slack.event({"type": "app_home_opened", "user": "UINS", "tab": "home"})
     call = h.fake.wait_for_calls("views.publish")[-1]
     h.drain()
@@ -305,6 +309,7 @@ def test_healthz_and_unknown_paths(h: SlackHarness) -> None:
 
 def test_a_429_wait_does_not_block_new_acks(h: SlackHarness) -> None:
     _class_started(h)
+    h.drain()  # no App Home refresh left to take the 429 meant for the event's publish
     h.fake.fail_next("views.publish", "ratelimited", retry_after=2)
     h.slack.event({"type": "app_home_opened", "user": "UA", "tab": "home"})
     h.fake.wait_for(lambda calls: any(c.method == "views.publish" and c.status == 429 for c in calls))
@@ -370,3 +375,160 @@ def test_instructor_added_by_mention_and_home_button_answers_by_dm(h: SlackHarne
     h.fake.wait_for_calls("chat.postMessage")
     h.drain()
     assert h.fake.calls_to("chat.postMessage")[-1].args["channel"] == "UA"
+
+
+# -- after the answer: the report's chart, a fresh App Home, board pages in place ---------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _homes_of(h: SlackHarness, user_id: str) -> list:  # type: ignore[type-arg]
+    return [c for c in h.fake.ok_calls_to("views.publish") if c.args["user_id"] == user_id]
+
+
+def _buttons(payload: dict) -> dict[str, dict]:
+    """A message's buttons by label."""
+    return {el["text"]["text"]: el for b in payload.get("blocks", []) if b["type"] == "actions" for el in b["elements"]}
+
+
+def test_the_report_chart_is_uploaded_to_the_instructors_dm(h: SlackHarness) -> None:
+    _class_started(h)
+    report = h.reply(h.slack.command("UINS", "report Spring26"))
+    # The text stays, and says where the chart went.
+    assert "5% baseline" in report["text"] and report["response_type"] == "ephemeral"
+    assert "take-up.png, sent to you by DM" in json.dumps(report["blocks"])
+    # Slack's three steps: an upload URL, the bytes to it, completion sharing the file in the DM.
+    h.fake.wait_for_calls("files.completeUploadExternal")
+    h.drain()
+    assert h.fake.calls_to("conversations.open")[-1].args["users"] == "UINS"
+    assert [c.status for c in h.fake.calls_to("file_upload")] == [200]
+    [chart] = h.fake.shared_files("DINS")
+    assert chart.filename.endswith(".png") and chart.content is not None
+    assert chart.content.startswith(PNG_SIGNATURE) and len(chart.content) == chart.length > 1000
+    assert chart.title == "Spring26: take-up report" and chart.alt_txt.startswith("Chart: ")
+    # A participant asking for the report is refused and gets no file.
+    h.fake.clear()
+    refused = h.reply(h.slack.command("UA", "report Spring26"))
+    h.drain()
+    assert ":warning:" in json.dumps(refused["blocks"])
+    assert not h.fake.calls_to("files.getUploadURLExternal")
+
+
+def test_a_failed_chart_upload_is_logged_and_told_and_the_report_stands(h: SlackHarness, caplog) -> None:
+    import urllib.parse
+
+    _class_started(h)
+    h.drain()
+    h.fake.fail_next("files.completeUploadExternal", "not_in_channel")
+    result = h.slack.command("UINS", "report Spring26")
+    report = h.reply(result)
+    assert "5% baseline" in report["text"] and ":warning:" not in json.dumps(report["blocks"])
+    path = urllib.parse.urlparse(result.response_url).path
+    answered_late = 0 if result.body else 1
+    h.fake.wait_for(lambda calls: sum(c.method == "response_url" and c.path == path for c in calls) > answered_late)
+    h.drain()
+    notice = [c for c in h.fake.calls_to("response_url") if c.path == path][-1].args
+    assert notice["response_type"] == "ephemeral" and notice["replace_original"] is False
+    assert "could not be sent to your DM" in notice["text"] and "not_in_channel" in notice["text"]
+    assert h.fake.shared_files() == []
+    assert any(r.name == "darebot.slack" and "take-up.png" in r.getMessage() for r in caplog.records)
+
+
+def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHarness, monkeypatch) -> None:
+    from adapters import slack_app
+
+    _class_started(h)
+    h.slack.command("UA", "accept")
+    h.drain()
+    h.fake.clear()
+    # A command that changes Ada's state brings her Home tab up to date without her reopening it.
+    assert "Grace Hopper" in _text(h.slack.command("UA", 'contact "Grace Hopper" --decides'))
+    h.drain()
+    homes = _homes_of(h, "UA")
+    assert homes and homes[-1].args["view"]["type"] == "home"
+    assert "*Contacts*\\n1 (1 can hire)" in json.dumps(homes[-1].args["view"])
+    assert not _homes_of(h, "UB")  # only the person who acted
+    # A burst of commands inside one window: a single publish, reading the state after the last.
+    monkeypatch.setattr(slack_app, "HOME_REFRESH_SECONDS", 60.0)
+    h.fake.clear()
+    for name in ("Ada L", "Alan T", "Barbara L"):
+        assert h.slack.command("UA", f'contact "{name}"').status == 200
+    h.drain()  # cuts the window short
+    homes = _homes_of(h, "UA")
+    assert len(homes) == 1 and "*Contacts*\\n4 (1 can hire)" in json.dumps(homes[0].args["view"])
+    # Left alone, the held-back publish goes out when its window ends.
+    monkeypatch.setattr(slack_app, "HOME_REFRESH_SECONDS", 0.3)
+    h.fake.clear()
+    h.slack.command("UA", 'outreach "Ada L" --via email')
+    h.fake.wait_for(lambda calls: any(c.method == "views.publish" and c.args.get("user_id") == "UA"
+                                      and "*Attempts*\\n1 (0 follow-ups)" in json.dumps(c.args) for c in calls))
+    # Refused commands change nothing, so they publish nothing.
+    h.drain()
+    h.fake.clear()
+    assert h.reply(h.slack.command("UA", "report Spring26"))["response_type"] == "ephemeral"
+    h.drain()
+    assert not h.fake.calls_to("views.publish")
+
+
+def test_a_failed_home_refresh_is_logged_and_changes_no_answer(h: SlackHarness, caplog) -> None:
+    _class_started(h)
+    h.drain()
+    h.fake.clear()
+    h.fake.fail_next("views.publish", "invalid_arguments", times=5)
+    answer = h.reply(h.slack.command("UA", 'contact "Grace Hopper"'))
+    h.drain()
+    assert "Grace Hopper" in answer["text"] and ":warning:" not in json.dumps(answer["blocks"])
+    assert h.fake.calls_to("views.publish") and not h.fake.ok_calls_to("views.publish")
+    assert any(r.name == "darebot.slack" and "App Home of T1/UA not refreshed: invalid_arguments" in r.getMessage() for r in caplog.records)
+    assert not [c for c in h.fake.calls_to("response_url")]  # nothing was sent to Ada about it
+
+
+def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
+    h.slack.command("UINS", "cohort create Big")
+    students = [f"U{i:03d}" for i in range(30)]
+    h.fake.add_user(TEAM, "U999", "eve <!channel> & co")
+    for uid in students + ["U999"]:
+        if uid != "U999":
+            h.fake.add_user(TEAM, uid, f"s{uid[1:]}")
+        h.slack.command(uid, "cohort join Big")
+    first = h.reply(h.slack.command("U000", "board Big"))
+    assert first["response_type"] == "ephemeral" and "Page 1 of 2" in first["text"]
+    nxt = _buttons(first)["Next page"]
+    assert r.decode_action_id(nxt["action_id"]) == "board.page" and nxt["value"] == "2:Big"
+    assert "Previous page" not in _buttons(first)
+    h.drain()
+    h.fake.clear()
+    # Next page: the ephemeral board is replaced in place, not followed by a second message.
+    assert h.slack.block_action("U000", nxt["action_id"], nxt["value"], channel_id="C1").status == 200
+    h.drain()
+    [second] = [c.args for c in h.fake.calls_to("response_url")]
+    assert second["replace_original"] is True and second["response_type"] == "ephemeral"
+    assert "Page 2 of 2" in second["text"] and "Next page" not in _buttons(second)
+    prev = _buttons(second)["Previous page"]
+    assert prev["value"] == "1:Big"
+    h.fake.clear()
+    h.slack.block_action("U000", prev["action_id"], prev["value"], channel_id="C1")
+    h.drain()
+    [back] = [c.args for c in h.fake.calls_to("response_url")]
+    assert back["replace_original"] is True and "Page 1 of 2" in back["text"]
+    # Whatever a person typed as their name is escaped on every page.
+    pages = [first, second, back]
+    assert "&lt;!channel&gt; &amp; co" in json.dumps(pages)
+    for page in pages:
+        for kind, text in r.iter_text(page):
+            assert kind != "mrkdwn" or ("<!" not in text and "<@" not in text), text
+    # Other buttons still answer with a new message: posting the board to the channel ...
+    h.fake.clear()
+    post = _buttons(back)["Post to channel"]
+    h.slack.block_action("U000", post["action_id"], post["value"], channel_id="C1")
+    h.drain()
+    [posted] = [c.args for c in h.fake.calls_to("response_url")]
+    assert posted["replace_original"] is False and posted["response_type"] == "in_channel"
+    # ... and a page press that is refused leaves the board where it was and says why, privately.
+    h.fake.clear()
+    h.fake.add_user(TEAM, "UOUT", "outsider")
+    h.slack.block_action("UOUT", nxt["action_id"], nxt["value"], channel_id="C1")
+    h.drain()
+    [refused] = [c.args for c in h.fake.calls_to("response_url")]
+    assert refused["replace_original"] is False and refused["response_type"] == "ephemeral"
+    assert ":warning:" in json.dumps(refused["blocks"]) and "cohort join Big" in refused["text"]

@@ -176,3 +176,20 @@ def test_manifest_declares_what_the_app_uses() -> None:
     assert "home_tab_enabled: true" in text and "socket_mode_enabled: true" in text
     assert re.search(r"interactivity:\n\s+is_enabled: true", text)
     assert text.count("/slack/events") == 3 and "/slack/oauth_redirect" in text
+
+
+def test_a_chart_is_noted_where_it_went_escaped_and_within_the_limits() -> None:
+    from bot.replies import Attachment
+
+    chart = Attachment("<!here>&co-take-up.png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "image/png")
+    csv = Attachment("x.csv", b"a,b\n", "text/csv")
+    buttons = tuple(Button(f"b{i}", "board.page", str(i)) for i in range(3))
+    reply = Reply(title="T", sections=tuple(Section(text=f"s{i}") for i in range(60)), buttons=buttons,
+                  image=chart, file=csv)
+    small = r.render_message(Reply(title="T", sections=(Section(text="numbers"),), image=chart))
+    notes = [b for b in small["blocks"] if b["type"] == "context"]
+    assert notes and notes[0]["elements"][0]["text"] == "Chart: &lt;!here&gt;&amp;co-take-up.png, sent to you by DM"
+    assert "(image:" not in json.dumps(small["blocks"])  # the bytes never go into Block Kit
+    blocks = r.render_message(reply)["blocks"]
+    _check_limits(blocks, r.MESSAGE_BLOCKS)
+    assert blocks[-1]["type"] == "actions"  # the buttons survive the cut

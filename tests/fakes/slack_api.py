@@ -3,8 +3,11 @@
 `FakeSlackAPI` is a real aiohttp server on 127.0.0.1 (port 0), run on its own event loop in a
 thread, so sync clients (the Messenger, the Directory) and the async bolt app can both call it.
 It answers like Slack: every call is a POST, errors are HTTP 200 with ``"ok": false``, rate limits
-are HTTP 429 with ``Retry-After`` and ``"error": "ratelimited"``. Every call is recorded, and
-tests wait for calls through a condition variable, never by sleep-and-poll.
+are HTTP 429 with ``Retry-After`` and ``"error": "ratelimited"``. Files are uploaded in Slack's
+three steps (files.getUploadURLExternal, the bytes POSTed to the URL it returned, recorded as
+``file_upload``, then files.completeUploadExternal), and the bytes are kept: `shared_files()`.
+Every call is recorded, and tests wait for calls through a condition variable, never by
+sleep-and-poll.
 
 `SlackSigner` builds correctly signed slash-command, interactivity and Events API requests.
 """
@@ -17,6 +20,7 @@ import hmac
 import itertools
 import json
 import math
+import mimetypes
 import threading
 import time
 import urllib.error
@@ -54,6 +58,22 @@ class FakeUser:
 
 
 @dataclass
+class FakeFile:
+    """A file uploaded through files.getUploadURLExternal -> upload URL -> files.completeUploadExternal."""
+
+    file_id: str
+    team_id: str
+    filename: str
+    length: int  # as declared to files.getUploadURLExternal
+    alt_txt: str = ""
+    content: bytes | None = None  # set once the bytes reached the upload URL
+    title: str = ""
+    channels: list[str] = field(default_factory=list)  # where files.completeUploadExternal shared it
+    completed: bool = False
+    initial_comment: str = ""
+
+
+@dataclass
 class _Failure:
     method: str
     error: str
@@ -83,6 +103,7 @@ class FakeSlackAPI:
         self.app_tokens: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_messages: list[dict[str, Any]] = []
+        self.files: dict[str, FakeFile] = {}  # file id -> file, from files.getUploadURLExternal on
         self._calls: list[Call] = []
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -160,6 +181,7 @@ class FakeSlackAPI:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/socket", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -208,6 +230,12 @@ class FakeSlackAPI:
         self.wait_for(lambda calls: sum(c.method == method for c in calls) >= count, timeout)
         return self.calls_to(method)
 
+    def shared_files(self, channel: str | None = None) -> list[FakeFile]:
+        """Files whose upload was completed (and shared to `channel`, when given), oldest first."""
+        with self._cond:
+            done = [f for f in self.files.values() if f.completed]
+        return [f for f in done if channel is None or channel in f.channels]
+
     def all_outbound_text(self) -> str:
         """Every payload the app sent, as JSON text: for checks such as "no unescaped <!channel>"."""
         return "\n".join(json.dumps(c.args, ensure_ascii=False) for c in self.calls)
@@ -244,6 +272,24 @@ class FakeSlackAPI:
         body = {"ok": True}
         self._record(Call("response_url", args, None, 200, body, request.path))
         return web.json_response(body)
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """Step 2 of an upload: the bytes, raw or as multipart, POSTed to the URL step 1 returned.
+        Slack's upload host answers 200 with a plain-text "OK - <bytes>" (the SDK reads text/plain)."""
+        file_id = request.match_info["file_id"]
+        if request.content_type == "multipart/form-data":
+            post = await request.post()
+            part = next((v for v in post.values() if not isinstance(v, str)), None)
+            data = part.file.read() if part is not None else b""  # type: ignore[union-attr]
+        else:
+            data = await request.read()
+        with self._cond:
+            stored = self.files.get(file_id)
+            if stored is not None and stored.content is None:
+                stored.content = data
+        status, text = (200, f"OK - {len(data)}") if stored is not None else (404, "file not found")
+        self._record(Call("file_upload", {"file_id": file_id, "length": len(data)}, None, status, {"ok": status == 200}, request.path))
+        return web.Response(status=status, text=text, content_type="text/plain")
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -443,10 +489,49 @@ class FakeSlackAPI:
         return self._err(error) if error else self._ok(view=view)
 
     def _m_files_getUploadURLExternal(self, team_id: str, args: dict[str, Any]):  # type: ignore[no-untyped-def]
-        return self._ok(upload_url=f"{self.root}/response/upload", file_id=f"F{next(self._ids):08d}")
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            return self._err("invalid_arguments")
+        if not filename or length <= 0:
+            return self._err("missing_argument")  # what Slack says for a missing name or a length of 0
+        file_id = f"F{next(self._ids):08d}"
+        with self._cond:
+            self.files[file_id] = FakeFile(file_id, team_id, filename, length, alt_txt=str(args.get("alt_txt") or ""))
+        return self._ok(upload_url=f"{self.root}/upload/{file_id}", file_id=file_id)
 
     def _m_files_completeUploadExternal(self, team_id: str, args: dict[str, Any]):  # type: ignore[no-untyped-def]
-        return self._ok(files=[{"id": "F1"}])
+        raw = args.get("files")
+        try:
+            items = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            return self._err("invalid_arguments")
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) and i.get("id") for i in items):
+            return self._err("invalid_arguments")
+        targets = [c for c in str(args.get("channels") or args.get("channel_id") or "").split(",") if c]
+        channels: list[str] = []
+        for target in targets:
+            channel, error = self._dm_channel(team_id, target)
+            if error:
+                return self._err(error)
+            channels.append(channel or target)
+        with self._cond:
+            found = [self.files.get(str(i["id"])) for i in items]
+            # A file id Slack never issued, issued to another workspace, or whose bytes never
+            # reached the upload URL: Slack has no such file.
+            if any(f is None or f.team_id != team_id or f.content is None for f in found):
+                return self._err("file_not_found")
+            out = []
+            for item, f in zip(items, found, strict=True):
+                assert f is not None and f.content is not None
+                f.title = str(item.get("title") or f.filename)
+                f.channels = list(channels)
+                f.completed = True
+                f.initial_comment = str(args.get("initial_comment") or "")
+                out.append({"id": f.file_id, "name": f.filename, "title": f.title, "size": len(f.content),
+                            "mimetype": mimetypes.guess_type(f.filename)[0] or "application/octet-stream"})
+        return self._ok(files=out)
 
     def _oauth_access(self, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         found = self.oauth_codes.get(str(args.get("code", "")))
