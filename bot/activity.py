@@ -45,6 +45,10 @@ def outreach(ctx: Context, cmd: c.Outreach) -> Reply:
     if previous and day < previous[-1].sent_on:
         raise UsageError(f"Your last attempt to {contact.name} was on {previous[-1].sent_on}; "
                          "a new one can't be dated before it.", field="on")
+    if previous and day == previous[-1].sent_on:
+        # A follow-up gives them time to answer; two messages in a day is one attempt (or a double submit).
+        raise UsageError(f"You already recorded an attempt to {contact.name} on {day}. "
+                         "Give them a few days; a follow-up counts from the next day.", field="on")
     n = len(previous) + 1
     ctx.session.add(Outreach(contact_id=contact.id, person_id=ctx.me.id, attempt_no=n, channel=cmd.via or "email",  # type: ignore[arg-type]
                              sent_on=day, created_at=ctx.now))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
@@ -18,17 +18,26 @@ from bot.validate import name_key
 from storage.models import Acceptance, Cohort, Dare, Membership, Nudge, QuietWeek
 
 
+DEADLINE_HORIZON_DAYS = 366  # a dare is a term's work; further out is a typo
+
+
+def resolve_deadline(ctx: Context, text: str) -> date:
+    deadline = resolve_date(text, ctx.today, what="The deadline", field="deadline")
+    if deadline < ctx.today:
+        raise UsageError("The deadline is in the past: give a date from today on.", field="deadline")
+    if deadline > ctx.today + timedelta(days=DEADLINE_HORIZON_DAYS):
+        raise UsageError("The deadline is more than a year away: give a date within the next 12 months.",
+                         field="deadline")
+    return deadline
+
+
 def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
     key = name_key(cmd.name)
     if ctx.session.exec(select(Cohort).where(Cohort.workspace_id == ctx.ws.id, Cohort.name_key == key)).first():
         raise UsageError(f"A cohort called '{cmd.name}' already exists here: pick another name, "
                          f"or join it with /dare cohort join {cmd.name}.", field="name")
     tz = zone(cmd.tz, field="tz").key if cmd.tz else (ctx.me.tz or ctx.default_tz)
-    deadline = None
-    if cmd.deadline:
-        deadline = resolve_date(cmd.deadline, ctx.today, what="The deadline", field="deadline")
-        if deadline < ctx.today:
-            raise UsageError("The deadline is in the past: give a date from today on.", field="deadline")
+    deadline = resolve_deadline(ctx, cmd.deadline) if cmd.deadline else None
     cohort = Cohort(workspace_id=ctx.ws.id, name=cmd.name, name_key=key, tz=tz, goal=cmd.goal or 3,  # type: ignore[arg-type]
                     deadline=deadline, created_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
     ctx.session.add(cohort)
@@ -124,18 +133,25 @@ def dare_sections(dare: Dare, cohort: Cohort) -> tuple[Section, ...]:
 
 
 def start(ctx: Context, cmd: c.Start) -> Reply:
-    """Issue the dare and plan one announcement DM per participant."""
+    """Issue the dare and plan one announcement DM per participant; run again, it updates the dare."""
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare start NAME")
-    deadline = cohort.deadline
-    if cmd.deadline:
-        deadline = resolve_date(cmd.deadline, ctx.today, what="The deadline", field="deadline")
-    if deadline is not None and deadline < ctx.today:
-        raise UsageError("The deadline is in the past: give --deadline DATE from today on.", field="deadline")
-    dare = Dare(cohort_id=cohort.id, goal=cmd.goal or cohort.goal, starts_at=ctx.now, deadline=deadline,  # type: ignore[arg-type]
-                reward=cmd.reward, issued_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
-    for knob in ("followup_days", "stall_days", "daily_cap", "weekly_cap"):
-        if getattr(cmd, knob) is not None:
-            setattr(dare, knob, getattr(cmd, knob))
+    deadline = resolve_deadline(ctx, cmd.deadline) if cmd.deadline else None
+    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    if dare is not None:
+        # One dare per cohort: a second /dare start adjusts it and keeps everything already logged.
+        changed = _apply(dare, cmd, deadline)
+        if not changed:
+            return text_reply(f"The dare for {cohort.name} is already on. To change it, give what changes, e.g. "
+                              f"/dare start {cohort.name} --deadline DATE --reward TEXT.")
+        return Reply(title=f"Dare updated for {cohort.name}",
+                     sections=(Section(text=f"Changed: {', '.join(changed)}. Everything logged so far still counts; "
+                                            "no new announcement is sent."), *dare_sections(dare, cohort)),
+                     ephemeral=False)
+    if deadline is None and cohort.deadline is not None and cohort.deadline >= ctx.today:
+        deadline = cohort.deadline
+    dare = Dare(cohort_id=cohort.id, goal=cohort.goal, starts_at=ctx.now, deadline=deadline,  # type: ignore[arg-type]
+                issued_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
+    _apply(dare, cmd, deadline)
     ctx.session.add(dare)
     ctx.session.flush()
     participants = list(ctx.session.exec(select(Membership.person_id).where(
@@ -146,6 +162,23 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
                f"The dare is set for {cohort.name}. Nobody has joined yet: people who join see it at once.")
     return Reply(title=f"Dare issued to {cohort.name}", sections=(Section(text=summary), *dare_sections(dare, cohort)),
                  ephemeral=False)
+
+
+_KNOBS = ("goal", "reward", "followup_days", "stall_days", "daily_cap", "weekly_cap")
+
+
+def _apply(dare: Dare, cmd: c.Start, deadline: date | None) -> list[str]:
+    """Copy what the command sets onto the dare; returns the names of what changed."""
+    changed = []
+    if deadline is not None and dare.deadline != deadline:
+        dare.deadline = deadline
+        changed.append("deadline")
+    for knob in _KNOBS:
+        value = getattr(cmd, knob)
+        if value is not None and getattr(dare, knob) != value:
+            setattr(dare, knob, value)
+            changed.append(knob.replace("_", " "))
+    return changed
 
 
 def plan_announcements(ctx: Context, dare: Dare, person_ids: list[int]) -> int:

@@ -87,9 +87,9 @@ class CohortPause:
 class CohortQuiet:
     """Mark a quiet week (exams, a break): no participant nudges between the two dates."""
 
-    name: str | None
-    start: str
-    end: str
+    name: str | None = None
+    start: str | None = None
+    end: str | None = None
     note: str = ""
 
     def __post_init__(self) -> None:

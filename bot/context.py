@@ -65,6 +65,21 @@ def get_person(session: Session, ws: Workspace, user_id: str, display_name: str,
     return person
 
 
+def effective_zone(session: Session, person: Person, default_tz: str) -> tuple[str, str]:
+    """(zone, where it came from): the person's own, else their first cohort's, else the default.
+
+    Dates typed by the person, nudges and digests all read the clock in this zone.
+    """
+    if person.tz:
+        return person.tz, "yours"
+    cohort_tz = session.exec(select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
+                             .where(Membership.person_id == person.id)
+                             .order_by(Membership.joined_at, Membership.id)).first()
+    if cohort_tz:
+        return cohort_tz, "your cohort's"
+    return default_tz, "the default"
+
+
 @dataclass
 class Context:
     session: Session
@@ -77,8 +92,12 @@ class Context:
     planned_dms: int = 0  # DMs this command put in the outbox, due now
 
     @property
+    def zone(self) -> str:
+        return effective_zone(self.session, self.me, self.default_tz)[0]
+
+    @property
     def today(self) -> date:
-        return local_today(self.now, self.me.tz, self.default_tz)
+        return local_today(self.now, self.zone, self.default_tz)
 
     def person_for(self, user_id: str, name_hint: str = "") -> Person:
         known = self.directory.display_name(self.ws.external_id, user_id)

@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot import activity, cohorts, people, views
 from bot import commands as c
 from bot.clock import Clock
-from bot.context import Context, get_person, get_workspace
+from bot.context import Context, effective_zone, get_person, get_workspace
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
@@ -25,7 +25,7 @@ from bot.ports import Directory, NoDirectory
 from bot.replies import Reply, Section, error_reply
 from bot.validate import name_key
 from storage.db import Database
-from storage.models import Cohort, Contact, Membership, ProcessedEvent
+from storage.models import Cohort, Contact, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -193,31 +193,13 @@ class Engine:
         except IntegrityError:
             return False
 
-    def cohort_members(self, ws: WorkspaceRef, cohort_name: str) -> list[str]:
-        """Platform ids of a cohort's participants (adapters use it to check DM targets)."""
-        with self.db.session() as s:
-            w = get_workspace(s, ws, self.clock.now())
-            cohort = s.exec(select(Cohort).where(Cohort.workspace_id == w.id,
-                                                 Cohort.name_key == name_key(cohort_name))).first()
-            if cohort is None:
-                return []
-            from storage.models import Person
-            return list(s.exec(select(Person.external_id).join(Membership, Membership.person_id == Person.id)
-                               .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
-
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
         """A person's time zone: their own, else their cohort's, else the default."""
         from storage.models import Person
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
             person = s.exec(select(Person).where(Person.workspace_id == w.id, Person.external_id == user_id)).first()
-            if person is None:
-                return self.default_tz
-            if person.tz:
-                return person.tz
-            cohort_tz = s.exec(select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
-                               .where(Membership.person_id == person.id).order_by(Membership.joined_at)).first()
-            return cohort_tz or self.default_tz
+            return effective_zone(s, person, self.default_tz)[0] if person else self.default_tz
 
     # -- internals ----------------------------------------------------------------------------
     def _form_prompt(self, name: str) -> Reply:

@@ -236,6 +236,8 @@ def _build(spec: Spec, tokens: list[str]) -> c.Command:
         return spec.build(**kwargs)
     except UsageError as err:
         raise UsageError(str(err).split("\nUsage:")[0], field=err.field, usage=spec.usage) from None
+    except TypeError:  # a required part missing that the table above doesn't know of
+        raise UsageError(f"{' '.join(spec.words)} is missing something.", usage=spec.usage) from None
 
 
 def _split_csv(value: str) -> tuple[str, ...]:

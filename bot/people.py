@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot import commands as c
-from bot.context import Context
-from bot.dates import parse_hhmm, zone
+from bot.context import Context, effective_zone
+from bot.dates import parse_hhmm, safe_zone, zone
 from bot.errors import NotAllowed, UsageError
 from bot.replies import Field, Reply, Section, text_reply
 from storage.models import Cohort, Membership, Story
@@ -17,14 +17,19 @@ SETTINGS_USAGE = ("/dare settings [tz AREA/CITY | quiet HH:MM-HH:MM | nudges on|
                   "board named|alias|hidden]")
 
 
+def _zone_label(ctx: Context) -> str:
+    zone_name, source = effective_zone(ctx.session, ctx.me, ctx.default_tz)
+    return zone_name if source == "yours" else f"{zone_name} ({source}; set yours with /dare settings tz)"
+
+
 def show_settings(ctx: Context) -> Reply:
     p = ctx.me
     snooze = "no"
     if p.snoozed_until and p.snoozed_until > ctx.now:
-        snooze = f"until {p.snoozed_until.date()}"
+        snooze = f"until {p.snoozed_until.astimezone(safe_zone(ctx.zone)):%Y-%m-%d %H:%M}"
     board = {"named": "by name", "alias": f"as {p.alias}", "hidden": "hidden"}[p.board_mode]
     return Reply(title="Your settings", sections=(Section(fields=(
-        Field("Time zone", p.tz or f"{ctx.default_tz} (default)"), Field("Quiet hours", f"{p.quiet_start}-{p.quiet_end}"),
+        Field("Time zone", _zone_label(ctx)), Field("Quiet hours", f"{p.quiet_start}-{p.quiet_end}"),
         Field("Nudges", "on" if p.nudges_enabled else "off"), Field("Snoozed", snooze), Field("On the board", board))),
         Section(text=f"Change one with {SETTINGS_USAGE}")))
 
@@ -75,8 +80,9 @@ def snooze(ctx: Context, days_text: str) -> Reply:
     if not 1 <= days <= 60:
         raise UsageError("Snooze for 1 to 60 days.")
     ctx.me.snoozed_until = ctx.now + timedelta(days=days)
-    return text_reply(f"Snoozed for {days} day{'s' if days != 1 else ''}: nudges resume on "
-                      f"{ctx.me.snoozed_until.date()}.")
+    resume = ctx.me.snoozed_until.astimezone(safe_zone(ctx.zone)).strftime("%Y-%m-%d %H:%M")
+    return text_reply(f"Snoozed for {days} day{'s' if days != 1 else ''}: nudges resume after {resume} "
+                      f"({ctx.zone}).")
 
 
 def stop_nudges(ctx: Context) -> Reply:

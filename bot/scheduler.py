@@ -65,7 +65,10 @@ class Coach:
 
     def tick(self) -> None:
         with self._lock:
-            self.sweep()
+            try:
+                self.sweep()
+            except Exception:  # what was planned before still goes out
+                log.exception("sweep failed; delivering what is already planned")
             self.deliver_due()
 
     def next_due(self) -> datetime | None:

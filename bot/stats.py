@@ -156,7 +156,8 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
     for pid, n, pending, last in session.exec(
             select(Story.person_id, func.count(), func.sum(case((Story.reward_granted_at == None, 1), else_=0)),  # noqa: E711
                    func.max(Story.created_at))
-            .where(Story.person_id.in_(ids)).group_by(Story.person_id)):  # type: ignore[union-attr]
+            .where(Story.person_id.in_(ids), Story.cohort_id == cohort.id)  # type: ignore[union-attr]
+            .group_by(Story.person_id)):
         s = by_id[pid]
         s.stories, s.rewards_pending = n, int(pending or 0)
         s.touch(last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from datetime import date
 
@@ -112,7 +113,7 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
                               .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
                               .order_by(Story.created_at.desc()).limit(3)).all()  # type: ignore[attr-defined]
-    if shared:
+    if shared and not cmd.post:  # stories were shared with classmates, not with whatever channel this lands in
         lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
                  for st, p in shared]
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
@@ -132,6 +133,12 @@ def points_summary() -> str:
     return (f"Points reward effort: interviews {p['interview']} (+{p['decider_bonus']} when the person can hire), "
             f"follow-ups {p['follow_up']}, first attempts {p['first_attempt']}, stories {p['story']}; "
             "outcomes earn nothing.")
+
+
+def file_stem(name: str) -> str:
+    """A cohort name made safe as a file name on every platform (no slashes, dots first, spaces)."""
+    stem = re.sub(r"[^a-z0-9_-]+", "-", name.casefold()).strip("-")
+    return stem[:60] or "cohort"
 
 
 def _clip(text: str, n: int) -> str:
@@ -173,7 +180,7 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     )
     stories = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
                                .where(Story.cohort_id == cohort.id).order_by(Story.created_at)).all()
-    pending = [p.display_name for st, p in stories if st.reward_granted_at is None]
+    pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
     story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
                   f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
     stalled = stalled_people(ctx, stats, goal)
@@ -187,7 +194,7 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     image = None
     if f.size and chart:
         from bot.charts import funnel_chart
-        image = Attachment(f"{cohort.name_key.replace(' ', '-')}-take-up.png", funnel_chart(cohort.name, f), "image/png")
+        image = Attachment(f"{file_stem(cohort.name)}-take-up.png", funnel_chart(cohort.name, f), "image/png")
     return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image)
 
 
@@ -228,7 +235,7 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
                     s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
                     "yes" if s.person.unreachable_at else ""])
     span = f"{since or 'start'}_to_{until or 'today'}"
-    name = f"{cohort.name_key.replace(' ', '-')}-{span}.csv"
+    name = f"{file_stem(cohort.name)}-{span}.csv"
     return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each."),),
                  file=Attachment(name, buf.getvalue().encode("utf-8"), "text/csv"))
 

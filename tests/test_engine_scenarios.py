@@ -252,3 +252,71 @@ def test_long_boards_page_and_keep_my_place(chat: Chat) -> None:
     assert [b.label for b in second.buttons] == ["Previous page", "Next page", "Post to channel"]
     public = chat.say("s30", "/dare board --post").plain_text()
     assert "Top 25 of 60" in public and "(you)" not in public
+
+
+def test_starting_again_updates_the_dare_and_keeps_what_was_logged(cohort: Chat) -> None:
+    from storage.models import Dare
+
+    cohort.ok("prof", "/dare start")
+    cohort.ok("ann", "/dare accept")
+    cohort.ok("ann", '/dare contact "Ada"')
+    cohort.ok("ann", '/dare outreach "Ada"')
+    cohort.ok("ann", '/dare log "Ada"')
+    cohort.wait(days=2)
+    out = cohort.ok("prof", "/dare start --deadline 2026-12-01 --reward book")
+    assert "Dare updated" in out and "deadline, reward" in out and "no new announcement" in out
+    assert "already on" in cohort.ok("prof", "/dare start")
+    with cohort.db.session() as s:
+        assert len(s.exec(select(Dare)).all()) == 1
+        assert len(s.exec(select(Nudge).where(Nudge.rule == "dare-issued")).all()) == 3
+    assert "Take-up: 1 of 3" in cohort.ok("prof", "/dare report")
+    assert "dare accepted" in cohort.ok("ann", "/dare progress")
+
+
+def test_a_deadline_years_away_is_a_typo(cohort: Chat) -> None:
+    assert "more than a year away" in cohort.err("prof", "/dare start --deadline 9999-12-30")
+    assert "more than a year away" in cohort.err("prof", "/dare cohort create Far --deadline 2030-01-01")
+
+
+def test_dates_are_read_on_the_cohorts_clock_until_a_person_sets_their_own(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    chat = Chat.open(db_url, start=datetime(2026, 9, 8, 3, 0, tzinfo=UTC))  # 20:00 on the 7th in Los Angeles
+    chat.ok("prof", "/dare cohort create West --tz America/Los_Angeles")
+    chat.ok("ann", "/dare cohort join West")
+    chat.ok("ann", '/dare contact "Ada"')
+    assert "2026-09-07" in chat.ok("ann", '/dare outreach "Ada"')
+    assert "on 2026-09-08" in chat.ok("ann", '/dare reply "Ada" --meeting tomorrow')
+    assert "can't be in the future" in chat.err("ann", '/dare log "Ada" --on 2026-09-08')
+    assert "America/Los_Angeles (your cohort's" in chat.ok("ann", "/dare settings")
+
+
+def test_missing_parts_of_a_quiet_week_are_named(cohort: Chat) -> None:
+    assert "needs --from and --to" in cohort.err("prof", "/dare cohort quiet CS101 --to 2026-10-01")
+    assert "needs --from and --to" in cohort.err("prof", "/dare cohort quiet --from 2026-10-01")
+
+
+def test_file_names_are_safe_whatever_the_cohort_is_called(chat: Chat) -> None:
+    chat.ok("prof", '/dare cohort create "CS/../101 é"')
+    chat.ok("ann", '/dare cohort join "CS/../101 é"')
+    reply = chat.say("prof", '/dare export "CS/../101 é"')
+    assert reply.file is not None and "/" not in reply.file.filename and not reply.file.filename.startswith(".")
+
+
+def test_a_second_attempt_the_same_day_is_not_a_follow_up(cohort: Chat) -> None:
+    cohort.ok("ann", '/dare contact "Ada"')
+    cohort.ok("ann", '/dare outreach "Ada"')
+    assert "a follow-up counts from the next day" in cohort.err("ann", '/dare outreach "Ada"')
+    cohort.wait(days=1)
+    assert "Follow-up recorded" in cohort.ok("ann", '/dare outreach "Ada"')
+
+
+def test_stories_stay_with_their_cohort_and_off_posted_boards(cohort: Chat) -> None:
+    cohort.ok("prof", "/dare start --reward book")
+    cohort.ok("ann", "/dare story It went well --to cohort")
+    assert "It went well" in cohort.ok("bob", "/dare board")
+    assert "It went well" not in cohort.ok("bob", "/dare board --post")
+    cohort.ok("prof", "/dare cohort create Other")
+    cohort.ok("ann", "/dare cohort join Other")
+    assert "It went well" not in cohort.ok("ann", "/dare board Other")
+    assert "rewards pending for: Ann" in cohort.ok("prof", "/dare report CS101")

@@ -8,6 +8,8 @@ flat however large the workspace.
 
 from __future__ import annotations
 
+import logging
+
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -44,6 +46,8 @@ from storage.models import (
     Story,
     Workspace,
 )
+
+log = logging.getLogger("darebot.nudges")
 
 CHUNK = 1000
 INSERT_BATCH = 1000
@@ -191,11 +195,16 @@ def candidates_for(states: Iterable[ParticipantState | InstructorState], now: da
                    policy: Policy = DEFAULT_POLICY) -> Iterator[Candidate]:
     for s in states:
         p = policy.for_dare(s.dare)
-        if isinstance(s, InstructorState):
-            for fn in INSTRUCTOR_RULES.values():
-                yield from fn(s, now, p)
-        else:
-            yield from participant_candidates(s, now, p)
+        try:
+            # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
+            if isinstance(s, InstructorState):
+                found = [c for fn in INSTRUCTOR_RULES.values() for c in fn(s, now, p)]
+            else:
+                found = list(participant_candidates(s, now, p))
+        except (ArithmeticError, ValueError):
+            log.exception("nudge rules failed for person %s, dare %s", s.person_id, s.dare.id)
+            continue
+        yield from found
 
 
 def insert_nudges(session: Session, rows: list[dict]) -> int:
