@@ -17,9 +17,9 @@ db_app = typer.Typer(help="Database tasks.")
 app.add_typer(db_app, name="db")
 
 
-def _parse_start(value: str | None) -> datetime:
+def _parse_start(value: str | None) -> datetime | None:
     if not value:
-        return datetime.now(UTC).replace(second=0, microsecond=0)
+        return None
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import getpass
 import re
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -138,9 +138,16 @@ def _prompted_lines(console: Console) -> Iterable[str]:
             return
 
 
-def run_console(db: Database, *, default_tz: str, start: datetime, stdin: TextIO = sys.stdin,
+def run_console(db: Database, *, default_tz: str, start: datetime | None = None, stdin: TextIO = sys.stdin,
                 out: TextIO = sys.stdout) -> int:
-    console = Console(db, start=start, default_tz=default_tz, out=out)
+    """Open the console; with no `start`, the clock resumes where the file's last run left it (or now)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    console = Console(db, start=start or now, default_tz=default_tz, out=out)
+    if start is None:
+        # An earlier run may have /wait-ed into the future: carry on from there, not back in time.
+        latest = console.engine.latest_activity(WORKSPACE)
+        if latest is not None and latest > now:
+            console.clock.set(latest)
     interactive = stdin.isatty()
     console.run(_prompted_lines(console) if interactive else stdin, interactive=interactive)
     return 0

@@ -71,21 +71,29 @@ class DiscordMessenger:
         except discord.Forbidden as err:
             if err.code == DM_CLOSED:
                 raise PermanentSendError("the member does not accept DMs from the bot (50007)") from None
-            raise PermanentSendError(f"Discord refused the DM (403, code {err.code})") from None
+            # Any other 403 is about the bot's own access, not the person: retry slowly, then give the row up.
+            log.error("Discord refused a DM (403, code %s): check the bot's permissions", err.code)
+            raise TransientSendError(f"Discord refused the DM (403, code {err.code})", retry_after=600.0) from None
         except discord.NotFound as err:
-            raise PermanentSendError(f"unknown user or channel (404, code {err.code})") from None
+            if err.code == UNKNOWN_USER:
+                raise PermanentSendError("unknown user (10013)") from None
+            raise TransientSendError(f"not found (404, code {err.code})", retry_after=600.0) from None
         except discord.RateLimited as err:
             raise TransientSendError("rate limited", retry_after=err.retry_after) from None
         except discord.DiscordServerError as err:
             raise TransientSendError(f"Discord server error ({err.status})") from None
         except discord.HTTPException as err:
-            if err.code == INVALID_RECIPIENT or err.code == UNKNOWN_USER:
+            if err.code == INVALID_RECIPIENT:
                 raise PermanentSendError(f"invalid recipient (code {err.code})") from None
             if err.status == 429:  # a 429 without Discord's Via header: a Cloudflare block
                 raise TransientSendError("blocked by Cloudflare (429)", retry_after=60.0) from None
             if err.status >= 500:
                 raise TransientSendError(f"Discord server error ({err.status})") from None
-            raise PermanentSendError(f"Discord rejected the DM ({err.status}, code {err.code})") from None
+            # 401 (a reset token) or 400 (a message we built wrong) is darebot's trouble, never the
+            # person's: retry slowly and let the outbox mark the row failed, leaving them reachable.
+            log.error("Discord rejected a DM (%s, code %s): %s", err.status, err.code, err.text[:200])
+            raise TransientSendError(f"Discord rejected the DM ({err.status}, code {err.code})",
+                                     retry_after=600.0) from None
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
             raise TransientSendError(f"network trouble: {err.__class__.__name__}") from None
 

@@ -193,6 +193,15 @@ class Engine:
         except IntegrityError:
             return False
 
+    def latest_activity(self, ws: WorkspaceRef) -> datetime | None:
+        """The last moment anyone in the workspace acted (the console resumes its clock from here)."""
+        from sqlalchemy import func
+
+        from storage.models import Person
+        with self.db.session() as s:
+            w = get_workspace(s, ws, self.clock.now())
+            return s.exec(select(func.max(Person.last_active_at)).where(Person.workspace_id == w.id)).one()
+
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
         """A person's time zone: their own, else their cohort's, else the default."""
         from storage.models import Person

@@ -71,3 +71,11 @@ def test_run_picks_the_console_without_tokens_and_survives_a_restart(tmp_path: P
     assert first.returncode == 0 and "Cohort created" in first.stdout
     again = run_console(tmp_path, "@prof /dare cohort create Lab\n@prof /dare board Lab\n")
     assert "already exists" in again.stdout and "Lab leaderboard" in again.stdout
+
+
+def test_a_second_run_resumes_the_clock_where_the_first_left_it(tmp_path: Path) -> None:
+    first = run_console(tmp_path, "@prof /dare cohort create Lab\n@ann /dare cohort join Lab\n"
+                                  "@ann /dare contact Ada\n/dare outreach Ada\n/wait 10d\n/dare progress\n")
+    assert first.returncode == 0, first.stderr
+    again = run_console(tmp_path, "@ann /dare outreach Ada\n")
+    assert "Follow-up recorded" in again.stdout, again.stdout

@@ -47,6 +47,10 @@ def test_messenger_outcomes_429_503_50007(tmp_path):
             fake.server_error_next = 1
             with pytest.raises(TransientSendError):
                 await asyncio.to_thread(m.send_dm, g["id"], ann.id, NUDGE)
+            # a message darebot built wrong (400) is darebot's fault: transient, the person stays reachable
+            fake.bad_request_next = 1
+            with pytest.raises(TransientSendError, match="400"):
+                await asyncio.to_thread(m.send_dm, g["id"], ann.id, NUDGE)
             # DMs closed -> permanent, after exactly one attempt
             fake.dm_closed.add(bob.id)
             with pytest.raises(PermanentSendError, match="50007"):

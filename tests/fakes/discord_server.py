@@ -79,6 +79,7 @@ class FakeDiscord:
         self.retry_after: float = 0.05
         self.rate_limit_global: bool = False  # the 429s above are global (every route waits)
         self.server_error_next: int = 0  # answer this many next message posts with a 503
+        self.bad_request_next: int = 0  # ...and this many with Discord's 400 "Invalid Form Body" (50035)
         self.login_errors_next: int = 0  # answer this many next GET /users/@me with a 503 (an outage at start)
         self.dm_channels: dict[str, str] = {}  # user id -> DM channel id
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel id -> messages posted there
@@ -306,6 +307,9 @@ class FakeDiscord:
         if self.server_error_next > 0:
             self.server_error_next -= 1
             return _json({"message": "Service Unavailable", "code": 0}, status=503)
+        if self.bad_request_next > 0:
+            self.bad_request_next -= 1
+            return _error(400, 50035, "Invalid Form Body")
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
             headers = {"Via": "1.1 google", "Retry-After": str(max(1, round(self.retry_after))),
