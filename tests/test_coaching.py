@@ -53,3 +53,9 @@ def test_three_unanswered_attempts_or_an_interview_close_a_follow_up() -> None:
     attempts = [A(1, 3, date(2026, 9, 1)), A(2, 1, date(2026, 9, 1)), A(3, 1, date(2026, 9, 2), "replied")]
     assert [a.contact_id for a in open_follow_ups(attempts, interviewed=set())] == [2]
     assert open_follow_ups(attempts, interviewed={2}) == []
+
+
+def test_every_nudge_rule_has_its_message_and_nothing_else_does() -> None:
+    from bot.nudges import messages, rules
+
+    assert set(messages._RENDER) == set(rules.PARTICIPANT_RULES)
