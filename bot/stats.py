@@ -205,6 +205,13 @@ class Funnel:
     def vs_baseline(self) -> float:
         return self.take_up / BASELINE
 
+    def headline(self) -> str:
+        """The report's first line: take-up against the baseline (about 1 in 20)."""
+        if not self.size:
+            return "No participants yet."
+        return (f"Take-up: {self.interviewed} of {self.size} ({round(100 * self.take_up)}%) did at least one "
+                f"reverse interview, {self.vs_baseline:.1f}x the {round(BASELINE * 100)}% baseline (about 1 in 20).")
+
 
 def funnel(stats: list[ParticipantStats], goal: int) -> Funnel:
     return Funnel(size=len(stats), accepted=sum(s.accepted_at is not None for s in stats),

@@ -153,10 +153,7 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     goal = dare.goal if dare else cohort.goal
     stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
     f = funnel(stats, goal)
-    ratio = f.vs_baseline
-    headline = (f"Take-up: {f.interviewed} of {f.size} ({_pct(f.interviewed, f.size)}) did at least one reverse "
-                f"interview, {ratio:.1f}x the {round(BASELINE * 100)}% baseline (about 1 in 20)."
-                if f.size else "No participants yet: share /dare cohort join " + cohort.name)
+    headline = f.headline() if f.size else f"No participants yet: share /dare cohort join {cohort.name}"
     base = f"baseline {round(BASELINE * 100)}%"
     funnel_fields = (
         Field("Participants", str(f.size)),

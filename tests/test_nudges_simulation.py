@@ -36,8 +36,8 @@ EXPECTED = [
     # ann's follow-up, planned for 10:00 on the 23rd, was dropped: she followed up at 09:30
     ("cy", WAITING, "2026-10-25 10:00"),
     ("bob", WAITING, "2026-10-25 10:00"),           # 09:00 UTC: Berlin changed clocks that night
-    ("ann", "Your week on the dare (2026-W44)", "2026-10-26 09:00"),
-    ("dan", "Your week on the dare (2026-W44)", "2026-10-26 09:00"),
+    ("ann", "Your week on the dare (cs101, week of Oct 26)", "2026-10-26 09:00"),
+    ("dan", "Your week on the dare (cs101, week of Oct 26)", "2026-10-26 09:00"),
     ("teach", DIGEST, "2026-10-26 09:00"),
     ("dan", "Your talk with Max Roe is tomorrow", "2026-10-27 10:00"),
     ("ann", "Time to follow up with Dana Lee", "2026-10-27 10:00"),
@@ -46,14 +46,14 @@ EXPECTED = [
     ("teach", DIGEST, "2026-11-02 09:00"),          # 15:00 UTC now; participants' week is quiet (exams)
     ("ann", "Still with us?", "2026-11-09 08:00"),  # fell due in the quiet week: first allowed minute after
     ("dan", "Still with us?", "2026-11-09 08:00"),
-    ("ann", "Your week on the dare (2026-W46)", "2026-11-09 09:00"),
-    ("dan", "Your week on the dare (2026-W46)", "2026-11-09 09:00"),
+    ("ann", "Your week on the dare (cs101, week of Nov 9)", "2026-11-09 09:00"),
+    ("dan", "Your week on the dare (cs101, week of Nov 9)", "2026-11-09 09:00"),
     ("teach", DIGEST, "2026-11-09 09:00"),
     ("dan", "Close the loop with Max Roe", "2026-11-11 10:00"),
     ("ann", "The deadline is close", "2026-11-15 10:00"),
     ("dan", "The deadline is close", "2026-11-15 10:00"),
-    ("ann", "Your week on the dare (2026-W47)", "2026-11-16 09:00"),
-    ("dan", "Your week on the dare (2026-W47)", "2026-11-16 09:00"),
+    ("ann", "Your week on the dare (cs101, week of Nov 16)", "2026-11-16 09:00"),
+    ("dan", "Your week on the dare (cs101, week of Nov 16)", "2026-11-16 09:00"),
 ]
 
 
@@ -106,7 +106,7 @@ def check(r: Room) -> None:
     assert {n.status for n in rows if n.person_id == eve.id} == {"unreachable"}
     digests = [d for d in r.messenger.sent if d.user == "teach"]
     assert all("Unreachable by DM\nEve" in d.text for d in digests)
-    assert "baseline 5%" in digests[0].text
+    assert "5% baseline" in digests[0].text
     # nobody hears from the coach at night, and participants not during the quiet week
     for d in r.messenger.sent:
         local = d.at.astimezone(zone(TZ[d.user]))

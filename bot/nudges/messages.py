@@ -14,7 +14,7 @@ from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState
 from bot.replies import Button, Field, Reply, Section
 from storage.models import Cohort
 
-from bot.coaching import BASELINE, DARE_PITCH, NO_IS_NOT_FOREVER, next_step, next_target_text
+from bot.coaching import DARE_PITCH, NO_IS_NOT_FOREVER, next_step, next_target_text
 from bot.questions import must_ask
 
 
@@ -234,7 +234,8 @@ def participant_digest(s: ParticipantState, subject: str, period: str, now: date
     interviewed = {i.contact_id for i in s.interviews}
     advice = next_step(list(s.contacts.values()), list(s.outreaches), interviewed, today=today,
                        followup_days=s.dare.followup_days)
-    return _nudge(f"Your week on the dare ({period})", advice, fields=tuple(fields))
+    return _nudge(f"Your week on the dare ({s.dare.cohort_name}, week of {today:%b %-d})", advice,
+                  fields=tuple(fields))
 
 
 def instructor_digest(s: InstructorState, *, session: Session, now: datetime) -> Reply:
@@ -252,8 +253,7 @@ def instructor_digest(s: InstructorState, *, session: Session, now: datetime) ->
     def names(xs: list[str]) -> str:
         return ", ".join(sorted(xs)[:25]) + (f" and {len(xs) - 25} more" if len(xs) > 25 else "") if xs else "nobody"
 
-    take_up = f"{f.take_up:.0%} did at least one interview (baseline {BASELINE:.0%}"
-    take_up += f", {f.vs_baseline:.1f}x)" if f.size else ")"
+    take_up = f.headline()
     return Reply(
         title=f"{s.dare.cohort_name}: your weekly digest",
         sections=(
