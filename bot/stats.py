@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
 
-from sqlalchemy import and_, case, func
+from typing import Any
+
+from sqlalchemy import CompoundSelect, Integer, ScalarSelect, String, and_, case, cast, func, literal, null, true, \
+    type_coerce, union_all
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
@@ -69,105 +76,144 @@ def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
     return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
 
 
+def latest_dare_id(cohort_id: ColumnElement[int]) -> ScalarSelect[int]:
+    """The current dare's id of a cohort, as a correlated subquery (the newest dare wins)."""
+    d = aliased(Dare)
+    return (sa_select(d.id).where(d.cohort_id == cohort_id)
+            .order_by(d.created_at.desc(), d.id.desc())  # type: ignore[union-attr,attr-defined]
+            .limit(1).correlate_except(d).scalar_subquery())
+
+
 def current_dare(session: Session, cohort_id: int) -> Dare | None:
     return session.exec(select(Dare).where(Dare.cohort_id == cohort_id)
                         .order_by(Dare.created_at.desc(), Dare.id.desc())).first()  # type: ignore[union-attr]
 
 
-def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
-                      only: int | None = None) -> list[ParticipantStats]:
-    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until]."""
-    query = (select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
-             .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
-             .order_by(Membership.joined_at, Person.id))
-    if only is not None:
-        query = query.where(Person.id == only)
-    rows = session.exec(query).all()
-    by_id: dict[int, ParticipantStats] = {p.id: ParticipantStats(person=p, joined_at=j) for p, j in rows}  # type: ignore[misc]
-    if not by_id:
-        return []
-    ids = list(by_id)
+class _Lookup:
+    """Marks "find the current dare yourself" (None is a real answer: no dare yet)."""
 
-    def in_range(col):  # type: ignore[no-untyped-def]
+
+LOOKUP = _Lookup()
+
+# One statement returns every per-person count: a UNION ALL of small GROUP BYs, each branch tagged by
+# `kind` and shaped to the same columns, so a board of any size costs the same number of round trips.
+_INT = Integer()
+_TIME = UTCDateTime()
+_TEXT = String()
+
+
+def _row(kind: str, person: Any, *, n: tuple[Any, ...] = (), t: Any = None, tag: Any = None) -> list[Any]:
+    ints = list(n) + [None] * (6 - len(n))
+    return [type_coerce(literal(kind), _TEXT).label("kind"), type_coerce(person, _INT).label("pid"),
+            *(_typed(x, _INT).label(f"n{i}") for i, x in enumerate(ints)),
+            _typed(t, _TIME).label("t"), _typed(tag, _TEXT).label("tag")]
+
+
+def _typed(x: Any, type_: Any) -> Any:
+    # PostgreSQL needs a typed NULL to line the branches of a UNION up.
+    return cast(null(), type_) if x is None else type_coerce(x, type_)
+
+
+def _flag(cond: Any) -> Any:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def _stats_query(cohort: Cohort, dare: Dare | None, since: date | None, until: date | None,
+                 only: int | None) -> CompoundSelect:
+    """The UNION ALL behind participant_stats; every branch is scoped to the cohort's participants."""
+    members = select(Membership.person_id).where(Membership.cohort_id == cohort.id,
+                                                  Membership.is_participant == True)  # noqa: E712
+
+    def who(col: Any) -> Any:
+        return col == only if only is not None else col.in_(members)
+
+    def in_range(col: Any) -> Any:
         conds = []
         if since is not None:
             conds.append(col >= since)
         if until is not None:
             conds.append(col <= until)
-        return and_(True, *conds)
+        return and_(true(), *conds)
 
-    dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+    o = Outreach
+    per_contact = (select(*_row("o", o.person_id, n=(
+        func.count(), _flag(o.attempt_no == 1), _flag(and_(o.attempt_no > 1, o.attempt_no <= 3)),
+        _flag(o.attempt_no > 3), func.min(case((o.status != "no-reply", o.attempt_no))),
+        func.max(case((o.status == "meeting", 1), else_=0))), t=func.max(o.created_at)))
+        .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id))
+    branches = [
+        select(*_row("c", Contact.person_id, n=(func.count(), _flag(Contact.can_decide == True)),  # noqa: E712
+                     t=func.max(Contact.created_at)))
+        .where(who(Contact.person_id)).group_by(Contact.person_id),
+        per_contact,
+        select(*_row("i", Interview.person_id, n=(func.count(), _flag(Contact.can_decide == True)),  # noqa: E712
+                     t=func.max(Interview.created_at)))
+        .join(Contact, Contact.id == Interview.contact_id)
+        .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id),
+        select(*_row("t", Interview.person_id, n=(func.count(),), tag=Outcome.tag))
+        .join(Outcome, Outcome.interview_id == Interview.id)
+        .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id, Outcome.tag),
+        select(*_row("s", Story.person_id, n=(func.count(), _flag(Story.reward_granted_at == None)),  # noqa: E711
+                     t=func.max(Story.created_at)))
+        .where(who(Story.person_id), Story.cohort_id == cohort.id).group_by(Story.person_id),
+        select(*_row("k", RecruiterCall.person_id, n=(func.count(), func.sum(
+            case((RecruiterCall.asked != "", 1), else_=0) + case((RecruiterCall.answer.in_(("yes", "no")), 1), else_=0)  # type: ignore[union-attr]
+            + case((RecruiterCall.connected == True, 1), else_=0) + case((RecruiterCall.referred == True, 1), else_=0))),  # noqa: E712
+                     t=func.max(RecruiterCall.created_at)))
+        .where(who(RecruiterCall.person_id), in_range(RecruiterCall.occurred_on)).group_by(RecruiterCall.person_id),
+    ]
     if dare is not None:
-        for pid, at in session.exec(select(Acceptance.person_id, Acceptance.accepted_at)
-                                    .where(Acceptance.dare_id == dare.id, Acceptance.person_id.in_(ids))):  # type: ignore[union-attr]
-            by_id[pid].accepted_at = at
-            by_id[pid].touch(at)
+        branches.insert(0, select(*_row("a", Acceptance.person_id, t=Acceptance.accepted_at))
+                        .where(Acceptance.dare_id == dare.id, who(Acceptance.person_id)))
+    return union_all(*branches)
 
-    for pid, n, deciders, last in session.exec(
-            select(Contact.person_id, func.count(), func.sum(case((Contact.can_decide == True, 1), else_=0)),  # noqa: E712
-                   func.max(Contact.created_at))
-            .where(Contact.person_id.in_(ids)).group_by(Contact.person_id)):  # type: ignore[union-attr]
-        s = by_id[pid]
-        s.contacts, s.deciders = n, int(deciders or 0)
-        s.touch(last)
 
-    for pid, contact_id, attempt_no, status, created in session.exec(
-            select(Outreach.person_id, Outreach.contact_id, Outreach.attempt_no, Outreach.status, Outreach.created_at)
-            .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on))  # type: ignore[union-attr]
-            .order_by(Outreach.contact_id, Outreach.attempt_no)):
-        s = by_id[pid]
-        s.attempts += 1
-        if attempt_no == 1:
-            s.first_attempts += 1
-        elif attempt_no <= 3:
-            s.follow_ups += 1
-        else:
-            s.later_attempts += 1
-        s.touch(created)
-    # Per contact: reached, replied, and on which attempt the first answer came.
-    contact_rows = session.exec(
-        select(Outreach.person_id, Outreach.contact_id, func.min(case((Outreach.status != "no-reply", Outreach.attempt_no))),
-               func.max(case((Outreach.status == "meeting", 1), else_=0)))
-        .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on))  # type: ignore[union-attr]
-        .group_by(Outreach.person_id, Outreach.contact_id)).all()
-    for pid, _cid, first_reply, meeting in contact_rows:
-        s = by_id[pid]
-        s.reached += 1
-        if first_reply is not None:
-            s.replied += 1
-            s.first_reply_attempts.append(int(first_reply))
-        s.meetings += int(meeting or 0)
+def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
+                      only: int | None = None, dare: Dare | None | _Lookup = LOOKUP,
+                      people: list[tuple[Person, datetime]] | None = None) -> list[ParticipantStats]:
+    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until].
 
-    for pid, n, dec, last in session.exec(
-            select(Interview.person_id, func.count(), func.sum(case((Contact.can_decide == True, 1), else_=0)),  # noqa: E712
-                   func.max(Interview.created_at))
-            .join(Contact, Contact.id == Interview.contact_id)
-            .where(Interview.person_id.in_(ids), in_range(Interview.held_on))  # type: ignore[union-attr]
-            .group_by(Interview.person_id)):
-        s = by_id[pid]
-        s.interviews, s.decider_interviews = n, int(dec or 0)
-        s.touch(last)
-    for pid, tag, n in session.exec(
-            select(Interview.person_id, Outcome.tag, func.count()).join(Outcome, Outcome.interview_id == Interview.id)
-            .where(Interview.person_id.in_(ids), in_range(Interview.held_on))  # type: ignore[union-attr]
-            .group_by(Interview.person_id, Outcome.tag)):
-        by_id[pid].outcomes[tag] += n
-
-    for pid, n, pending, last in session.exec(
-            select(Story.person_id, func.count(), func.sum(case((Story.reward_granted_at == None, 1), else_=0)),  # noqa: E711
-                   func.max(Story.created_at))
-            .where(Story.person_id.in_(ids), Story.cohort_id == cohort.id)  # type: ignore[union-attr]
-            .group_by(Story.person_id)):
-        s = by_id[pid]
-        s.stories, s.rewards_pending = n, int(pending or 0)
-        s.touch(last)
-
-    for call in session.exec(select(RecruiterCall).where(RecruiterCall.person_id.in_(ids),  # type: ignore[union-attr]
-                                                         in_range(RecruiterCall.occurred_on))):
-        s = by_id[call.person_id]
-        s.recruiter_calls += 1
-        s.recruiter_steps += (bool(call.asked) + (call.answer in ("yes", "no")) + call.connected + call.referred)
-        s.touch(call.created_at)
+    `dare` (the cohort's current one) and `people` (participants with their join time, when the caller
+    has them already) save their lookups; the counts themselves come from one statement."""
+    if people is None:
+        query = (select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
+                 .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
+                 .order_by(Membership.joined_at, Person.id))
+        if only is not None:
+            query = query.where(Person.id == only)
+        people = list(session.exec(query).all())
+    by_id: dict[int, ParticipantStats] = {p.id: ParticipantStats(person=p, joined_at=j) for p, j in people}  # type: ignore[misc]
+    if not by_id:
+        return []
+    if isinstance(dare, _Lookup):
+        dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+    for kind, pid, n0, n1, n2, n3, n4, n5, t, tag in session.execute(_stats_query(cohort, dare, since, until, only)):
+        s = by_id.get(pid)
+        if s is None:
+            continue
+        if kind == "a":
+            s.accepted_at = t
+        elif kind == "c":
+            s.contacts, s.deciders = n0, int(n1 or 0)
+        elif kind == "o":  # one row per contact reached
+            s.attempts += n0
+            s.first_attempts += int(n1 or 0)
+            s.follow_ups += int(n2 or 0)
+            s.later_attempts += int(n3 or 0)
+            s.reached += 1
+            if n4 is not None:
+                s.replied += 1
+                s.first_reply_attempts.append(int(n4))
+            s.meetings += int(n5 or 0)
+        elif kind == "i":
+            s.interviews, s.decider_interviews = n0, int(n1 or 0)
+        elif kind == "t":
+            s.outcomes[tag] += n0
+        elif kind == "s":
+            s.stories, s.rewards_pending = n0, int(n1 or 0)
+        elif kind == "k":
+            s.recruiter_calls, s.recruiter_steps = n0, int(n1 or 0)
+        s.touch(t)
     return list(by_id.values())
 
 
