@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from statistics import median
-
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Integer, ScalarSelect, String, and_, case, cast, func, literal, null, true, \
-    type_coerce, union_all
+from sqlalchemy import (CompoundSelect, Date, FunctionElement, Integer, ScalarSelect, Select, String, and_, bindparam,
+                        case, cast, func, literal, null, true, union_all)
 from sqlalchemy import select as sa_select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
@@ -26,7 +28,7 @@ from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Member
 
 @dataclass
 class ParticipantStats:
-    person: Person
+    person: Member
     joined_at: datetime
     accepted_at: datetime | None = None
     contacts: int = 0
@@ -95,125 +97,175 @@ class _Lookup:
 
 LOOKUP = _Lookup()
 
-# One statement returns every per-person count: a UNION ALL of small GROUP BYs, each branch tagged by
-# `kind` and shaped to the same columns, so a board of any size costs the same number of round trips.
-_INT = Integer()
-_TIME = UTCDateTime()
-_TEXT = String()
+
+class _greatest(FunctionElement[datetime]):
+    """The latest of several moments, NULLs ignored (PostgreSQL's GREATEST; SQLite's max() would say NULL)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
 
 
-def _row(kind: str, person: Any, *, n: tuple[Any, ...] = (), t: Any = None, tag: Any = None) -> list[Any]:
-    ints = list(n) + [None] * (6 - len(n))
-    return [type_coerce(literal(kind), _TEXT).label("kind"), type_coerce(person, _INT).label("pid"),
-            *(_typed(x, _INT).label(f"n{i}") for i, x in enumerate(ints)),
-            _typed(t, _TIME).label("t"), _typed(tag, _TEXT).label("tag")]
+@compiles(_greatest)
+def _greatest_default(element: _greatest, compiler: Any, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
 
 
-def _typed(x: Any, type_: Any) -> Any:
-    # PostgreSQL needs a typed NULL to line the branches of a UNION up.
-    return cast(null(), type_) if x is None else type_coerce(x, type_)
+@compiles(_greatest, "sqlite")
+def _greatest_sqlite(element: _greatest, compiler: Any, **kw: Any) -> str:
+    # Stored moments are ISO text, so they order as strings; '' stands for NULL and loses.
+    args = ", ".join(f"COALESCE({compiler.process(c, **kw)}, '')" for c in element.clauses)
+    return f"NULLIF(MAX({args}, ''), '')"
 
 
 def _flag(cond: Any) -> Any:
     return func.sum(case((cond, 1), else_=0))
 
 
-def _stats_query(cohort: Cohort, dare: Dare | None, since: date | None, until: date | None,
-                 only: int | None) -> CompoundSelect:
-    """The UNION ALL behind participant_stats; every branch is scoped to the cohort's participants."""
-    members = select(Membership.person_id).where(Membership.cohort_id == cohort.id,
+def _int(col: Any) -> Any:
+    return func.coalesce(col, 0)
+
+
+def _scope(one: bool, has_since: bool, has_until: bool) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]:
+    """The cohort parameter, "is one of its participants (or the one person)", and "within the dates"."""
+    cohort_id = bindparam("cohort_id", type_=Integer())
+    members = select(Membership.person_id).where(Membership.cohort_id == cohort_id,
                                                   Membership.is_participant == True)  # noqa: E712
 
     def who(col: Any) -> Any:
-        return col == only if only is not None else col.in_(members)
+        return col == bindparam("only", type_=Integer()) if one else col.in_(members)
 
     def in_range(col: Any) -> Any:
         conds = []
-        if since is not None:
-            conds.append(col >= since)
-        if until is not None:
-            conds.append(col <= until)
+        if has_since:
+            conds.append(col >= bindparam("since", type_=Date()))
+        if has_until:
+            conds.append(col <= bindparam("until", type_=Date()))
         return and_(true(), *conds)
 
+    return cohort_id, who, in_range
+
+
+@lru_cache(maxsize=32)
+def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) -> Select[Any]:
+    """One row per participant with every count: the members LEFT JOINed to a GROUP BY per table,
+    each scoped to the cohort's participants (or one person).
+
+    Built once per shape with bound parameters (cohort, dare, since, until, only): building the
+    expression costs more than running it on a small cohort."""
+    cohort_id, who, in_range = _scope(one, has_since, has_until)
+    m = (select(Membership.person_id, Membership.joined_at)
+         .where(Membership.cohort_id == cohort_id, Membership.is_participant == True, who(Membership.person_id))  # noqa: E712
+         .subquery("m"))
+    acc = (select(Acceptance.person_id, Acceptance.accepted_at)
+           .where(Acceptance.dare_id == bindparam("dare_id", type_=Integer()), who(Acceptance.person_id))
+           .subquery("acc"))
+    con = (select(Contact.person_id, func.count().label("n"), _flag(Contact.can_decide == True).label("dec"),  # noqa: E712
+                  func.max(Contact.created_at).label("t"))
+           .where(who(Contact.person_id)).group_by(Contact.person_id).subquery("con"))
     o = Outreach
-    per_contact = (select(*_row("o", o.person_id, n=(
-        func.count(), _flag(o.attempt_no == 1), _flag(and_(o.attempt_no > 1, o.attempt_no <= 3)),
-        _flag(o.attempt_no > 3), func.min(case((o.status != "no-reply", o.attempt_no))),
-        func.max(case((o.status == "meeting", 1), else_=0))), t=func.max(o.created_at)))
-        .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id))
-    branches = [
-        select(*_row("c", Contact.person_id, n=(func.count(), _flag(Contact.can_decide == True)),  # noqa: E712
-                     t=func.max(Contact.created_at)))
-        .where(who(Contact.person_id)).group_by(Contact.person_id),
-        per_contact,
-        select(*_row("i", Interview.person_id, n=(func.count(), _flag(Contact.can_decide == True)),  # noqa: E712
-                     t=func.max(Interview.created_at)))
-        .join(Contact, Contact.id == Interview.contact_id)
-        .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id),
-        select(*_row("t", Interview.person_id, n=(func.count(),), tag=Outcome.tag))
-        .join(Outcome, Outcome.interview_id == Interview.id)
-        .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id, Outcome.tag),
-        select(*_row("s", Story.person_id, n=(func.count(), _flag(Story.reward_granted_at == None)),  # noqa: E711
-                     t=func.max(Story.created_at)))
-        .where(who(Story.person_id), Story.cohort_id == cohort.id).group_by(Story.person_id),
-        select(*_row("k", RecruiterCall.person_id, n=(func.count(), func.sum(
-            case((RecruiterCall.asked != "", 1), else_=0) + case((RecruiterCall.answer.in_(("yes", "no")), 1), else_=0)  # type: ignore[union-attr]
-            + case((RecruiterCall.connected == True, 1), else_=0) + case((RecruiterCall.referred == True, 1), else_=0))),  # noqa: E712
-                     t=func.max(RecruiterCall.created_at)))
-        .where(who(RecruiterCall.person_id), in_range(RecruiterCall.occurred_on)).group_by(RecruiterCall.person_id),
-    ]
-    if dare is not None:
-        branches.insert(0, select(*_row("a", Acceptance.person_id, t=Acceptance.accepted_at))
-                        .where(Acceptance.dare_id == dare.id, who(Acceptance.person_id)))
-    return union_all(*branches)
+    per_contact = (select(o.person_id, func.count().label("n"), _flag(o.attempt_no == 1).label("first"),
+                          _flag(and_(o.attempt_no > 1, o.attempt_no <= 3)).label("fu"),
+                          _flag(o.attempt_no > 3).label("later"),
+                          func.min(case((o.status != "no-reply", o.attempt_no))).label("fr"),
+                          func.max(case((o.status == "meeting", 1), else_=0)).label("mt"),
+                          func.max(o.created_at).label("t"))
+                   .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id).subquery("pc"))
+    out = (select(per_contact.c.person_id, func.sum(per_contact.c.n).label("n"),
+                  func.sum(per_contact.c.first).label("first"), func.sum(per_contact.c.fu).label("fu"),
+                  func.sum(per_contact.c.later).label("later"), func.count().label("reached"),
+                  func.count(per_contact.c.fr).label("replied"), func.sum(per_contact.c.mt).label("mt"),
+                  func.max(per_contact.c.t).label("t"))
+           .group_by(per_contact.c.person_id).subquery("out"))
+    itv = (select(Interview.person_id, func.count().label("n"), _flag(Contact.can_decide == True).label("dec"),  # noqa: E712
+                  func.max(Interview.created_at).label("t"))
+           .join(Contact, Contact.id == Interview.contact_id)
+           .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id)
+           .subquery("itv"))
+    sto = (select(Story.person_id, func.count().label("n"), _flag(Story.reward_granted_at == None).label("pending"),  # noqa: E711
+                  func.max(Story.created_at).label("t"))
+           .where(who(Story.person_id), Story.cohort_id == cohort_id).group_by(Story.person_id).subquery("sto"))
+    r = RecruiterCall
+    steps = (case((r.asked != "", 1), else_=0) + case((r.answer.in_(("yes", "no")), 1), else_=0)  # type: ignore[union-attr]
+             + case((r.connected == True, 1), else_=0) + case((r.referred == True, 1), else_=0))  # noqa: E712
+    rec = (select(r.person_id, func.count().label("n"), func.sum(steps).label("steps"),
+                  func.max(r.created_at).label("t"))
+           .where(who(r.person_id), in_range(r.occurred_on)).group_by(r.person_id).subquery("rec"))
+    accepted = acc.c.accepted_at if has_dare else cast(null(), UTCDateTime())
+    q = (select(Person.id, Person.external_id, Person.display_name, Person.alias, Person.board_mode,
+                Person.unreachable_at, m.c.joined_at, accepted,
+                _int(con.c.n), _int(con.c.dec), _int(out.c.n), _int(out.c.first), _int(out.c.fu), _int(out.c.later),
+                _int(out.c.reached), _int(out.c.replied), _int(out.c.mt), _int(itv.c.n), _int(itv.c.dec),
+                _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
+                _greatest(accepted, con.c.t, out.c.t, itv.c.t, sto.c.t, rec.c.t))
+         .select_from(m).join(Person, Person.id == m.c.person_id))
+    if has_dare:
+        q = q.outerjoin(acc, acc.c.person_id == m.c.person_id)
+    for sub in (con, out, itv, sto, rec):
+        q = q.outerjoin(sub, sub.c.person_id == m.c.person_id)
+    return q.order_by(m.c.joined_at, Person.id)
+
+
+@lru_cache(maxsize=32)
+def _detail_query(has_since: bool, has_until: bool, one: bool) -> CompoundSelect:
+    """The report's extras: outcome tags per person, and on which attempt each contact first answered."""
+    _cohort, who, in_range = _scope(one, has_since, has_until)
+    o = Outreach
+    per_contact = (select(o.person_id, func.min(case((o.status != "no-reply", o.attempt_no))).label("fr"))
+                   .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id).subquery("pc"))
+    tags = (select(literal("t", String()).label("kind"), Interview.person_id.label("pid"), Outcome.tag.label("tag"),
+                   func.count().label("n"))
+            .join(Outcome, Outcome.interview_id == Interview.id)
+            .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id, Outcome.tag))
+    firsts = (select(literal("r", String()), per_contact.c.person_id, cast(per_contact.c.fr, String()), func.count())
+              .where(per_contact.c.fr != None).group_by(per_contact.c.person_id, per_contact.c.fr))  # noqa: E711
+    return union_all(tags, firsts)
+
+
+@dataclass(frozen=True)
+class Member:
+    """What the board, report and export show of a participant."""
+
+    id: int
+    external_id: str
+    display_name: str
+    alias: str
+    board_mode: str
+    unreachable_at: datetime | None
 
 
 def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
                       only: int | None = None, dare: Dare | None | _Lookup = LOOKUP,
-                      people: list[tuple[Person, datetime]] | None = None) -> list[ParticipantStats]:
+                      detail: bool = True) -> list[ParticipantStats]:
     """Stats for every participant of a cohort (or `only` one), counting activity within [since, until].
 
-    `dare` (the cohort's current one) and `people` (participants with their join time, when the caller
-    has them already) save their lookups; the counts themselves come from one statement."""
-    if people is None:
-        query = (select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
-                 .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
-                 .order_by(Membership.joined_at, Person.id))
-        if only is not None:
-            query = query.where(Person.id == only)
-        people = list(session.exec(query).all())
-    by_id: dict[int, ParticipantStats] = {p.id: ParticipantStats(person=p, joined_at=j) for p, j in people}  # type: ignore[misc]
-    if not by_id:
-        return []
+    One statement gives every count; `detail` adds a second for outcome tags and the attempt each
+    contact first answered on (the board and progress don't show them). `dare`, the cohort's current
+    dare when the caller has it, saves looking it up."""
     if isinstance(dare, _Lookup):
         dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
-    for kind, pid, n0, n1, n2, n3, n4, n5, t, tag in session.execute(_stats_query(cohort, dare, since, until, only)):
-        s = by_id.get(pid)
-        if s is None:
-            continue
-        if kind == "a":
-            s.accepted_at = t
-        elif kind == "c":
-            s.contacts, s.deciders = n0, int(n1 or 0)
-        elif kind == "o":  # one row per contact reached
-            s.attempts += n0
-            s.first_attempts += int(n1 or 0)
-            s.follow_ups += int(n2 or 0)
-            s.later_attempts += int(n3 or 0)
-            s.reached += 1
-            if n4 is not None:
-                s.replied += 1
-                s.first_reply_attempts.append(int(n4))
-            s.meetings += int(n5 or 0)
-        elif kind == "i":
-            s.interviews, s.decider_interviews = n0, int(n1 or 0)
-        elif kind == "t":
-            s.outcomes[tag] += n0
-        elif kind == "s":
-            s.stories, s.rewards_pending = n0, int(n1 or 0)
-        elif kind == "k":
-            s.recruiter_calls, s.recruiter_steps = n0, int(n1 or 0)
-        s.touch(t)
+    params = {"cohort_id": cohort.id, "dare_id": dare.id if dare else None, "since": since, "until": until,
+              "only": only}
+    query = _stats_query(dare is not None, since is not None, until is not None, only is not None)
+    by_id: dict[int, ParticipantStats] = {}
+    for (pid, ext, name, alias, mode, unreachable, joined, accepted, contacts, deciders, attempts, first, fu, later,
+         reached, replied, meetings, interviews, dec_interviews, stories, pending, calls, steps,
+         last) in session.execute(query, params):
+        by_id[pid] = ParticipantStats(
+            person=Member(pid, ext, name, alias, mode, unreachable), joined_at=joined, accepted_at=accepted,
+            contacts=contacts, deciders=deciders, attempts=attempts, first_attempts=first, follow_ups=fu,
+            later_attempts=later, reached=reached, replied=replied, meetings=meetings, interviews=interviews,
+            decider_interviews=dec_interviews, stories=stories, rewards_pending=pending, recruiter_calls=calls,
+            recruiter_steps=steps, last_activity=last)
+    if detail and by_id:
+        for kind, pid, value, n in session.execute(_detail_query(since is not None, until is not None,
+                                                                 only is not None), params):
+            s = by_id.get(pid)
+            if s is None:
+                continue
+            if kind == "t":
+                s.outcomes[value] += n
+            else:
+                s.first_reply_attempts.extend([int(value)] * n)
     return list(by_id.values())
 
 

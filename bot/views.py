@@ -23,7 +23,7 @@ from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.scoring import POINTS
 from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
-                       is_stalled, latest_dare_id, participant_stats, ranked)
+                       is_stalled, latest_dare_id, participant_stats, ranked, Member)
 from bot.validate import name_key
 from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
 
@@ -39,7 +39,7 @@ def _pct(n: int, d: int) -> str:
     return f"{round(100 * n / d)}%" if d else "0%"
 
 
-def display(person: Person, *, viewer: Person | None = None) -> str:
+def display(person: Member, *, viewer: Person | None = None) -> str:
     if viewer is not None and viewer.id == person.id:
         return f"{person.display_name} (you)"
     return person.alias if person.board_mode == "alias" else person.display_name
@@ -70,9 +70,9 @@ def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
                Membership.is_participant == True)  # noqa: E712
         .order_by(Membership.joined_at)).all()
     followup_days = 4
-    for cohort, m, dare in rows:
+    for cohort, _m, dare in rows:
         stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), only=ctx.me.id,
-                                  dare=dare, people=[(ctx.me, m.joined_at)])[0]
+                                  dare=dare, detail=False)[0]
         goal = dare.goal if dare else cohort.goal
         followup_days = dare.followup_days if dare else followup_days
         state = "not issued yet" if dare is None else ("accepted" if stats.accepted_at else "not accepted yet")
@@ -139,7 +139,7 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     cohort, member, dare = _cohort_view(ctx, cmd.name, instructor=False, example="/dare board NAME")
     if member is None:
         raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {cohort.name}.")
-    stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare)
+    stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare, detail=False)
     goal = dare.goal if dare else cohort.goal
     # A public board shows no "(you)" marker: it is read by everyone.
     viewer = None if cmd.post else ctx.me
