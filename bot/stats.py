@@ -153,9 +153,9 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) ->
     Built once per shape with bound parameters (cohort, dare, since, until, only): building the
     expression costs more than running it on a small cohort."""
     cohort_id, who, in_range = _scope(one, has_since, has_until)
-    m = (select(Membership.person_id, Membership.joined_at)
-         .where(Membership.cohort_id == cohort_id, Membership.is_participant == True, who(Membership.person_id))  # noqa: E712
-         .subquery("m"))
+    m_q = select(Membership.person_id, Membership.joined_at).where(Membership.cohort_id == cohort_id,
+                                                                   Membership.is_participant == True)  # noqa: E712
+    m = (m_q.where(who(Membership.person_id)) if one else m_q).subquery("m")
     acc = (select(Acceptance.person_id, Acceptance.accepted_at)
            .where(Acceptance.dare_id == bindparam("dare_id", type_=Integer()), who(Acceptance.person_id))
            .subquery("acc"))
