@@ -21,6 +21,7 @@ from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
+from bot.nudges import marks
 from bot.ports import Directory, NoDirectory
 from bot.replies import Reply, Section, error_reply
 from bot.validate import name_key
@@ -224,6 +225,7 @@ class Engine:
         ctx: Context | None = None
         try:
             with self.db.session() as s:
+                s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
                 w, me, cohort_tz = get_actor(s, ws, actor, now)
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,

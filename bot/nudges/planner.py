@@ -14,10 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.nudges.policy import DEFAULT_POLICY, OPTOUT_EXEMPT, Policy, tz_name
 from bot.nudges.rules import (
@@ -51,6 +52,8 @@ log = logging.getLogger("darebot.nudges")
 
 CHUNK = 1000
 INSERT_BATCH = 1000
+# The longest a person goes unplanned without a change: some reasons appear with time alone.
+RECHECK = timedelta(days=1)
 
 
 def _dare_info(d: Dare, c: Cohort) -> DareInfo:
@@ -220,32 +223,73 @@ def insert_nudges(session: Session, rows: list[dict]) -> int:
     return inserted
 
 
+def due_people(session: Session, now: datetime, *, platform: str | None = None) -> list[tuple[int, datetime | None]]:
+    """(person id, next_check_at as read) for everyone the sweep must look at now: never looked at,
+    changed since, or with a time threshold passed. Two index range scans, however many people there are."""
+    base = select(Person.id, Person.next_check_at)
+    if platform is not None:
+        base = base.join(Workspace, Workspace.id == Person.workspace_id).where(Workspace.platform == platform)
+    rows = [*session.execute(base.where(Person.next_check_at.is_(None))).all(),
+            *session.execute(base.where(Person.next_check_at <= now)).all()]
+    return sorted((pid, at) for pid, at in rows)
+
+
+_person = Person.__table__  # type: ignore[attr-defined]
+# Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
+_SET_NEXT_CHECK = (update(_person).where(_person.c.id == bindparam("b_pid"),
+                                         _person.c.next_check_at.is_not_distinct_from(bindparam("b_seen", type_=UTCDateTime())))
+                   .values(next_check_at=bindparam("b_next", type_=UTCDateTime())))
+
+
 def plan(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, platform: str | None = None,
          person_ids: Sequence[int] | None = None, rules: frozenset[str] | None = None) -> int:
-    """One sweep: insert every candidate due before `now + plan_ahead`. Returns rows inserted."""
+    """One sweep: insert every candidate due before `now + plan_ahead`. Returns rows inserted.
+
+    Incremental: only the people `due_people` names (or `person_ids`) are planned for. Each gets
+    `next_check_at` = the earliest moment one of their candidates comes within `plan_ahead` (and at
+    most RECHECK from now, for reasons that appear with time alone, such as a new week's digest).
+    A sweep restricted to some `rules` looks at the same people but leaves their due time alone."""
     horizon = now + policy.plan_ahead
+    if person_ids is None:
+        due = due_people(session, now, platform=platform)
+        seen: dict[int, datetime | None] = dict(due)
+        ids = [pid for pid, _ in due]
+    else:
+        ids = list(person_ids)
+        seen = {pid: at for pid, at in session.execute(
+            select(Person.id, Person.next_check_at).where(Person.id.in_(ids))).all()}
     total = 0
-    for states, persons in load_states(session, now, policy, platform=platform, person_ids=person_ids):
-        ids = list(persons)
-        existing = set(session.execute(select(Nudge.key).where(Nudge.person_id.in_(ids))).scalars())
-        rows: dict[str, dict] = {}
-        for c in candidates_for(states, now, policy):
-            if rules is not None and c.rule not in rules:
-                continue
-            if c.due_at > horizon or (c.expires_at is not None and now >= c.expires_at):
-                continue
-            key = c.key
-            if key in existing or key in rows:
-                continue
-            person = persons[c.person_id]
-            if person.unreachable_at is not None:
-                continue
-            if not person.nudges_enabled and c.rule not in OPTOUT_EXEMPT:
-                continue
-            rows[key] = dict(
-                key=key, workspace_id=person.workspace_id, person_id=c.person_id, rule=c.rule,
-                subject=c.subject[:80], due_at=c.due_at, planned_at=now, status="pending", attempts=0,
-            )
-        total += insert_nudges(session, list(rows.values()))
+    for chunk in _chunks(ids, CHUNK):
+        next_check = {pid: now + RECHECK for pid in chunk}
+        for states, persons in load_states(session, now, policy, platform=platform, person_ids=chunk):
+            ids_loaded = list(persons)
+            existing = set(session.execute(select(Nudge.key).where(Nudge.person_id.in_(ids_loaded))).scalars())
+            rows: dict[str, dict] = {}
+            for c in candidates_for(states, now, policy):
+                if c.due_at > horizon:
+                    later = c.due_at - policy.plan_ahead
+                    if later < next_check[c.person_id]:
+                        next_check[c.person_id] = later
+                    continue
+                if rules is not None and c.rule not in rules:
+                    continue
+                if c.expires_at is not None and now >= c.expires_at:
+                    continue
+                key = c.key
+                if key in existing or key in rows:
+                    continue
+                person = persons[c.person_id]
+                if person.unreachable_at is not None:
+                    continue
+                if not person.nudges_enabled and c.rule not in OPTOUT_EXEMPT:
+                    continue
+                rows[key] = dict(
+                    key=key, workspace_id=person.workspace_id, person_id=c.person_id, rule=c.rule,
+                    subject=c.subject[:80], due_at=c.due_at, planned_at=now, status="pending", attempts=0,
+                )
+            total += insert_nudges(session, list(rows.values()))
+        if rules is None:
+            session.connection().execute(_SET_NEXT_CHECK, [
+                {"b_pid": pid, "b_seen": seen.get(pid), "b_next": at} for pid, at in next_check.items()])
         session.commit()
     return total
