@@ -9,10 +9,10 @@ flat however large the workspace.
 from __future__ import annotations
 
 import logging
-
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -111,16 +111,44 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
         last = ids[-1]
 
 
+def _among(col: Any, ids: list[int]) -> Any:
+    """`col IN ids`; a BETWEEN when the sorted ids are dense (a first sweep), which skips binding a
+    thousand parameters per query. The caller keeps only the rows of `ids`."""
+    if len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids):
+        return col.between(ids[0], ids[-1])
+    return col.in_(ids)
+
+
+def _chunk_members(session: Session, ids: list[int], active: set[int],
+                   ) -> Iterator[tuple[list[int], dict[int, list[tuple[int, bool, bool]]]]]:
+    """The memberships in running cohorts of a chunk of people already chosen (the incremental sweep)."""
+    wanted = set(ids)
+    members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
+    for pid, cid, is_part, is_instr in session.connection().execute(
+        select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor)
+        .where(_among(Membership.person_id, ids))
+    ).all():
+        if pid in wanted and cid in active:
+            members[pid].append((cid, is_part, is_instr))
+    found = sorted(members)
+    if found:
+        yield found, members
+
+
 def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, platform: str | None = None,
                 person_ids: Sequence[int] | None = None, chunk: int = CHUNK,
-                ) -> Iterator[tuple[list[ParticipantState | InstructorState], dict[int, Person]]]:
+                dares: list[tuple[DareInfo, str]] | None = None,
+                ) -> Iterator[tuple[list[ParticipantState | InstructorState], dict[int, Any]]]:
     """Yield (states, persons by id) chunk by chunk: each participant of each running dare and
-    each instructor of a cohort with one."""
-    cohort_ids = None
-    if person_ids is not None:  # one person at send time: only their cohorts
-        cohort_ids = list(session.execute(
-            select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
-    dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
+    each instructor of a cohort with one. `dares` (every running dare, from `_active_dares`) says
+    that `person_ids` is one sorted chunk chosen by the sweep."""
+    swept = dares is not None
+    if dares is None:
+        cohort_ids = None
+        if person_ids is not None:  # one person at send time: only their cohorts
+            cohort_ids = list(session.execute(
+                select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
+        dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return
     by_cohort: dict[int, list[tuple[DareInfo, str]]] = defaultdict(list)
@@ -129,48 +157,54 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
     active_cohorts = list(by_cohort)
     dare_ids = {info.id for info, _ in dares}
 
-    for ids, members in _member_pages(session, active_cohorts, person_ids, chunk):
-        persons = {p.id: p for p in session.execute(select(Person).where(Person.id.in_(ids))).scalars()}
+    pages = (_chunk_members(session, list(person_ids or ()), set(active_cohorts)) if swept
+             else _member_pages(session, active_cohorts, person_ids, chunk))
+    conn = session.connection()
+    for ids, members in pages:
+        # Plain rows, not ORM objects: the rules and the planner read five columns.
+        persons = {p.id: p for p in conn.execute(
+            select(Person.id, Person.workspace_id, Person.tz, Person.unreachable_at, Person.nudges_enabled)
+            .where(_among(Person.id, ids))).all()}
         # Filter dares in Python: with both IN lists a planner may scan by dare and go quadratic.
         accepted = {
             (pid, did): at
-            for pid, did, at in session.execute(
+            for pid, did, at in conn.execute(
                 select(Acceptance.person_id, Acceptance.dare_id, Acceptance.accepted_at).where(
-                    Acceptance.person_id.in_(ids)
+                    _among(Acceptance.person_id, ids)
                 )
             ).all()
             if did in dare_ids
         }
         contacts: dict[int, dict[int, ContactInfo]] = defaultdict(dict)
-        for c in session.execute(
+        for c in conn.execute(
             select(Contact.id, Contact.person_id, Contact.name, Contact.kind, Contact.can_decide, Contact.created_at)
-            .where(Contact.person_id.in_(ids))
+            .where(_among(Contact.person_id, ids))
         ).all():
             contacts[c.person_id][c.id] = ContactInfo(c.id, c.name, c.kind, c.can_decide, c.created_at)
         outreaches: dict[int, list[OutreachInfo]] = defaultdict(list)
-        for o in session.execute(
+        for o in conn.execute(
             select(Outreach.id, Outreach.person_id, Outreach.contact_id, Outreach.attempt_no, Outreach.sent_on,
                    Outreach.status, Outreach.replied_on, Outreach.meeting_on)
-            .where(Outreach.person_id.in_(ids))
+            .where(_among(Outreach.person_id, ids))
             .order_by(Outreach.person_id, Outreach.sent_on, Outreach.id)
         ).all():
             outreaches[o.person_id].append(
                 OutreachInfo(o.id, o.contact_id, o.attempt_no, o.sent_on, o.status, o.replied_on, o.meeting_on)
             )
         interviews: dict[int, list[InterviewInfo]] = defaultdict(list)
-        for i in session.execute(
+        for i in conn.execute(
             select(Interview.id, Interview.person_id, Interview.contact_id, Interview.held_on, Interview.created_at)
-            .where(Interview.person_id.in_(ids))
+            .where(_among(Interview.person_id, ids))
             .order_by(Interview.person_id, Interview.held_on, Interview.id)
         ).all():
             interviews[i.person_id].append(InterviewInfo(i.id, i.contact_id, i.held_on, i.created_at))
         stories: dict[int, list[datetime]] = defaultdict(list)
-        for pid, at in session.execute(select(Story.person_id, Story.created_at).where(Story.person_id.in_(ids))).all():
+        for pid, at in conn.execute(select(Story.person_id, Story.created_at).where(_among(Story.person_id, ids))).all():
             stories[pid].append(at)
         calls: dict[int, list[RecruiterInfo]] = defaultdict(list)
-        for r in session.execute(
+        for r in conn.execute(
             select(RecruiterCall.id, RecruiterCall.person_id, RecruiterCall.company, RecruiterCall.answer,
-                   RecruiterCall.occurred_on).where(RecruiterCall.person_id.in_(ids))
+                   RecruiterCall.occurred_on).where(_among(RecruiterCall.person_id, ids))
         ).all():
             calls[r.person_id].append(RecruiterInfo(r.id, r.company, r.answer, r.occurred_on))
 
@@ -196,8 +230,11 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
 
 def candidates_for(states: Iterable[ParticipantState | InstructorState], now: datetime,
                    policy: Policy = DEFAULT_POLICY) -> Iterator[Candidate]:
+    per_dare: dict[int, Policy] = {}
     for s in states:
-        p = policy.for_dare(s.dare)
+        p = per_dare.get(s.dare.id)
+        if p is None:
+            p = per_dare[s.dare.id] = policy.for_dare(s.dare)
         try:
             # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
             if isinstance(s, InstructorState):
@@ -218,8 +255,8 @@ def insert_nudges(session: Session, rows: list[dict]) -> int:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     inserted = 0
     for i in range(0, len(rows), INSERT_BATCH):
-        stmt = insert(Nudge).on_conflict_do_nothing(index_elements=["key"]).returning(Nudge.id)
-        inserted += len(session.execute(stmt, rows[i : i + INSERT_BATCH]).all())
+        stmt = insert(_nudge).on_conflict_do_nothing(index_elements=["key"]).returning(_nudge.c.id)
+        inserted += len(session.connection().execute(stmt, rows[i : i + INSERT_BATCH]).all())
     return inserted
 
 
@@ -235,6 +272,7 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
 
 
 _person = Person.__table__  # type: ignore[attr-defined]
+_nudge = Nudge.__table__  # type: ignore[attr-defined]
 # Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
 _SET_NEXT_CHECK = (update(_person).where(_person.c.id == bindparam("b_pid"),
                                          _person.c.next_check_at.is_not_distinct_from(bindparam("b_seen", type_=UTCDateTime())))
@@ -250,6 +288,7 @@ def plan(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, pl
     most RECHECK from now, for reasons that appear with time alone, such as a new week's digest).
     A sweep restricted to some `rules` looks at the same people but leaves their due time alone."""
     horizon = now + policy.plan_ahead
+    dares = _active_dares(session, now, policy, platform=platform)
     if person_ids is None:
         due = due_people(session, now, platform=platform)
         seen: dict[int, datetime | None] = dict(due)
@@ -261,9 +300,11 @@ def plan(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, pl
     total = 0
     for chunk in _chunks(ids, CHUNK):
         next_check = {pid: now + RECHECK for pid in chunk}
-        for states, persons in load_states(session, now, policy, platform=platform, person_ids=chunk):
-            ids_loaded = list(persons)
-            existing = set(session.execute(select(Nudge.key).where(Nudge.person_id.in_(ids_loaded))).scalars())
+        for states, persons in load_states(session, now, policy, platform=platform, person_ids=sorted(chunk),
+                                           dares=dares):
+            ids_loaded = sorted(persons)
+            existing = set(session.connection().execute(
+                select(Nudge.key).where(_among(Nudge.person_id, ids_loaded))).scalars())
             rows: dict[str, dict] = {}
             for c in candidates_for(states, now, policy):
                 if c.due_at > horizon:
