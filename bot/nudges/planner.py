@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -260,19 +260,28 @@ def insert_nudges(session: Session, rows: list[dict]) -> int:
     stmt = insert(_nudge).on_conflict_do_nothing(index_elements=["key"])
     inserted = 0
     for i in range(0, len(rows), INSERT_BATCH):
-        inserted += conn.execute(stmt, rows[i : i + INSERT_BATCH]).rowcount
+        batch = rows[i : i + INSERT_BATCH]
+        count = conn.execute(stmt, batch).rowcount
+        if count < 0:  # psycopg's pipelined executemany reports no count: ask for the rows this sweep wrote
+            keys = [r["key"] for r in batch]
+            count = conn.execute(select(func.count()).select_from(_nudge).where(
+                _nudge.c.key.in_(keys), _nudge.c.planned_at == batch[0]["planned_at"])).scalar_one()
+        inserted += count
     return inserted
 
 
 def due_people(session: Session, now: datetime, *, platform: str | None = None) -> list[tuple[int, datetime | None]]:
     """(person id, next_check_at as read) for everyone the sweep must look at now: never looked at,
-    changed since, or with a time threshold passed. Two index range scans, however many people there are."""
-    base = select(Person.id, Person.next_check_at)
-    if platform is not None:
-        base = base.join(Workspace, Workspace.id == Person.workspace_id).where(Workspace.platform == platform)
+    changed since, or with a time threshold passed. Two range scans of the next_check_at index,
+    however many people there are; the platform is filtered here, so no join can steer the database
+    to a scan of everyone."""
+    base = select(Person.id, Person.next_check_at, Person.workspace_id)
     rows = [*session.execute(base.where(Person.next_check_at.is_(None))).all(),
             *session.execute(base.where(Person.next_check_at <= now)).all()]
-    return sorted((pid, at) for pid, at in rows)
+    if platform is not None and rows:
+        mine = set(session.execute(select(Workspace.id).where(Workspace.platform == platform)).scalars())
+        rows = [r for r in rows if r[2] in mine]
+    return sorted((pid, at) for pid, at, _ws in rows)
 
 
 _person = Person.__table__  # type: ignore[attr-defined]
