@@ -7,6 +7,8 @@ short private error. No exception escapes to an adapter.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -21,7 +23,7 @@ from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
-from bot.ports import Directory, NoDirectory
+from bot.ports import Directory, NoDirectory, NoObserver, Observer
 from bot.replies import Reply, Section, error_reply
 from bot.validate import name_key
 from storage.db import Database
@@ -74,6 +76,8 @@ class Engine:
         self.directory: Directory = directory or NoDirectory()
         # Set by the scheduler: called after a command planned DMs that are due now.
         self.outbox_listener: Callable[[], None] | None = None
+        # Set by the composition root: told each command's name, outcome and duration (metrics).
+        self.observer: Observer = NoObserver()
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
@@ -85,6 +89,7 @@ class Engine:
         try:
             command = parse(text)
         except UsageError as err:
+            self.observer.command("unparsed", "error", 0.0)
             return error_reply(str(err))
         except Exception:  # the parser must never take the adapter down
             log.exception("parser failed on %r", text[:200])
@@ -92,13 +97,28 @@ class Engine:
         return self.run(ws, actor, command)
 
     def run(self, ws: WorkspaceRef, actor: Actor, command: c.Command) -> Reply:
+        started = time.perf_counter()
         try:
-            return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
+            reply = self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
         except DareError as err:
-            return error_reply(str(err))
+            reply = error_reply(str(err))
+        self._observe(command_name(command), reply, started)
+        return reply
 
     def press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
         """A button came back from a DM or a reply."""
+        started = time.perf_counter()
+        reply = self._press(ws, actor, action, value)
+        self._observe(f"button:{action}" if re.fullmatch(r"[a-z.]{1,40}", action) else "button:other", reply, started)
+        return reply
+
+    def _observe(self, name: str, reply: Reply, started: float) -> None:
+        try:
+            self.observer.command(name, "error" if reply.is_error else "ok", time.perf_counter() - started)
+        except Exception:  # metrics must never break a command
+            log.exception("observer failed")
+
+    def _press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
         if action == "nudge.log":
             return self._form_prompt("log")
         if action == "questions.show":
@@ -254,3 +274,6 @@ class Engine:
         return handler(ctx, command)
 
 
+def command_name(command: c.Command) -> str:
+    """A command's class as a metric label: CohortCreate -> cohort-create."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(command).__name__).lower()
