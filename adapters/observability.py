@@ -12,6 +12,11 @@ from typing import Any, TextIO
 # start-up advice, aiohttp's access log): only their warnings and errors reach the operator.
 QUIET_LOGGERS = ("alembic", "apscheduler", "slack_bolt", "slack_sdk", "discord", "aiohttp.access", "asyncio")
 
+# Start-up notes that are expected in darebot's set-up and say nothing an operator can act on.
+EXPECTED_NOTES = ("voice will NOT be supported", "As you gave `client` as well, `token` will be unused")
+# Retry notes whose one line says it all: their tracebacks are dropped (the retry loop reports again).
+ONE_LINE_RETRIES = ("Failed to connect (error:",)
+
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -33,9 +38,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _DropExpected(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(note in message for note in EXPECTED_NOTES):
+            return False
+        if record.exc_info and message.startswith(ONE_LINE_RETRIES):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text", *, stream: TextIO | None = None) -> None:
     """Configure the root logger once for the process (replacing any earlier handler)."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_DropExpected())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -45,7 +61,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text", *, stream: TextIO | No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    quiet = max(logging.WARNING, root.level)
+    # At DEBUG the libraries speak too; otherwise only their warnings and errors come through.
+    quiet = logging.NOTSET if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
     logging.captureWarnings(True)

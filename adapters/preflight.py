@@ -39,7 +39,9 @@ def slack_settings_problem(settings: Settings, *, http: bool) -> str | None:
 
 def check_slack_tokens(settings: Settings, *, http: bool, timeout: int = 10) -> None:
     """auth.test the bot token, and (Socket Mode) apps.connections.open the app token."""
-    client = WebClient(base_url=api_base_url(settings.slack_api_url), timeout=timeout)
+    quiet = logging.getLogger("darebot.preflight.slack_sdk")
+    quiet.setLevel(logging.CRITICAL)  # its failures are reported below, in one line
+    client = WebClient(base_url=api_base_url(settings.slack_api_url), timeout=timeout, logger=quiet)
     checks: list[tuple[str, str | None]] = [("SLACK_BOT_TOKEN", settings.slack_bot_token)]
     if not http:
         checks.append(("SLACK_APP_TOKEN", settings.slack_app_token))
