@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -98,8 +98,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="DAREBOT_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="DAREBOT_LOG_FORMAT")
     # How long a start keeps retrying an unreachable database (compose starts both at once).
-    db_connect_seconds: float = Field(default=60.0, ge=0, le=3600,
-                                      validation_alias=AliasChoices("DAREBOT_DB_CONNECT_SECONDS"))
+    db_connect_seconds: float = Field(default=60.0, ge=0, le=3600, alias="DAREBOT_DB_CONNECT_SECONDS")
 
     @field_validator("database_url")
     @classmethod

@@ -96,7 +96,7 @@ class HealthServer:
     async def _start(self) -> None:
         app = web.Application()
         add_routes(app, self.probe)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

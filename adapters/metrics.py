@@ -23,6 +23,8 @@ COMMAND_SECONDS = Histogram("darebot_command_seconds", "Time to handle a command
                             ["command"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 DMS = Counter("darebot_dms", "DM attempts by outcome: sent, retry (transient failure) or failed (permanent)",
               ["outcome"])
+for _outcome in ("sent", "retry", "failed"):  # shown as 0 from the start, so rates work at once
+    DMS.labels(_outcome)
 SWEEP_SECONDS = Histogram("darebot_sweep_seconds", "Duration of one nudge-planning sweep",
                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 SWEEP_PLANNED = Counter("darebot_sweep_planned", "Nudges planned by sweeps")

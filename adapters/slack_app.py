@@ -622,7 +622,7 @@ async def serve(
             return
         coach.start()
         if http:
-            runner = web.AppRunner(adapter.web_app(), access_log=None)
+            runner = web.AppRunner(adapter.web_app(), access_log=None, shutdown_timeout=5)
             await runner.setup()
             site = web.TCPSite(runner, host, port)
             await site.start()
@@ -633,6 +633,7 @@ async def serve(
             try:
                 await stop.wait()
             finally:
+                log.info("stopping: no new requests; finishing those under way")
                 await runner.cleanup()
         else:
             await _serve_socket_mode(settings, adapter, stop, on_ready)
@@ -645,6 +646,7 @@ async def serve(
             await asyncio.to_thread(coach.shutdown)
         if adapter is not None:
             adapter.engine.db.dispose()
+        log.info("stopped")
 
 
 async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, stop: asyncio.Event,

@@ -81,7 +81,7 @@ class Proc:
     def saw(self, text: str) -> bool:
         return any(text in line for line in self.lines)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Send `sig`; the exit code, which must come within `timeout` seconds."""
         self.p.send_signal(sig)
         try:
@@ -295,11 +295,11 @@ def test_the_console_serves_metrics_and_stops_on_sigterm_while_waiting_for_input
 
     def counted() -> bool:
         status, text = get(f"http://127.0.0.1:{health}/metrics")
-        return status == 200 and 'darebot_commands_total{command="cohort-create",outcome="ok"} 1.0' in text
+        return (status == 200 and 'darebot_commands_total{command="cohort-create",outcome="ok"} 1.0' in text
+                and 'darebot_commands_total{command="unparsed",outcome="error"} 1.0' in text)
 
-    wait_until(counted, what="the command in /metrics")
+    wait_until(counted, what="both lines in /metrics")
     _, text = get(f"http://127.0.0.1:{health}/metrics")
-    assert 'darebot_commands_total{command="unparsed",outcome="error"} 1.0' in text
     assert 'darebot_command_seconds_count{command="cohort-create"} 1.0' in text
     status, body = get(f"http://127.0.0.1:{health}/healthz")
     assert status == 200 and json.loads(body)["ok"] is True
