@@ -62,18 +62,16 @@ def parse_wait(text: str) -> timedelta | None:
 
 class Console:
     def __init__(self, db: Database, *, start: datetime, default_tz: str, out: TextIO,
-                 files_dir: Path = Path("darebot-files")) -> None:
-        from bot.scheduler import Coach
+                 files_dir: Path = Path("darebot-files"), observer: Observer | None = None) -> None:
+        from adapters.wiring import build_console
 
         self.clock = ManualClock(start)
-        self.engine = Engine(db, self.clock, default_tz=default_tz)
+        bot, self.messenger = build_console(db, self.clock, default_tz=default_tz, out=out, observer=observer)
+        self.engine = bot.engine
+        assert bot.coach is not None
+        self.coach = bot.coach
         self.out = out
         self.files_dir = files_dir
-        self.messenger = ConsoleMessenger(self.engine, out)
-        # One console at a time per file: a fixed id reclaims anything left in flight by a killed run.
-        self.coach = Coach(db, self.clock, self.messenger, platform="console", worker_id="console")
-        # No outbox listener: the console delivers right after printing each reply, so a command's
-        # answer always comes before the DMs it caused.
         self.speaker = getpass.getuser() or "me"
 
     def say(self, text: str) -> None:
@@ -142,9 +140,7 @@ def run_console(db: Database, *, default_tz: str, start: datetime | None = None,
                 out: TextIO = sys.stdout, observer: Observer | None = None) -> int:
     """Open the console; with no `start`, the clock resumes where the file's last run left it (or now)."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    console = Console(db, start=start or now, default_tz=default_tz, out=out)
-    if observer is not None:
-        console.engine.observer = console.coach.observer = observer
+    console = Console(db, start=start or now, default_tz=default_tz, out=out, observer=observer)
     if start is None:
         # An earlier run may have /wait-ed into the future: carry on from there, not back in time.
         latest = console.engine.latest_activity(WORKSPACE)
