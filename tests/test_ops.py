@@ -295,12 +295,12 @@ def test_the_console_serves_metrics_and_stops_on_sigterm_while_waiting_for_input
 
     def counted() -> bool:
         status, text = get(f"http://127.0.0.1:{health}/metrics")
-        return (status == 200 and 'darebot_commands_total{command="cohort-create",outcome="ok"} 1.0' in text
+        return (status == 200 and 'darebot_commands_total{command="cohort create",outcome="ok"} 1.0' in text
                 and 'darebot_commands_total{command="unparsed",outcome="error"} 1.0' in text)
 
     wait_until(counted, what="both lines in /metrics")
     _, text = get(f"http://127.0.0.1:{health}/metrics")
-    assert 'darebot_command_seconds_count{command="cohort-create"} 1.0' in text
+    assert 'darebot_command_seconds_count{command="cohort create"} 1.0' in text
     status, body = get(f"http://127.0.0.1:{health}/healthz")
     assert status == 200 and json.loads(body)["ok"] is True
     assert proc.stop(signal.SIGTERM) == 0
