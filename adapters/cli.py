@@ -10,7 +10,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -84,11 +84,11 @@ def check_platform(settings: Settings, chosen: str, *, http: bool) -> None:
 
 @app.command()
 def run(
-    platform: Annotated[Optional[str], typer.Option(help="console, slack or discord (default: from configuration)")] = None,  # noqa: UP007
-    http: Annotated[bool, typer.Option(help="Slack: serve POST /slack/events over HTTP instead of Socket Mode")] = False,
+    platform: Annotated[str | None, typer.Option(help="console, slack or discord (default: configuration)")] = None,
+    http: Annotated[bool, typer.Option(help="Slack: serve POST /slack/events over HTTP, not Socket Mode")] = False,
     port: Annotated[int, typer.Option(help="Slack HTTP port")] = 3000,
-    start: Annotated[Optional[str], typer.Option(help="Console: the clock's starting moment (ISO), for repeatable demos")] = None,  # noqa: UP007
-    health_port: Annotated[Optional[int], typer.Option(help="Serve GET /healthz and GET /metrics on this port")] = None,  # noqa: UP007
+    start: Annotated[str | None, typer.Option(help="Console: the clock's starting moment (ISO), for demos")] = None,
+    health_port: Annotated[int | None, typer.Option(help="Serve GET /healthz and GET /metrics on this port")] = None,
     health_host: Annotated[str, typer.Option(help="Address for --health-port")] = "0.0.0.0",
 ) -> None:
     """Run darebot: Slack when Slack tokens are set, Discord when a Discord token is, else the console."""

@@ -52,7 +52,8 @@ def check_database_url(value: str) -> str:
         if path and path != ":memory:" and not path.startswith("file:"):
             folder = Path(path).expanduser().parent
             if not folder.is_dir():
-                hint = " (for an absolute path use four slashes: sqlite:////...)" if not Path(path).is_absolute() else ""
+                absolute = Path(path).is_absolute()
+                hint = "" if absolute else " (for an absolute path use four slashes: sqlite:////...)"
                 raise ValueError(f"the folder {str(folder)!r} for the SQLite file does not exist{hint}")
         return value
     if backend == "postgresql":
@@ -203,9 +204,7 @@ def describe(err: ValidationError) -> str:
     kind = first.get("type", "")
     if kind in ("int_parsing", "float_parsing"):
         msg = f"must be a number, not {first.get('input')!r}"
-    elif kind in ("greater_than_equal", "less_than_equal"):
-        msg = f"{msg.lower()} (got {first.get('input')!r})"
-    elif kind == "literal_error":
+    elif kind in ("greater_than_equal", "less_than_equal") or kind == "literal_error":
         msg = f"{msg.lower()} (got {first.get('input')!r})"
     elif kind == "bool_parsing":
         msg = f"must be true or false, not {first.get('input')!r}"

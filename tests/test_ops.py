@@ -274,7 +274,8 @@ def test_discord_mode_connects_then_stops_on_sigterm_and_a_refused_token_is_exit
                 proc.kill()
                 await proc.wait()
         bad = await asyncio.create_subprocess_exec(*CLI, "run", "--platform", "discord", cwd=tmp_path,
-                                                   env={**env, "DISCORD_TOKEN": "wrong"}, stderr=asyncio.subprocess.PIPE)
+                                                   env={**env, "DISCORD_TOKEN": "wrong"},
+                                                   stderr=asyncio.subprocess.PIPE)
         _, err = await asyncio.wait_for(bad.communicate(), 60)
         assert bad.returncode == 2 and "DISCORD_TOKEN was refused by Discord" in err.decode(), err.decode()
         assert len(err.decode().strip().splitlines()) == 1
