@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import os
+import stat
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -60,6 +62,21 @@ def parse_start(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _someone_is_there() -> bool:
+    """A person at a terminal, or a script piped or redirected in (DESIGN: piped lines run as a demo).
+
+    A container started without a terminal has stdin on /dev/null (a character device) or closed:
+    that is a deployment missing its platform settings, not a console session.
+    """
+    try:
+        if sys.stdin.isatty():
+            return True
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
+
+
 def choose_platform(settings: Settings, platform: str | None, *, interactive: bool) -> str:
     """The forced platform, else the configured one; the console only when asked or a person is at a terminal."""
     if platform is not None:
@@ -96,7 +113,7 @@ def run(
         raise typer.BadParameter("--platform takes console, slack or discord")
     settings = load_settings()
     moment = parse_start(start)
-    chosen = choose_platform(settings, platform, interactive=sys.stdin.isatty())
+    chosen = choose_platform(settings, platform, interactive=_someone_is_there())
     check_platform(settings, chosen, http=http)
 
     from adapters.observability import setup_logging

@@ -33,8 +33,10 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def darebot(tmp_path: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], input=stdin, text=True, capture_output=True, cwd=tmp_path,
+def darebot(tmp_path: Path, *args: str, stdin: str | None = "", **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; `stdin=None` gives it /dev/null, as a container without a terminal has."""
+    feed = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}
+    return subprocess.run([*CLI, *args], **feed, text=True, capture_output=True, cwd=tmp_path,  # type: ignore[call-overload]
                           env=clean_env(tmp_path, **env), timeout=120, check=False)
 
 
@@ -155,16 +157,22 @@ def test_mistakes_end_the_start_with_one_line_and_exit_2_before_anything_is_crea
     cases = [
         (("run", "--platform", "console"), {"DAREBOT_SWEEP_SECONDS": "abc"}, "DAREBOT_SWEEP_SECONDS"),
         (("run", "--platform", "console", "--start", "notadate"), {}, "--start: 'notadate' is not a date"),
-        (("run",), {}, "no platform configured: set SLACK_BOT_TOKEN"),  # no terminal, nothing configured
+        (("run",), {"stdin": None}, "no platform configured: set SLACK_BOT_TOKEN"),  # no terminal, no script
         (("run", "--platform", "slack"), {"SLACK_BOT_TOKEN": "xoxb-1"}, "Socket Mode needs SLACK_APP_TOKEN"),
         (("run", "--platform", "discord"), {}, "DISCORD_TOKEN is not set"),
     ]
     for args, env, expected in cases:
-        done = darebot(tmp_path, *args, **env)
+        done = darebot(tmp_path, *args, **env)  # type: ignore[arg-type]
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
         assert done.stdout == ""
     assert not list(tmp_path.iterdir())  # no database file was created by any of them
+
+
+def test_a_piped_script_runs_the_console_without_asking(tmp_path: Path) -> None:
+    done = darebot(tmp_path, "run", stdin="@prof /dare cohort create Lab\n")
+    assert done.returncode == 0, done.stderr
+    assert "Cohort created" in done.stdout
 
 
 def test_version(tmp_path: Path) -> None:
