@@ -199,13 +199,14 @@ class Delivery:
         if ready is None:
             return 0
         now = self.clock.now()
-        wait = self.limiter.reserve(self._limit_key(ready.ws_external), now)
+        # Real time: book a slot up to 2 s ahead and wait for it; later than that, hand the row back.
+        granted, wait = self.limiter.reserve(self._limit_key(ready.ws_external), now,
+                                             max_wait=2.0 if self.realtime else 0.0)
+        if not granted:
+            self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
+            return 0
         if wait > 0:
-            if self.realtime and wait <= 2.0:
-                self._sleep(wait)
-            else:
-                self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
-                return 0
+            self._sleep(wait)
         try:
             sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply)
         except TransientSendError as e:

@@ -38,22 +38,27 @@ class SharedRateLimiter:
             q = q.with_for_update()
         return s.execute(q).scalars().one()
 
-    def reserve(self, key: str, now: datetime) -> float:
-        """Take a token: 0.0 when a message may go now, else seconds to wait (nothing taken)."""
+    def reserve(self, key: str, now: datetime, max_wait: float = 0.0) -> tuple[bool, float]:
+        """(granted, wait): a slot for one message `wait` seconds from now (0.0: at once).
+
+        A slot up to `max_wait` ahead is booked (the bucket goes into debt), so the caller sleeps
+        `wait` and then sends, and a process arriving later books the slot after it. A later slot,
+        or a key blocked by Retry-After, is refused: (False, seconds until it would be free)."""
         with self.db.session() as s:
             row = self._row(s, key, now)
             if row.blocked_until is not None and row.blocked_until > now:
-                return (row.blocked_until - now).total_seconds()
+                return False, (row.blocked_until - now).total_seconds()
             # Clocks of different processes may disagree by a little: never refill backwards.
             elapsed = max(0.0, (now - row.updated_at).total_seconds())
             tokens = min(float(self.burst), row.tokens + elapsed * self.rate)
             if now > row.updated_at:
                 row.updated_at = now
-            if tokens >= 1.0:
-                row.tokens = tokens - 1.0
-                return 0.0
-            row.tokens = tokens
-            return (1.0 - tokens) / self.rate
+            wait = max(0.0, (1.0 - tokens) / self.rate)
+            if wait > max_wait:
+                row.tokens = tokens
+                return False, wait
+            row.tokens = tokens - 1.0
+            return True, wait
 
     def block(self, key: str, until: datetime) -> None:
         """Nobody sends under this key before `until` (the platform said Retry-After)."""
