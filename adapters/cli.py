@@ -29,6 +29,7 @@ def run(
     platform: Annotated[Optional[str], typer.Option(help="console, slack or discord (default: from configuration)")] = None,  # noqa: UP007
     http: Annotated[bool, typer.Option(help="Slack: serve POST /slack/events over HTTP instead of Socket Mode")] = False,
     port: Annotated[int, typer.Option(help="Slack HTTP port")] = 3000,
+    workers: Annotated[int, typer.Option(min=1, help="Slack HTTP: server processes sharing the port (PostgreSQL)")] = 1,
     start: Annotated[Optional[str], typer.Option(help="Console: the clock's starting moment (ISO), for repeatable demos")] = None,  # noqa: UP007
 ) -> None:
     """Run darebot: Slack when Slack tokens are set, Discord when a Discord token is, else the console."""
@@ -46,6 +47,12 @@ def run(
         db = open_database(settings.database_url)
         raise typer.Exit(run_console(db, default_tz=settings.tz, start=_parse_start(start)))
     if chosen == "slack":
+        if workers > 1:
+            if not http:
+                raise typer.BadParameter("--workers needs --http")
+            from adapters.workers import run_workers
+
+            raise typer.Exit(run_workers(settings, workers=workers, port=port))
         from adapters.slack_app import run_slack
 
         run_slack(settings, http=http, port=port)

@@ -486,6 +486,27 @@ class SlackAdapter:
         return webapp
 
 
+def _background_delivery(coach: Any) -> Callable[[], None]:
+    """An outbox listener that delivers in a daemon thread, one run at a time, never on the request."""
+    import threading
+
+    busy = threading.Lock()
+
+    def deliver() -> None:
+        try:
+            coach.deliver_due()
+        except Exception:
+            log.exception("delivery failed")
+        finally:
+            busy.release()
+
+    def kick() -> None:
+        if busy.acquire(blocking=False):
+            threading.Thread(target=deliver, name="darebot-deliver", daemon=True).start()
+
+    return kick
+
+
 class _HomeState:
     """One person's App Home refresh: when it was last published, whether a publish is waiting."""
 
@@ -570,8 +591,12 @@ async def serve(
     host: str = "0.0.0.0",
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    scheduler: bool = True,
+    reuse_port: bool = False,
 ) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM). `on_ready(port)` is called once serving."""
+    """Run until `stop` is set (or SIGINT/SIGTERM). `on_ready(port)` is called once serving.
+    `scheduler=False` (the extra --workers processes): no sweep here, only delivering what a command
+    queued, in the background; `reuse_port`: share the port with the other workers."""
     adapter, coach = await asyncio.to_thread(build, settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -582,12 +607,15 @@ async def serve(
             signals.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
-    coach.start()
+    if scheduler:
+        coach.start()
+    else:
+        adapter.engine.outbox_listener = _background_delivery(coach)
     try:
         if http:
             runner = web.AppRunner(adapter.web_app(), access_log=None)
             await runner.setup()
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
             await site.start()
             bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
             log.info("darebot for Slack: POST http://%s:%d%s, GET /healthz", host, bound, EVENTS_PATH)

@@ -389,3 +389,45 @@ if __name__ == "__main__":
     else:
         print("usage: python -m bench.burst fake N | bare PORT API_URL", file=sys.stderr)
         raise SystemExit(2)
+
+
+def run_workers(rep, *, n: int = 500, concurrency: int = 20, people: int = 50,
+                counts: tuple[int, ...] = (1, 2)) -> None:  # type: ignore[no-untyped-def]
+    """Throughput of `darebot run --http --workers N` on PostgreSQL, for each N, side by side."""
+    from bench.report import Figure
+    from tests.pg import start_postgres
+
+    global RESPONSE_BASE
+    server = start_postgres()
+    fake = None
+    try:
+        fake, api_url = start_fake(people)
+        RESPONSE_BASE = api_url.replace("/api/", "/response")
+        db_url = server.create_database("bench_workers")
+        seed(db_url, people)
+        who = users(people)
+        section = f"Several processes: `--workers N` on PostgreSQL, {n} commands at concurrency {concurrency}"
+        base: dict[str, float] = {}
+        for workers in counts:
+            proc, url = start_darebot(db_url, api_url, workers=workers)
+            try:
+                burst(url, "help", who, n=min(n, 40), concurrency=concurrency)  # warm-up
+                for label in ("progress", "board (50 people)"):
+                    got = burst(url, COMMANDS[label], who, n, concurrency)
+                    floor = base.setdefault(label, got.throughput)
+                    rep.add(Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} throughput",
+                                   got.throughput, "cmd/s", floor=None if workers == counts[0] else floor,
+                                   higher_is_better=True),
+                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} p99", got.p99, "ms"))
+                    print(f"  workers={workers} {label:<18} {got.throughput:5.0f}/s p50 {got.p50:6.1f} p99 "
+                          f"{got.p99:7.1f} ms, errors {got.errors}", flush=True)
+            finally:
+                stop(proc)
+        rep.note(section, f"The ratio of the {counts[-1]}-worker throughput is to the 1-worker figure of the same "
+                 f"run. This machine has {os.cpu_count()} CPUs shared with the load generator, the fake Slack API "
+                 "and PostgreSQL, so a second worker can add at most what the first leaves idle.")
+    finally:
+        if fake is not None and fake.stdin is not None:
+            fake.stdin.close()
+            stop(fake)
+        server.stop()
