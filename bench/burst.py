@@ -391,19 +391,17 @@ if __name__ == "__main__":
         raise SystemExit(2)
 
 
-def run_workers(rep, *, n: int = 500, concurrency: int = 20, people: int = 50,
+def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 50,
                 counts: tuple[int, ...] = (1, 2)) -> None:  # type: ignore[no-untyped-def]
     """Throughput of `darebot run --http --workers N` on PostgreSQL, for each N, side by side."""
     from bench.report import Figure
-    from tests.pg import start_postgres
 
     global RESPONSE_BASE
-    server = start_postgres()
     fake = None
     try:
         fake, api_url = start_fake(people)
         RESPONSE_BASE = api_url.replace("/api/", "/response")
-        db_url = server.create_database("bench_workers")
+        db_url = pg.url("bench_workers")
         seed(db_url, people)
         who = users(people)
         section = f"Several processes: `--workers N` on PostgreSQL, {n} commands at concurrency {concurrency}"
@@ -430,4 +428,3 @@ def run_workers(rep, *, n: int = 500, concurrency: int = 20, people: int = 50,
         if fake is not None and fake.stdin is not None:
             fake.stdin.close()
             stop(fake)
-        server.stop()
