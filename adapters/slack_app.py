@@ -27,6 +27,7 @@ import logging
 import re
 import signal
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -83,6 +84,9 @@ class SlackAdapter:
             engine.outbox_listener = coach.kick
         self._tasks: set[asyncio.Task[Any]] = set()
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
+        # App Home refreshes run on their own thread, so in a burst they queue behind each other,
+        # not in front of the commands waiting for the default pool (profile: docs/benchmarks.md).
+        self._home_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="darebot-home")
         self.client = AsyncWebClient(
             token=None if self.oauth else settings.slack_bot_token,
             base_url=self.base_url,
@@ -150,6 +154,10 @@ class SlackAdapter:
 
     def _engine(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         return asyncio.to_thread(fn, *args)
+
+    def _background(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """Engine work nobody is waiting on (App Home): off the pool that answers commands."""
+        return asyncio.get_running_loop().run_in_executor(self._home_pool, fn, *args)
 
     # -- listeners ----------------------------------------------------------------------------
 
@@ -427,8 +435,8 @@ class SlackAdapter:
             if state is not None:
                 state.pending = False  # from here on, a new change needs a new publish
             home.last = asyncio.get_running_loop().time()
-            actor = await self._engine(self._actor, team_id, user_id, "")
-            reply = await self._engine(self.engine.home, self._ws(team_id), actor)
+            actor = await self._background(self._actor, team_id, user_id, "")
+            reply = await self._background(self.engine.home, self._ws(team_id), actor)
             await client.views_publish(user_id=user_id, view=render.render_home(reply))
 
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
