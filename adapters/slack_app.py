@@ -494,27 +494,6 @@ class SlackAdapter:
         return webapp
 
 
-def _background_delivery(coach: Any) -> Callable[[], None]:
-    """An outbox listener that delivers in a daemon thread, one run at a time, never on the request."""
-    import threading
-
-    busy = threading.Lock()
-
-    def deliver() -> None:
-        try:
-            coach.deliver_due()
-        except Exception:
-            log.exception("delivery failed")
-        finally:
-            busy.release()
-
-    def kick() -> None:
-        if busy.acquire(blocking=False):
-            threading.Thread(target=deliver, name="darebot-deliver", daemon=True).start()
-
-    return kick
-
-
 class _HomeState:
     """One person's App Home refresh: when it was last published, whether a publish is waiting."""
 
@@ -603,8 +582,8 @@ async def serve(
     reuse_port: bool = False,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM). `on_ready(port)` is called once serving.
-    `scheduler=False` (the extra --workers processes): no sweep here, only delivering what a command
-    queued, in the background; `reuse_port`: share the port with the other workers."""
+    `scheduler=False` (the extra --workers processes): no sweep here, only delivering (in the
+    background) what a command queued; `reuse_port`: share the port with the other workers."""
     adapter, coach = await asyncio.to_thread(build, settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -615,10 +594,7 @@ async def serve(
             signals.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
-    if scheduler:
-        coach.start()
-    else:
-        adapter.engine.outbox_listener = _background_delivery(coach)
+    coach.start(sweep=scheduler)
     try:
         if http:
             runner = web.AppRunner(adapter.web_app(), access_log=None)
