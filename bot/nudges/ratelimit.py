@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from storage.db import Database
 from storage.models import RateLimit
@@ -33,10 +32,10 @@ class SharedRateLimiter:
         insert = pg_insert if self.db.is_postgres else sqlite_insert
         s.execute(insert(RateLimit).values(key=key, tokens=float(self.burst), updated_at=now)
                   .on_conflict_do_nothing(index_elements=["key"]))
-        q = select(RateLimit).where(RateLimit.key == key)
+        q = select(RateLimit).where(col(RateLimit.key) == key)
         if self.db.is_postgres:
             q = q.with_for_update()
-        return s.execute(q).scalars().one()
+        return s.exec(q).one()
 
     def reserve(self, key: str, now: datetime, max_wait: float = 0.0) -> tuple[bool, float]:
         """(granted, wait): a slot for one message `wait` seconds from now (0.0: at once).
