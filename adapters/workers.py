@@ -41,7 +41,9 @@ def _worker(settings: Settings, index: int, host: str, port: int) -> None:
 
     from adapters.slack_app import serve
 
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
+    from adapters.observability import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)  # a spawned process starts with no logging set up
     if settings.worker_id:  # each process needs its own id (it names the rows it claims)
         settings = settings.model_copy(update={"worker_id": f"{settings.worker_id}-{index}"})
     asyncio.run(serve(settings, http=True, port=port, host=host, scheduler=index == 0, reuse_port=True))
@@ -51,7 +53,6 @@ def run_workers(settings: Settings, *, workers: int, port: int = 3000, host: str
     """Start `workers` server processes on `port`; return when they have stopped (exit status)."""
     from adapters.slack_app import check_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_settings(settings, http=True)
     if not hasattr(socket, "SO_REUSEPORT"):
         raise SystemExit("--workers needs SO_REUSEPORT (Linux, macOS, BSD); run one process per port instead.")
