@@ -32,7 +32,7 @@ from sqlalchemy import event, insert, make_url
 from storage.db import Database
 from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Workspace)
 
-VERSION = 1
+VERSION = 2
 WS_EXTERNAL = "campus"
 START = datetime(2026, 9, 7, 14, 0, tzinfo=UTC)
 NOW = datetime(2026, 10, 28, 15, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """The per-workspace send budget shared by every delivering process.
 
 Revision ID: 0006_ratelimit
-Revises: 0003
+Revises: 0007_speed
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = "0006_ratelimit"
-down_revision = "0003"
+down_revision = "0007_speed"
 branch_labels = None
 depends_on = None
 
