@@ -28,6 +28,7 @@ import random
 import re
 import signal
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -84,6 +85,9 @@ class SlackAdapter:
         self.directory = directory
         self._tasks: set[asyncio.Task[Any]] = set()
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
+        # App Home refreshes run on their own thread, so in a burst they queue behind each other,
+        # not in front of the commands waiting for the default pool (profile: docs/benchmarks.md).
+        self._home_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="darebot-home")
         self.client = AsyncWebClient(
             token=None if self.oauth else settings.slack_bot_token,
             base_url=self.base_url,
@@ -145,6 +149,10 @@ class SlackAdapter:
 
     def _engine(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         return asyncio.to_thread(fn, *args)
+
+    def _background(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """Engine work nobody is waiting on (App Home): off the pool that answers commands."""
+        return asyncio.get_running_loop().run_in_executor(self._home_pool, fn, *args)
 
     # -- listeners ----------------------------------------------------------------------------
 
@@ -407,8 +415,8 @@ class SlackAdapter:
             if state is not None:
                 state.pending = False  # from here on, a new change needs a new publish
             home.last = asyncio.get_running_loop().time()
-            actor = await self._engine(self._actor, team_id, user_id, "")
-            reply = await self._engine(self.engine.home, self._ws(team_id), actor)
+            actor = await self._background(self._actor, team_id, user_id, "")
+            reply = await self._background(self.engine.home, self._ws(team_id), actor)
             await client.views_publish(user_id=user_id, view=render.render_home(reply))
 
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
@@ -555,9 +563,13 @@ async def serve(
     on_ready: Callable[[int], None] | None = None,
     health_port: int | None = None,
     health_host: str = "0.0.0.0",
+    scheduler: bool = True,
+    reuse_port: bool = False,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM), whether connecting, retrying or serving.
-    `on_ready(port)` is called once serving."""
+    `on_ready(port)` is called once serving. `scheduler=False` (the extra --workers processes): no
+    sweep here, only delivering (in the background) what a command queued; `reuse_port`: share
+    the port with the other workers."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals: list[int] = []
@@ -581,11 +593,11 @@ async def serve(
         if stop.is_set():
             return
         if coach is not None:
-            coach.start()
+            coach.start(sweep=scheduler)
         if http:
             runner = web.AppRunner(adapter.web_app(), access_log=None, shutdown_timeout=5)
             await runner.setup()
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
             await site.start()
             bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
             log.info("darebot for Slack: POST http://%s:%d%s, GET /healthz, GET /metrics", host, bound, EVENTS_PATH)

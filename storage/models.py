@@ -217,3 +217,12 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     holder: str = Field(max_length=80)
     expires_at: datetime
+
+
+class RateLimit(SQLModel, table=True):
+    """A send budget (token bucket) per platform workspace, shared by every delivering process."""
+
+    key: str = Field(primary_key=True, max_length=80)
+    tokens: float
+    updated_at: datetime
+    blocked_until: datetime | None = None

@@ -12,13 +12,12 @@ At send time, for each row, in order: unreachable person -> 'unreachable'; opted
 the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
 'dropped'; snooze, cohort pause, quiet week, quiet hours (person's zone) and the per-person caps
 move the row to the next allowed moment; otherwise render and send. Transient failures back off
-(honouring Retry-After through a per-workspace limiter); permanent ones mark the person unreachable.
+(honouring Retry-After through the per-workspace limiter that all processes share, bot/nudges/ratelimit.py); permanent ones mark the person unreachable.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.clock import Clock
 from bot.nudges.messages import render
 from bot.nudges.planner import load_states
+from bot.nudges.ratelimit import SharedRateLimiter
 from bot.nudges.policy import (
     CAP_EXEMPT,
     DEFAULT_POLICY,
@@ -50,36 +50,6 @@ from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
 log = logging.getLogger("darebot.nudges")
 
 
-class RateLimiter:
-    """Per-workspace token bucket on the injected clock, plus Retry-After blocks."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens: dict[str, tuple[float, float]] = {}  # ws -> (tokens, at)
-        self._blocked: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def reserve(self, ws: str, now: datetime) -> float:
-        """Take a token: 0.0 when the DM may go now, else seconds to wait (nothing taken)."""
-        with self._lock:
-            blocked = self._blocked.get(ws)
-            if blocked is not None and blocked > now:
-                return (blocked - now).total_seconds()
-            t = now.timestamp()
-            tokens, at = self._tokens.get(ws, (float(self.burst), t))
-            tokens = min(float(self.burst), tokens + max(0.0, t - at) * self.rate)
-            if tokens >= 1.0:
-                self._tokens[ws] = (tokens - 1.0, t)
-                return 0.0
-            self._tokens[ws] = (tokens, t)
-            return (1.0 - tokens) / self.rate
-
-    def block(self, ws: str, until: datetime) -> None:
-        with self._lock:
-            if self._blocked.get(ws) is None or self._blocked[ws] < until:
-                self._blocked[ws] = until
-
-
 @dataclass
 class _Ready:
     nudge_id: int
@@ -95,9 +65,13 @@ class Delivery:
         self.db, self.clock, self.messenger = db, clock, messenger
         self.platform, self.worker_id, self.policy = platform, worker_id, policy
         self.realtime, self._sleep = realtime, sleep
-        self.limiter = RateLimiter(policy.ws_rate, policy.ws_burst)
+        # Shared through the database: every process delivering for a workspace spends one budget.
+        self.limiter = SharedRateLimiter(db, policy.ws_rate, policy.ws_burst)
         self.lease_name = f"delivery:{platform}"[:40]
         self._recovered = False
+
+    def _limit_key(self, ws_external: str) -> str:
+        return f"{self.platform}:{ws_external}"
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -225,13 +199,14 @@ class Delivery:
         if ready is None:
             return 0
         now = self.clock.now()
-        wait = self.limiter.reserve(ready.ws_external, now)
+        # Real time: book a slot up to 2 s ahead and wait for it; later than that, hand the row back.
+        granted, wait = self.limiter.reserve(self._limit_key(ready.ws_external), now,
+                                             max_wait=2.0 if self.realtime else 0.0)
+        if not granted:
+            self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
+            return 0
         if wait > 0:
-            if self.realtime and wait <= 2.0:
-                self._sleep(wait)
-            else:
-                self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
-                return 0
+            self._sleep(wait)
         try:
             sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply)
         except TransientSendError as e:
@@ -254,7 +229,7 @@ class Delivery:
             n = s.get(Nudge, nid)
             attempts = n.attempts
         if e.retry_after is not None and e.retry_after > 0:
-            self.limiter.block(ws, now + timedelta(seconds=e.retry_after))
+            self.limiter.block(self._limit_key(ws), now + timedelta(seconds=e.retry_after))
         if attempts >= self.policy.max_attempts:
             self._finish(nid, "failed", f"gave up after {attempts} attempts: {e.reason}")
             return

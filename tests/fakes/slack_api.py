@@ -43,6 +43,7 @@ class Call:
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    at: float = field(default_factory=time.time)  # when it was answered (wall clock: benchmarks)
 
 
 @dataclass
@@ -95,6 +96,12 @@ class FakeSlackAPI:
         # "channel": Slack's ~1 message/s per channel; "team": the same budget shared by the whole
         # workspace (a harsher limit, so tests can make many DMs collide).
         self.rate_scope: str = "channel"
+        # chat.postMessage limit per workspace (Slack: several hundred a minute), a token bucket of
+        # `workspace_burst` messages refilled at this many a minute; None = unlimited.
+        self.workspace_rate_per_min: float | None = None
+        self.workspace_burst: int = 10
+        self._buckets: dict[str, tuple[float, float]] = {}  # team -> (tokens, at)
+        self.ratelimited: dict[str, int] = {"channel": 0, "workspace": 0}  # 429s answered, by limit
         self.delay_seconds: float = 0.0
         self._last_post: dict[str, float] = {}
         self._failures: list[_Failure] = []
@@ -434,14 +441,33 @@ class FakeSlackAPI:
                 gap = 1.0 / self.per_channel_rate
                 if last is not None and now - last < gap:
                     wait = max(1, math.ceil(gap - (now - last)))
+                    self.ratelimited["channel"] += 1
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
                 self._last_post[key] = now
+        if self.workspace_rate_per_min:
+            wait = self._take_workspace_token(team_id)
+            if wait is not None:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
         ts = self._ts()
         return self._ok(
             channel=channel,
             ts=ts,
             message={"type": "message", "text": args.get("text", ""), "blocks": args.get("blocks", []), "ts": ts, "user": self.bot_users[team_id]},
         )
+
+    def _take_workspace_token(self, team_id: str) -> int | None:
+        """None when the workspace's bucket had a token for this message, else Retry-After seconds."""
+        rate = (self.workspace_rate_per_min or 0.0) / 60.0
+        now = self.time_fn()
+        with self._cond:
+            tokens, at = self._buckets.get(team_id, (float(self.workspace_burst), now))
+            tokens = min(float(self.workspace_burst), tokens + max(0.0, now - at) * rate)
+            if tokens < 1.0:
+                self._buckets[team_id] = (tokens, now)
+                self.ratelimited["workspace"] += 1
+                return max(1, math.ceil((1.0 - tokens) / rate))
+            self._buckets[team_id] = (tokens - 1.0, now)
+            return None
 
     def _m_chat_postEphemeral(self, team_id: str, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         if (team_id, str(args.get("user", ""))) not in self.users:
