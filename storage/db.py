@@ -18,6 +18,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # pysqlite's own transaction handling issues BEGIN lazily and COMMITs around some statements, which
+    # breaks SAVEPOINT: a row added inside session.begin_nested() survived the outer rollback. As
+    # SQLAlchemy documents for pysqlite, turn the driver's handling off and emit BEGIN ourselves.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode loses no committed transaction on a process crash, only on power loss.
@@ -25,6 +29,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # IMMEDIATE: every command writes (last_active_at at least), and a deferred transaction that reads
+    # and then writes fails with SQLITE_BUSY when another writer committed in between; IMMEDIATE waits
+    # for the write lock (busy_timeout) up front instead.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -45,6 +56,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
