@@ -32,10 +32,16 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import slack_http
 from adapters import slack_render as render
 from adapters.config import Settings
 from adapters.slack_messenger import ClientPool, SlackDirectory, SlackMessenger, api_base_url
@@ -95,6 +101,9 @@ class SlackAdapter:
             # Listeners return right after ack() and hand slow work to tracked tasks, so bolt may
             # wait for them before answering: the answer then always follows the ack it carries.
             "process_before_response": True,
+            # The HTTP front (adapters/slack_http.py) verifies every request before anything parses it;
+            # bolt's own check would come after its parser and log failing bodies.
+            "request_verification_enabled": False,
         }
         if self.oauth:
             from adapters.slack_oauth import oauth_settings
@@ -105,6 +114,11 @@ class SlackAdapter:
                 store=store,
             )
         self.app = AsyncApp(**kwargs)
+        self.verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+        # Single-token mode: the workspace the token belongs to (auth.test, see identify()).
+        self.home_team: str | None = None
+        self.home_enterprise: str | None = None
+        slack_http.quiet_library_logs()
         self._register()
 
     # -- tokens and people --------------------------------------------------------------------
@@ -155,6 +169,8 @@ class SlackAdapter:
 
     def _register(self) -> None:
         app = self.app
+        if not self.oauth:
+            app.use(self._only_home_team)
         app.command("/dare")(self.on_command)
         app.action(re.compile(r"^darebot:"))(self.on_action)
         app.view_submission(re.compile(r"^darebot\.form:"))(self.on_view_submission)
@@ -163,6 +179,40 @@ class SlackAdapter:
         app.event("app_uninstalled")(self.on_uninstalled)
         app.event("tokens_revoked")(self.on_tokens_revoked)
         app.error(self.on_error)
+
+    async def identify(self) -> None:
+        """Single-token mode: ask Slack (auth.test) which workspace the token belongs to."""
+        if self.oauth:
+            return
+        try:
+            found = await self.client.auth_test()
+        except SlackApiError as err:
+            log.error("slack: auth.test refused the bot token (%s); requests are refused until it works",
+                      err.response.get("error"))
+            return
+        self.home_team = found.get("team_id") or None
+        self.home_enterprise = found.get("enterprise_id") if found.get("is_enterprise_install") else None
+        log.info("slack: serving workspace %s only (single-token mode)", self.home_team)
+
+    async def _only_home_team(self, context: Any, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        """Single-token mode serves the token's own workspace: any other team (or none) is told so
+        politely and nothing reaches the engine."""
+        home, enterprise = self.home_team, self.home_enterprise
+        if home is None:
+            result = context.authorize_result  # bolt asked auth.test for it too
+            home = getattr(result, "team_id", None)
+            enterprise = getattr(result, "enterprise_id", None) if getattr(result, "is_enterprise_install", False) else None
+        team = context.team_id or ""
+        if team and (team == home or (enterprise and context.enterprise_id == enterprise)):
+            return await next()
+        log.warning("slack: refused a request from workspace %r: this install serves %s only", team[:20], home)
+        if body.get("command"):
+            return BoltResponse(status=200, body=json.dumps({
+                "response_type": "ephemeral",
+                "text": "Sorry, this darebot serves a different Slack workspace, so nothing was done here. "
+                        "Ask your admin to install darebot for this workspace."}),
+                headers={"content-type": "application/json"})
+        return BoltResponse(status=200, body="")
 
     async def on_error(self, error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
         log.error("slack listener error: %r", error, exc_info=error)
@@ -458,7 +508,16 @@ class SlackAdapter:
         webapp[ADAPTER_KEY] = self
 
         async def events(request: web.Request) -> web.Response:
-            bolt_req = await to_bolt_request(request)
+            try:
+                raw, body = await slack_http.admit(request, self.verifier)
+            except slack_http.Refused as err:
+                return slack_http.refusal(err, request)
+            bolt_req = AsyncBoltRequest(body=raw, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            if bolt_req.body != body:
+                # bolt reads any form body containing the word "payload" (a command's text, say) as an
+                # interaction and finds nothing: give it the body as the front parsed it.
+                bolt_req.body = body
+                bolt_req.context = build_async_context(AsyncBoltContext({}), body)
             bolt_resp = await self.app.async_dispatch(bolt_req)
             return await to_aiohttp_response(bolt_resp)
 
@@ -582,6 +641,7 @@ async def serve(
             signals.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
+    await adapter.identify()
     coach.start()
     try:
         if http:
