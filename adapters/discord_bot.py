@@ -539,6 +539,13 @@ class DareClientMixin:
 
     async def on_button(self, interaction: discord.Interaction, ws_id: str, action: str, value: str) -> None:
         engine = self.engine
+        if action == "board.post" and interaction.message is not None:
+            # Posting publicly happens once per message, however many clicks (each is its own interaction).
+            key = f"discord:post:{interaction.message.id}"
+            if not await asyncio.to_thread(engine.first_time, key):
+                await self.answer(interaction, lambda ws, actor: error_reply("That board was already posted from this message."),
+                                  ws=self.workspace(interaction, ws_id))
+                return
         await self.answer(interaction, lambda ws, actor: engine.press(ws, actor, action, value),
                           ws=self.workspace(interaction, ws_id))
 

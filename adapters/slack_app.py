@@ -331,7 +331,14 @@ class SlackAdapter:
         value = action.get("value") or ""
         trigger_id = body.get("trigger_id", "")
         key = f"slack:action:{team_id}:{trigger_id}:{action.get('action_id', '')}"
+        if name == "board.post":
+            # Posting publicly happens once per message, however many clicks (each has its own trigger_id).
+            container = body.get("container") or {}
+            message = container.get("message_ts") or (body.get("message") or {}).get("ts") or trigger_id
+            key = f"slack:post:{team_id}:{container.get('channel_id', '')}:{message}"
         if not await self._engine(self.engine.first_time, key):
+            if name == "board.post" and body.get("response_url"):
+                await self._respond(respond, error_reply("That board was already posted from this message."))
             return
         actor = await self._engine(self._actor, team_id, user_id, user.get("username", ""))
         if name.endswith(".log"):

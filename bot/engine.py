@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from bot import activity, cohorts, people, views
+from bot import activity, cohorts, dedupe, people, views
 from bot import commands as c
 from bot.clock import Clock
 from bot.context import Context, effective_zone, get_person, get_workspace
@@ -251,6 +251,8 @@ class Engine:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise UsageError("That command isn't available here. Try /dare help.")
-        return handler(ctx, command)
+        reply = handler(ctx, command)
+        dedupe.once(ctx, command)  # after the handler: its own, more specific refusal comes first
+        return reply
 
 
