@@ -42,7 +42,7 @@ from bot.nudges.policy import (
     parse_hhmm,
 )
 from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
-from bot.ports import Messenger, PermanentSendError, TransientSendError
+from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError
 from bot.replies import Reply
 from storage.db import Database
 from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
@@ -80,12 +80,18 @@ class RateLimiter:
                 self._blocked[ws] = until
 
 
+# last_error of a row whose last send may have gone out: the next attempt checks before sending.
+AMBIGUOUS = "ambiguous: "
+
+
 @dataclass
 class _Ready:
     nudge_id: int
     ws_external: str
     user_id: str
     reply: Reply
+    key: str = ""
+    ambiguous: bool = False
 
 
 class Delivery:
@@ -207,7 +213,9 @@ class Delivery:
             if undo_attempt:
                 n.attempts = max(0, n.attempts - 1)
             if error:
-                n.last_error = error[:300]
+                # Once a send of this row may have gone out, every later attempt must check first.
+                sticky = (n.last_error or "").startswith(AMBIGUOUS) and not error.startswith(AMBIGUOUS)
+                n.last_error = ((AMBIGUOUS if sticky else "") + error)[:300]
 
     def _finish(self, nid: int, status: str, error: str | None = None) -> None:
         with self.db.session() as s:
@@ -233,7 +241,11 @@ class Delivery:
                 self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
                 return 0
         try:
-            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply)
+            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply, key=ready.key,
+                                          check=ready.ambiguous)
+        except AmbiguousSendError as e:
+            self._ambiguous(nid, e)
+            return 0
         except TransientSendError as e:
             self._transient(nid, ready.ws_external, e)
             return 0
@@ -260,6 +272,19 @@ class Delivery:
             return
         delay = max(float(e.retry_after or 0.0), self.policy.backoff(attempts))
         self._release(nid, now + timedelta(seconds=delay), error=f"transient: {e.reason}")
+
+    def _ambiguous(self, nid: int, e: AmbiguousSendError) -> None:
+        """The DM may be out: look again soon (the platform remembers a repeat only for minutes), and
+        mark the row so the next attempt asks the platform before it sends."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            attempts = n.attempts if n is not None else 0
+        if attempts >= self.policy.max_attempts:
+            self._finish(nid, "failed", f"{AMBIGUOUS}gave up after {attempts} attempts: {e.reason}")
+            return
+        delay = max(float(e.retry_after or 0.0), min(self.policy.backoff(attempts), 60.0))
+        self._release(nid, now + timedelta(seconds=delay), error=f"{AMBIGUOUS}{e.reason}")
 
     def _permanent(self, nid: int, reason: str) -> None:
         now = self.clock.now()
@@ -308,7 +333,8 @@ class Delivery:
             n.attempts += 1
             n.sent_at = now  # reserves the cap slot while in flight
             n.claimed_until = now + timedelta(seconds=self.policy.claim_seconds)
-            return _Ready(nid, ws.external_id, person.external_id, reply)
+            return _Ready(nid, ws.external_id, person.external_id, reply, key=n.key,
+                          ambiguous=(n.last_error or "").startswith(AMBIGUOUS))
 
     def _allowed_at(self, s, n: Nudge, person: Person, state: ParticipantState | InstructorState,
                     now: datetime) -> datetime:
