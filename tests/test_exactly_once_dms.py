@@ -79,3 +79,38 @@ def test_an_ambiguous_send_that_never_arrived_is_sent_on_the_next_attempt(tmp_pa
             assert len(_tagged(h, uid)) == 1
     finally:
         h.close()
+
+
+# -- Discord: the nonce makes a repeat harmless ----------------------------------------------------
+
+
+def test_discord_a_late_answer_then_a_retry_posts_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from adapters.discord_messenger import nonce_for
+    from bot.ports import AmbiguousSendError
+    from tests.discord_harness import running_bot
+    from tests.fakes.discord_server import FakeDiscord
+    from tests.test_discord_dms import NUDGE
+
+    async def scenario() -> None:
+        fake = await FakeDiscord().start()
+        ann = fake.add_user("ann")
+        guild = fake.add_guild("Bootcamp", [ann])
+        async with running_bot(tmp_path, fake=fake, with_coach=False) as w:
+            m = w.messenger
+            m.timeout = 0.5
+            fake.answer_late_next, fake.answer_late_seconds = 1, 1.5
+            with pytest.raises(AmbiguousSendError):
+                await asyncio.to_thread(m.send_dm, guild["id"], ann.id, NUDGE, key="dare:1:2")
+            await asyncio.sleep(1.2)  # the late answer comes and goes
+            sent = await asyncio.to_thread(m.send_dm, guild["id"], ann.id, NUDGE, key="dare:1:2", check=True)
+            posts = fake.dm_messages(ann)
+            assert len(posts) == 1 and sent.message_id == posts[0]["id"]
+            bodies = [c.json for c in fake.calls_to("POST", f"/channels/{fake.dm_channels[ann.id]}/messages")]
+            assert len(bodies) == 2 and all(b["nonce"] == nonce_for("dare:1:2") and b["enforce_nonce"] for b in bodies)
+            # another DM (another key) is a new message
+            await asyncio.to_thread(m.send_dm, guild["id"], ann.id, NUDGE, key="dare:1:3")
+            assert len(fake.dm_messages(ann)) == 2
+
+    asyncio.run(scenario())
