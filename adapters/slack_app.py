@@ -571,11 +571,12 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     """files_upload_v2's file_uploads for a reply: its image (with alt text) and its file."""
     uploads: list[dict[str, Any]] = []
     if reply.image is not None:
-        title = render.cut(reply.title or reply.image.filename, 250)
-        uploads.append({"filename": reply.image.filename, "content": reply.image.content, "title": title,
-                        "alt_txt": render.cut(f"Chart: {title}", ALT_TEXT)})
+        title = render.file_text(reply.title or reply.image.filename, 250)
+        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content, "title": title,
+                        "alt_txt": render.file_text(f"Chart: {title}", ALT_TEXT)})
     if reply.file is not None:
-        uploads.append({"filename": reply.file.filename, "content": reply.file.content, "title": reply.file.filename})
+        name = render.file_name(reply.file.filename)
+        uploads.append({"filename": name, "content": reply.file.content, "title": name})
     return uploads
 
 
