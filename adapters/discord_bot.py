@@ -666,12 +666,13 @@ def run_discord(settings: Settings) -> None:
     from bot.clock import SystemClock
     from bot.engine import Engine
     from bot.scheduler import Coach
-    from storage.db import open_database
+    from storage.db import exit_now, open_database
 
     if not settings.discord_token:
         raise SystemExit("DISCORD_TOKEN is not set (see docs/discord.md).")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = open_database(settings.database_url)
+    db.on_fatal = exit_now  # storage gone (already logged CRITICAL): nothing written from here would last
     clock = SystemClock()
     engine = Engine(db, clock, default_tz=settings.tz)
     messenger = DiscordMessenger()

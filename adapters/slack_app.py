@@ -193,6 +193,11 @@ class SlackAdapter:
         self.home_team = found.get("team_id") or None
         self.home_enterprise = found.get("enterprise_id") if found.get("is_enterprise_install") else None
         log.info("slack: serving workspace %s only (single-token mode)", self.home_team)
+        if self.home_team:
+            from storage.health import release_held
+
+            if await asyncio.to_thread(release_held, self.engine.db, "slack", self.home_team):
+                log.warning("slack: the token for %s works again; its held DMs go out now", self.home_team)
 
     async def _only_home_team(self, context: Any, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
         """Single-token mode serves the token's own workspace: any other team (or none) is told so
@@ -529,7 +534,13 @@ class SlackAdapter:
             return await to_aiohttp_response(bolt_resp)
 
         async def healthz(request: web.Request) -> web.Response:
-            return web.json_response({"ok": True, "platform": "slack"})
+            from storage.health import check_database, held_workspaces
+
+            db = self.engine.db
+            ok, detail = await asyncio.to_thread(check_database, db)
+            held = await asyncio.to_thread(held_workspaces, db) if ok else []
+            body = {"ok": ok, "platform": "slack", "database": detail, "held_workspaces": held}
+            return web.json_response(body, status=200 if ok else 503)
 
         webapp.router.add_post(EVENTS_PATH, events)
         webapp.router.add_get("/healthz", healthz)
@@ -642,6 +653,13 @@ async def serve(
     adapter, coach = await asyncio.to_thread(build, settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    fatal: list[str] = []
+
+    def on_fatal(reason: str) -> None:  # storage is gone (logged CRITICAL by storage): stop, exit non-zero
+        fatal.append(reason)
+        loop.call_soon_threadsafe(stop.set)
+
+    adapter.engine.db.on_fatal = on_fatal
     signals: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -685,3 +703,5 @@ async def serve(
             loop.remove_signal_handler(sig)
         await asyncio.to_thread(coach.shutdown)
         adapter.engine.db.dispose()
+    if fatal:
+        raise SystemExit(f"darebot stopped: {fatal[0]}")

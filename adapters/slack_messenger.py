@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack_render import render_message
-from bot.ports import AmbiguousSendError, PermanentSendError, Sent, TransientSendError
+from bot.ports import AmbiguousSendError, PermanentSendError, Sent, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ PERMANENT_ERRORS = frozenset(
         "user_not_found",
         "user_not_visible",
         "users_not_found",
-        "account_inactive",
         "user_disabled",
         "user_is_bot",
         "messages_tab_disabled",
@@ -56,6 +55,10 @@ CONFIG_ERRORS = frozenset(
      "missing_scope", "not_allowed_token_type", "ekm_access_denied"}
 )
 CONFIG_RETRY_SECONDS = 600.0
+# Of those, the ones that mean the token itself is dead for the workspace (account_inactive: "the
+# token is for a deleted user or workspace"): the workspace's DMs are held until a new token comes.
+TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                          "team_access_not_granted"})
 
 TokenSource = Callable[[str], "str | None"]
 
@@ -181,6 +184,9 @@ def _classify(err: SlackApiError, team_id: str, *, ambiguous: bool = False) -> E
         return kind("ratelimited", _retry_after(err) or 1.0)
     if error in PERMANENT_ERRORS and not ambiguous:
         return PermanentSendError(error)
+    if error in TOKEN_ERRORS:
+        log.error("slack: Slack rejected darebot's token for %s: %s", team_id, error)
+        return WorkspaceAuthError(error, CONFIG_RETRY_SECONDS)
     if error in CONFIG_ERRORS:
         log.error("slack: Slack refused darebot's token for %s: %s", team_id, error)
         return kind(error, CONFIG_RETRY_SECONDS)

@@ -22,6 +22,11 @@ class AmbiguousSendError(TransientSendError):
     been delivered. The next attempt must find out before it sends again (`Messenger.send_dm(check=True)`)."""
 
 
+class WorkspaceAuthError(TransientSendError):
+    """The platform rejected darebot's own token for this workspace (revoked, invalid, workspace
+    gone). Nobody there can get a DM until a new token is installed: the workspace's DMs are held."""
+
+
 class PermanentSendError(Exception):
     """Never retry: the person blocks DMs, left, or was deactivated. They are marked unreachable."""
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import faulthandler
+import logging
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from sqlmodel import Session, create_engine
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("darebot.storage")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -38,6 +42,10 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class StorageGone(Exception):
+    """The SQLite file darebot opened was deleted or replaced: nothing written now would last."""
+
+
 class Database:
     """One database: its SQLAlchemy engine, session factory and migration runner."""
 
@@ -46,8 +54,16 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
+        # The SQLite file and its identity (device, inode) when first opened: a file deleted or
+        # replaced under a running process keeps taking writes into the old inode, all lost.
+        self.path: Path | None = None
+        self._identity: tuple[int, int] | None = None
+        self._gone_logged = False
+        # Called once (with the reason) when storage is found gone; entry points stop the process.
+        self.on_fatal: Callable[[str], None] | None = None
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(parsed.database).resolve()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
@@ -56,7 +72,39 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", self._remember_file)
             event.listen(self.engine, "begin", _sqlite_begin)
+
+    def _remember_file(self, _dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        if self.path is not None and self._identity is None:
+            st = os.stat(self.path)
+            self._identity = (st.st_dev, st.st_ino)
+
+    def file_problem(self) -> str | None:
+        """SQLite: why the file at the path is no longer the one opened (None when all is well)."""
+        if self.path is None or self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"the database file {self.path} was deleted"
+        except OSError as err:
+            return f"the database file {self.path} can't be read ({err.strerror})"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"the database file {self.path} was replaced by another file"
+        return None
+
+    def ensure_file(self) -> None:
+        """Raise StorageGone (and report it once, loudly) when the SQLite file was deleted or replaced."""
+        problem = self.file_problem()
+        if problem is None:
+            return
+        if not self._gone_logged:
+            self._gone_logged = True
+            log.critical("storage: %s; refusing every write. Restore the file and restart darebot.", problem)
+            if self.on_fatal is not None:
+                self.on_fatal(problem)
+        raise StorageGone(problem)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -64,6 +112,8 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 yield s
+                if self.path is not None:
+                    self.ensure_file()  # before commit: a write into a deleted file is never reported as saved
                 s.commit()
             except BaseException:
                 s.rollback()
@@ -86,8 +136,18 @@ class Database:
         self.engine.dispose()
 
 
+def exit_now(reason: str) -> None:
+    """A Database.on_fatal for entry points with no graceful stop: flush the logs, exit with status 1."""
+    logging.shutdown()
+    os._exit(1)
+
+
 def open_database(url: str) -> Database:
     """Open and migrate: what every entry point calls."""
+    # A SIGBUS/SIGSEGV (e.g. SQLite's shared-memory file made unwritable under it) kills the process
+    # without a Python exception: faulthandler at least writes the fatal error and stack to stderr.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     db = Database(url)
     db.upgrade()
     return db

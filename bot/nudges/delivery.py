@@ -42,7 +42,7 @@ from bot.nudges.policy import (
     parse_hhmm,
 )
 from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
-from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError
+from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply
 from storage.db import Database
 from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
@@ -147,6 +147,7 @@ class Delivery:
                 .join(Workspace, Workspace.id == Nudge.workspace_id)
                 .where(
                     Workspace.platform == self.platform,
+                    Workspace.token_rejected_at.is_(None),  # type: ignore[union-attr]  # held: see _hold_workspace
                     or_(
                         and_(Nudge.status == "pending", Nudge.due_at <= now),
                         and_(Nudge.status == "claimed", Nudge.claimed_until < now),
@@ -246,6 +247,9 @@ class Delivery:
         except AmbiguousSendError as e:
             self._ambiguous(nid, e)
             return 0
+        except WorkspaceAuthError as e:
+            self._hold_workspace(nid, e)
+            return 0
         except TransientSendError as e:
             self._transient(nid, ready.ws_external, e)
             return 0
@@ -272,6 +276,27 @@ class Delivery:
             return
         delay = max(float(e.retry_after or 0.0), self.policy.backoff(attempts))
         self._release(nid, now + timedelta(seconds=delay), error=f"transient: {e.reason}")
+
+    def _hold_workspace(self, nid: int, e: WorkspaceAuthError) -> None:
+        """Mark the workspace (claim() skips it from now on) and put the row back, attempt uncounted:
+        held, not lost and not retried, until a new token is installed (storage.health.release_held)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            if n is None:
+                return
+            ws = s.get(Workspace, n.workspace_id)
+            first = ws is not None and ws.token_rejected_at is None
+            if ws is not None and first:
+                ws.token_rejected_at, ws.token_error = now, e.reason[:60]
+            if n.status == "claimed" and n.claimed_by == self.worker_id:
+                n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
+                n.attempts = max(0, n.attempts - 1)
+                n.last_error = f"held: the workspace's token was rejected ({e.reason})"[:300]
+            external = ws.external_id if ws is not None else "?"
+        if first:
+            log.error("workspace %s (%s): the platform rejected darebot's token (%s); its DMs are held, not sent, "
+                      "until a new token is installed", external, self.platform, e.reason)
 
     def _ambiguous(self, nid: int, e: AmbiguousSendError) -> None:
         """The DM may be out: look again soon (the platform remembers a repeat only for minutes), and
@@ -313,6 +338,9 @@ class Delivery:
             ws = s.get(Workspace, n.workspace_id)
             if person is None or ws is None:
                 n.status, n.last_error = "dropped", "person gone"
+                return None
+            if ws.token_rejected_at is not None:  # held since this batch was claimed
+                n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
                 return None
             if person.unreachable_at is not None:
                 n.status, n.claimed_by, n.last_error = "unreachable", None, person.unreachable_reason or "unreachable"
