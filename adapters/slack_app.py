@@ -43,20 +43,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_http
 from adapters import slack_render as render
+from adapters.deadline import BUDGET as ACK_BUDGET
+from adapters.deadline import answer_in_time
 from adapters.config import Settings
-from adapters.slack_messenger import ClientPool, SlackDirectory, SlackMessenger, api_base_url
+from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url
+from bot import dedupe
 from bot.errors import DareError, UsageError
 from bot.identity import Actor, WorkspaceRef
-from bot.ports import NoDirectory
-from bot.replies import Reply, error_reply
+from bot.ports import EngineAPI
+from bot.replies import OOPS, Reply, error_reply
 
 log = logging.getLogger("darebot.slack")
 
-ACK_BUDGET = 2.0  # seconds an engine call may take and still answer inside the ack
 HOME_REFRESH_SECONDS = 5.0  # a person's App Home is republished at most once in this many seconds
-REPLACING_ACTIONS = ("board.page",)  # buttons whose answer replaces the message they sit on
 ALT_TEXT = 1000  # files.getUploadURLExternal: alt_txt is at most 1000 characters
-OOPS = "Something went wrong on our side and nothing was saved. Please try again in a minute."
 EVENTS_PATH = "/slack/events"
 ADAPTER_KEY: web.AppKey[SlackAdapter] = web.AppKey("darebot.slack")  # type: ignore[name-defined]
 
@@ -67,26 +67,22 @@ class SlackAdapter:
     def __init__(
         self,
         settings: Settings,
-        engine: Any,
+        engine: EngineAPI,
         *,
         coach: Any = None,
+        clients: ClientPool,
+        directory: SlackDirectory,
         store: Any = None,
-        directory: SlackDirectory | None = None,
     ) -> None:
+        """Built by adapters.wiring.build_slack, which gives the engine the same directory."""
         self.settings = settings
         self.engine = engine
         self.coach = coach
         self.base_url = api_base_url(settings.slack_api_url)
-        self.oauth = bool(settings.slack_client_id and settings.slack_client_secret and not settings.slack_bot_token)
-        if self.oauth and store is None:
-            store = make_store(settings, engine.db)
+        self.oauth = oauth_mode(settings)
         self.store = store
-        self.clients = ClientPool(self.token_for, self.base_url)
-        self.directory = directory or SlackDirectory(self.clients)
-        if isinstance(getattr(engine, "directory", None), (NoDirectory, type(None))):
-            engine.directory = self.directory
-        if coach is not None:
-            engine.outbox_listener = coach.kick
+        self.clients = clients
+        self.directory = directory
         self._tasks: set[asyncio.Task[Any]] = set()
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
         self.client = AsyncWebClient(
@@ -122,12 +118,6 @@ class SlackAdapter:
         self._register()
 
     # -- tokens and people --------------------------------------------------------------------
-
-    def token_for(self, team_id: str) -> str | None:
-        """Sync: the bot token of a workspace (single-token mode or the encrypted store)."""
-        if not self.oauth:
-            return self.settings.slack_bot_token
-        return self.store.bot_token(team_id) if self.store is not None else None
 
     def _actor(self, team_id: str, user_id: str, fallback: str = "") -> Actor:
         """Sync (in a worker thread): the display name and zone from users.info, cached."""
@@ -226,27 +216,21 @@ class SlackAdapter:
 
     def _command_sync(self, team_id: str, user_id: str, user_name: str, text: str, team_name: str = "") -> tuple[Actor, Reply]:
         actor = self._actor(team_id, user_id, user_name)
-        return actor, self.engine.handle_text(self._ws(team_id, team_name), actor, text)
+        return actor, self.engine.handle_text(self._ws(team_id, team_name), actor, render.neutral_mentions(text))
 
     async def on_command(self, ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         team_id = body.get("team_id") or ""
         user_id = body.get("user_id") or ""
         text = body.get("text") or ""
-        work = asyncio.ensure_future(
-            self._engine(self._command_sync, team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", ""))
-        )
-        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
-        if not done:
+        result, pending = await answer_in_time(
+            lambda: self._command_sync(team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", "")),
+            budget=ACK_BUDGET, what="slack command")
+        if pending is not None:
             await ack()
-            self._spawn(self._finish_command_late(work, body, respond, client), "slow command")
+            self._spawn(self._finish_command_late(pending, body, respond, client), "slow command")
             return
-        try:
-            actor, reply = work.result()
-        except Exception:
-            log.exception("slack: /dare %r failed", text[:100])
-            await ack(**self._ack_message(error_reply(OOPS)))
-            return
-        if reply.form:
+        actor, reply = _actor_and_reply(result)
+        if reply.form and actor is not None:
             await ack()
             self._spawn(self._open_form(client, team_id, actor, reply.form, body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
             return
@@ -259,11 +243,7 @@ class SlackAdapter:
         return {"text": msg["text"], "blocks": msg["blocks"], "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
 
     async def _finish_command_late(self, work: Awaitable[Any], body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
-        try:
-            actor, reply = await work
-        except Exception:
-            log.exception("slack: slow command failed")
-            reply, actor = error_reply(OOPS), None
+        actor, reply = _actor_and_reply(await work)
         if reply.form and actor is not None:
             try:  # the trigger_id may still be inside its 3 seconds
                 await self._open_form(
@@ -336,29 +316,26 @@ class SlackAdapter:
         value = action.get("value") or ""
         trigger_id = body.get("trigger_id", "")
         key = f"slack:action:{team_id}:{trigger_id}:{action.get('action_id', '')}"
-        if name == "board.post":
+        public = dedupe.posts_publicly(name)
+        if public:
             # Posting publicly happens once per message, however many clicks (each has its own trigger_id).
             container = body.get("container") or {}
             message = container.get("message_ts") or (body.get("message") or {}).get("ts") or trigger_id
             key = f"slack:post:{team_id}:{container.get('channel_id', '')}:{message}"
         if not await self._engine(self.engine.first_time, key):
-            if name == "board.post" and body.get("response_url"):
-                await self._respond(respond, error_reply("That board was already posted from this message."))
+            if public and body.get("response_url"):
+                await self._respond(respond, error_reply(dedupe.ALREADY_POSTED))
             return
         actor = await self._engine(self._actor, team_id, user_id, user.get("username", ""))
-        if name.endswith(".log"):
-            form_name = "log"
-        else:
-            reply = await self._engine(self.engine.press, self._ws(team_id), actor, name, value)
-            form_name = reply.form or ""
+        reply = await self._engine(self.engine.press, self._ws(team_id), actor, name, value)
+        form_name = reply.form or ""
         if form_name:
             channel_id = (body.get("channel") or {}).get("id", "")
             await self._open_form(client, team_id, actor, form_name, trigger_id, channel_id)
             return
         if body.get("response_url"):
             # Page buttons turn the page of the board they sit on; an error leaves the board as it was.
-            replace = name.startswith(REPLACING_ACTIONS) and not reply.is_error
-            await self._respond(respond, reply, replace=replace)
+            await self._respond(respond, reply, replace=reply.replaces_message)
             self._after_answer(client, team_id, user_id, reply, respond)
         else:  # a button in App Home or a modal: answer in the app's DM
             await client.chat_postMessage(channel=user_id, **render.render_message(reply))
@@ -391,21 +368,18 @@ class SlackAdapter:
         user = body.get("user") or {}
         name = render.form_name(view.get("callback_id", "")) or ""
         state = (view.get("state") or {}).get("values") or {}
-        work = asyncio.ensure_future(
-            self._engine(self._submit_sync, team_id, user.get("id", ""), user.get("username", ""), name, state, view.get("id", ""))
-        )
-        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
-        if not done:
+        result, pending = await answer_in_time(
+            lambda: self._submit_sync(team_id, user.get("id", ""), user.get("username", ""), name, state,
+                                      view.get("id", "")), budget=ACK_BUDGET, what=f"slack form {name}")
+        if pending is not None:
             await ack()  # closes the modal; the answer follows by DM
-            self._spawn(self._finish_submission_late(work, client, team_id, user.get("id", "")), "slow submission")
+            self._spawn(self._finish_submission_late(pending, client, team_id, user.get("id", "")), "slow submission")
             return
-        try:
-            outcome, payload, form = work.result()
-        except Exception:
-            log.exception("slack: form %s failed", name)
+        if isinstance(result, Reply):  # the engine failed: say so on the form, keep what was typed
             blocks = view.get("blocks") or [{}]
             await ack(response_action="errors", errors={blocks[0].get("block_id", "contact"): OOPS})
             return
+        outcome, payload, form = result
         if outcome == "errors":
             await ack(response_action="errors", errors=payload)
         elif outcome == "dup":
@@ -415,7 +389,8 @@ class SlackAdapter:
             self._after_answer(client, team_id, user.get("id", ""), payload)
 
     async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient, team_id: str, user_id: str) -> None:
-        outcome, payload, _form = await work
+        result = await work
+        outcome, payload, _form = ("ok", result, None) if isinstance(result, Reply) else result
         if outcome == "ok":
             reply = payload
         elif outcome == "errors":
@@ -599,27 +574,9 @@ def make_store(settings: Settings, db: Any) -> Any:
     return DarebotInstallationStore(db, settings.secret_key, client_id=settings.slack_client_id or "")
 
 
-def create_app(settings: Settings, engine: Any, coach: Any = None, **kw: Any) -> web.Application:
-    """The aiohttp application serving POST /slack/events, GET /healthz (and OAuth's pages)."""
-    return SlackAdapter(settings, engine, coach=coach, **kw).web_app()
-
-
-def build(settings: Settings, *, clock: Any = None) -> tuple[SlackAdapter, Any]:
-    """Database, engine, ports and coach wired for Slack; returns (adapter, coach)."""
-    from bot.clock import SystemClock
-    from bot.engine import Engine
-    from bot.scheduler import Coach
-    from storage.db import open_database
-
-    clock = clock or SystemClock()
-    db = open_database(settings.database_url)
-    engine = Engine(db, clock, default_tz=settings.tz)
-    adapter = SlackAdapter(settings, engine)
-    coach = Coach(db, clock, SlackMessenger(adapter.clients), platform="slack", sweep_seconds=settings.sweep_seconds,
-                  worker_id=settings.worker_id)
-    adapter.coach = coach
-    engine.outbox_listener = coach.kick
-    return adapter, coach
+def oauth_mode(settings: Settings) -> bool:
+    """Several workspaces installing through OAuth, rather than one bot token."""
+    return bool(settings.slack_client_id and settings.slack_client_secret and not settings.slack_bot_token)
 
 
 def run_slack(settings: Settings, *, http: bool, port: int = 3000, host: str = "0.0.0.0") -> None:
@@ -650,7 +607,10 @@ async def serve(
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM). `on_ready(port)` is called once serving."""
-    adapter, coach = await asyncio.to_thread(build, settings)
+    from adapters.wiring import build_slack
+
+    adapter = await asyncio.to_thread(build_slack, settings)
+    coach = adapter.coach
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     fatal: list[str] = []
@@ -705,3 +665,8 @@ async def serve(
         adapter.engine.db.dispose()
     if fatal:
         raise SystemExit(f"darebot stopped: {fatal[0]}")
+
+
+def _actor_and_reply(result: Any) -> tuple[Actor | None, Reply]:
+    """A command's (actor, reply), or the failure reply the deadline helper made of a crash."""
+    return (None, result) if isinstance(result, Reply) else result

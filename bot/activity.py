@@ -9,6 +9,7 @@ from bot.coaching import (DECIDER_TIP, DECLINED_TIP, MOVE_ON_TIP, NO_IS_NOT_FORE
                           PERSISTENCE_TIP, RECRUITER_STEPS, recruiter_steps_done)
 from bot.context import Context
 from bot.dates import not_future, resolve_date
+from bot.registry import command, form_action
 from bot.errors import UsageError
 from bot.questions import check_ids, must_ask
 from bot.replies import Field, Reply, Section, text_reply
@@ -19,7 +20,9 @@ CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous"
                  "instructor": "for your instructor only"}
 
 
-def add_contact(ctx: Context, cmd: c.Contact) -> Reply:
+@command("contact", summary="Add someone you want to reverse-interview.", form="contact",
+         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical --kind decision-maker --decides',))
+def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
     key = name_key(cmd.name)
     if ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id, Contact.name_key == key)).first():
         raise UsageError(f"You already have a contact called '{cmd.name}'. Log an attempt with "
@@ -36,7 +39,10 @@ def add_contact(ctx: Context, cmd: c.Contact) -> Reply:
     return text_reply(text, title="Contact added")
 
 
-def outreach(ctx: Context, cmd: c.Outreach) -> Reply:
+@command("outreach", summary="Record one attempt to reach a contact.", form="outreach",
+         details="Attempts are numbered; a follow-up counts from the day after the last one.",
+         examples=('/dare outreach "Ada Lovelace" --via linkedin --on yesterday',))
+def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
     contact = ctx.contact(cmd.contact)
     day = not_future(resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today, ctx.today,
                      what="An attempt", field="on")
@@ -69,6 +75,8 @@ def outreach(ctx: Context, cmd: c.Outreach) -> Reply:
     return text_reply(f"{head} recorded.\n{tip}", title="Outreach recorded")
 
 
+@command("reply", summary="Record that a contact answered.",
+         examples=('/dare reply "Ada Lovelace" --meeting tomorrow', '/dare reply "Ada Lovelace" --declined'))
 def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
     contact = ctx.contact(cmd.contact)
     last = ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
@@ -94,7 +102,10 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
                       f'/dare reply "{contact.name}" --meeting DATE.', title="Reply recorded")
 
 
-def log_interview(ctx: Context, cmd: c.Log) -> Reply:
+@command("log", summary="Record a reverse interview that happened.", form="log",
+         examples=('/dare log "Ada Lovelace" --minutes 20 --outcome advice --outcome referral --asked v1,m2 '
+                   '--learned "Start with the team\'s problems"',))
+def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     contact = ctx.contact(cmd.contact)
     day = not_future(resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today, ctx.today,
                      what="An interview", field="on")
@@ -125,7 +136,9 @@ def log_interview(ctx: Context, cmd: c.Log) -> Reply:
                                                                           Section(text=follow)))
 
 
-def story(ctx: Context, cmd: c.Story) -> Reply:
+@command("story", summary="Share how it went (default: instructor only).", form="story", free_text=True,
+         examples=("/dare story She said my question was the best she'd heard all year --to anonymous",))
+def story(ctx: Context, cmd: c.ShareStory) -> Reply:
     cohorts = [cohort for cohort, m in ctx.memberships() if m.is_participant]
     cohort: Cohort | None = cohorts[-1] if cohorts else None
     consent = cmd.to or "instructor"
@@ -140,7 +153,9 @@ def story(ctx: Context, cmd: c.Story) -> Reply:
     return text_reply(f"Thanks for sharing: your story is {CONSENT_LABEL[consent]}.{reward}", title="Story saved")
 
 
-def recruiter(ctx: Context, cmd: c.Recruiter) -> Reply:
+@command("recruiter", summary="Record a recruiter's call and how you handled it.",
+         examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me --answer later --connected',))
+def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
     ctx.session.add(RecruiterCall(person_id=ctx.me.id, company=cmd.company, role=cmd.role, asked=",".join(cmd.asked),  # type: ignore[arg-type]
                                   answer=cmd.answer, connected=cmd.connected, referred=cmd.referred,
                                   occurred_on=ctx.today, created_at=ctx.now))
@@ -154,3 +169,6 @@ def recruiter(ctx: Context, cmd: c.Recruiter) -> Reply:
     return Reply(title=f"Recruiter call from {cmd.company} recorded", sections=(Section(text=head), Section(text=text)))
 
 
+
+
+form_action("nudge.log", "log")

@@ -12,6 +12,7 @@ from bot.coaching import DARE_PITCH
 from bot.context import Context
 from bot.dates import resolve_date, safe_zone, zone
 from bot.errors import UsageError
+from bot.registry import action, command
 from bot.replies import Button, Field, Reply, Section, text_reply
 from bot.stats import current_dare
 from bot.validate import name_key
@@ -31,6 +32,8 @@ def resolve_deadline(ctx: Context, text: str) -> date:
     return deadline
 
 
+@command("cohort create", summary="Create a cohort; you become its instructor.",
+         examples=('/dare cohort create "Spring 2027" --goal 3 --deadline 2027-04-30 --tz Europe/Berlin',))
 def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
     key = name_key(cmd.name)
     if ctx.session.exec(select(Cohort).where(Cohort.workspace_id == ctx.ws.id, Cohort.name_key == key)).first():
@@ -51,6 +54,7 @@ def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
         f"then issue the dare with /dare start {cohort.name}.", title="Cohort created")
 
 
+@command("cohort join", summary="Join a cohort as a participant.", examples=('/dare cohort join "Spring 2027"',))
 def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
     if not cmd.name:
         raise UsageError("Which cohort? Ask your instructor for its name.", usage="/dare cohort join NAME")
@@ -76,6 +80,8 @@ def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
                  buttons=(Button("I'm in", "dare.accept", cohort.name, "primary"),))
 
 
+@command("cohort instructor", summary="Make someone an instructor of a cohort.", instructor=True,
+         examples=('/dare cohort instructor "Spring 2027" @sam',))
 def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
@@ -90,11 +96,10 @@ def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
     return text_reply(f"{other.display_name} is now an instructor of {cohort.name}.")
 
 
+@command("cohort pause", summary="Pause every nudge for a cohort.", instructor=True,
+         examples=('/dare cohort pause "Spring 2027" --until 2027-03-01',))
 def pause(ctx: Context, cmd: c.CohortPause) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
-    if cmd.resume:
-        cohort.paused, cohort.paused_until = False, None
-        return text_reply(f"Nudges for {cohort.name} are back on.")
     until = None
     if cmd.until:
         day = resolve_date(cmd.until, ctx.today, what="--until", field="until")
@@ -106,6 +111,17 @@ def pause(ctx: Context, cmd: c.CohortPause) -> Reply:
     return text_reply(f"Nudges for {cohort.name} are paused{tail}. Commands keep working.")
 
 
+@command("cohort resume", summary="Resume nudges for a paused cohort.", instructor=True,
+         examples=('/dare cohort resume "Spring 2027"',))
+def resume(ctx: Context, cmd: c.CohortResume) -> Reply:
+    cohort = ctx.cohort(cmd.name, instructor=True)
+    cohort.paused, cohort.paused_until = False, None
+    return text_reply(f"Nudges for {cohort.name} are back on.")
+
+
+@command("cohort quiet", summary="Mark a quiet stretch (exams, a break): no nudges to participants then.",
+         instructor=True, usage="/dare cohort quiet NAME --from DATE --to DATE [--note TEXT]",
+         examples=('/dare cohort quiet "Spring 2027" --from 2027-03-10 --to 2027-03-17 --note exams',))
 def quiet(ctx: Context, cmd: c.CohortQuiet) -> Reply:
     usage = "/dare cohort quiet NAME --from DATE --to DATE [--note TEXT]"
     cohort = ctx.cohort(cmd.name, instructor=True)
@@ -132,6 +148,9 @@ def dare_sections(dare: Dare, cohort: Cohort) -> tuple[Section, ...]:
             Section(text=f"Take it with /dare accept {cohort.name}, then add someone with /dare contact \"NAME\"."))
 
 
+@command("start", summary="Issue the dare to a cohort and DM every participant; the last four set the nudges' pace.",
+         instructor=True, details="Running it again updates the dare in place; nothing logged is lost.",
+         examples=('/dare start "Spring 2027" --goal 3 --deadline 2027-04-30 --reward "a coffee with the dean"',))
 def start(ctx: Context, cmd: c.Start) -> Reply:
     """Issue the dare and plan one announcement DM per participant; run again, it updates the dare."""
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare start NAME")
@@ -193,6 +212,7 @@ def plan_announcements(ctx: Context, dare: Dare, person_ids: list[int]) -> int:
     return len(rows)
 
 
+@command("accept", summary="Take the dare.", examples=("/dare accept",))
 def accept(ctx: Context, cmd: c.Accept) -> Reply:
     cohort = ctx.cohort(cmd.name, example="/dare accept NAME")
     m = ctx.membership(cohort)
@@ -213,3 +233,8 @@ def accept(ctx: Context, cmd: c.Accept) -> Reply:
         buttons=(Button("Show me the questions", "questions.show"),))
 
 
+
+
+@action("dare.accept")
+def accept_button(ctx: Context, value: str) -> Reply:
+    return accept(ctx, c.Accept(value or None))

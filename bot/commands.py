@@ -1,9 +1,10 @@
-"""Every /dare subcommand as a typed value.
+"""The /dare subcommands' typed values: what each takes (see bot.registry) and how it is checked.
 
 The text parser (bot.grammar), Slack/Discord modals (bot.forms) and Discord's app-command options all
 build these; validation lives in `__post_init__`, so every path checks input the same way. Dates
 stay as the user typed them (`today`, `2026-12-01`) and are resolved by the engine in the
-person's own time zone.
+person's own time zone. Names end in what they do, so they never read as the table of the same
+name in storage.models. The handlers declare them with `@command` (bot.registry).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.questions import QUESTION_IDS
+from bot.registry import arg, opt
 from bot.validate import NAME_MAX, NOTE_MAX, SHORT_MAX, STORY_MAX, clean_text
 
 CONTACT_KINDS = ("future-self", "decision-maker", "business", "recruiter")
@@ -47,16 +50,12 @@ class UserRef:
 
 
 @dataclass(frozen=True)
-class Help:
-    topic: str | None = None
-
-
-@dataclass(frozen=True)
 class CohortCreate:
-    name: str
-    goal: int | None = None
-    deadline: str | None = None
-    tz: str | None = None
+    name: str = arg("NAME", "The cohort's name", max_len=NAME_MAX)
+    goal: int | None = opt("--goal", "Interviews each participant aims for (default 3)", kind="int",
+                           minimum=1, maximum=50)
+    deadline: str | None = opt("--deadline", "The last day: YYYY-MM-DD, today or tomorrow", kind="date")
+    tz: str | None = opt("--tz", "The cohort's time zone, e.g. Europe/Paris", kind="zone")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_text(self.name, what="The cohort name", max_len=NAME_MAX, field="name"))
@@ -65,32 +64,36 @@ class CohortCreate:
 
 @dataclass(frozen=True)
 class CohortJoin:
-    name: str | None = None
+    name: str | None = arg("NAME", "The cohort to join", lookup="cohort")
 
 
 @dataclass(frozen=True)
 class CohortInstructor:
-    name: str | None
-    user: UserRef
+    name: str = arg("NAME", "The cohort", lookup="cohort")
+    user: UserRef = arg("@user", "The person to make an instructor", kind="user")
 
 
 @dataclass(frozen=True)
 class CohortPause:
-    """Pause (or, with resume=True, resume) every nudge for a cohort."""
+    """Pause every nudge for a cohort, until a date or until resumed."""
 
-    name: str | None = None
-    until: str | None = None
-    resume: bool = False
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+    until: str | None = opt("--until", "Resume by itself on this date", kind="date")
+
+
+@dataclass(frozen=True)
+class CohortResume:
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
 
 
 @dataclass(frozen=True)
 class CohortQuiet:
     """Mark a quiet week (exams, a break): no participant nudges between the two dates."""
 
-    name: str | None = None
-    start: str | None = None
-    end: str | None = None
-    note: str = ""
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+    start: str | None = opt("--from", "First quiet day", kind="date")
+    end: str | None = opt("--to", "Last quiet day", kind="date")
+    note: str = opt("--note", "Why (exams, a break)", max_len=SHORT_MAX, default="")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "note", clean_text(self.note, what="The note", max_len=SHORT_MAX, required=False))
@@ -98,15 +101,19 @@ class CohortQuiet:
 
 @dataclass(frozen=True)
 class Start:
-    name: str | None = None
-    goal: int | None = None
-    deadline: str | None = None
-    reward: str | None = None
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+    goal: int | None = opt("--goal", "Interviews to aim for", kind="int", minimum=1, maximum=50)
+    deadline: str | None = opt("--deadline", "The last day: YYYY-MM-DD", kind="date")
+    reward: str | None = opt("--reward", "What sharing a story earns", max_len=SHORT_MAX)
     # The coach's pace for this dare; None keeps the defaults (bot.nudges.policy).
-    followup_days: int | None = None
-    stall_days: int | None = None
-    daily_cap: int | None = None
-    weekly_cap: int | None = None
+    followup_days: int | None = opt("--followup-days", "Days to wait for an answer before a follow-up nudge "
+                                    "(default 4)", kind="int", minimum=1, maximum=30)
+    stall_days: int | None = opt("--stall-days", "Days after accepting before a no-outreach nudge (default 5)",
+                                 kind="int", minimum=1, maximum=60)
+    daily_cap: int | None = opt("--daily-cap", "Nudges per person per day (default 1)", kind="int",
+                                minimum=1, maximum=5)
+    weekly_cap: int | None = opt("--weekly-cap", "Nudges per person per week (default 3)", kind="int",
+                                 minimum=1, maximum=20)
 
     def __post_init__(self) -> None:
         _goal(self.goal)
@@ -124,16 +131,16 @@ class Start:
 
 @dataclass(frozen=True)
 class Accept:
-    name: str | None = None
+    name: str | None = arg("NAME", "The cohort (optional with one)", optional=True, lookup="cohort")
 
 
 @dataclass(frozen=True)
-class Contact:
-    name: str
-    title: str | None = None
-    org: str | None = None
-    kind: str | None = None
-    decides: bool = False
+class AddContact:
+    name: str = arg('"FULL NAME"', "Their full name", max_len=NAME_MAX)
+    title: str | None = opt("--title", "Their title", metavar="T", max_len=SHORT_MAX)
+    org: str | None = opt("--org", "Their organisation", metavar="O", max_len=SHORT_MAX)
+    kind: str | None = opt("--kind", "Who they are to you", kind="choice", choices=CONTACT_KINDS)
+    decides: bool = opt("--decides", "They can hire or decide", kind="bool")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_text(self.name, what="The contact's name", max_len=NAME_MAX, field="name"))
@@ -145,10 +152,10 @@ class Contact:
 
 
 @dataclass(frozen=True)
-class Outreach:
-    contact: str
-    via: str | None = None
-    on: str | None = None
+class RecordOutreach:
+    contact: str = arg('"CONTACT"', "Whom you reached out to", max_len=NAME_MAX, lookup="contact")
+    via: str | None = opt("--via", "How", kind="choice", choices=CHANNELS)
+    on: str | None = opt("--on", "When (default today)", kind="date")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact"))
@@ -157,9 +164,9 @@ class Outreach:
 
 @dataclass(frozen=True)
 class ReplyReceived:
-    contact: str
-    declined: bool = False
-    meeting: str | None = None
+    contact: str = arg('"CONTACT"', "Who answered", max_len=NAME_MAX, lookup="contact")
+    declined: bool = opt("--declined", "They said no", kind="bool")
+    meeting: str | None = opt("--meeting", "The day you meet", kind="date")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact"))
@@ -168,13 +175,14 @@ class ReplyReceived:
 
 
 @dataclass(frozen=True)
-class Log:
-    contact: str
-    on: str | None = None
-    minutes: int | None = None
-    outcomes: tuple[str, ...] = ()
-    learned: str | None = None
-    asked: tuple[str, ...] = ()
+class LogInterview:
+    contact: str = arg('"CONTACT"', "Whom you interviewed", max_len=NAME_MAX, lookup="contact")
+    on: str | None = opt("--on", "When (default today)", kind="date")
+    minutes: int | None = opt("--minutes", "How long it lasted", kind="int", minimum=1, maximum=600)
+    outcomes: tuple[str, ...] = opt("--outcome", "What came of it", kind="list", choices=OUTCOMES)
+    asked: tuple[str, ...] = opt("--asked", "Question ids you asked (see /dare questions)", kind="csv",
+                                 choices=tuple(QUESTION_IDS))
+    learned: str | None = opt("--learned", "What you learned", max_len=NOTE_MAX)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact"))
@@ -189,9 +197,9 @@ class Log:
 
 
 @dataclass(frozen=True)
-class Story:
-    text: str
-    to: str | None = None
+class ShareStory:
+    text: str = arg("TEXT", "Your story", max_len=STORY_MAX)
+    to: str | None = opt("--to", "Who may read it (default: your instructor only)", kind="choice", choices=CONSENTS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", clean_text(self.text, what="The story", max_len=STORY_MAX, multiline=True, field="text"))
@@ -199,13 +207,14 @@ class Story:
 
 
 @dataclass(frozen=True)
-class Recruiter:
-    company: str
-    role: str | None = None
-    asked: tuple[str, ...] = ()
-    answer: str | None = None
-    connected: bool = False
-    referred: bool = False
+class RecruiterCall:
+    company: str = arg('"COMPANY"', "The recruiter's company", max_len=SHORT_MAX)
+    role: str | None = opt("--role", "The role", metavar="R", max_len=SHORT_MAX)
+    asked: tuple[str, ...] = opt("--asked", "Qualifying questions you asked", kind="csv", choices=ASKED,
+                                 metavar=",".join(ASKED))
+    answer: str | None = opt("--answer", "Your straight answer", kind="choice", choices=ANSWERS)
+    connected: bool = opt("--connected", "You kept the connection", kind="bool")
+    referred: bool = opt("--referred", "You offered help or a referral", kind="bool")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "company", clean_text(self.company, what="The company", max_len=SHORT_MAX, field="company"))
@@ -222,9 +231,9 @@ class Progress:
 
 @dataclass(frozen=True)
 class Board:
-    name: str | None = None
-    post: bool = False
-    page: int = 1
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+    post: bool = opt("--post", "Post it in this channel for everyone", kind="bool")
+    page: int = opt("--page", "Which page", kind="int", minimum=1, maximum=1000, default=1)
 
     def __post_init__(self) -> None:
         if self.page < 1:
@@ -233,19 +242,19 @@ class Board:
 
 @dataclass(frozen=True)
 class Report:
-    name: str | None = None
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
 
 
 @dataclass(frozen=True)
 class Export:
-    name: str | None = None
-    since: str | None = None
-    until: str | None = None
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+    since: str | None = opt("--since", "From this date", kind="date")
+    until: str | None = opt("--until", "Up to this date", kind="date")
 
 
 @dataclass(frozen=True)
-class Reward:
-    user: UserRef
+class GrantReward:
+    user: UserRef = arg("@user", "Whose story reward was granted", kind="user")
 
 
 @dataclass(frozen=True)
@@ -253,14 +262,13 @@ class Questions:
     pass
 
 
+SETTING_KEYS = ("tz", "quiet", "nudges", "snooze", "board")
+
+
 @dataclass(frozen=True)
-class Settings:
+class ChangeSettings:
     """`key` is None to show the current settings."""
 
-    key: str | None = None
-    value: str | None = None
-
-
-Command = (Help | CohortCreate | CohortJoin | CohortInstructor | CohortPause | CohortQuiet | Start | Accept
-           | Contact | Outreach | ReplyReceived | Log | Story | Recruiter | Progress | Board | Report | Export
-           | Reward | Questions | Settings)
+    key: str | None = arg("KEY", "What to change (leave out to see your settings)", optional=True, kind="choice",
+                          choices=SETTING_KEYS)
+    value: str | None = arg("VALUE", "The new value", optional=True)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot import commands as c
+from bot import registry
 from bot.context import Context
 from bot.errors import DareError
 from storage.models import ProcessedEvent
@@ -25,8 +26,7 @@ PREFIX = "dedupe:"
 # ';' sorts right after ':', so [PREFIX, _END) is every dedupe key, and the primary key index serves it.
 _END = "dedupe;"
 
-# Commands that only read: asking for them twice is fine.
-READS: tuple[type, ...] = (c.Help, c.Progress, c.Report, c.Export, c.Questions)
+ALREADY_POSTED = "That was already posted from this message."
 
 
 class AlreadyRecorded(DareError):
@@ -37,13 +37,23 @@ class AlreadyRecorded(DareError):
 
 
 def is_write(command: object) -> bool:
-    if isinstance(command, READS):
+    """Whether repeating the command would store something twice (its registry declaration says)."""
+    try:
+        spec = registry.spec_of(command)
+    except KeyError:
         return False
     if isinstance(command, c.Board):
-        return command.post
-    if isinstance(command, c.Settings):
-        return command.value is not None
-    return True
+        return command.post  # posting the board in the channel twice is a double post
+    if isinstance(command, c.ChangeSettings) and command.key is None:
+        return False  # showing the settings
+    return spec.writes
+
+
+def posts_publicly(action: str) -> bool:
+    """A button whose answer goes to the channel: it acts once per message it sits on (adapters key
+    their idempotency on the message, not on the click)."""
+    spec = registry.action_for(action)
+    return bool(spec and spec.posts_publicly)
 
 
 def key_for(ctx: Context, command: object) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from bot import activity, cohorts, dedupe, people, views
 from bot import commands as c
+from bot import dedupe, registry, views
 from bot.clock import Clock
 from bot.context import Context, effective_zone, get_person, get_workspace
 from bot.errors import DareError, NotFound, UsageError
@@ -22,66 +23,36 @@ from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory, NoDirectory
-from bot.replies import Reply, Section, error_reply
+from bot.replies import OOPS, Reply, Section, error_reply
 from bot.validate import name_key
 from storage.db import Database
 from storage.models import Cohort, Contact, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
-OOPS = "Something went wrong on our side and nothing was saved. Please try again in a minute."
-
-Handler = Callable[[Context, object], Reply]
 
 
 class AlreadyDone(DareError):
     """The idempotency key of this submission was recorded before: it was handled already."""
 
-# Forms that open when these commands arrive with no arguments (Slack/Discord show a modal).
-FORM_COMMANDS = {"log": "log", "outreach": "outreach", "contact": "contact", "story": "story"}
-
-_HANDLERS: dict[type, Handler] = {
-    c.Help: views.help_reply,  # type: ignore[dict-item]
-    c.CohortCreate: cohorts.create,  # type: ignore[dict-item]
-    c.CohortJoin: cohorts.join,  # type: ignore[dict-item]
-    c.CohortInstructor: cohorts.add_instructor,  # type: ignore[dict-item]
-    c.CohortPause: cohorts.pause,  # type: ignore[dict-item]
-    c.CohortQuiet: cohorts.quiet,  # type: ignore[dict-item]
-    c.Start: cohorts.start,  # type: ignore[dict-item]
-    c.Accept: cohorts.accept,  # type: ignore[dict-item]
-    c.Contact: activity.add_contact,  # type: ignore[dict-item]
-    c.Outreach: activity.outreach,  # type: ignore[dict-item]
-    c.ReplyReceived: activity.reply_received,  # type: ignore[dict-item]
-    c.Log: activity.log_interview,  # type: ignore[dict-item]
-    c.Story: activity.story,  # type: ignore[dict-item]
-    c.Recruiter: activity.recruiter,  # type: ignore[dict-item]
-    c.Progress: views.progress,  # type: ignore[dict-item]
-    c.Board: views.board,  # type: ignore[dict-item]
-    c.Report: views.report,  # type: ignore[dict-item]
-    c.Export: views.export,  # type: ignore[dict-item]
-    c.Questions: views.questions,  # type: ignore[dict-item]
-    c.Settings: people.settings,  # type: ignore[dict-item]
-    c.Reward: people.reward,  # type: ignore[dict-item]
-}
-
-
 class Engine:
     def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
-                 directory: Directory | None = None) -> None:
+                 directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
         self.directory: Directory = directory or NoDirectory()
-        # Set by the scheduler: called after a command planned DMs that are due now.
-        self.outbox_listener: Callable[[], None] | None = None
+        # Called after a command planned DMs that are due now (the scheduler's kick).
+        self.outbox_listener = outbox_listener
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
         """The text after `/dare`, as typed in Slack or the console."""
         stripped = text.strip()
         bare = stripped[5:].strip() if stripped.startswith("/dare") else stripped
-        if bare.lower() in FORM_COMMANDS:
-            return self._form_prompt(FORM_COMMANDS[bare.lower()])
+        bare_spec = registry.command_for((bare.lower(),)) if bare and " " not in bare else None
+        if bare_spec is not None and bare_spec.form:
+            return self._form_prompt(bare_spec.form, bare_spec.usage)
         try:
             command = parse(text)
         except UsageError as err:
@@ -91,35 +62,31 @@ class Engine:
             return error_reply(OOPS)
         return self.run(ws, actor, command)
 
-    def run(self, ws: WorkspaceRef, actor: Actor, command: c.Command) -> Reply:
+    def run(self, ws: WorkspaceRef, actor: Actor, command: object) -> Reply:
         try:
             return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
         except DareError as err:
             return error_reply(str(err))
 
     def press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
-        """A button came back from a DM or a reply."""
-        if action == "nudge.log":
-            return self._form_prompt("log")
-        if action == "questions.show":
-            return views.questions()
+        """A button came back from a DM or a reply; its declaration (bot.registry) says what it does."""
+        spec = registry.action_for(action)
+        if spec is None:
+            return error_reply("That button has expired. Try the command instead: /dare help.")
+        if spec.opens_form:
+            return self._form_prompt(spec.opens_form, registry.form_usage(spec.opens_form))
+        handler = spec.handler
+        assert handler is not None
         try:
-            if action == "nudge.snooze":
-                return self._transaction(ws, actor, lambda ctx: people.snooze(ctx, value or "3"))
-            if action == "nudge.stop":
-                return self._transaction(ws, actor, people.stop_nudges)
-            if action == "dare.accept":
-                return self._transaction(ws, actor, lambda ctx: cohorts.accept(ctx, c.Accept(value or None)))
-            if action == "board.page":
-                page, _, name = value.partition(":")
-                if page.isdigit():
-                    return self._transaction(ws, actor, lambda ctx: views.board(ctx, c.Board(name or None,
-                                                                                                page=int(page))))
-            if action == "board.post":
-                return self._transaction(ws, actor, lambda ctx: views.board(ctx, c.Board(value or None, post=True)))
+            if not spec.transaction:
+                reply = handler(None, value)
+            else:
+                reply = self._transaction(ws, actor, lambda ctx: handler(ctx, value))
         except DareError as err:
             return error_reply(str(err))
-        return error_reply("That button has expired. Try the command instead: /dare help.")
+        if spec.replaces_message and not reply.is_error:
+            reply = replace(reply, replaces_message=True)
+        return reply
 
     def form(self, ws: WorkspaceRef, actor: Actor, name: str) -> Form:
         return build_form(name, self.contact_names(ws, actor))
@@ -153,14 +120,14 @@ class Engine:
     def home(self, ws: WorkspaceRef, actor: Actor) -> Reply:
         """An overview: my progress, the questions and, for instructors, their cohorts."""
         def build(ctx: Context) -> Reply:
-            mine = views.progress(ctx)
+            mine = views.progress(ctx, c.Progress())
             sections = list(mine.sections)
             for cohort, m in ctx.memberships():
                 if m.is_instructor:
                     rep = views.report(ctx, c.Report(cohort.name), chart=False)
                     sections.append(Section(title=f"Teaching: {cohort.name}", text=rep.sections[0].text))
                     sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
-            sections.extend(views.questions().sections)
+            sections.extend(views.questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
         try:
             return self._transaction(ws, actor, build)
@@ -211,12 +178,8 @@ class Engine:
             return effective_zone(s, person, self.default_tz)[0] if person else self.default_tz
 
     # -- internals ----------------------------------------------------------------------------
-    def _form_prompt(self, name: str) -> Reply:
+    def _form_prompt(self, name: str, usage: str) -> Reply:
         spec = build_form(name, [])
-        usage = {"log": '/dare log "CONTACT" [--on DATE] [--minutes N] [--outcome TAG]...',
-                 "outreach": '/dare outreach "CONTACT" [--via email|linkedin|phone|in-person|other] [--on DATE]',
-                 "contact": '/dare contact "FULL NAME" [--title T] [--org O] [--kind K] [--decides]',
-                 "story": "/dare story TEXT [--to cohort|anonymous|instructor]"}[name]
         return Reply(title=spec.title, sections=(Section(text=f"Usage: {usage}"),), form=name)
 
     def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply]) -> Reply:
@@ -247,11 +210,12 @@ class Engine:
                 log.exception("outbox listener failed")
         return reply
 
-    def _dispatch(self, ctx: Context, command: c.Command) -> Reply:
-        handler = _HANDLERS.get(type(command))
-        if handler is None:
-            raise UsageError("That command isn't available here. Try /dare help.")
-        reply = handler(ctx, command)
+    def _dispatch(self, ctx: Context, command: object) -> Reply:
+        try:
+            spec = registry.spec_of(command)
+        except KeyError:
+            raise UsageError("That command isn't available here. Try /dare help.") from None
+        reply = spec.handler(ctx, command)
         dedupe.once(ctx, command)  # after the handler: its own, more specific refusal comes first
         return reply
 

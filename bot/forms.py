@@ -112,18 +112,18 @@ def _required(values: dict[str, object], key: str, what: str) -> str:
     return s
 
 
-def to_command(name: str, values: dict[str, object]) -> c.Command:
+def to_command(name: str, values: dict[str, object]) -> object:
     """Values from a submitted form -> the command; UsageError(field=...) names the bad field."""
     if name == "contact":
-        return c.Contact(name=_required(values, "name", "The name"), title=_text(values, "title"),
+        return c.AddContact(name=_required(values, "name", "The name"), title=_text(values, "title"),
                          org=_text(values, "org"), kind=_text(values, "kind"), decides=bool(values.get("decides")))
     if name == "outreach":
-        return c.Outreach(contact=_required(values, "contact", "The contact"), via=_text(values, "via"),
+        return c.RecordOutreach(contact=_required(values, "contact", "The contact"), via=_text(values, "via"),
                           on=_text(values, "on"))
     if name == "log":
-        return c.Log(contact=_required(values, "contact", "The contact"), on=_text(values, "on"),
+        return c.LogInterview(contact=_required(values, "contact", "The contact"), on=_text(values, "on"),
                      minutes=_int(values, "minutes"), outcomes=_list(values, "outcomes"),
                      learned=_text(values, "learned"), asked=_list(values, "asked"))
     if name == "story":
-        return c.Story(text=_required(values, "text", "The story"), to=_text(values, "to"))
+        return c.ShareStory(text=_required(values, "text", "The story"), to=_text(values, "to"))
     raise UsageError(f"There's no form called '{name[:20]}'.")

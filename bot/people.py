@@ -9,6 +9,7 @@ from sqlmodel import select
 from bot import commands as c
 from bot.context import Context, effective_zone
 from bot.dates import parse_hhmm, safe_zone, zone
+from bot.registry import action, command
 from bot.errors import NotAllowed, UsageError
 from bot.replies import Field, Reply, Section, text_reply
 from storage.models import Cohort, Membership, Story
@@ -34,7 +35,12 @@ def show_settings(ctx: Context) -> Reply:
         Section(text=f"Change one with {SETTINGS_USAGE}")))
 
 
-def settings(ctx: Context, cmd: c.Settings) -> Reply:
+@command("settings", summary="Show or change your settings.",
+         usage=("/dare settings [tz AREA/CITY | quiet HH:MM-HH:MM | nudges on|off | snooze DAYS | "
+                "board named|alias|hidden]"),
+         examples=("/dare settings tz America/New_York", "/dare settings quiet 21:00-08:00",
+                   "/dare settings board alias"))
+def settings(ctx: Context, cmd: c.ChangeSettings) -> Reply:
     if cmd.key is None:
         return show_settings(ctx)
     key, value = cmd.key.lower(), (cmd.value or "").strip()
@@ -72,6 +78,7 @@ def settings(ctx: Context, cmd: c.Settings) -> Reply:
     raise UsageError(f"There's no setting called '{key[:20]}'.", usage=SETTINGS_USAGE)
 
 
+@action("nudge.snooze")
 def snooze(ctx: Context, days_text: str) -> Reply:
     try:
         days = int(days_text)
@@ -85,12 +92,15 @@ def snooze(ctx: Context, days_text: str) -> Reply:
                       f"({ctx.zone}).")
 
 
-def stop_nudges(ctx: Context) -> Reply:
+@action("nudge.stop")
+def stop_nudges(ctx: Context, _value: str = "") -> Reply:
     ctx.me.nudges_enabled = False
     return text_reply("Done: no more nudges. /dare settings nudges on brings them back.")
 
 
-def reward(ctx: Context, cmd: c.Reward) -> Reply:
+@command("reward", summary="Mark a participant's story reward as granted.", instructor=True,
+         examples=("/dare reward @ada",))
+def reward(ctx: Context, cmd: c.GrantReward) -> Reply:
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
     taught = set(ctx.session.exec(select(Membership.cohort_id).join(Cohort, Cohort.id == Membership.cohort_id).where(
         Membership.person_id == ctx.me.id, Membership.is_instructor == True, Cohort.workspace_id == ctx.ws.id)))  # noqa: E712

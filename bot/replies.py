@@ -63,10 +63,15 @@ class Reply:
     # Set when a command was given no arguments and the platform can show a form instead
     # (Slack and Discord open a modal; the console prints usage).
     form: str | None = None
+    # Set on the answer to a button that takes the place of the message the button sits on.
+    replaces_message: bool = False
 
     def plain_text(self) -> str:
         """The whole reply as plain text: the console's rendering and the tests' view."""
         return render_plain(self)
+
+
+OOPS = "Something went wrong on our side and nothing was saved. Please try again in a minute."
 
 
 def text_reply(text: str, *, title: str | None = None, ephemeral: bool = True) -> Reply:

@@ -14,8 +14,8 @@ from bot import commands as c
 from bot.coaching import BASELINE, next_step, open_follow_ups
 from bot.context import Context
 from bot.dates import resolve_date
+from bot.registry import action, command
 from bot.errors import UsageError
-from bot.grammar import help_text
 from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.scoring import POINTS
@@ -41,7 +41,8 @@ def display(person: Person, *, viewer: Person | None = None) -> str:
     return person.alias if person.board_mode == "alias" else person.display_name
 
 
-def progress(ctx: Context, _cmd: c.Progress | None = None) -> Reply:
+@command("progress", summary="Your progress and your next step.", writes=False)
+def progress(ctx: Context, _cmd: c.Progress) -> Reply:
     sections: list[Section] = []
     mine = [cohort for cohort, m in ctx.memberships() if m.is_participant]
     followup_days = 4
@@ -77,6 +78,8 @@ def _dare_start(ctx: Context, cohort: Cohort) -> date | None:
     return dare_window_start(current_dare(ctx.session, cohort.id), cohort)  # type: ignore[arg-type]
 
 
+@command("board", summary="The cohort's leaderboard (--post shares it in the channel).", writes=False,
+         examples=('/dare board "Spring 2027" --page 2', "/dare board --post"))
 def board(ctx: Context, cmd: c.Board) -> Reply:
     cohort = ctx.cohort(cmd.name, example="/dare board NAME")
     if ctx.membership(cohort) is None:
@@ -146,6 +149,7 @@ def _clip(text: str, n: int) -> str:
     return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
+@command("report", summary="The instructor's take-up report.", instructor=True, writes=False)
 def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     """The instructor's report; `chart=False` skips drawing the picture (the App Home needs only the text)."""
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare report NAME")
@@ -213,6 +217,8 @@ EXPORT_COLUMNS = ("name", "user_id", "joined", "accepted", "contacts", "can_hire
                   "rewards_pending", "recruiter_calls", "outcomes", "points", "last_activity", "unreachable")
 
 
+@command("export", summary="The cohort as CSV, one row a participant.", instructor=True, writes=False,
+         examples=('/dare export "Spring 2027" --since 2027-02-01',))
 def export(ctx: Context, cmd: c.Export) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare export NAME")
     since = resolve_date(cmd.since, ctx.today, what="--since", field="since") if cmd.since else None
@@ -242,7 +248,8 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def questions(_ctx: Context | None = None, _cmd: c.Questions | None = None) -> Reply:
+@command("questions", summary="The must-ask reverse-interview questions.", writes=False)
+def questions(_ctx: Context | None, _cmd: c.Questions) -> Reply:
     sections = [Section(title=f"{g.title}: {g.why}", text="\n".join(f"{q.id}  {q.text}" for q in g.questions))
                 for g in BANK]
     sections.append(Section(text="Ask three, listen more than you talk, and keep it to 15 minutes. Record which "
@@ -250,8 +257,19 @@ def questions(_ctx: Context | None = None, _cmd: c.Questions | None = None) -> R
     return Reply(title="Must-ask reverse-interview questions", sections=tuple(sections))
 
 
-def help_reply(_ctx: Context | None, cmd: c.Help) -> Reply:
-    intro, rows = help_text(cmd.topic)
-    body = "\n".join(f"{usage}\n    {summary}" for usage, summary in rows)
-    sections = (Section(text=intro), Section(text=body)) if intro else (Section(text=body),)
-    return Reply(title="darebot help" if not cmd.topic else f"Help: {cmd.topic}", sections=sections)
+@action("questions.show", transaction=False)
+def questions_button(ctx: Context | None, _value: str) -> Reply:
+    return questions(ctx, c.Questions())
+
+
+@action("board.page", replaces_message=True)
+def board_page(ctx: Context, value: str) -> Reply:
+    page, _, name = value.partition(":")
+    if not page.isdigit():
+        raise UsageError("That button has expired. Try the command instead: /dare board.")
+    return board(ctx, c.Board(name or None, page=int(page)))
+
+
+@action("board.post", posts_publicly=True)
+def board_post(ctx: Context, value: str) -> Reply:
+    return board(ctx, c.Board(value or None, post=True))

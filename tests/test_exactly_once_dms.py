@@ -89,7 +89,7 @@ def test_discord_a_late_answer_then_a_retry_posts_once(tmp_path) -> None:  # typ
 
     from adapters.discord_messenger import nonce_for
     from bot.ports import AmbiguousSendError
-    from tests.discord_harness import running_bot
+    from tests.fakes.discord_harness import running_bot
     from tests.fakes.discord_server import FakeDiscord
     from tests.test_discord_dms import NUDGE
 

@@ -1,0 +1,71 @@
+"""`/dare help`: the list of commands and, per command, its options, choices and an example.
+
+Everything here is generated from the declarations in bot.registry, so help cannot drift from the
+grammar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.context import Context
+from bot.errors import UsageError
+from bot.registry import CommandSpec, Param, arg, command, commands
+from bot.replies import Reply, Section
+
+INTRO = ("darebot dares your cohort to do reverse interviews: short talks with people who are where you "
+         "want to be in a few years. Dates take YYYY-MM-DD, today, yesterday or tomorrow; "
+         "NAME can be left out when you're in one cohort.")
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None = arg("COMMAND", "A command to explain", optional=True)
+
+
+def _summary(spec: CommandSpec) -> str:
+    return spec.summary + (" (instructors)" if spec.instructor else "")
+
+
+def _param_line(p: Param) -> str:
+    name = p.flag or p.metavar
+    text = f"  {name}: {p.help}"
+    if p.choices and p.kind in ("choice", "list", "csv"):
+        text += f". One of: {', '.join(p.choices)}" if p.kind == "choice" else f". Any of: {', '.join(p.choices)}"
+    if p.kind == "list":
+        text += f" (repeat {p.flag} for several)"
+    if p.kind == "int" and p.minimum is not None and p.maximum is not None:
+        text += f" ({p.minimum}-{p.maximum})"
+    if p.kind == "date":
+        text += " (YYYY-MM-DD, today, yesterday or tomorrow)"
+    return text
+
+
+def explain(spec: CommandSpec) -> str:
+    """Everything about one command: usage, what it does, each value and an example."""
+    lines = [spec.usage, f"  {_summary(spec)}"]
+    if spec.details:
+        lines.append(f"  {spec.details}")
+    lines.extend(_param_line(p) for p in spec.params)
+    if spec.form:
+        lines.append("  With nothing after it, Slack and Discord open a form.")
+    for example in spec.examples:
+        lines.append(f"  Example: {example}")
+    return "\n".join(lines)
+
+
+def help_sections(topic: str | None) -> tuple[Section, ...]:
+    if not topic:
+        body = "\n".join(f"{s.usage}\n    {_summary(s)}" for s in commands())
+        return (Section(text=INTRO), Section(text=body))
+    t = " ".join(topic.strip().lower().split())
+    found = [s for s in commands() if s.words[0] == t or s.name == t]
+    if not found:
+        raise UsageError(f"No command called '{topic[:30]}'. Try /dare help for the list.")
+    return (Section(text="\n\n".join(explain(s) for s in found)),)
+
+
+@command("help", summary="What each command does; /dare help COMMAND explains one.", writes=False,
+         examples=("/dare help log",))
+def help_reply(_ctx: Context, cmd: Help) -> Reply:
+    return Reply(title="darebot help" if not cmd.topic else f"Help: {cmd.topic}", sections=help_sections(cmd.topic))
