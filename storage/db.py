@@ -19,6 +19,11 @@ import storage.models  # noqa: F401  (registers every table on SQLModel.metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger("darebot.storage")
+# How long a SQLite transaction waits for the write lock. Every engine command writes and takes the lock
+# at BEGIN IMMEDIATE; SQLite's busy handler is not a fair queue, and on a starved CPU (the suite under
+# load: 20 concurrent commands on 2 busy cores) a waiter exceeded 10 s. A failure after 30 s is still
+# an answered error; before it, a slow answer.
+BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +35,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode loses no committed transaction on a process crash, only on power loss.
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -66,7 +71,7 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine: Engine = create_engine(url, **kwargs)
