@@ -19,10 +19,9 @@ import storage.models  # noqa: F401  (registers every table on SQLModel.metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger("darebot.storage")
-# How long a SQLite transaction waits for the write lock. Every engine command writes and takes the lock
-# at BEGIN IMMEDIATE; SQLite's busy handler is not a fair queue, and on a starved CPU (the suite under
-# load: 20 concurrent commands on 2 busy cores) a waiter exceeded 10 s. A failure after 30 s is still
-# an answered error; before it, a slow answer.
+# How long a SQLite transaction waits for the write lock. SQLite's busy handler is not a fair queue, and
+# on a starved CPU (the suite under load: 20 concurrent commands on 2 busy cores) a waiter exceeded 10 s.
+# A failure after 30 s is still an answered error; before it, a slow answer.
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -40,11 +39,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+_PENDING = "darebot_begin_pending"
+_READS = ("SELECT", "PRAGMA")
+
+
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-    # IMMEDIATE: every command writes (last_active_at at least), and a deferred transaction that reads
-    # and then writes fails with SQLITE_BUSY when another writer committed in between; IMMEDIATE waits
-    # for the write lock (busy_timeout) up front instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # The transaction is opened lazily, at its first write (or SAVEPOINT), with BEGIN IMMEDIATE: reads
+    # before it run as the driver's legacy mode ran them (no lock, so read-only work never queues behind
+    # writers), and a transaction that writes takes the write lock before it has read anything, so it
+    # can't fail with SQLITE_BUSY on a stale snapshot (what a plain deferred BEGIN does under load).
+    conn.info[_PENDING] = True
+
+
+def _sqlite_before_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    if conn.info.get(_PENDING) and not statement.lstrip()[:6].upper().startswith(_READS):
+        conn.info[_PENDING] = False
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.info[_PENDING] = False
 
 
 class StorageGone(Exception):
@@ -79,6 +93,9 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "connect", self._remember_file)
             event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "before_cursor_execute", _sqlite_before_execute)
+            event.listen(self.engine, "commit", _sqlite_end)
+            event.listen(self.engine, "rollback", _sqlite_end)
 
     def _remember_file(self, _dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         if self.path is not None and self._identity is None:
