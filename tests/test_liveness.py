@@ -46,7 +46,7 @@ def test_a_deleted_sqlite_file_is_noticed_and_writes_are_refused(tmp_path, caplo
         _remove(path)
         ok, detail = check_database(chat.db)
         assert not ok and "deleted" in detail
-        with caplog.at_level(logging.CRITICAL, logger="darebot.storage"):
+        with caplog.at_level(logging.CRITICAL, logger="darebot.db"):
             for _ in range(2):
                 reply = chat.say("prof", "/dare cohort create After")
                 assert reply.is_error and "Cohort created" not in reply.plain_text()
