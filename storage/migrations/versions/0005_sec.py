@@ -1,7 +1,7 @@
 """Workspaces whose token the platform rejected: their DMs are held until a new token arrives.
 
 Revision ID: 0005_sec
-Revises: 0003
+Revises: 0007_speed
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = "0005_sec"
-down_revision = "0003"
+down_revision = "0007_speed"
 branch_labels = None
 depends_on = None
 
