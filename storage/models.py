@@ -18,6 +18,10 @@ class Workspace(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
     created_at: datetime
+    # Set when the platform rejected darebot's own token for this workspace (Slack invalid_auth,
+    # token_revoked, account_inactive): its DMs are held, not sent, until a new token is installed.
+    token_rejected_at: datetime | None = None
+    token_error: str | None = Field(default=None, max_length=60)
 
 
 class Person(SQLModel, table=True):

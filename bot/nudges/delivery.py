@@ -42,12 +42,16 @@ from bot.nudges.policy import (
     parse_hhmm,
 )
 from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
-from bot.ports import Messenger, PermanentSendError, TransientSendError
+from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply
 from storage.db import Database
 from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
 
 log = logging.getLogger("darebot.nudges")
+
+
+# last_error of a row whose last send may have gone out: the next attempt checks before sending.
+AMBIGUOUS = "ambiguous: "
 
 
 @dataclass
@@ -56,6 +60,8 @@ class _Ready:
     ws_external: str
     user_id: str
     reply: Reply
+    key: str = ""
+    ambiguous: bool = False
 
 
 class Delivery:
@@ -115,6 +121,7 @@ class Delivery:
                 .join(Workspace, Workspace.id == Nudge.workspace_id)
                 .where(
                     Workspace.platform == self.platform,
+                    Workspace.token_rejected_at.is_(None),  # type: ignore[union-attr]  # held: see _hold_workspace
                     or_(
                         and_(Nudge.status == "pending", Nudge.due_at <= now),
                         and_(Nudge.status == "claimed", Nudge.claimed_until < now),
@@ -181,7 +188,9 @@ class Delivery:
             if undo_attempt:
                 n.attempts = max(0, n.attempts - 1)
             if error:
-                n.last_error = error[:300]
+                # Once a send of this row may have gone out, every later attempt must check first.
+                sticky = (n.last_error or "").startswith(AMBIGUOUS) and not error.startswith(AMBIGUOUS)
+                n.last_error = ((AMBIGUOUS if sticky else "") + error)[:300]
 
     def _finish(self, nid: int, status: str, error: str | None = None) -> None:
         with self.db.session() as s:
@@ -208,7 +217,14 @@ class Delivery:
         if wait > 0:
             self._sleep(wait)
         try:
-            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply)
+            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply, key=ready.key,
+                                          check=ready.ambiguous)
+        except AmbiguousSendError as e:
+            self._ambiguous(nid, e)
+            return 0
+        except WorkspaceAuthError as e:
+            self._hold_workspace(nid, e)
+            return 0
         except TransientSendError as e:
             self._transient(nid, ready.ws_external, e)
             return 0
@@ -235,6 +251,40 @@ class Delivery:
             return
         delay = max(float(e.retry_after or 0.0), self.policy.backoff(attempts))
         self._release(nid, now + timedelta(seconds=delay), error=f"transient: {e.reason}")
+
+    def _hold_workspace(self, nid: int, e: WorkspaceAuthError) -> None:
+        """Mark the workspace (claim() skips it from now on) and put the row back, attempt uncounted:
+        held, not lost and not retried, until a new token is installed (storage.health.release_held)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            if n is None:
+                return
+            ws = s.get(Workspace, n.workspace_id)
+            first = ws is not None and ws.token_rejected_at is None
+            if ws is not None and first:
+                ws.token_rejected_at, ws.token_error = now, e.reason[:60]
+            if n.status == "claimed" and n.claimed_by == self.worker_id:
+                n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
+                n.attempts = max(0, n.attempts - 1)
+                n.last_error = f"held: the workspace's token was rejected ({e.reason})"[:300]
+            external = ws.external_id if ws is not None else "?"
+        if first:
+            log.error("workspace %s (%s): the platform rejected darebot's token (%s); its DMs are held, not sent, "
+                      "until a new token is installed", external, self.platform, e.reason)
+
+    def _ambiguous(self, nid: int, e: AmbiguousSendError) -> None:
+        """The DM may be out: look again soon (the platform remembers a repeat only for minutes), and
+        mark the row so the next attempt asks the platform before it sends."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            attempts = n.attempts if n is not None else 0
+        if attempts >= self.policy.max_attempts:
+            self._finish(nid, "failed", f"{AMBIGUOUS}gave up after {attempts} attempts: {e.reason}")
+            return
+        delay = max(float(e.retry_after or 0.0), min(self.policy.backoff(attempts), 60.0))
+        self._release(nid, now + timedelta(seconds=delay), error=f"{AMBIGUOUS}{e.reason}")
 
     def _permanent(self, nid: int, reason: str) -> None:
         now = self.clock.now()
@@ -264,6 +314,9 @@ class Delivery:
             if person is None or ws is None:
                 n.status, n.last_error = "dropped", "person gone"
                 return None
+            if ws.token_rejected_at is not None:  # held since this batch was claimed
+                n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
+                return None
             if person.unreachable_at is not None:
                 n.status, n.claimed_by, n.last_error = "unreachable", None, person.unreachable_reason or "unreachable"
                 return None
@@ -283,7 +336,8 @@ class Delivery:
             n.attempts += 1
             n.sent_at = now  # reserves the cap slot while in flight
             n.claimed_until = now + timedelta(seconds=self.policy.claim_seconds)
-            return _Ready(nid, ws.external_id, person.external_id, reply)
+            return _Ready(nid, ws.external_id, person.external_id, reply, key=n.key,
+                          ambiguous=(n.last_error or "").startswith(AMBIGUOUS))
 
     def _allowed_at(self, s, n: Nudge, person: Person, state: ParticipantState | InstructorState,
                     now: datetime) -> datetime:
