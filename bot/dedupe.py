@@ -9,11 +9,11 @@ in the command's own transaction: a refused command leaves no key and can be sen
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
 
 from bot import commands as c
 from bot import registry
@@ -62,19 +62,27 @@ def key_for(ctx: Context, command: object) -> str:
 
 
 def once(ctx: Context, command: object) -> None:
-    """Raise AlreadyRecorded when this person sent this very write command within WINDOW."""
+    """Raise AlreadyRecorded when this person sent this very write command within WINDOW.
+
+    One statement: insert the key, or take over a key older than WINDOW; a key still inside the
+    window comes back empty from RETURNING (row counts are unreliable for upserts on SQLite).
+    """
     if not is_write(command):
         return
     key = key_for(ctx, command)
-    cutoff = ctx.now - WINDOW
-    session = ctx.session
-    session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.key) >= PREFIX, col(ProcessedEvent.key) < _END,
-                                                 col(ProcessedEvent.created_at) < cutoff))
-    if session.exec(select(ProcessedEvent.key).where(ProcessedEvent.key == key)).first() is not None:
+    dialect = ctx.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(ProcessedEvent).values(key=key, created_at=ctx.now)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"created_at": stmt.excluded.created_at},
+                                      where=col(ProcessedEvent.created_at) < ctx.now - WINDOW)
+    if ctx.session.execute(stmt.returning(col(ProcessedEvent.key))).first() is None:
         raise AlreadyRecorded()
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(key=key, created_at=ctx.now))
-            session.flush()
-    except IntegrityError:  # the twin request got there first, in a transaction of its own
-        raise AlreadyRecorded() from None
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    """Forget keys whose window has passed (the scheduler's sweep calls this; keys it misses are
+    simply taken over by `once`)."""
+    result = session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.key) >= PREFIX,
+                                                          col(ProcessedEvent.key) < _END,
+                                                          col(ProcessedEvent.created_at) < now - WINDOW))
+    return int(getattr(result, "rowcount", 0) or 0)

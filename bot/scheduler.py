@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.clock import Clock, ManualClock
+from bot import dedupe
 from bot.nudges.delivery import Delivery
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY, Policy
@@ -78,6 +79,11 @@ class Coach:
             except Exception:  # what was planned before still goes out
                 log.exception("sweep failed; delivering what is already planned")
             self.deliver_due()
+            try:
+                with self.db.session() as s:
+                    dedupe.purge_expired(s, self.clock.now())
+            except Exception:
+                log.exception("purging expired double-submission keys failed")
 
     def next_due(self) -> datetime | None:
         """The earliest moment a pending row of this platform falls due."""

@@ -74,12 +74,15 @@ def test_a_refused_command_leaves_no_key_and_can_be_sent_again(chat: Chat) -> No
     assert _count(chat.db, Outreach) == 1
 
 
-def test_expired_keys_are_cleaned(chat: Chat) -> None:
+def test_expired_keys_are_cleaned_by_the_sweep(chat: Chat) -> None:
+    from bot.dedupe import purge_expired
     from storage.models import ProcessedEvent
     for i in range(5):
         chat.ok("ann", f"/dare story number {i}")
     chat.wait(minutes=1)
     chat.ok("ann", "/dare story later")
+    with chat.db.session() as s:
+        assert purge_expired(s, chat.clock.now()) >= 5  # the stories, and the set-up commands before them
     with chat.db.session() as s:
         keys = s.execute(select(ProcessedEvent.key).where(ProcessedEvent.key.startswith("dedupe:"))).scalars().all()  # type: ignore[attr-defined]
     assert len(keys) == 1
