@@ -6,8 +6,8 @@ A configuration mistake ends the start with one line on stderr and exit code 2, 
 from __future__ import annotations
 
 import logging
-import signal
 import os
+import signal
 import stat
 import sys
 from datetime import UTC, datetime

@@ -43,10 +43,10 @@ from adapters.deadline import answer_in_time, once
 from adapters.discord_commands import build_dare_group
 from adapters.discord_render import (
     BUTTON_ID_TEMPLATE,
+    LABEL_MAX,
     FormModal,
     Rendered,
     button_custom_id,
-    LABEL_MAX,
     button_style,
     cut,
     render,
@@ -88,12 +88,12 @@ class DareButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID_T
         self.ws_id, self.action, self.value = ws_id, action, value
 
     @classmethod
-    def make(cls, ws_id: str, b: Button) -> "DareButton":
+    def make(cls, ws_id: str, b: Button) -> DareButton:
         return cls(ws_id, b.action, b.value, label=cut(b.label, LABEL_MAX), style=button_style(b))
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,  # type: ignore[override]
-                             match: Any) -> "DareButton":
+                             match: Any) -> DareButton:
         return cls(match["ws"], match["action"], match["value"], label=item.label or "…", style=item.style)
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
@@ -256,7 +256,7 @@ class DareClientMixin:
 
         try:
             form = await asyncio.wait_for(asyncio.to_thread(spec), timeout=self.defer_after + 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await interaction.response.send_message("That took too long; please try again.", ephemeral=True)
             return
         if form is None:
@@ -270,7 +270,7 @@ class DareClientMixin:
         try:
             form = await asyncio.wait_for(asyncio.to_thread(self.engine.form, ws, actor, name),
                                           timeout=self.defer_after + 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await interaction.response.send_message("That took too long; please try again.", ephemeral=True)
             return
         await interaction.response.send_modal(self._modal(form, ws))
@@ -397,8 +397,7 @@ async def serve(settings: Settings, build: Callable[[], DareClientMixin], *, fir
             if err.code in FATAL_CLOSE_CODES:
                 raise
             log.warning("Discord connection closed (%s)", err.code)
-        except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError, OSError,
-                asyncio.TimeoutError) as err:
+        except (TimeoutError, discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError, OSError) as err:
             log.warning("Discord start-up failed: %s", err)
         if time.monotonic() - started > 600:
             delay = first_delay  # it ran for a while: this is a fresh failure, not a crash loop

@@ -71,7 +71,7 @@ class DiscordMessenger:
 
         try:
             channel = await client.create_dm(discord.Object(id=int(user_id)))
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:  # nothing was posted yet
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:  # nothing was posted yet
             raise TransientSendError(f"network trouble: {err.__class__.__name__}") from None
         try:
             rendered = render(reply, workspace_id=workspace_external_id, button_factory=DareButton.make)
@@ -106,7 +106,7 @@ class DiscordMessenger:
             log.error("Discord rejected a DM (%s, code %s): %s", err.status, err.code, err.text[:200])
             raise TransientSendError(f"Discord rejected the DM ({err.status}, code {err.code})",
                                      retry_after=600.0) from None
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
             raise AmbiguousSendError(f"network trouble: {err.__class__.__name__}") from None
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord

@@ -38,16 +38,19 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_http
 from adapters import slack_render as render
+from adapters.config import Settings
 from adapters.deadline import BUDGET as ACK_BUDGET
 from adapters.deadline import answer_in_time
-from adapters.config import Settings
 from adapters.health import HealthServer, Probe
 from adapters.health import add_routes as add_health_routes
 from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url

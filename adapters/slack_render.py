@@ -10,11 +10,10 @@ App Home), modal title/submit/close 24, ≤ 25 buttons per actions block, option
 
 from __future__ import annotations
 
-import re
-
 import json
-from dataclasses import replace
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -348,9 +347,7 @@ def _element(field: FormField) -> dict[str, Any]:
             el["initial_options"] = [box]
     else:
         raise ValueError(f"unknown form field kind {kind!r}")
-    if placeholder and kind not in ("checkbox", "date"):
-        el["placeholder"] = plain(placeholder, PLACEHOLDER_TEXT)
-    elif placeholder and kind == "date":
+    if placeholder and kind not in ("checkbox", "date") or placeholder and kind == "date":
         el["placeholder"] = plain(placeholder, PLACEHOLDER_TEXT)
     if kind in ("select", "multi_select") and not options:
         # Slack refuses a select without options; show a disabled-looking text input instead.

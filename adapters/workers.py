@@ -39,9 +39,8 @@ def reserve_port(host: str, port: int) -> socket.socket:
 def _worker(settings: Settings, index: int, host: str, port: int) -> None:
     import asyncio
 
-    from adapters.slack_app import serve
-
     from adapters.observability import setup_logging
+    from adapters.slack_app import serve
 
     setup_logging(settings.log_level, settings.log_format)  # a spawned process starts with no logging set up
     if settings.worker_id:  # each process needs its own id (it names the rows it claims)

@@ -11,7 +11,6 @@ frames that take the time.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import shutil

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import event, insert, make_url
 
 from storage.db import Database
-from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Workspace)
+from storage.models import Acceptance, Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Workspace
 
 VERSION = 2
 WS_EXTERNAL = "campus"

@@ -20,7 +20,6 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
@@ -28,8 +27,7 @@ from sqlalchemy import delete, func, insert, select
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY
 from storage.db import Database
-from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person,
-                            Workspace)
+from storage.models import Acceptance, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person, Workspace
 
 NOW = datetime(2026, 10, 26, 15, 0, tzinfo=UTC)  # a Monday: digests fall due today
 START = datetime(2026, 10, 12, 14, 0, tzinfo=UTC)

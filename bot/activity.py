@@ -5,13 +5,21 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot import commands as c
-from bot.coaching import (DECIDER_TIP, DECLINED_TIP, MOVE_ON_TIP, NO_IS_NOT_FOREVER, PERSISTENCE_ATTEMPTS,
-                          PERSISTENCE_TIP, RECRUITER_STEPS, recruiter_steps_done)
+from bot.coaching import (
+    DECIDER_TIP,
+    DECLINED_TIP,
+    MOVE_ON_TIP,
+    NO_IS_NOT_FOREVER,
+    PERSISTENCE_ATTEMPTS,
+    PERSISTENCE_TIP,
+    RECRUITER_STEPS,
+    recruiter_steps_done,
+)
 from bot.context import Context
 from bot.dates import not_future, resolve_date
-from bot.registry import command, form_action
 from bot.errors import UsageError
 from bot.questions import check_ids, must_ask
+from bot.registry import command, form_action
 from bot.replies import Field, Reply, Section, text_reply
 from bot.validate import name_key
 from storage.models import Cohort, Contact, Interview, Outcome, Outreach, RecruiterCall, Story

@@ -18,7 +18,6 @@ from bot.stats import current_dare
 from bot.validate import name_key
 from storage.models import Acceptance, Cohort, Dare, Membership, Nudge, QuietWeek
 
-
 DEADLINE_HORIZON_DAYS = 366  # a dare is a term's work; further out is a typo
 
 

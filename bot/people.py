@@ -9,8 +9,8 @@ from sqlmodel import select
 from bot import commands as c
 from bot.context import Context, effective_zone
 from bot.dates import parse_hhmm, safe_zone, zone
-from bot.registry import action, command
 from bot.errors import NotAllowed, UsageError
+from bot.registry import action, command
 from bot.replies import Field, Reply, Section, text_reply
 from storage.models import Cohort, Membership, Story
 

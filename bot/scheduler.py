@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.clock import Clock, ManualClock
 from bot import dedupe
+from bot.clock import Clock, ManualClock
 from bot.nudges.delivery import Delivery
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY, Policy

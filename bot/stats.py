@@ -10,8 +10,24 @@ from functools import lru_cache
 from statistics import median
 from typing import Any
 
-from sqlalchemy import (CompoundSelect, Date, FunctionElement, Integer, ScalarSelect, Select, String, and_, bindparam,
-                        case, cast, func, literal, null, true, union_all)
+from sqlalchemy import (
+    CompoundSelect,
+    Date,
+    FunctionElement,
+    Integer,
+    ScalarSelect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    true,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -22,8 +38,19 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
 from bot.scoring import score
-from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outcome, Outreach, Person,
-                            RecruiterCall, Story)
+from storage.models import (
+    Acceptance,
+    Cohort,
+    Contact,
+    Dare,
+    Interview,
+    Membership,
+    Outcome,
+    Outreach,
+    Person,
+    RecruiterCall,
+    Story,
+)
 
 
 @dataclass

@@ -17,13 +17,24 @@ from bot import commands as c
 from bot.coaching import BASELINE, next_step, open_follow_ups
 from bot.context import Context
 from bot.dates import resolve_date
-from bot.registry import action, command
 from bot.errors import UsageError
 from bot.questions import BANK
+from bot.registry import action, command
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.scoring import POINTS
-from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
-                       is_stalled, latest_dare_id, participant_stats, ranked, Member)
+from bot.stats import (
+    STALL_DAYS,
+    Member,
+    ParticipantStats,
+    attempts_before_reply,
+    current_dare,
+    dare_window_start,
+    funnel,
+    is_stalled,
+    latest_dare_id,
+    participant_stats,
+    ranked,
+)
 from bot.validate import name_key
 from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
 

@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.clock import Clock, ManualClock
 from adapters.wiring import build
+from bot.clock import Clock, ManualClock
 from bot.identity import Actor, WorkspaceRef
 from bot.nudges.policy import zone
 from bot.ports import PermanentSendError, Sent, TransientSendError

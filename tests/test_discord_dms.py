@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from sqlmodel import select
 
+from adapters.discord_messenger import DiscordMessenger
 from bot.nudges.messages import LOG, SNOOZE, STOP
 from bot.ports import PermanentSendError, Sent, TransientSendError
 from bot.replies import Reply, Section
-from adapters.discord_messenger import DiscordMessenger
 from storage.models import Interview, Person
 from tests.fakes.discord_harness import buttons_of, running_bot, text_of
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord

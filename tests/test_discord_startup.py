@@ -136,7 +136,7 @@ def test_darebot_run_platform_discord_serves_the_fake(tmp_path):
             proc.send_signal(signal.SIGINT)
             try:
                 await asyncio.wait_for(proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
             await fake.close()

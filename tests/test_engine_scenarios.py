@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from storage.models import Interview, Nudge, Outreach
 from bot.identity import Actor
+from storage.models import Interview, Nudge, Outreach
 from tests.chat import Chat
 
 

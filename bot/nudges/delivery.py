@@ -29,7 +29,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.clock import Clock
 from bot.nudges.messages import render
 from bot.nudges.planner import load_states
-from bot.nudges.ratelimit import SharedRateLimiter
 from bot.nudges.policy import (
     CAP_EXEMPT,
     DEFAULT_POLICY,
@@ -41,6 +40,7 @@ from bot.nudges.policy import (
     local_date,
     parse_hhmm,
 )
+from bot.nudges.ratelimit import SharedRateLimiter
 from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
 from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply

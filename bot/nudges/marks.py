@@ -16,8 +16,18 @@ from typing import Any
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outreach, Person, RecruiterCall,
-                            Story)
+from storage.models import (
+    Acceptance,
+    Cohort,
+    Contact,
+    Dare,
+    Interview,
+    Membership,
+    Outreach,
+    Person,
+    RecruiterCall,
+    Story,
+)
 
 # Rows the nudge rules read, by the person they belong to.
 _PERSON_ROWS = (Acceptance, Contact, Outreach, Interview, Story, RecruiterCall, Membership)

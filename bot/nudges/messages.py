@@ -9,13 +9,12 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
+from bot.coaching import DARE_PITCH, NO_IS_NOT_FOREVER, next_step, next_target_text
 from bot.nudges.policy import local_date
 from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState
+from bot.questions import must_ask
 from bot.replies import Button, Field, Reply, Section
 from storage.models import Cohort
-
-from bot.coaching import DARE_PITCH, NO_IS_NOT_FOREVER, next_step, next_target_text
-from bot.questions import must_ask
 
 
 def must_ask_lines() -> list[str]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
 
 from adapters.config import Settings
 from adapters.discord_bot import DareBot, ShardedDareBot, make_client

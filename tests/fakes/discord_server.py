@@ -25,9 +25,10 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -108,7 +109,7 @@ class FakeDiscord:
         self.port = 0
 
     # ----------------------------------------------------------------- lifecycle
-    async def start(self) -> "FakeDiscord":
+    async def start(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._record])
         r = app.router
         p = API_PREFIX

@@ -4,11 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22 04:17:44.301394
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -3,11 +3,10 @@
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes
-
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"

@@ -3,11 +3,10 @@
 Revision ID: 0005_sec
 Revises: 0007_speed
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes
-
+from alembic import op
 
 revision = "0005_sec"
 down_revision = "0006_ratelimit"

@@ -3,11 +3,10 @@
 Revision ID: 0007_speed
 Revises: 0003
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes
-
+from alembic import op
 
 revision = "0007_speed"
 down_revision = "0003"
