@@ -7,6 +7,7 @@ own time zone. Piped input runs as a script and exits 0 at its end.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import re
 import sys
@@ -126,10 +127,8 @@ class Console:
 
 
 def _prompted_lines(console: Console) -> Iterable[str]:
-    try:
+    with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
-    except ImportError:
-        pass
     while True:
         try:
             yield input(f"{console.speaker}> ")

@@ -22,6 +22,7 @@ Redirecting discord.py to another Discord (a local fake in tests, a proxy in pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -310,11 +311,9 @@ class DareClientMixin:
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("app command failed: %s", error, exc_info=error)
         if not interaction.response.is_done():
-            try:
+            with contextlib.suppress(discord.HTTPException):
                 await interaction.response.send_message(OOPS, ephemeral=True,
                                                         allowed_mentions=discord.AllowedMentions.none())
-            except discord.HTTPException:
-                pass
 
 
 class DareBot(DareClientMixin, discord.Client):

@@ -116,10 +116,7 @@ def _is_simple(reply: Reply) -> bool:
         return False
     if len(reply.sections) > 1:
         return False
-    for s in reply.sections:
-        if s.fields or s.table is not None or s.title:
-            return False
-    return True
+    return all(not (s.fields or s.table is not None or s.title) for s in reply.sections)
 
 
 def _simple_text(reply: Reply) -> str:

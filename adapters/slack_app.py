@@ -21,6 +21,7 @@ change always shown); board page buttons replace the board they sit on instead o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -470,10 +471,8 @@ class SlackAdapter:
 
     async def _refresh_home_after(self, client: AsyncWebClient, team_id: str, user_id: str, state: _HomeState, wait: float) -> None:
         if wait > 0:
-            try:  # drain() (tests, shutdown) cuts the wait short
+            with contextlib.suppress(TimeoutError):  # drain() (tests, shutdown) cuts the wait short
                 await asyncio.wait_for(state.flush.wait(), wait)
-            except TimeoutError:
-                pass
         try:
             await self._publish_home_now(client, team_id, user_id, state=state)
         except SlackApiError as err:  # e.g. the Home tab turned off in the app's settings

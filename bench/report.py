@@ -6,6 +6,7 @@ or its limit (a target: the ratio says how much of it we use, <= 1.0 meets it).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
@@ -88,10 +89,9 @@ def machine() -> str:
     except OSError:
         pass
     load = ""
-    try:
-        load = " load average %.2f %.2f %.2f at the start" % os.getloadavg()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        one, five, fifteen = os.getloadavg()
+        load = f" load average {one:.2f} {five:.2f} {fifteen:.2f} at the start"
     return (f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()};{load}")
 
@@ -110,7 +110,7 @@ def text_table(figures: list[Figure]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, r in enumerate(rows):
-        out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)

@@ -266,7 +266,7 @@ def test_dms_under_a_rate_limit_all_arrive_once(tmp_path) -> None:
         fake.fail_next("chat.postMessage", "ratelimited", retry_after=2, times=3)
         h.slack.command("UINS", "start Big")
         rounds = 0
-        for rounds in range(200):
+        for rounds in range(200):  # noqa: B007 (read after the loop, in the assertion message)
             with h.db.session() as s:
                 pending = s.execute(select(func.count()).select_from(Nudge).where(Nudge.status.in_(("pending", "claimed")))).scalar_one()  # type: ignore[attr-defined]
             if not pending:

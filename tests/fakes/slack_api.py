@@ -15,6 +15,7 @@ sleep-and-poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -289,10 +290,8 @@ class FakeSlackAPI:
                 args.update(dict(urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True)))
         for key in ("blocks", "view", "attachments"):  # sent as JSON strings in form bodies
             if isinstance(args.get(key), str):
-                try:
+                with contextlib.suppress(ValueError):
                     args[key] = json.loads(args[key])
-                except ValueError:
-                    pass
         return args
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
