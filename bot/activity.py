@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import commands as c
 from bot.coaching import (
@@ -55,7 +55,7 @@ def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
     day = not_future(resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today, ctx.today,
                      what="An attempt", field="on")
     previous = list(ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
-                                     .order_by(Outreach.attempt_no)))
+                                     .order_by(col(Outreach.attempt_no))))
     if previous and day < previous[-1].sent_on:
         raise UsageError(f"Your last attempt to {contact.name} was on {previous[-1].sent_on}; "
                          "a new one can't be dated before it.", field="on")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -40,18 +40,27 @@ def recruiter_steps_done(asked: tuple[str, ...] | list[str], answer: str | None,
     return {"qualify": bool(asked), "answer": answer in ("yes", "no"), "connect": connected, "help": referred}
 
 
+# Read-only members, so frozen dataclasses (the nudge planner's snapshots) fit as well as table rows.
 class ContactLike(Protocol):
-    id: int | None
-    name: str
-    can_decide: bool
-    created_at: datetime
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def can_decide(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 class AttemptLike(Protocol):
-    contact_id: int
-    attempt_no: int
-    status: str
-    sent_on: date
+    @property
+    def contact_id(self) -> int: ...
+    @property
+    def attempt_no(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def sent_on(self) -> date: ...
 
 
 def latest_attempts(attempts: Iterable[AttemptLike]) -> dict[int, AttemptLike]:
@@ -92,7 +101,7 @@ def next_target_text(contacts: Iterable[ContactLike], attempts: Iterable[Attempt
     return f'Next on your list: {target.name}. Reach out, then record it: /dare outreach "{target.name}".{why}'
 
 
-def next_step(contacts: list[ContactLike], attempts: list[AttemptLike], interviewed: set[int], *, today: date,
+def next_step(contacts: Sequence[ContactLike], attempts: Sequence[AttemptLike], interviewed: set[int], *, today: date,
               followup_days: int) -> str:
     """The one concrete thing to do next: the coach's advice in /dare progress and in digests."""
     if not contacts:

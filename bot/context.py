@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.dates import local_today
 from bot.errors import NotAllowed, NotFound, UsageError
@@ -73,10 +73,10 @@ def _refresh(person: Person, user_id: str, display_name: str, tz: str | None, *,
 
 def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime) -> tuple[Workspace, Person, str | None]:
     """The workspace, the person acting and their first cohort's zone: one statement when both exist."""
-    first_zone = (select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
+    first_zone = (select(Cohort.tz).join(Membership, col(Membership.cohort_id) == Cohort.id)
                   .where(Membership.person_id == Person.id)
-                  .order_by(Membership.joined_at, Membership.id).limit(1).scalar_subquery())
-    row = session.exec(select(Workspace, Person, first_zone).join(Person, Person.workspace_id == Workspace.id)
+                  .order_by(col(Membership.joined_at), col(Membership.id)).limit(1).scalar_subquery())
+    row = session.exec(select(Workspace, Person, first_zone).join(Person, col(Person.workspace_id) == Workspace.id)
                        .where(Workspace.platform == ref.platform, Workspace.external_id == ref.external_id,
                               Person.external_id == actor.user_id)).first()
     if row is None:
@@ -94,9 +94,9 @@ def effective_zone(session: Session, person: Person, default_tz: str) -> tuple[s
     """
     if person.tz:
         return person.tz, "yours"
-    cohort_tz = session.exec(select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
+    cohort_tz = session.exec(select(Cohort.tz).join(Membership, col(Membership.cohort_id) == Cohort.id)
                              .where(Membership.person_id == person.id)
-                             .order_by(Membership.joined_at, Membership.id)).first()
+                             .order_by(col(Membership.joined_at), col(Membership.id))).first()
     if cohort_tz:
         return cohort_tz, "your cohort's"
     return default_tz, "the default"
@@ -134,9 +134,9 @@ class Context:
 
     def memberships(self) -> list[tuple[Cohort, Membership]]:
         return list(self.session.exec(
-            select(Cohort, Membership).join(Membership, Membership.cohort_id == Cohort.id)
+            select(Cohort, Membership).join(Membership, col(Membership.cohort_id) == Cohort.id)
             .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id, Cohort.closed_at == None)  # noqa: E711
-            .order_by(Membership.joined_at)).all())
+            .order_by(col(Membership.joined_at))).all())
 
     def cohort_by_name(self, name: str) -> Cohort:
         cohort = self.session.exec(select(Cohort).where(Cohort.workspace_id == self.ws.id,

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import commands as c
 from bot import dedupe, registry, views
@@ -163,8 +163,8 @@ class Engine:
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
             rows = s.exec(select(Cohort.name).where(Cohort.workspace_id == w.id, Cohort.closed_at == None,  # noqa: E711
-                                                    Cohort.name_key.startswith(name_key(prefix)))  # type: ignore[attr-defined]
-                          .order_by(Cohort.name).limit(25))
+                                                    col(Cohort.name_key).startswith(name_key(prefix)))
+                          .order_by(col(Cohort.name)).limit(25))
             return list(rows)
 
     def contact_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
@@ -172,8 +172,8 @@ class Engine:
             w = get_workspace(s, ws, self.clock.now())
             person = get_person(s, w, actor.user_id, actor.display_name, self.clock.now(), actor.tz)
             rows = s.exec(select(Contact.name).where(Contact.person_id == person.id,
-                                                     Contact.name_key.startswith(name_key(prefix)))  # type: ignore[attr-defined]
-                          .order_by(Contact.name).limit(25))
+                                                     col(Contact.name_key).startswith(name_key(prefix)))
+                          .order_by(col(Contact.name)).limit(25))
             return list(rows)
 
     def first_time(self, key: str) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from bot import commands as c
 from bot.errors import UsageError
@@ -102,7 +103,7 @@ def _list(values: dict[str, object], key: str) -> tuple[str, ...]:
         return ()
     if isinstance(v, str):
         return tuple(x.strip() for x in v.split(",") if x.strip())
-    return tuple(str(x) for x in v)  # type: ignore[union-attr]
+    return tuple(str(x) for x in cast("Iterable[object]", v))
 
 
 def _required(values: dict[str, object], key: str, what: str) -> str:

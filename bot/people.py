@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import commands as c
 from bot.context import Context, effective_zone
@@ -102,13 +102,13 @@ def stop_nudges(ctx: Context, _value: str = "") -> Reply:
          examples=("/dare reward @ada",))
 def reward(ctx: Context, cmd: c.GrantReward) -> Reply:
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
-    taught = set(ctx.session.exec(select(Membership.cohort_id).join(Cohort, Cohort.id == Membership.cohort_id).where(
+    taught = set(ctx.session.exec(select(Membership.cohort_id).join(Cohort, col(Cohort.id) == Membership.cohort_id).where(
         Membership.person_id == ctx.me.id, Membership.is_instructor == True, Cohort.workspace_id == ctx.ws.id)))  # noqa: E712
     if not taught:
         raise NotAllowed("Only instructors grant rewards.")
     story = ctx.session.exec(select(Story).where(Story.person_id == other.id, Story.reward_granted_at == None,  # noqa: E711
-                                                 Story.cohort_id.in_(taught))  # type: ignore[union-attr]
-                             .order_by(Story.created_at)).first()
+                                                 col(Story.cohort_id).in_(taught))
+                             .order_by(col(Story.created_at))).first()
     if story is None:
         raise UsageError(f"{other.display_name} has no story waiting for a reward in your cohorts.")
     story.reward_granted_at, story.granted_by = ctx.now, ctx.me.id

@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot import dedupe
 from bot.clock import Clock, ManualClock
@@ -90,8 +91,8 @@ class Coach:
         with self.db.session() as s:
             return s.execute(
                 select(func.min(Nudge.due_at))
-                .join(Workspace, Workspace.id == Nudge.workspace_id)
-                .where(Workspace.platform == self.platform, Nudge.status == "pending")
+                .join(Workspace, col(Workspace.id) == Nudge.workspace_id)
+                .where(col(Workspace.platform) == self.platform, col(Nudge.status) == "pending")
             ).scalar()
 
     def simulate_until(self, until: datetime, step: timedelta = timedelta(minutes=15)) -> None:

@@ -31,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, select
+from sqlalchemy.sql.elements import SQLColumnExpression
+from sqlmodel import Session, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.coaching import BASELINE
@@ -105,17 +105,17 @@ def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
     return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
 
 
-def latest_dare_id(cohort_id: ColumnElement[int]) -> ScalarSelect[int]:
+def latest_dare_id(cohort_id: SQLColumnExpression[int | None]) -> ScalarSelect[int | None]:
     """The current dare's id of a cohort, as a correlated subquery (the newest dare wins)."""
     d = aliased(Dare)
-    return (sa_select(d.id).where(d.cohort_id == cohort_id)
-            .order_by(d.created_at.desc(), d.id.desc())  # type: ignore[union-attr,attr-defined]
+    return (sa_select(col(d.id)).where(col(d.cohort_id) == cohort_id)
+            .order_by(col(d.created_at).desc(), col(d.id).desc())
             .limit(1).correlate_except(d).scalar_subquery())
 
 
 def current_dare(session: Session, cohort_id: int) -> Dare | None:
     return session.exec(select(Dare).where(Dare.cohort_id == cohort_id)
-                        .order_by(Dare.created_at.desc(), Dare.id.desc())).first()  # type: ignore[union-attr]
+                        .order_by(col(Dare.created_at).desc(), col(Dare.id).desc())).first()
 
 
 class _Lookup:
@@ -186,64 +186,72 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) ->
     acc = (select(Acceptance.person_id, Acceptance.accepted_at)
            .where(Acceptance.dare_id == bindparam("dare_id", type_=Integer()), who(Acceptance.person_id))
            .subquery("acc"))
-    con = (select(Contact.person_id, func.count().label("n"), _flag(Contact.can_decide == True).label("dec"),  # noqa: E712
-                  func.max(Contact.created_at).label("t"))
-           .where(who(Contact.person_id)).group_by(Contact.person_id).subquery("con"))
+    con = (sa_select(col(Contact.person_id), func.count().label("n"),
+                     _flag(col(Contact.can_decide) == True).label("dec"),  # noqa: E712
+                     func.max(Contact.created_at).label("t"))
+           .where(who(Contact.person_id)).group_by(col(Contact.person_id)).subquery("con"))
     o = Outreach
-    per_contact = (select(o.person_id, func.count().label("n"), _flag(o.attempt_no == 1).label("first"),
-                          _flag(and_(o.attempt_no > 1, o.attempt_no <= 3)).label("fu"),
-                          _flag(o.attempt_no > 3).label("later"),
-                          func.min(case((o.status != "no-reply", o.attempt_no))).label("fr"),
-                          func.max(case((o.status == "meeting", 1), else_=0)).label("mt"),
-                          func.max(o.created_at).label("t"))
-                   .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id).subquery("pc"))
-    out = (select(per_contact.c.person_id, func.sum(per_contact.c.n).label("n"),
-                  func.sum(per_contact.c.first).label("first"), func.sum(per_contact.c.fu).label("fu"),
-                  func.sum(per_contact.c.later).label("later"), func.count().label("reached"),
-                  func.count(per_contact.c.fr).label("replied"), func.sum(per_contact.c.mt).label("mt"),
-                  func.max(per_contact.c.t).label("t"))
+    per_contact = (sa_select(col(o.person_id), func.count().label("n"), _flag(col(o.attempt_no) == 1).label("first"),
+                             _flag(and_(col(o.attempt_no) > 1, col(o.attempt_no) <= 3)).label("fu"),
+                             _flag(col(o.attempt_no) > 3).label("later"),
+                             func.min(case((col(o.status) != "no-reply", col(o.attempt_no)))).label("fr"),
+                             func.max(case((col(o.status) == "meeting", 1), else_=0)).label("mt"),
+                             func.max(o.created_at).label("t"))
+                   .where(who(o.person_id), in_range(o.sent_on))
+                   .group_by(col(o.person_id), col(o.contact_id)).subquery("pc"))
+    out = (sa_select(per_contact.c.person_id, func.sum(per_contact.c.n).label("n"),
+                     func.sum(per_contact.c.first).label("first"), func.sum(per_contact.c.fu).label("fu"),
+                     func.sum(per_contact.c.later).label("later"), func.count().label("reached"),
+                     func.count(per_contact.c.fr).label("replied"), func.sum(per_contact.c.mt).label("mt"),
+                     func.max(per_contact.c.t).label("t"))
            .group_by(per_contact.c.person_id).subquery("out"))
-    itv = (select(Interview.person_id, func.count().label("n"), _flag(Contact.can_decide == True).label("dec"),  # noqa: E712
-                  func.max(Interview.created_at).label("t"))
-           .join(Contact, Contact.id == Interview.contact_id)
-           .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id)
+    itv = (sa_select(col(Interview.person_id), func.count().label("n"),
+                     _flag(col(Contact.can_decide) == True).label("dec"),  # noqa: E712
+                     func.max(Interview.created_at).label("t"))
+           .join(Contact, col(Contact.id) == Interview.contact_id)
+           .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(col(Interview.person_id))
            .subquery("itv"))
-    sto = (select(Story.person_id, func.count().label("n"), _flag(Story.reward_granted_at == None).label("pending"),  # noqa: E711
-                  func.max(Story.created_at).label("t"))
-           .where(who(Story.person_id), Story.cohort_id == cohort_id).group_by(Story.person_id).subquery("sto"))
+    sto = (sa_select(col(Story.person_id), func.count().label("n"),
+                     _flag(col(Story.reward_granted_at) == None).label("pending"),  # noqa: E711
+                     func.max(Story.created_at).label("t"))
+           .where(who(Story.person_id), col(Story.cohort_id) == cohort_id).group_by(col(Story.person_id))
+           .subquery("sto"))
     r = RecruiterCall
-    steps = (case((r.asked != "", 1), else_=0) + case((r.answer.in_(("yes", "no")), 1), else_=0)  # type: ignore[union-attr]
-             + case((r.connected == True, 1), else_=0) + case((r.referred == True, 1), else_=0))  # noqa: E712
-    rec = (select(r.person_id, func.count().label("n"), func.sum(steps).label("steps"),
-                  func.max(r.created_at).label("t"))
-           .where(who(r.person_id), in_range(r.occurred_on)).group_by(r.person_id).subquery("rec"))
+    steps = (case((col(r.asked) != "", 1), else_=0) + case((col(r.answer).in_(("yes", "no")), 1), else_=0)
+             + case((col(r.connected) == True, 1), else_=0) + case((col(r.referred) == True, 1), else_=0))  # noqa: E712
+    rec = (sa_select(col(r.person_id), func.count().label("n"), func.sum(steps).label("steps"),
+                     func.max(r.created_at).label("t"))
+           .where(who(r.person_id), in_range(r.occurred_on)).group_by(col(r.person_id)).subquery("rec"))
     accepted = acc.c.accepted_at if has_dare else cast(null(), UTCDateTime())
-    q = (select(Person.id, Person.external_id, Person.display_name, Person.alias, Person.board_mode,
-                Person.unreachable_at, m.c.joined_at, accepted,
-                _int(con.c.n), _int(con.c.dec), _int(out.c.n), _int(out.c.first), _int(out.c.fu), _int(out.c.later),
-                _int(out.c.reached), _int(out.c.replied), _int(out.c.mt), _int(itv.c.n), _int(itv.c.dec),
-                _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
-                _greatest(accepted, con.c.t, out.c.t, itv.c.t, sto.c.t, rec.c.t))
-         .select_from(m).join(Person, Person.id == m.c.person_id))
+    q = (sa_select(col(Person.id), col(Person.external_id), col(Person.display_name), col(Person.alias),
+                   col(Person.board_mode), col(Person.unreachable_at), m.c.joined_at, accepted,
+                   _int(con.c.n), _int(con.c.dec), _int(out.c.n), _int(out.c.first), _int(out.c.fu),
+                   _int(out.c.later), _int(out.c.reached), _int(out.c.replied), _int(out.c.mt), _int(itv.c.n),
+                   _int(itv.c.dec), _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
+                   _greatest(accepted, con.c.t, out.c.t, itv.c.t, sto.c.t, rec.c.t))
+         .select_from(m).join(Person, col(Person.id) == m.c.person_id))
     if has_dare:
         q = q.outerjoin(acc, acc.c.person_id == m.c.person_id)
     for sub in (con, out, itv, sto, rec):
         q = q.outerjoin(sub, sub.c.person_id == m.c.person_id)
-    return q.order_by(m.c.joined_at, Person.id)
+    return q.order_by(m.c.joined_at, col(Person.id))
 
 
 @lru_cache(maxsize=32)
-def _detail_query(has_since: bool, has_until: bool, one: bool) -> CompoundSelect:
+def _detail_query(has_since: bool, has_until: bool, one: bool) -> CompoundSelect[Any]:
     """The report's extras: outcome tags per person, and on which attempt each contact first answered."""
     _cohort, who, in_range = _scope(one, has_since, has_until)
     o = Outreach
-    per_contact = (select(o.person_id, func.min(case((o.status != "no-reply", o.attempt_no))).label("fr"))
-                   .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id).subquery("pc"))
-    tags = (select(literal("t", String()).label("kind"), Interview.person_id.label("pid"), Outcome.tag.label("tag"),
-                   func.count().label("n"))
-            .join(Outcome, Outcome.interview_id == Interview.id)
-            .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id, Outcome.tag))
-    firsts = (select(literal("r", String()), per_contact.c.person_id, cast(per_contact.c.fr, String()), func.count())
+    per_contact = (sa_select(col(o.person_id),
+                             func.min(case((col(o.status) != "no-reply", col(o.attempt_no)))).label("fr"))
+                   .where(who(o.person_id), in_range(o.sent_on))
+                   .group_by(col(o.person_id), col(o.contact_id)).subquery("pc"))
+    tags: Select[str, int, str, int] = (sa_select(literal("t", String()).label("kind"), col(Interview.person_id).label("pid"),
+                      col(Outcome.tag).label("tag"), func.count().label("n"))
+            .join(Outcome, col(Outcome.interview_id) == Interview.id)
+            .where(who(Interview.person_id), in_range(Interview.held_on))
+            .group_by(col(Interview.person_id), col(Outcome.tag)))
+    firsts = (sa_select(literal("r", String()), per_contact.c.person_id, cast(per_contact.c.fr, String()), func.count())
               .where(per_contact.c.fr != None).group_by(per_contact.c.person_id, per_contact.c.fr))  # noqa: E711
     return union_all(tags, firsts)
 

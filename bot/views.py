@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, exists
 from sqlalchemy import select as sa_select
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import commands as c
 from bot.coaching import BASELINE, next_step, open_follow_ups
@@ -76,11 +76,11 @@ class _MyAttempt:
 def progress(ctx: Context, _cmd: c.Progress) -> Reply:
     sections: list[Section] = []
     rows = ctx.session.exec(
-        select(Cohort, Membership, Dare).join(Membership, Membership.cohort_id == Cohort.id)
-        .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+        select(Cohort, Membership, Dare).join(Membership, col(Membership.cohort_id) == Cohort.id)
+        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
         .where(Membership.person_id == ctx.me.id, Cohort.workspace_id == ctx.ws.id, Cohort.closed_at == None,  # noqa: E711
                Membership.is_participant == True)  # noqa: E712
-        .order_by(Membership.joined_at)).all()
+        .order_by(col(Membership.joined_at))).all()
     followup_days = 4
     for cohort, _m, dare in rows:
         stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), only=ctx.me.id,
@@ -95,15 +95,15 @@ def progress(ctx: Context, _cmd: c.Progress) -> Reply:
             Field("Replies", f"{stats.replied} of {stats.reached} reached"),
             Field("Score", str(stats.score)))))
     # My contacts with their attempts, and whether I interviewed each: one statement.
-    interviewed_q = exists().where(Interview.contact_id == Contact.id, Interview.person_id == ctx.me.id)
+    interviewed_q = exists().where(col(Interview.contact_id) == Contact.id, col(Interview.person_id) == ctx.me.id)
     contacts: dict[int, _MyContact] = {}
     attempts: list[_MyAttempt] = []
     interviewed: set[int] = set()
     for cid, name, decides, created, attempt_no, status, sent_on, met in ctx.session.execute(
-            sa_select(Contact.id, Contact.name, Contact.can_decide, Contact.created_at, Outreach.attempt_no,
-                      Outreach.status, Outreach.sent_on, interviewed_q)
-            .outerjoin(Outreach, Outreach.contact_id == Contact.id)
-            .where(Contact.person_id == ctx.me.id).order_by(Contact.id, Outreach.attempt_no)):
+            sa_select(col(Contact.id), col(Contact.name), col(Contact.can_decide), col(Contact.created_at),
+                      col(Outreach.attempt_no), col(Outreach.status), col(Outreach.sent_on), interviewed_q)
+            .outerjoin(Outreach, col(Outreach.contact_id) == Contact.id)
+            .where(col(Contact.person_id) == ctx.me.id).order_by(col(Contact.id), col(Outreach.attempt_no))):
         if cid not in contacts:
             contacts[cid] = _MyContact(cid, name, bool(decides), created)
         if attempt_no is not None:
@@ -130,8 +130,8 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
     Membership (or teaching) is checked on the same row; refusals come from ctx.cohort and the
     handlers' own checks, so every message stays the same."""
     q = (select(Cohort, Membership, Dare)
-         .outerjoin(Membership, and_(Membership.cohort_id == Cohort.id, Membership.person_id == ctx.me.id))
-         .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+         .outerjoin(Membership, and_(col(Membership.cohort_id) == Cohort.id, col(Membership.person_id) == ctx.me.id))
+         .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
          .where(Cohort.workspace_id == ctx.ws.id))
     if name:
         found = ctx.session.exec(q.where(Cohort.name_key == name_key(name))).first()
@@ -139,7 +139,7 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
             return found[0], found[1], found[2]
     else:
         mine = [(co, m, d) for co, m, d in ctx.session.exec(
-            q.where(Membership.id != None, Cohort.closed_at == None).order_by(Membership.joined_at)).all()  # noqa: E711
+            q.where(Membership.id != None, Cohort.closed_at == None).order_by(col(Membership.joined_at))).all()  # noqa: E711
             if m is not None and (m.is_instructor if instructor else True)]
         if len(mine) == 1:
             return mine[0]
@@ -181,9 +181,9 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
         notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
     notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
-    shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
-                              .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
-                              .order_by(Story.created_at.desc()).limit(3)).all()  # type: ignore[attr-defined]
+    shared = ctx.session.exec(select(Story, Person).join(Person, col(Person.id) == Story.person_id)
+                              .where(Story.cohort_id == cohort.id, col(Story.consent).in_(("cohort", "anonymous")))
+                              .order_by(col(Story.created_at).desc()).limit(3)).all()
     if shared and not cmd.post:  # stories were shared with classmates, not with whatever channel this lands in
         lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
                  for st, p in shared]
@@ -246,8 +246,8 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
         Field("Interviews", str(sum(s.interviews for s in stats))),
         Field("Outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none yet"),
     )
-    stories = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
-                               .where(Story.cohort_id == cohort.id).order_by(Story.created_at)).all()
+    stories = ctx.session.exec(select(Story, Person).join(Person, col(Person.id) == Story.person_id)
+                               .where(Story.cohort_id == cohort.id).order_by(col(Story.created_at))).all()
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
     story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
                   f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from storage.models import (
     Acceptance,
@@ -64,16 +65,16 @@ def _mark(session: Session, _flush_context: Any, _instances: Any) -> None:
     # People already in the session take the mark in the UPDATE they get anyway (the actor's does).
     rest = set(people)
     for pid in people:
-        p = session.identity_map.get(inspect(Person).identity_key_from_primary_key((pid,)))
-        if p is not None:
-            p.next_check_at = now  # type: ignore[attr-defined]
+        held = session.identity_map.get(inspect(Person).identity_key_from_primary_key((pid,)))
+        if held is not None:
+            held.next_check_at = now
             rest.discard(pid)
     conn = session.connection()
     if rest:
-        conn.execute(update(Person).where(Person.id.in_(rest)).values(next_check_at=now))  # type: ignore[union-attr]
+        conn.execute(update(Person).where(col(Person.id).in_(rest)).values(next_check_at=now))
     if cohorts:
-        members = select(Membership.person_id).where(Membership.cohort_id.in_(cohorts))  # type: ignore[attr-defined]
-        conn.execute(update(Person).where(Person.id.in_(members)).values(next_check_at=now))  # type: ignore[union-attr]
+        members = select(col(Membership.person_id)).where(col(Membership.cohort_id).in_(cohorts))
+        conn.execute(update(Person).where(col(Person.id).in_(members)).values(next_check_at=now))
 
 
 def _touched(session: Session) -> Iterable[object]:

@@ -67,7 +67,7 @@ class Policy:
         )
 
     def backoff(self, attempts: int) -> float:
-        return min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        return min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempts - 1))
 
 
 DEFAULT_POLICY = Policy()

@@ -360,15 +360,16 @@ def still_valid(key: str, rule: str, states: Iterable[ParticipantState | Instruc
                 base: Policy) -> ParticipantState | InstructorState | None:
     """At send time: the state whose rule still yields `key` (and has not expired), else None."""
     for s in states:
+        candidates: Iterable[Candidate]
         if rule in INSTRUCTOR_RULES:
             if not isinstance(s, InstructorState):
                 continue
-            fn = INSTRUCTOR_RULES[rule]
+            candidates = INSTRUCTOR_RULES[rule](s, now, base.for_dare(s.dare))
         else:
             if not isinstance(s, ParticipantState) or rule not in PARTICIPANT_RULES:
                 continue
-            fn = PARTICIPANT_RULES[rule]
-        for c in fn(s, now, base.for_dare(s.dare)):
+            candidates = PARTICIPANT_RULES[rule](s, now, base.for_dare(s.dare))
+        for c in candidates:
             if c.key == key and c.rule == rule and (c.expires_at is None or now < c.expires_at):
                 return s
     return None
