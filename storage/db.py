@@ -5,16 +5,20 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, ExecutionContext
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
@@ -34,7 +38,7 @@ class DatabaseUnavailable(Exception):
     """The database did not answer within the allowed time."""
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     # pysqlite's own transaction handling issues BEGIN lazily and COMMITs around some statements, which
     # breaks SAVEPOINT: a row added inside session.begin_nested() survived the outer rollback. As
     # SQLAlchemy documents for pysqlite, turn the driver's handling off and emit BEGIN ourselves.
@@ -52,7 +56,7 @@ _PENDING = "darebot_begin_pending"
 _READS = ("SELECT", "PRAGMA")
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     # The transaction is opened lazily, at its first write (or SAVEPOINT), with BEGIN IMMEDIATE: reads
     # before it run as the driver's legacy mode ran them (no lock, so read-only work never queues behind
     # writers), and a transaction that writes takes the write lock before it has read anything, so it
@@ -60,13 +64,14 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.info[_PENDING] = True
 
 
-def _sqlite_before_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_before_execute(conn: Connection, cursor: DBAPICursor, statement: str, parameters: object,
+                           context: ExecutionContext | None, executemany: bool) -> None:
     if conn.info.get(_PENDING) and not statement.lstrip()[:6].upper().startswith(_READS):
         conn.info[_PENDING] = False
         cursor.execute("BEGIN IMMEDIATE")
 
 
-def _sqlite_end(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_end(conn: Connection) -> None:
     conn.info[_PENDING] = False
 
 
@@ -92,7 +97,7 @@ class Database:
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             self.path = Path(parsed.database).resolve()
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
         else:
@@ -106,7 +111,7 @@ class Database:
             event.listen(self.engine, "commit", _sqlite_end)
             event.listen(self.engine, "rollback", _sqlite_end)
 
-    def _remember_file(self, _dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _remember_file(self, _dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         if self.path is not None and self._identity is None:
             st = os.stat(self.path)
             self._identity = (st.st_dev, st.st_ino)

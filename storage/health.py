@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from storage.db import Database
 from storage.models import Workspace
@@ -28,9 +29,9 @@ def held_workspaces(db: Database) -> list[dict[str, str]]:
     """Workspaces whose token the platform rejected (their DMs are held), for health details."""
     try:
         with db.engine.connect() as conn:
-            rows = conn.execute(select(Workspace.platform, Workspace.external_id, Workspace.token_error,
-                                       Workspace.token_rejected_at)
-                                .where(Workspace.token_rejected_at.is_not(None))).all()  # type: ignore[union-attr]
+            rows = conn.execute(select(col(Workspace.platform), col(Workspace.external_id), col(Workspace.token_error),
+                                       col(Workspace.token_rejected_at))
+                                .where(col(Workspace.token_rejected_at).is_not(None))).all()
     except Exception:
         return []
     return [{"platform": r.platform, "workspace": r.external_id, "error": r.token_error or "",
@@ -42,7 +43,8 @@ def release_held(db: Database, platform: str, external_id: str) -> bool:
     from sqlalchemy import update
 
     with db.session() as s:
-        res = s.execute(update(Workspace).where(Workspace.platform == platform, Workspace.external_id == external_id,
-                                                Workspace.token_rejected_at.is_not(None))  # type: ignore[union-attr]
+        res = s.exec(update(Workspace).where(col(Workspace.platform) == platform,
+                                                col(Workspace.external_id) == external_id,
+                                                col(Workspace.token_rejected_at).is_not(None))
                         .values(token_rejected_at=None, token_error=None))
         return bool(res.rowcount)

@@ -125,7 +125,8 @@ class Contact(SQLModel, table=True):
 
 class Outreach(SQLModel, table=True):
     # The second index covers the per-person counts (board, report, progress) without reading rows.
-    __table_args__ = (UniqueConstraint("contact_id", "attempt_no"), Index("ix_outreach_person_sent", "person_id", "sent_on"),
+    __table_args__ = (UniqueConstraint("contact_id", "attempt_no"),
+                      Index("ix_outreach_person_sent", "person_id", "sent_on"),
                       Index("ix_outreach_person_cover", "person_id", "sent_on", "contact_id", "attempt_no", "status",
                             "created_at"))
     id: int | None = Field(default=None, primary_key=True)

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import UniqueConstraint, update
-from sqlmodel import Field, SQLModel, delete, select
+from sqlmodel import Field, SQLModel, col, delete, select
 
 from storage.db import Database
 from storage.models import Workspace
@@ -116,7 +116,7 @@ class InstallationRecord:
     user_scopes: str = ""
     user_token: str = ""
     installed_at: datetime | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 _SECRET_FIELDS = ("bot_token", "bot_refresh_token", "user_token")
@@ -166,10 +166,11 @@ class SlackInstallations:
             row.installed_at = now
             s.add(row)
             if tid:  # a new token: DMs held for a rejected one go out again (see bot.nudges.delivery)
-                s.execute(update(Workspace).where(Workspace.platform == "slack", Workspace.external_id == tid)
+                s.execute(update(Workspace).where(col(Workspace.platform) == "slack", col(Workspace.external_id) == tid)
                           .values(token_rejected_at=None, token_error=None))
 
-    def find(self, enterprise_id: str | None, team_id: str | None, *, is_enterprise_install: bool = False) -> InstallationRecord | None:
+    def find(self, enterprise_id: str | None, team_id: str | None, *,
+             is_enterprise_install: bool = False) -> InstallationRecord | None:
         eid = enterprise_id or ""
         tid = "" if is_enterprise_install else (team_id or "")
         with self.db.session() as s:
@@ -199,11 +200,11 @@ class SlackInstallations:
         eid = enterprise_id or ""
         tid = "" if is_enterprise_install else (team_id or "")
         with self.db.session() as s:
-            result = s.exec(  # type: ignore[call-overload]
+            result = s.exec(
                 delete(SlackInstallation).where(
-                    SlackInstallation.client_id == self.client_id,
-                    SlackInstallation.enterprise_id == eid,
-                    SlackInstallation.team_id == tid,
+                    col(SlackInstallation.client_id) == self.client_id,
+                    col(SlackInstallation.enterprise_id) == eid,
+                    col(SlackInstallation.team_id) == tid,
                 )
             )
             return int(result.rowcount or 0)
@@ -227,7 +228,7 @@ class SlackInstallations:
     def issue_state(self, now: datetime, ttl_seconds: int = 600) -> str:
         state = secrets.token_urlsafe(32)
         with self.db.session() as s:
-            s.exec(delete(SlackOAuthState).where(SlackOAuthState.expires_at < now))  # type: ignore[call-overload]
+            s.exec(delete(SlackOAuthState).where(col(SlackOAuthState.expires_at) < now))
             s.add(SlackOAuthState(state=state, expires_at=now + timedelta(seconds=ttl_seconds)))
         return state
 
