@@ -25,6 +25,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
 
 from bot.clock import Clock
 from bot.nudges.messages import render
@@ -84,13 +85,13 @@ class Delivery:
     def recover(self) -> int:
         """A restarted worker takes back at once the rows it had claimed before it died."""
         with self.db.session() as s:
-            res = s.execute(
+            res = s.exec(
                 update(Nudge)
-                .where(Nudge.status == "claimed", Nudge.claimed_by == self.worker_id)
+                .where(col(Nudge.status) == "claimed", col(Nudge.claimed_by) == self.worker_id)
                 .values(claimed_until=self.clock.now() - timedelta(seconds=1))
             )
             if self.db.is_sqlite:
-                s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == self.worker_id)
+                s.execute(update(Lease).where(col(Lease.name) == self.lease_name, col(Lease.holder) == self.worker_id)
                           .values(expires_at=self.clock.now() - timedelta(seconds=1)))
             return res.rowcount or 0
 
@@ -99,16 +100,16 @@ class Delivery:
         ttl = timedelta(seconds=self.policy.claim_seconds)
         with self.db.session() as s:
             if release:
-                s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == self.worker_id)
+                s.execute(update(Lease).where(col(Lease.name) == self.lease_name, col(Lease.holder) == self.worker_id)
                           .values(expires_at=now))
                 return False
             # Start with a write so SQLite takes its write lock first (no read->write upgrade race).
             s.execute(sqlite_insert(Lease).values(name=self.lease_name, holder=self.worker_id, expires_at=now + ttl)
                       .on_conflict_do_nothing(index_elements=["name"]))
-            res = s.execute(
+            res = s.exec(
                 update(Lease)
-                .where(Lease.name == self.lease_name,
-                       or_(Lease.holder == self.worker_id, Lease.expires_at <= now))
+                .where(col(Lease.name) == self.lease_name,
+                       or_(col(Lease.holder) == self.worker_id, col(Lease.expires_at) <= now))
                 .values(holder=self.worker_id, expires_at=now + ttl)
             )
             return res.rowcount == 1
@@ -117,17 +118,17 @@ class Delivery:
         now = self.clock.now()
         with self.db.session() as s:
             q = (
-                select(Nudge.id)
-                .join(Workspace, Workspace.id == Nudge.workspace_id)
+                select(col(Nudge.id))
+                .join(Workspace, col(Workspace.id) == col(Nudge.workspace_id))
                 .where(
-                    Workspace.platform == self.platform,
-                    Workspace.token_rejected_at.is_(None),  # type: ignore[union-attr]  # held: see _hold_workspace
+                    col(Workspace.platform) == self.platform,
+                    col(Workspace.token_rejected_at).is_(None),  # held: see _hold_workspace
                     or_(
-                        and_(Nudge.status == "pending", Nudge.due_at <= now),
-                        and_(Nudge.status == "claimed", Nudge.claimed_until < now),
+                        and_(col(Nudge.status) == "pending", col(Nudge.due_at) <= now),
+                        and_(col(Nudge.status) == "claimed", col(Nudge.claimed_until) < now),
                     ),
                 )
-                .order_by(Nudge.due_at, Nudge.id)
+                .order_by(col(Nudge.due_at), col(Nudge.id))
                 .limit(limit)
             )
             if self.db.is_postgres:
@@ -136,7 +137,7 @@ class Delivery:
             if ids:
                 s.execute(
                     update(Nudge)
-                    .where(Nudge.id.in_(ids))
+                    .where(col(Nudge.id).in_(ids))
                     .values(status="claimed", claimed_by=self.worker_id,
                             claimed_until=now + timedelta(seconds=self.policy.claim_seconds), sent_at=None)
                 )
@@ -175,9 +176,9 @@ class Delivery:
 
     def _order(self, ids: list[int]) -> list[int]:
         with self.db.session() as s:
-            rows = s.execute(select(Nudge.id, Nudge.rule, Nudge.due_at).where(Nudge.id.in_(ids))).all()
-        rows.sort(key=lambda r: (r.due_at, PRIORITY.get(r.rule, 50), r.id))
-        return [r.id for r in rows]
+            rows = s.execute(select(col(Nudge.id), col(Nudge.rule), col(Nudge.due_at))
+                             .where(col(Nudge.id).in_(ids))).all()
+        return [r.id for r in sorted(rows, key=lambda r: (r.due_at, PRIORITY.get(r.rule, 50), r.id))]
 
     def _release(self, nid: int, due: datetime, *, error: str | None = None, undo_attempt: bool = False) -> None:
         with self.db.session() as s:
@@ -232,7 +233,7 @@ class Delivery:
             self._permanent(nid, e.reason)
             return 0
         with self.db.session() as s:
-            n = s.get(Nudge, nid)
+            n = s.get_one(Nudge, nid)
             n.status, n.claimed_by, n.claimed_until = "sent", None, None
             n.sent_at = self.clock.now()
             n.platform_message_id = (sent.message_id or "")[:120] if sent is not None else None
@@ -242,7 +243,7 @@ class Delivery:
     def _transient(self, nid: int, ws: str, e: TransientSendError) -> None:
         now = self.clock.now()
         with self.db.session() as s:
-            n = s.get(Nudge, nid)
+            n = s.get_one(Nudge, nid)
             attempts = n.attempts
         if e.retry_after is not None and e.retry_after > 0:
             self.limiter.block(self._limit_key(ws), now + timedelta(seconds=e.retry_after))
@@ -289,7 +290,7 @@ class Delivery:
     def _permanent(self, nid: int, reason: str) -> None:
         now = self.clock.now()
         with self.db.session() as s:
-            n = s.get(Nudge, nid)
+            n = s.get_one(Nudge, nid)
             person = s.get(Person, n.person_id)
             if person is not None and person.unreachable_at is None:
                 person.unreachable_at = now
@@ -306,7 +307,7 @@ class Delivery:
             n = s.get(Nudge, nid)
             if n is None or n.status != "claimed" or n.claimed_by != self.worker_id:
                 return None
-            pq = select(Person).where(Person.id == n.person_id)
+            pq = select(Person).where(col(Person.id) == n.person_id)
             if self.db.is_postgres:  # serialise decisions per person: the caps count in-flight DMs
                 pq = pq.with_for_update()
             person = s.execute(pq).scalars().first()
@@ -339,14 +340,14 @@ class Delivery:
             return _Ready(nid, ws.external_id, person.external_id, reply, key=n.key,
                           ambiguous=(n.last_error or "").startswith(AMBIGUOUS))
 
-    def _allowed_at(self, s, n: Nudge, person: Person, state: ParticipantState | InstructorState,
+    def _allowed_at(self, s: Session, n: Nudge, person: Person, state: ParticipantState | InstructorState,
                     now: datetime) -> datetime:
         p = self.policy.for_dare(state.dare)
         tz = state.tz
         qs = parse_hhmm(person.quiet_start, p.quiet_start)
         qe = parse_hhmm(person.quiet_end, p.quiet_end)
         cohort = s.get(Cohort, state.dare.cohort_id)
-        weeks = list(s.execute(select(QuietWeek).where(QuietWeek.cohort_id == state.dare.cohort_id)).scalars())
+        weeks = list(s.execute(select(QuietWeek).where(col(QuietWeek.cohort_id) == state.dare.cohort_id)).scalars())
         t = now
         for _ in range(50):
             before = t
@@ -369,13 +370,14 @@ class Delivery:
                 break
         return t
 
-    def _after_caps(self, s, n: Nudge, person: Person, p: Policy, tz: str, now: datetime) -> datetime:
+    def _after_caps(self, s: Session, n: Nudge, person: Person, p: Policy, tz: str, now: datetime) -> datetime:
         week_ago = now - timedelta(days=7)
-        in_flight = and_(Nudge.status == "claimed", Nudge.sent_at.is_not(None), Nudge.claimed_until > now)
-        times = sorted(s.execute(
-            select(Nudge.sent_at).where(
-                Nudge.person_id == person.id, Nudge.id != n.id, Nudge.rule.not_in(CAP_EXEMPT),
-                Nudge.sent_at > week_ago, or_(Nudge.status == "sent", in_flight),
+        in_flight = and_(col(Nudge.status) == "claimed", col(Nudge.sent_at).is_not(None),
+                         col(Nudge.claimed_until) > now)
+        times: list[datetime] = sorted(s.execute(
+            select(col(Nudge.sent_at)).where(
+                col(Nudge.person_id) == person.id, col(Nudge.id) != n.id, col(Nudge.rule).not_in(CAP_EXEMPT),
+                col(Nudge.sent_at) > week_ago, or_(col(Nudge.status) == "sent", in_flight),
             )
         ).scalars())
         today_start = local_at(local_date(now, tz), time(0, 0), tz)
@@ -388,4 +390,4 @@ class Delivery:
 
 def count_by_status(db: Database) -> dict[str, int]:
     with db.session() as s:
-        return dict(s.execute(select(Nudge.status, func.count()).group_by(Nudge.status)).all())
+        return dict(s.execute(select(col(Nudge.status), func.count()).group_by(col(Nudge.status))).all())

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.nudges.policy import DEFAULT_POLICY, OPTOUT_EXEMPT, Policy, tz_name
@@ -57,6 +57,7 @@ RECHECK = timedelta(days=1)
 
 
 def _dare_info(d: Dare, c: Cohort) -> DareInfo:
+    assert d.id is not None and c.id is not None  # rows read from the database
     return DareInfo(
         id=d.id, cohort_id=c.id, cohort_name=c.name, goal=d.goal, starts_at=d.starts_at, deadline=d.deadline,
         reward=d.reward, followup_days=d.followup_days, stall_days=d.stall_days, daily_cap=d.daily_cap,
@@ -69,17 +70,17 @@ def _active_dares(session: Session, now: datetime, policy: Policy, *, platform: 
     """Dares that may still produce nudges, with their cohort's time zone."""
     q = (
         select(Dare, Cohort)
-        .join(Cohort, Cohort.id == Dare.cohort_id)
-        .where(Cohort.closed_at.is_(None), Dare.starts_at <= now + policy.plan_ahead)
+        .join(Cohort, col(Cohort.id) == col(Dare.cohort_id))
+        .where(col(Cohort.closed_at).is_(None), col(Dare.starts_at) <= now + policy.plan_ahead)
     )
     if platform is not None:
-        q = q.join(Workspace, Workspace.id == Cohort.workspace_id).where(Workspace.platform == platform)
+        q = q.join(Workspace, col(Workspace.id) == col(Cohort.workspace_id)).where(col(Workspace.platform) == platform)
     if cohort_ids is not None:
-        q = q.where(Cohort.id.in_(cohort_ids))
+        q = q.where(col(Cohort.id).in_(cohort_ids))
     # a recruiter's "no" is revisited months after the dare ended
     oldest = (now - timedelta(days=max(policy.after_deadline_days, policy.digest_grace_days,
                                        policy.recruiter_revisit_days + 30) + 2)).date()
-    q = q.where((Dare.deadline.is_(None)) | (Dare.deadline >= oldest))
+    q = q.where((col(Dare.deadline).is_(None)) | (col(Dare.deadline) >= oldest))
     return [(_dare_info(d, c), c.tz) for d, c in session.execute(q).all()]
 
 
@@ -94,17 +95,17 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
     so memory stays flat however many people there are."""
     last = 0
     while True:
-        q = (select(Membership.person_id).where(Membership.cohort_id.in_(cohort_ids), Membership.person_id > last)
-             .group_by(Membership.person_id).order_by(Membership.person_id).limit(chunk))
+        q = (select(col(Membership.person_id)).where(col(Membership.cohort_id).in_(cohort_ids), col(Membership.person_id) > last)
+             .group_by(col(Membership.person_id)).order_by(col(Membership.person_id)).limit(chunk))
         if person_ids is not None:
-            q = q.where(Membership.person_id.in_(list(person_ids)))
+            q = q.where(col(Membership.person_id).in_(list(person_ids)))
         ids = list(session.execute(q).scalars())
         if not ids:
             return
         members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
         for pid, cid, is_part, is_instr in session.execute(
-            select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor)
-            .where(Membership.person_id.in_(ids), Membership.cohort_id.in_(cohort_ids))
+            select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+            .where(col(Membership.person_id).in_(ids), col(Membership.cohort_id).in_(cohort_ids))
         ).all():
             members[pid].append((cid, is_part, is_instr))
         yield ids, members
@@ -125,8 +126,8 @@ def _chunk_members(session: Session, ids: list[int], active: set[int],
     wanted = set(ids)
     members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
     for pid, cid, is_part, is_instr in session.connection().execute(
-        select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor)
-        .where(_among(Membership.person_id, ids))
+        select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+        .where(_among(col(Membership.person_id), ids))
     ).all():
         if pid in wanted and cid in active:
             members[pid].append((cid, is_part, is_instr))
@@ -147,7 +148,7 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
         cohort_ids = None
         if person_ids is not None:  # one person at send time: only their cohorts
             cohort_ids = list(session.execute(
-                select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
+                select(col(Membership.cohort_id)).where(col(Membership.person_id).in_(list(person_ids)))).scalars())
         dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return
@@ -163,48 +164,48 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
     for ids, members in pages:
         # Plain rows, not ORM objects: the rules and the planner read five columns.
         persons = {p.id: p for p in conn.execute(
-            select(Person.id, Person.workspace_id, Person.tz, Person.unreachable_at, Person.nudges_enabled)
-            .where(_among(Person.id, ids))).all()}
+            select(col(Person.id), col(Person.workspace_id), col(Person.tz), col(Person.unreachable_at), col(Person.nudges_enabled))
+            .where(_among(col(Person.id), ids))).all()}
         # Filter dares in Python: with both IN lists a planner may scan by dare and go quadratic.
         accepted = {
             (pid, did): at
             for pid, did, at in conn.execute(
-                select(Acceptance.person_id, Acceptance.dare_id, Acceptance.accepted_at).where(
-                    _among(Acceptance.person_id, ids)
+                select(col(Acceptance.person_id), col(Acceptance.dare_id), col(Acceptance.accepted_at)).where(
+                    _among(col(Acceptance.person_id), ids)
                 )
             ).all()
             if did in dare_ids
         }
         contacts: dict[int, dict[int, ContactInfo]] = defaultdict(dict)
         for c in conn.execute(
-            select(Contact.id, Contact.person_id, Contact.name, Contact.kind, Contact.can_decide, Contact.created_at)
-            .where(_among(Contact.person_id, ids))
+            select(col(Contact.id), col(Contact.person_id), col(Contact.name), col(Contact.kind), col(Contact.can_decide), col(Contact.created_at))
+            .where(_among(col(Contact.person_id), ids))
         ).all():
             contacts[c.person_id][c.id] = ContactInfo(c.id, c.name, c.kind, c.can_decide, c.created_at)
         outreaches: dict[int, list[OutreachInfo]] = defaultdict(list)
         for o in conn.execute(
-            select(Outreach.id, Outreach.person_id, Outreach.contact_id, Outreach.attempt_no, Outreach.sent_on,
-                   Outreach.status, Outreach.replied_on, Outreach.meeting_on)
-            .where(_among(Outreach.person_id, ids))
-            .order_by(Outreach.person_id, Outreach.sent_on, Outreach.id)
+            select(col(Outreach.id), col(Outreach.person_id), col(Outreach.contact_id), col(Outreach.attempt_no), col(Outreach.sent_on),
+                   col(Outreach.status), col(Outreach.replied_on), col(Outreach.meeting_on))
+            .where(_among(col(Outreach.person_id), ids))
+            .order_by(col(Outreach.person_id), col(Outreach.sent_on), col(Outreach.id))
         ).all():
             outreaches[o.person_id].append(
                 OutreachInfo(o.id, o.contact_id, o.attempt_no, o.sent_on, o.status, o.replied_on, o.meeting_on)
             )
         interviews: dict[int, list[InterviewInfo]] = defaultdict(list)
         for i in conn.execute(
-            select(Interview.id, Interview.person_id, Interview.contact_id, Interview.held_on, Interview.created_at)
-            .where(_among(Interview.person_id, ids))
-            .order_by(Interview.person_id, Interview.held_on, Interview.id)
+            select(col(Interview.id), col(Interview.person_id), col(Interview.contact_id), col(Interview.held_on), col(Interview.created_at))
+            .where(_among(col(Interview.person_id), ids))
+            .order_by(col(Interview.person_id), col(Interview.held_on), col(Interview.id))
         ).all():
             interviews[i.person_id].append(InterviewInfo(i.id, i.contact_id, i.held_on, i.created_at))
         stories: dict[int, list[datetime]] = defaultdict(list)
-        for pid, at in conn.execute(select(Story.person_id, Story.created_at).where(_among(Story.person_id, ids))).all():
+        for pid, at in conn.execute(select(col(Story.person_id), col(Story.created_at)).where(_among(col(Story.person_id), ids))).all():
             stories[pid].append(at)
         calls: dict[int, list[RecruiterInfo]] = defaultdict(list)
         for r in conn.execute(
-            select(RecruiterCall.id, RecruiterCall.person_id, RecruiterCall.company, RecruiterCall.answer,
-                   RecruiterCall.occurred_on).where(_among(RecruiterCall.person_id, ids))
+            select(col(RecruiterCall.id), col(RecruiterCall.person_id), col(RecruiterCall.company), col(RecruiterCall.answer),
+                   col(RecruiterCall.occurred_on)).where(_among(col(RecruiterCall.person_id), ids))
         ).all():
             calls[r.person_id].append(RecruiterInfo(r.id, r.company, r.answer, r.occurred_on))
 
@@ -247,7 +248,7 @@ def candidates_for(states: Iterable[ParticipantState | InstructorState], now: da
         yield from found
 
 
-def insert_nudges(session: Session, rows: list[dict]) -> int:
+def insert_nudges(session: Session, rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT (key) DO NOTHING; returns the number of rows actually inserted.
 
     A plain executemany, counted by its row count: one short statement the driver prepares once
@@ -275,11 +276,11 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     changed since, or with a time threshold passed. Two range scans of the next_check_at index,
     however many people there are; the platform is filtered here, so no join can steer the database
     to a scan of everyone."""
-    base = select(Person.id, Person.next_check_at, Person.workspace_id)
-    rows = [*session.execute(base.where(Person.next_check_at.is_(None))).all(),
-            *session.execute(base.where(Person.next_check_at <= now)).all()]
+    base = select(col(Person.id), col(Person.next_check_at), col(Person.workspace_id))
+    rows = [*session.execute(base.where(col(Person.next_check_at).is_(None))).all(),
+            *session.execute(base.where(col(Person.next_check_at) <= now)).all()]
     if platform is not None and rows:
-        mine = set(session.execute(select(Workspace.id).where(Workspace.platform == platform)).scalars())
+        mine = set(session.execute(select(col(Workspace.id)).where(col(Workspace.platform) == platform)).scalars())
         rows = [r for r in rows if r[2] in mine]
     return sorted((pid, at) for pid, at, _ws in rows)
 
@@ -309,7 +310,7 @@ def plan(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, pl
     else:
         ids = list(person_ids)
         seen = {pid: at for pid, at in session.execute(
-            select(Person.id, Person.next_check_at).where(Person.id.in_(ids))).all()}
+            select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))).all()}
     total = 0
     for chunk in _chunks(ids, CHUNK):
         next_check = {pid: now + RECHECK for pid in chunk}
@@ -317,8 +318,8 @@ def plan(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, pl
                                            dares=dares):
             ids_loaded = sorted(persons)
             existing = set(session.connection().execute(
-                select(Nudge.key).where(_among(Nudge.person_id, ids_loaded))).scalars())
-            rows: dict[str, dict] = {}
+                select(col(Nudge.key)).where(_among(col(Nudge.person_id), ids_loaded))).scalars())
+            rows: dict[str, dict[str, Any]] = {}
             for c in candidates_for(states, now, policy):
                 if c.due_at > horizon:
                     later = c.due_at - policy.plan_ahead
