@@ -29,7 +29,8 @@ CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous"
 
 
 @command("contact", summary="Add someone you want to reverse-interview.", form="contact",
-         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical --kind decision-maker --decides',))
+         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical '
+                   '--kind decision-maker --decides',))
 def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
     key = name_key(cmd.name)
     if ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id, Contact.name_key == key)).first():
@@ -162,7 +163,8 @@ def story(ctx: Context, cmd: c.ShareStory) -> Reply:
 
 
 @command("recruiter", summary="Record a recruiter's call and how you handled it.",
-         examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me --answer later --connected',))
+         examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me '
+                   '--answer later --connected',))
 def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
     ctx.session.add(RecruiterCall(person_id=ctx.me.id, company=cmd.company, role=cmd.role, asked=",".join(cmd.asked),  # type: ignore[arg-type]
                                   answer=cmd.answer, connected=cmd.connected, referred=cmd.referred,

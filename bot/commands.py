@@ -126,7 +126,8 @@ class Start:
         if self.daily_cap and self.weekly_cap and self.weekly_cap < self.daily_cap:
             raise UsageError("--weekly-cap can't be below --daily-cap.", field="weekly_cap")
         if self.reward is not None:
-            object.__setattr__(self, "reward", clean_text(self.reward, what="The reward", max_len=SHORT_MAX, field="reward"))
+            object.__setattr__(self, "reward", clean_text(self.reward, what="The reward",
+                                                          max_len=SHORT_MAX, field="reward"))
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,13 @@ class AddContact:
     decides: bool = opt("--decides", "They can hire or decide", kind="bool")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name", max_len=NAME_MAX, field="name"))
+        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name",
+                                                    max_len=NAME_MAX, field="name"))
         for attr, what in (("title", "The title"), ("org", "The organisation")):
             v = getattr(self, attr)
             if v is not None:
-                object.__setattr__(self, attr, clean_text(v, what=what, max_len=SHORT_MAX, field=attr, required=False) or None)
+                object.__setattr__(self, attr, clean_text(v, what=what, max_len=SHORT_MAX,
+                                                          field=attr, required=False) or None)
         object.__setattr__(self, "kind", _choice(self.kind, CONTACT_KINDS, "--kind", "kind"))
 
 
@@ -158,7 +161,8 @@ class RecordOutreach:
     on: str | None = opt("--on", "When (default today)", kind="date")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact"))
+        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact",
+                                                       max_len=NAME_MAX, field="contact"))
         object.__setattr__(self, "via", _choice(self.via, CHANNELS, "--via", "via"))
 
 
@@ -169,7 +173,8 @@ class ReplyReceived:
     meeting: str | None = opt("--meeting", "The day you meet", kind="date")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact"))
+        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact",
+                                                       max_len=NAME_MAX, field="contact"))
         if self.declined and self.meeting:
             raise UsageError("A reply is either --declined or --meeting DATE, not both.", field="meeting")
 
@@ -185,7 +190,8 @@ class LogInterview:
     learned: str | None = opt("--learned", "What you learned", max_len=NOTE_MAX)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact"))
+        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact",
+                                                       max_len=NAME_MAX, field="contact"))
         if self.minutes is not None and not 1 <= self.minutes <= 600:
             raise UsageError("--minutes must be between 1 and 600.", field="minutes")
         tags = tuple(dict.fromkeys(_choice(t, OUTCOMES, "--outcome", "outcomes") or "" for t in self.outcomes))
@@ -202,7 +208,8 @@ class ShareStory:
     to: str | None = opt("--to", "Who may read it (default: your instructor only)", kind="choice", choices=CONSENTS)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "text", clean_text(self.text, what="The story", max_len=STORY_MAX, multiline=True, field="text"))
+        object.__setattr__(self, "text", clean_text(self.text, what="The story",
+                                                    max_len=STORY_MAX, multiline=True, field="text"))
         object.__setattr__(self, "to", _choice(self.to, CONSENTS, "--to", "to"))
 
 
@@ -217,10 +224,13 @@ class RecruiterCall:
     referred: bool = opt("--referred", "You offered help or a referral", kind="bool")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "company", clean_text(self.company, what="The company", max_len=SHORT_MAX, field="company"))
+        object.__setattr__(self, "company", clean_text(self.company, what="The company",
+                                                       max_len=SHORT_MAX, field="company"))
         if self.role is not None:
-            object.__setattr__(self, "role", clean_text(self.role, what="The role", max_len=SHORT_MAX, field="role", required=False) or None)
-        object.__setattr__(self, "asked", tuple(dict.fromkeys(_choice(a, ASKED, "--asked", "asked") or "" for a in self.asked)))
+            object.__setattr__(self, "role", clean_text(self.role, what="The role", max_len=SHORT_MAX,
+                                                        field="role", required=False) or None)
+        object.__setattr__(self, "asked", tuple(dict.fromkeys(
+            _choice(a, ASKED, "--asked", "asked") or "" for a in self.asked)))
         object.__setattr__(self, "answer", _choice(self.answer, ANSWERS, "--answer", "answer"))
 
 

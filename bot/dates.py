@@ -37,8 +37,8 @@ def zone(name: str, *, field: str | None = None) -> ZoneInfo:
     if cleaned.upper() == "UTC":
         return ZoneInfo("UTC")
     if "/" not in cleaned or cleaned not in _zones():
-        raise UsageError(f"'{cleaned[:40]}' isn't a time zone I know: use Area/City, e.g. Europe/Berlin or America/Chicago.",
-                         field=field)
+        raise UsageError(f"'{cleaned[:40]}' isn't a time zone I know: "
+                         "use Area/City, e.g. Europe/Berlin or America/Chicago.", field=field)
     return ZoneInfo(cleaned)
 
 

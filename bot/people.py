@@ -102,7 +102,8 @@ def stop_nudges(ctx: Context, _value: str = "") -> Reply:
          examples=("/dare reward @ada",))
 def reward(ctx: Context, cmd: c.GrantReward) -> Reply:
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
-    taught = set(ctx.session.exec(select(Membership.cohort_id).join(Cohort, col(Cohort.id) == Membership.cohort_id).where(
+    taught = set(ctx.session.exec(select(Membership.cohort_id).join(Cohort, col(Cohort.id) == Membership.cohort_id)
+                  .where(
         Membership.person_id == ctx.me.id, Membership.is_instructor == True, Cohort.workspace_id == ctx.ws.id)))  # noqa: E712
     if not taught:
         raise NotAllowed("Only instructors grant rewards.")

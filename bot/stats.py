@@ -246,7 +246,8 @@ def _detail_query(has_since: bool, has_until: bool, one: bool) -> CompoundSelect
                              func.min(case((col(o.status) != "no-reply", col(o.attempt_no)))).label("fr"))
                    .where(who(o.person_id), in_range(o.sent_on))
                    .group_by(col(o.person_id), col(o.contact_id)).subquery("pc"))
-    tags: Select[str, int, str, int] = (sa_select(literal("t", String()).label("kind"), col(Interview.person_id).label("pid"),
+    tags: Select[str, int, str, int] = (sa_select(literal("t", String()).label("kind"),
+                                                  col(Interview.person_id).label("pid"),
                       col(Outcome.tag).label("tag"), func.count().label("n"))
             .join(Outcome, col(Outcome.interview_id) == Interview.id)
             .where(who(Interview.person_id), in_range(Interview.held_on))

@@ -12,7 +12,8 @@ At send time, for each row, in order: unreachable person -> 'unreachable'; opted
 the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
 'dropped'; snooze, cohort pause, quiet week, quiet hours (person's zone) and the per-person caps
 move the row to the next allowed moment; otherwise render and send. Transient failures back off
-(honouring Retry-After through the per-workspace limiter that all processes share, bot/nudges/ratelimit.py); permanent ones mark the person unreachable.
+(honouring Retry-After through the per-workspace limiter that all processes share,
+bot/nudges/ratelimit.py); permanent ones mark the person unreachable.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ def _name(s: ParticipantState, subject: str) -> str:
     return c.name if c else "your contact"
 
 
-def _nudge(title: str, *texts: str, fields: tuple[Field, ...] = (), buttons: tuple[Button, ...] = NUDGE_BUTTONS) -> Reply:
+def _nudge(title: str, *texts: str, fields: tuple[Field, ...] = (),
+           buttons: tuple[Button, ...] = NUDGE_BUTTONS) -> Reply:
     sections = [Section(text=t) for t in texts if t]
     if fields:
         sections.append(Section(fields=fields))
@@ -73,7 +74,8 @@ def render(rule: str, subject: str, period: str, state: ParticipantState | Instr
         return instructor_digest(state, session=session, now=now)
     fn = _RENDER.get(rule)
     if fn is None:
-        return _nudge("A note from your coach", "Time for your next step on the dare. /dare progress shows where you are.")
+        return _nudge("A note from your coach",
+                      "Time for your next step on the dare. /dare progress shows where you are.")
     return fn(state, subject, period, now)
 
 

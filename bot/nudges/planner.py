@@ -95,7 +95,8 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
     so memory stays flat however many people there are."""
     last = 0
     while True:
-        q = (select(col(Membership.person_id)).where(col(Membership.cohort_id).in_(cohort_ids), col(Membership.person_id) > last)
+        q = (select(col(Membership.person_id)).where(col(Membership.cohort_id).in_(cohort_ids),
+                                                     col(Membership.person_id) > last)
              .group_by(col(Membership.person_id)).order_by(col(Membership.person_id)).limit(chunk))
         if person_ids is not None:
             q = q.where(col(Membership.person_id).in_(list(person_ids)))
@@ -104,7 +105,8 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
             return
         members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
         for pid, cid, is_part, is_instr in session.execute(
-            select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+            select(col(Membership.person_id), col(Membership.cohort_id),
+                   col(Membership.is_participant), col(Membership.is_instructor))
             .where(col(Membership.person_id).in_(ids), col(Membership.cohort_id).in_(cohort_ids))
         ).all():
             members[pid].append((cid, is_part, is_instr))
@@ -126,7 +128,8 @@ def _chunk_members(session: Session, ids: list[int], active: set[int],
     wanted = set(ids)
     members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
     for pid, cid, is_part, is_instr in session.connection().execute(
-        select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+        select(col(Membership.person_id), col(Membership.cohort_id),
+               col(Membership.is_participant), col(Membership.is_instructor))
         .where(_among(col(Membership.person_id), ids))
     ).all():
         if pid in wanted and cid in active:
@@ -164,7 +167,8 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
     for ids, members in pages:
         # Plain rows, not ORM objects: the rules and the planner read five columns.
         persons = {p.id: p for p in conn.execute(
-            select(col(Person.id), col(Person.workspace_id), col(Person.tz), col(Person.unreachable_at), col(Person.nudges_enabled))
+            select(col(Person.id), col(Person.workspace_id), col(Person.tz),
+                   col(Person.unreachable_at), col(Person.nudges_enabled))
             .where(_among(col(Person.id), ids))).all()}
         # Filter dares in Python: with both IN lists a planner may scan by dare and go quadratic.
         accepted = {
@@ -178,13 +182,15 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
         }
         contacts: dict[int, dict[int, ContactInfo]] = defaultdict(dict)
         for c in conn.execute(
-            select(col(Contact.id), col(Contact.person_id), col(Contact.name), col(Contact.kind), col(Contact.can_decide), col(Contact.created_at))
+            select(col(Contact.id), col(Contact.person_id), col(Contact.name),
+                   col(Contact.kind), col(Contact.can_decide), col(Contact.created_at))
             .where(_among(col(Contact.person_id), ids))
         ).all():
             contacts[c.person_id][c.id] = ContactInfo(c.id, c.name, c.kind, c.can_decide, c.created_at)
         outreaches: dict[int, list[OutreachInfo]] = defaultdict(list)
         for o in conn.execute(
-            select(col(Outreach.id), col(Outreach.person_id), col(Outreach.contact_id), col(Outreach.attempt_no), col(Outreach.sent_on),
+            select(col(Outreach.id), col(Outreach.person_id), col(Outreach.contact_id), col(Outreach.attempt_no),
+                   col(Outreach.sent_on),
                    col(Outreach.status), col(Outreach.replied_on), col(Outreach.meeting_on))
             .where(_among(col(Outreach.person_id), ids))
             .order_by(col(Outreach.person_id), col(Outreach.sent_on), col(Outreach.id))
@@ -194,17 +200,20 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
             )
         interviews: dict[int, list[InterviewInfo]] = defaultdict(list)
         for i in conn.execute(
-            select(col(Interview.id), col(Interview.person_id), col(Interview.contact_id), col(Interview.held_on), col(Interview.created_at))
+            select(col(Interview.id), col(Interview.person_id), col(Interview.contact_id),
+                   col(Interview.held_on), col(Interview.created_at))
             .where(_among(col(Interview.person_id), ids))
             .order_by(col(Interview.person_id), col(Interview.held_on), col(Interview.id))
         ).all():
             interviews[i.person_id].append(InterviewInfo(i.id, i.contact_id, i.held_on, i.created_at))
         stories: dict[int, list[datetime]] = defaultdict(list)
-        for pid, at in conn.execute(select(col(Story.person_id), col(Story.created_at)).where(_among(col(Story.person_id), ids))).all():
+        for pid, at in conn.execute(select(col(Story.person_id), col(Story.created_at))
+                                    .where(_among(col(Story.person_id), ids))).all():
             stories[pid].append(at)
         calls: dict[int, list[RecruiterInfo]] = defaultdict(list)
         for r in conn.execute(
-            select(col(RecruiterCall.id), col(RecruiterCall.person_id), col(RecruiterCall.company), col(RecruiterCall.answer),
+            select(col(RecruiterCall.id), col(RecruiterCall.person_id), col(RecruiterCall.company),
+                   col(RecruiterCall.answer),
                    col(RecruiterCall.occurred_on)).where(_among(col(RecruiterCall.person_id), ids))
         ).all():
             calls[r.person_id].append(RecruiterInfo(r.id, r.company, r.answer, r.occurred_on))
@@ -289,7 +298,8 @@ _person = Person.__table__  # type: ignore[attr-defined]
 _nudge = Nudge.__table__  # type: ignore[attr-defined]
 # Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
 _SET_NEXT_CHECK = (update(_person).where(_person.c.id == bindparam("b_pid"),
-                                         _person.c.next_check_at.is_not_distinct_from(bindparam("b_seen", type_=UTCDateTime())))
+                                         _person.c.next_check_at.is_not_distinct_from(
+                                             bindparam("b_seen", type_=UTCDateTime())))
                    .values(next_check_at=bindparam("b_next", type_=UTCDateTime())))
 
 

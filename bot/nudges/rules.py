@@ -255,7 +255,8 @@ def deadline_near(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Can
     if d is None or s.accepted_at is None or s.goal_met() or local_date(now, s.tz) > d:
         return
     due = local_at(d - timedelta(days=p.deadline_near_days), p.send_time, s.tz)
-    yield Candidate(s.person_id, "deadline-near", str(s.dare.id), "-", due, local_at(d + timedelta(days=1), time(0, 0), s.tz))
+    yield Candidate(s.person_id, "deadline-near", str(s.dare.id), "-", due,
+                    local_at(d + timedelta(days=1), time(0, 0), s.tz))
 
 
 def gone_quiet(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
