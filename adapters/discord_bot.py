@@ -239,7 +239,8 @@ class DareClientMixin:
             kw.setdefault("embeds", [])
             await interaction.edit_original_response(**kw)
         else:
-            await interaction.edit_original_response(content="Posted below.", allowed_mentions=discord.AllowedMentions.none())
+            await interaction.edit_original_response(content="Posted below.",
+                                                     allowed_mentions=discord.AllowedMentions.none())
             await interaction.followup.send(**kw, ephemeral=False)
 
     async def open_form(self, interaction: discord.Interaction, name: str, *, ws: WorkspaceRef | None = None) -> None:

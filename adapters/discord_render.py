@@ -147,7 +147,8 @@ def _section_text(section: Section, budget: int) -> str:
     return text
 
 
-def render(reply: Reply, *, workspace_id: str = "", button_factory: Callable[[str, Button], discord.ui.Item] | None = None) -> Rendered:
+def render(reply: Reply, *, workspace_id: str = "",
+           button_factory: Callable[[str, Button], discord.ui.Item] | None = None) -> Rendered:
     """Render a Reply. `workspace_id` goes into button custom_ids so DM presses find their guild."""
     out = Rendered(ephemeral=reply.ephemeral)
     text = _simple_text(reply) if _is_simple(reply) else None
@@ -328,7 +329,8 @@ def _form_item(f: Any) -> discord.ui.Item:
     if f.kind in ("select", "multi_select") and 0 < len(f.options) <= SELECT_OPTIONS_MAX:
         options = [discord.SelectOption(label=cut(str(label), 100), value=cut_raw(str(value), 100),
                                         default=(str(value) == str(initial) if f.kind == "select"
-                                                 else isinstance(initial, (list, tuple)) and str(value) in map(str, initial)))
+                                                 else isinstance(initial, (list, tuple))
+                                                     and str(value) in map(str, initial)))
                    for value, label in f.options]
         multi = f.kind == "multi_select"
         return discord.ui.Select(custom_id=custom_id, options=options, placeholder=placeholder,

@@ -217,7 +217,8 @@ class SlackAdapter:
         if home is None:
             result = context.authorize_result  # bolt asked auth.test for it too
             home = getattr(result, "team_id", None)
-            enterprise = getattr(result, "enterprise_id", None) if getattr(result, "is_enterprise_install", False) else None
+            enterprise = (getattr(result, "enterprise_id", None)
+                          if getattr(result, "is_enterprise_install", False) else None)
         team = context.team_id or ""
         if team and (team == home or (enterprise and context.enterprise_id == enterprise)):
             return await next()
@@ -235,7 +236,8 @@ class SlackAdapter:
 
     # slash command ----------------------------------------------------------------------------
 
-    def _command_sync(self, team_id: str, user_id: str, user_name: str, text: str, team_name: str = "") -> tuple[Actor, Reply]:
+    def _command_sync(self, team_id: str, user_id: str, user_name: str, text: str,
+                      team_name: str = "") -> tuple[Actor, Reply]:
         actor = self._actor(team_id, user_id, user_name)
         return actor, self.engine.handle_text(self._ws(team_id, team_name), actor, render.neutral_mentions(text))
 
@@ -253,7 +255,8 @@ class SlackAdapter:
         actor, reply = _actor_and_reply(result)
         if reply.form and actor is not None:
             await ack()
-            self._spawn(self._open_form(client, team_id, actor, reply.form, body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
+            self._spawn(self._open_form(client, team_id, actor, reply.form,
+                                        body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
             return
         await ack(**self._ack_message(reply))
         self._after_answer(client, team_id, user_id, reply, respond)
@@ -261,14 +264,17 @@ class SlackAdapter:
     @staticmethod
     def _ack_message(reply: Reply) -> dict[str, Any]:
         msg = render.render_message(reply)
-        return {"text": msg["text"], "blocks": msg["blocks"], "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
+        return {"text": msg["text"], "blocks": msg["blocks"],
+                "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
 
-    async def _finish_command_late(self, work: Awaitable[Any], body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
+    async def _finish_command_late(self, work: Awaitable[Any], body: dict[str, Any],
+                                   respond: Any, client: AsyncWebClient) -> None:
         actor, reply = _actor_and_reply(await work)
         if reply.form and actor is not None:
             try:  # the trigger_id may still be inside its 3 seconds
                 await self._open_form(
-                    client, body.get("team_id", ""), actor, reply.form, body.get("trigger_id", ""), body.get("channel_id", "")
+                    client, body.get("team_id", ""), actor,
+                    reply.form, body.get("trigger_id", ""), body.get("channel_id", "")
                 )
                 return
             except Exception as err:  # expired_trigger_id: say how to use the command instead
@@ -289,7 +295,8 @@ class SlackAdapter:
             replace_original=replace,
         )
 
-    def _after_answer(self, client: AsyncWebClient, team_id: str, user_id: str, reply: Reply, respond: Any = None) -> None:
+    def _after_answer(self, client: AsyncWebClient, team_id: str, user_id: str,
+                      reply: Reply, respond: Any = None) -> None:
         """Once the answer is out, in the background: the reply's file and image go to the
         person's DM, and a successful action refreshes their App Home. Neither can change the
         answer; failures are logged (and an upload failure is told through `respond`)."""
@@ -298,7 +305,8 @@ class SlackAdapter:
         if not reply.is_error and not reply.form:
             self.refresh_home(client, team_id, user_id)
 
-    async def _open_form(self, client: AsyncWebClient, team_id: str, actor: Actor, name: str, trigger_id: str, channel_id: str) -> None:
+    async def _open_form(self, client: AsyncWebClient, team_id: str, actor: Actor,
+                         name: str, trigger_id: str, channel_id: str) -> None:
         form = await self._engine(self.engine.form, self._ws(team_id), actor, name)
         view = render.render_modal(form, metadata={"channel": channel_id})
         await client.views_open(trigger_id=trigger_id, view=view)
@@ -364,7 +372,8 @@ class SlackAdapter:
 
     # modals -----------------------------------------------------------------------------------
 
-    def _submit_sync(self, team_id: str, user_id: str, fallback: str, name: str, state: dict[str, Any], view_id: str) -> tuple[str, Any, Any]:
+    def _submit_sync(self, team_id: str, user_id: str, fallback: str, name: str,
+                     state: dict[str, Any], view_id: str) -> tuple[str, Any, Any]:
         """("ok", reply, form) | ("errors", errors, form) | ("dup", None, form). In a worker thread."""
         ws = self._ws(team_id)
         actor = self._actor(team_id, user_id, fallback)
@@ -384,7 +393,8 @@ class SlackAdapter:
             return "dup", None, form
         return "ok", reply, form
 
-    async def on_view_submission(self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_view_submission(self, ack: Any, body: dict[str, Any], view: dict[str, Any],
+                                 client: AsyncWebClient) -> None:
         team_id = (body.get("team") or {}).get("id") or view.get("team_id") or ""
         user = body.get("user") or {}
         name = render.form_name(view.get("callback_id", "")) or ""
@@ -409,7 +419,8 @@ class SlackAdapter:
             await ack(response_action="update", view=render.render_result_modal(payload, title=form.title))
             self._after_answer(client, team_id, user.get("id", ""), payload)
 
-    async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient, team_id: str, user_id: str) -> None:
+    async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient,
+                                      team_id: str, user_id: str) -> None:
         result = await work
         outcome, payload, _form = ("ok", result, None) if isinstance(result, Reply) else result
         if outcome == "ok":
@@ -469,7 +480,8 @@ class SlackAdapter:
         wait = max(HOME_SETTLE_SECONDS, state.last + HOME_REFRESH_SECONDS - asyncio.get_running_loop().time())
         self._spawn(self._refresh_home_after(client, team_id, user_id, state, wait), "app home refresh")
 
-    async def _refresh_home_after(self, client: AsyncWebClient, team_id: str, user_id: str, state: _HomeState, wait: float) -> None:
+    async def _refresh_home_after(self, client: AsyncWebClient, team_id: str, user_id: str,
+                                  state: _HomeState, wait: float) -> None:
         if wait > 0:
             with contextlib.suppress(TimeoutError):  # drain() (tests, shutdown) cuts the wait short
                 await asyncio.wait_for(state.flush.wait(), wait)
@@ -478,7 +490,8 @@ class SlackAdapter:
         except SlackApiError as err:  # e.g. the Home tab turned off in the app's settings
             log.warning("slack: App Home of %s/%s not refreshed: %s", team_id, user_id, err.response.get("error"))
 
-    async def _publish_home_now(self, client: AsyncWebClient, team_id: str, user_id: str, *, state: _HomeState | None = None) -> None:
+    async def _publish_home_now(self, client: AsyncWebClient, team_id: str, user_id: str,
+                                *, state: _HomeState | None = None) -> None:
         home = state or self._home_state(team_id, user_id)
         async with home.lock:
             if state is not None:
@@ -575,7 +588,8 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     uploads: list[dict[str, Any]] = []
     if reply.image is not None:
         title = render.file_text(reply.title or reply.image.filename, 250)
-        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content, "title": title,
+        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content,
+                        "title": title,
                         "alt_txt": render.file_text(f"Chart: {title}", ALT_TEXT)})
     if reply.file is not None:
         name = render.file_name(reply.file.filename)

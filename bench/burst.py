@@ -415,7 +415,8 @@ def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 5
                     rep.add(Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} throughput",
                                    got.throughput, "cmd/s", floor=None if workers == counts[0] else floor,
                                    higher_is_better=True),
-                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} p99", got.p99, "ms"))
+                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} p99",
+                                   got.p99, "ms"))
                     print(f"  workers={workers} {label:<18} {got.throughput:5.0f}/s p50 {got.p50:6.1f} p99 "
                           f"{got.p99:7.1f} ms, errors {got.errors}", flush=True)
             finally:

@@ -289,7 +289,8 @@ def measure(url: str, backend: str, shape: Shape, rep: Any, repeat: int) -> None
         rep.note(section, "Refused commands (the figures include them): " + "; ".join(failures))
 
 
-def run(rep: Any, pg: Any, *, scale: float = 1.0, backends: tuple[str, ...] = ("sqlite", "postgres"), repeat: int = 100) -> None:
+def run(rep: Any, pg: Any, *, scale: float = 1.0,
+        backends: tuple[str, ...] = ("sqlite", "postgres"), repeat: int = 100) -> None:
     shape = Shape.of(scale)
     workdir = Path(tempfile.mkdtemp(prefix="darebot-campus-"))
     try:

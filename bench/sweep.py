@@ -210,7 +210,8 @@ def run_case(db: Database, backend: str, n: int, heap: bool = False) -> Result:
     print(f"  {backend:<10} {n:>7} participants: data ready in {time.perf_counter() - t0:5.1f}s", flush=True)
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-m", "bench.sweep", db.url, "heap" if heap else "-"], cwd=root, env=env, check=True,
+    out = subprocess.run([sys.executable, "-m", "bench.sweep", db.url, "heap" if heap else "-"],
+                         cwd=root, env=env, check=True,
                          capture_output=True, text=True).stdout
     r = Result(backend, n, **json.loads(out.strip().splitlines()[-1]))
     print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s, steady {r.steady_s:.1f}s", flush=True)

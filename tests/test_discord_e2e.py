@@ -120,7 +120,8 @@ def test_mentions_typed_by_users_are_escaped_and_never_ping(tmp_path):
             await slash(w, p["prof"], g, "cohort create", name="CS101")
             await slash(w, p["ann"], g, "cohort join", name="CS101")
             payload = fake.command_interaction(p["ann"], g, ["dare", "contact"],
-                                               {"name": "@everyone Boss", "org": "@here <@&123456789012345678> **Inc**"})
+                                               {"name": "@everyone Boss",
+                                                "org": "@here <@&123456789012345678> **Inc**"})
             cb = await fake.interact(payload)
             data = cb["data"]
             shown = text_of(data)

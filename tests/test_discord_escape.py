@@ -53,11 +53,13 @@ def test_escape_round_trips_and_leaves_nothing_live(text: str) -> None:
 
 @given(TEXT)
 def test_rendered_replies_carry_no_live_link_or_mention(text: str) -> None:
-    reply = Reply(title=text[:50], sections=(Section(title="Board", text=text, fields=(Field(text[:20] or "x", text),)),))
+    reply = Reply(title=text[:50],
+                  sections=(Section(title="Board", text=text, fields=(Field(text[:20] or "x", text),)),))
     rendered = render(reply)
     parts = [rendered.content or ""]
     for embed in rendered.embeds:
-        parts += [embed.title or "", embed.description or ""] + [f.name or "" for f in embed.fields] + [f.value or "" for f in embed.fields]
+        parts += ([embed.title or "", embed.description or ""] + [f.name or "" for f in embed.fields]
+                  + [f.value or "" for f in embed.fields])
     for part in parts:
         live = _strip_escapes(part)
         assert "](" not in live and "<@" not in live and "@everyone" not in live

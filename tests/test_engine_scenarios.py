@@ -190,7 +190,8 @@ def test_quiet_weeks_and_pause_are_instructor_tools(cohort: Chat) -> None:
     assert "No nudges" in cohort.ok("prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-16 --note exams")
     assert "paused until" in cohort.ok("prof", "/dare cohort pause CS101 --until 2026-09-20")
     assert "back on" in cohort.ok("prof", "/dare cohort resume CS101")
-    assert "--to comes before --from" in cohort.err("prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-01")
+    assert "--to comes before --from" in cohort.err(
+        "prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-01")
 
 
 def test_help_lists_every_command_and_each_has_its_own(chat: Chat) -> None:

@@ -130,7 +130,8 @@ def test_transient_failure_backs_off_and_retry_after_holds_the_workspace(tmp_pat
     # plain transient errors back off exponentially and give up after max_attempts
     r.messenger.fail["ann"] = [TransientSendError("timeout")] * 10
     with r.db.session() as s:
-        s.execute(update(Nudge).where(Nudge.key == "2:dare-issued:1:-").values(status="pending", sent_at=None, attempts=0))
+        s.execute(update(Nudge).where(Nudge.key == "2:dare-issued:1:-")
+                  .values(status="pending", sent_at=None, attempts=0))
     due = []
     for _ in range(10):
         r.coach.deliver_due()

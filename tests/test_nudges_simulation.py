@@ -134,7 +134,8 @@ def test_four_week_cohort_postgres(pg_url):
 def test_nudge_buttons_and_dm_text(tmp_path):
     r = run_cohort(f"sqlite:///{tmp_path / 'sim.sqlite3'}")
     dared = r.messenger.to("ann")[0].reply
-    assert [(b.label, b.action, b.value, b.style) for b in dared.buttons] == [("I'm in", "dare.accept", "cs101", "primary")]
+    assert ([(b.label, b.action, b.value, b.style) for b in dared.buttons]
+            == [("I'm in", "dare.accept", "cs101", "primary")])
     assert "/dare accept cs101" in dared.plain_text() and "lunch with the instructor" in dared.plain_text()
     follow = next(d.reply for d in r.messenger.to("dan") if d.title.startswith("Time to follow up"))
     assert [(b.label, b.action, b.value, b.style) for b in follow.buttons] == [

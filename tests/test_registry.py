@@ -57,7 +57,8 @@ def test_usage_and_help_name_every_option(spec: CommandSpec) -> None:
         assert type(parse(example)) is spec.type
 
 
-@pytest.mark.parametrize("spec", [s for s in registry.commands() if s.options and not s.free_text], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [s for s in registry.commands() if s.options and not s.free_text],
+                         ids=lambda s: s.name)
 def test_an_unknown_option_names_the_known_ones(spec: CommandSpec) -> None:
     positional = " ".join('"x"' if p.required else "" for p in spec.positionals if p.kind != "user")
     users = " ".join("@ada" for p in spec.positionals if p.kind == "user" and p.required)

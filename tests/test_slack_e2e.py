@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from adapters import slack_render as r
 from storage.models import Interview, Nudge
@@ -77,7 +78,8 @@ def _interviews(h: SlackHarness) -> int:
         return s.execute(select(func.count()).select_from(Interview)).scalar_one()
 
 
-def _log_values(contact: str, minutes: str = "20", learned: str = "Ask for the second name.", on: str = "2026-11-23") -> dict:
+def _log_values(contact: str, minutes: str = "20", learned: str = "Ask for the second name.",
+                on: str = "2026-11-23") -> dict:
     return {
         "contact": {"value": {"type": "static_select", "selected_option": {"value": contact}}},
         "on": {"value": {"type": "datepicker", "selected_date": on}},
@@ -174,7 +176,8 @@ def test_forged_or_stale_signatures_get_401(h: SlackHarness) -> None:
     assert h.slack.command("UA", "help", bad_signature=True).status == 401
     assert h.slack.command("UA", "help", secret="not-the-secret").status == 401
     assert h.slack.command("UA", "help", timestamp=int(time.time()) - 600).status == 401
-    stale = h.slack.view_submission("UA", {"id": "V1", "callback_id": "darebot.form:log"}, {}, timestamp=int(time.time()) - 301)
+    stale = h.slack.view_submission("UA", {"id": "V1", "callback_id": "darebot.form:log"}, {},
+                                    timestamp=int(time.time()) - 301)
     assert stale.status == 401
     assert h.fake.calls == []  # nothing ran: no users.info, no auth.test
     assert h.slack.command("UA", "help").status == 200
@@ -231,7 +234,8 @@ def test_a_retried_submission_is_recorded_once(h: SlackHarness) -> None:
     h.fake.clear()
     event = {"type": "app_home_opened", "user": "UA", "channel": "DUA", "tab": "home", "event_ts": "1.2"}
     assert h.slack.event(event, event_id="Ev1").status == 200
-    assert h.slack.event(event, event_id="Ev1", extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status == 200
+    assert h.slack.event(event, event_id="Ev1",
+                         extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status == 200
     h.fake.wait_for_calls("views.publish")
     h.drain()
     assert len(h.fake.calls_to("views.publish")) == 1
@@ -268,7 +272,8 @@ def test_dms_under_a_rate_limit_all_arrive_once(tmp_path) -> None:
         rounds = 0
         for rounds in range(200):  # noqa: B007 (read after the loop, in the assertion message)
             with h.db.session() as s:
-                pending = s.execute(select(func.count()).select_from(Nudge).where(Nudge.status.in_(("pending", "claimed")))).scalar_one()  # type: ignore[attr-defined]
+                pending = s.execute(select(func.count()).select_from(Nudge)
+                                    .where(col(Nudge.status).in_(("pending", "claimed")))).scalar_one()
             if not pending:
                 break
             h.clock.advance(timedelta(seconds=1))
@@ -481,7 +486,8 @@ def test_a_failed_home_refresh_is_logged_and_changes_no_answer(h: SlackHarness, 
     h.drain()
     assert "Grace Hopper" in answer["text"] and ":warning:" not in json.dumps(answer["blocks"])
     assert h.fake.calls_to("views.publish") and not h.fake.ok_calls_to("views.publish")
-    assert any(r.name == "darebot.slack" and "App Home of T1/UA not refreshed: invalid_arguments" in r.getMessage() for r in caplog.records)
+    assert any(r.name == "darebot.slack" and "App Home of T1/UA not refreshed: invalid_arguments" in r.getMessage()
+               for r in caplog.records)
     assert not [c for c in h.fake.calls_to("response_url")]  # nothing was sent to Ada about it
 
 

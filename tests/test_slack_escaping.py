@@ -30,7 +30,8 @@ def test_mrkdwn_escape_leaves_no_angle_brackets_and_round_trips(text: str) -> No
 
 @given(TEXT)
 def test_file_titles_and_alt_text_carry_no_mention_or_link(text: str) -> None:
-    reply = Reply(title=text, image=Attachment(text + ".png", b"x", "image/png"), file=Attachment(text + ".csv", b"x", "text/csv"))
+    reply = Reply(title=text, image=Attachment(text + ".png", b"x", "image/png"),
+                  file=Attachment(text + ".csv", b"x", "text/csv"))
     for upload in file_uploads(reply):
         for key in ("title", "alt_txt", "filename"):
             value = upload.get(key, "")

@@ -82,10 +82,12 @@ MALFORMED: list[tuple[str, bytes, str | None]] = [
     ("form sent as octet-stream", command_form().encode(), "application/octet-stream"),
     ("block_actions with actions null", _action(None).encode(), FORM),
     ("block_actions with actions a string", _action("x").encode(), FORM),
-    ("event_callback with event a list", b'{"type": "event_callback", "team_id": "T1", "event": [1]}', "application/json"),
+    ("event_callback with event a list", b'{"type": "event_callback", "team_id": "T1", "event": [1]}',
+     "application/json"),
     ("form neither command nor payload", b"a=1&b=2", FORM),
     ("view_submission without a view", urllib.parse.urlencode(
-        {"payload": json.dumps({"type": "view_submission", "team": {"id": TEAM}, "user": {"id": "U"}})}).encode(), FORM),
+        {"payload": json.dumps({"type": "view_submission", "team": {"id": TEAM}, "user": {"id": "U"}})}).encode(),
+     FORM),
 ]
 
 

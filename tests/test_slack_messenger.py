@@ -31,7 +31,8 @@ def test_base_url_gets_its_trailing_slash() -> None:
 
 
 def test_dm_is_posted_to_the_user_with_blocks_and_escaped_text(fake: FakeSlackAPI) -> None:
-    reply = Reply(title="Nudge", sections=(Section(text="Hi <!channel> & co"),), buttons=(Button("Log it", "nudge.log"),))
+    reply = Reply(title="Nudge", sections=(Section(text="Hi <!channel> & co"),),
+                  buttons=(Button("Log it", "nudge.log"),))
     sent = _messenger(fake).send_dm("T1", "UA", reply)
     call = fake.calls_to("chat.postMessage")[0]
     assert call.token == "xoxb-1" and call.args["channel"] == "UA"

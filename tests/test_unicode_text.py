@@ -31,7 +31,8 @@ def test_every_printable_character_is_allowed(text: str) -> None:
     assert clean_text(text, what="Story", max_len=500, multiline=True) == expected
 
 
-@given(TEXT, st.sampled_from([chr(c) for c in range(0x20) if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"] + ["\x7f", "\x9b"]),
+@given(TEXT, st.sampled_from([chr(c) for c in range(0x20) if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
+                             + ["\x7f", "\x9b"]),
        TEXT)
 def test_control_characters_are_refused(head: str, control: str, tail: str) -> None:
     with pytest.raises(UsageError, match="control characters"):

@@ -410,7 +410,8 @@ class FakeDiscord:
     async def _delete_webhook_message(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
 
-    def message_payload(self, channel_id: str, body: dict[str, Any], *, interaction_id: str | None = None) -> dict[str, Any]:
+    def message_payload(self, channel_id: str, body: dict[str, Any],
+                        *, interaction_id: str | None = None) -> dict[str, Any]:
         msg: dict[str, Any] = {
             "id": self.snowflake(), "channel_id": channel_id, "author": self.bot.payload(),
             "content": body.get("content") or "", "timestamp": _iso_now(), "edited_timestamp": None,

@@ -147,7 +147,8 @@ class FakeSlackAPI:
         return user
 
     def fail_next(
-        self, method: str, error: str = "ratelimited", *, status: int | None = None, retry_after: int | None = None, times: int = 1
+        self, method: str, error: str = "ratelimited", *, status: int | None = None,
+            retry_after: int | None = None, times: int = 1
     ) -> None:
         """Make the next `times` calls of `method` fail like Slack does (429 for "ratelimited")."""
         if status is None:
@@ -315,7 +316,8 @@ class FakeSlackAPI:
             if stored is not None and stored.content is None:
                 stored.content = data
         status, text = (200, f"OK - {len(data)}") if stored is not None else (404, "file not found")
-        self._record(Call("file_upload", {"file_id": file_id, "length": len(data)}, None, status, {"ok": status == 200}, request.path))
+        self._record(Call("file_upload", {"file_id": file_id, "length": len(data)}, None, status,
+                          {"ok": status == 200}, request.path))
         return web.Response(status=status, text=text, content_type="text/plain")
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -344,7 +346,8 @@ class FakeSlackAPI:
             await asyncio.sleep(late[0])
         return web.json_response(body, status=status, headers=headers)
 
-    def _answer(self, method: str, args: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(self, method: str, args: dict[str, Any],
+                token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._cond:
             for failure in self._failures:
                 if failure.method == method and failure.times > 0:
@@ -392,12 +395,14 @@ class FakeSlackAPI:
         """Send a Socket Mode envelope to the connected app; return the app's acknowledgement."""
         self.wait_socket(timeout)
         envelope_id = f"env-{next(self._ids)}"
-        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True, "retry_attempt": 0, "retry_reason": ""}
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True,
+                    "retry_attempt": 0, "retry_reason": ""}
         ws = self._sockets[-1]
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(ws.send_json(envelope), self._loop).result(timeout)
         with self._cond:
-            ok = self._cond.wait_for(lambda: any(m.get("envelope_id") == envelope_id for m in self.socket_messages), timeout)
+            ok = self._cond.wait_for(lambda: any(m.get("envelope_id") == envelope_id for m in self.socket_messages),
+                                     timeout)
             if not ok:
                 raise AssertionError(f"no acknowledgement of {envelope_id}")
             return next(m for m in self.socket_messages if m.get("envelope_id") == envelope_id)
@@ -702,7 +707,8 @@ class SlackSigner:
     def trigger_id(self) -> str:
         return f"{next(self._n)}.{int(time.time())}.trigger"
 
-    def command(self, user_id: str, text: str, *, channel_id: str = "C1", user_name: str | None = None, **kw: Any) -> HttpResult:
+    def command(self, user_id: str, text: str,
+                *, channel_id: str = "C1", user_name: str | None = None, **kw: Any) -> HttpResult:
         form = {
             "token": "legacy",
             "team_id": self.team_id,
