@@ -21,7 +21,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/darebot run
 
+# Lint and strict typing first: a style or type error fails the build like a failing test.
 test: $(STAMP)
+	$(BIN)/ruff check bot adapters storage tests bench
+	$(BIN)/mypy bot storage
 	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
