@@ -22,7 +22,7 @@ from bot.questions import check_ids, must_ask
 from bot.registry import command, form_action
 from bot.replies import Field, Reply, Section, text_reply
 from bot.validate import name_key
-from storage.models import Cohort, Contact, Interview, Outcome, Outreach, RecruiterCall, Story
+from storage.models import Cohort, Contact, Interview, Outcome, Outreach, RecruiterCall, Story, pk
 
 CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous": "shared with the cohort anonymously",
                  "instructor": "for your instructor only"}
@@ -38,7 +38,7 @@ def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
                          f'/dare outreach "{cmd.name}".', field="name")
     kind = cmd.kind or "future-self"
     decides = cmd.decides or kind == "decision-maker"
-    ctx.session.add(Contact(workspace_id=ctx.ws.id, person_id=ctx.me.id, name=cmd.name, name_key=key,  # type: ignore[arg-type]
+    ctx.session.add(Contact(workspace_id=pk(ctx.ws), person_id=pk(ctx.me), name=cmd.name, name_key=key,
                             title=cmd.title, org=cmd.org, kind=kind, can_decide=decides, created_at=ctx.now))
     where = ", ".join(x for x in (cmd.title, cmd.org) if x)
     text = f"Added {cmd.name}{' (' + where + ')' if where else ''}. Reach out, then record it with " \
@@ -65,7 +65,7 @@ def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
         raise UsageError(f"You already recorded an attempt to {contact.name} on {day}. "
                          "Give them a few days; a follow-up counts from the next day.", field="on")
     n = len(previous) + 1
-    ctx.session.add(Outreach(contact_id=contact.id, person_id=ctx.me.id, attempt_no=n, channel=cmd.via or "email",  # type: ignore[arg-type]
+    ctx.session.add(Outreach(contact_id=pk(contact), person_id=pk(ctx.me), attempt_no=n, channel=cmd.via or "email",
                              sent_on=day, created_at=ctx.now))
     answered = any(o.status != "no-reply" for o in previous)
     if answered:
@@ -89,7 +89,7 @@ def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
 def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
     contact = ctx.contact(cmd.contact)
     last = ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
-                            .order_by(Outreach.attempt_no.desc())).first()  # type: ignore[attr-defined]
+                            .order_by(col(Outreach.attempt_no).desc())).first()
     if last is None:
         raise UsageError(f"You haven't recorded reaching out to {contact.name} yet: "
                          f'/dare outreach "{contact.name}" first.')
@@ -121,15 +121,15 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     check_ids(cmd.asked)
     if ctx.session.exec(select(Interview).where(Interview.contact_id == contact.id, Interview.held_on == day)).first():
         raise UsageError(f"You already logged an interview with {contact.name} on {day}.", field="on")
-    interview = Interview(person_id=ctx.me.id, contact_id=contact.id, held_on=day, minutes=cmd.minutes,  # type: ignore[arg-type]
+    interview = Interview(person_id=pk(ctx.me), contact_id=pk(contact), held_on=day, minutes=cmd.minutes,
                           asked=",".join(cmd.asked), learned=cmd.learned, created_at=ctx.now)
     ctx.session.add(interview)
     ctx.session.flush()
     for tag in cmd.outcomes:
-        ctx.session.add(Outcome(interview_id=interview.id, tag=tag))  # type: ignore[arg-type]
+        ctx.session.add(Outcome(interview_id=pk(interview), tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
     last = ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
-                            .order_by(Outreach.attempt_no.desc())).first()  # type: ignore[attr-defined]
+                            .order_by(col(Outreach.attempt_no).desc())).first()
     if last is not None and last.status == "no-reply":
         last.status, last.replied_on = "meeting", min(day, ctx.today)
         last.meeting_on = day
@@ -151,12 +151,12 @@ def story(ctx: Context, cmd: c.ShareStory) -> Reply:
     cohorts = [cohort for cohort, m in ctx.memberships() if m.is_participant]
     cohort: Cohort | None = cohorts[-1] if cohorts else None
     consent = cmd.to or "instructor"
-    ctx.session.add(Story(person_id=ctx.me.id, cohort_id=cohort.id if cohort else None, text=cmd.text,  # type: ignore[arg-type]
+    ctx.session.add(Story(person_id=pk(ctx.me), cohort_id=pk(cohort) if cohort else None, text=cmd.text,
                           consent=consent, created_at=ctx.now))
     reward = ""
     if cohort is not None:
         from bot.stats import current_dare
-        dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+        dare = current_dare(ctx.session, pk(cohort))
         if dare and dare.reward:
             reward = f" Your instructor will see it and can grant the reward ({dare.reward})."
     return text_reply(f"Thanks for sharing: your story is {CONSENT_LABEL[consent]}.{reward}", title="Story saved")
@@ -166,7 +166,7 @@ def story(ctx: Context, cmd: c.ShareStory) -> Reply:
          examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me '
                    '--answer later --connected',))
 def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
-    ctx.session.add(RecruiterCall(person_id=ctx.me.id, company=cmd.company, role=cmd.role, asked=",".join(cmd.asked),  # type: ignore[arg-type]
+    ctx.session.add(RecruiterCall(person_id=pk(ctx.me), company=cmd.company, role=cmd.role, asked=",".join(cmd.asked),
                                   answer=cmd.answer, connected=cmd.connected, referred=cmd.referred,
                                   occurred_on=ctx.today, created_at=ctx.now))
     done = recruiter_steps_done(cmd.asked, cmd.answer, cmd.connected, cmd.referred)

@@ -16,7 +16,7 @@ from bot.registry import action, command
 from bot.replies import Button, Field, Reply, Section, text_reply
 from bot.stats import current_dare
 from bot.validate import name_key
-from storage.models import Acceptance, Cohort, Dare, Membership, Nudge, QuietWeek
+from storage.models import Acceptance, Cohort, Dare, Membership, Nudge, QuietWeek, pk
 
 DEADLINE_HORIZON_DAYS = 366  # a dare is a term's work; further out is a typo
 
@@ -40,11 +40,11 @@ def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
                          f"or join it with /dare cohort join {cmd.name}.", field="name")
     tz = zone(cmd.tz, field="tz").key if cmd.tz else (ctx.me.tz or ctx.default_tz)
     deadline = resolve_deadline(ctx, cmd.deadline) if cmd.deadline else None
-    cohort = Cohort(workspace_id=ctx.ws.id, name=cmd.name, name_key=key, tz=tz, goal=cmd.goal or 3,  # type: ignore[arg-type]
-                    deadline=deadline, created_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
+    cohort = Cohort(workspace_id=pk(ctx.ws), name=cmd.name, name_key=key, tz=tz, goal=cmd.goal or 3,
+                    deadline=deadline, created_by=pk(ctx.me), created_at=ctx.now)
     ctx.session.add(cohort)
     ctx.session.flush()
-    ctx.session.add(Membership(cohort_id=cohort.id, person_id=ctx.me.id, is_instructor=True,  # type: ignore[arg-type]
+    ctx.session.add(Membership(cohort_id=pk(cohort), person_id=pk(ctx.me), is_instructor=True,
                                joined_at=ctx.now))
     when = f", deadline {deadline.isoformat()}" if deadline else ""
     return text_reply(
@@ -64,9 +64,9 @@ def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
     if m:
         m.is_participant = True
     else:
-        ctx.session.add(Membership(cohort_id=cohort.id, person_id=ctx.me.id, is_participant=True,  # type: ignore[arg-type]
+        ctx.session.add(Membership(cohort_id=pk(cohort), person_id=pk(ctx.me), is_participant=True,
                                    joined_at=ctx.now))
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    dare = current_dare(ctx.session, pk(cohort))
     # Discord tells no time zone: without one, nudges follow the cohort's clock.
     tz_tip = () if ctx.me.tz else (Section(text=f"Nudges follow {cohort.tz} time. Elsewhere? "
                                                 "/dare settings tz Area/City, e.g. Europe/Berlin."),)
@@ -90,7 +90,7 @@ def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
     if m:
         m.is_instructor = True
     else:
-        ctx.session.add(Membership(cohort_id=cohort.id, person_id=other.id, is_instructor=True,  # type: ignore[arg-type]
+        ctx.session.add(Membership(cohort_id=pk(cohort), person_id=pk(other), is_instructor=True,
                                    joined_at=ctx.now))
     return text_reply(f"{other.display_name} is now an instructor of {cohort.name}.")
 
@@ -132,7 +132,7 @@ def quiet(ctx: Context, cmd: c.CohortQuiet) -> Reply:
         raise UsageError("--to comes before --from.", usage=usage)
     if (end - start).days > 62:
         raise UsageError("A quiet stretch can last at most 9 weeks; pause the cohort for longer breaks.")
-    ctx.session.add(QuietWeek(cohort_id=cohort.id, starts_on=start, ends_on=end, note=cmd.note))  # type: ignore[arg-type]
+    ctx.session.add(QuietWeek(cohort_id=pk(cohort), starts_on=start, ends_on=end, note=cmd.note))
     return text_reply(f"No nudges to {cohort.name}'s participants from {start} to {end}"
                       f"{' (' + cmd.note + ')' if cmd.note else ''}.")
 
@@ -154,7 +154,7 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
     """Issue the dare and plan one announcement DM per participant; run again, it updates the dare."""
     cohort = ctx.cohort(cmd.name, instructor=True, example="/dare start NAME")
     deadline = resolve_deadline(ctx, cmd.deadline) if cmd.deadline else None
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    dare = current_dare(ctx.session, pk(cohort))
     if dare is not None:
         # One dare per cohort: a second /dare start adjusts it and keeps everything already logged.
         changed = _apply(dare, cmd, deadline)
@@ -167,8 +167,8 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
                      ephemeral=False)
     if deadline is None and cohort.deadline is not None and cohort.deadline >= ctx.today:
         deadline = cohort.deadline
-    dare = Dare(cohort_id=cohort.id, goal=cohort.goal, starts_at=ctx.now, deadline=deadline,  # type: ignore[arg-type]
-                issued_by=ctx.me.id, created_at=ctx.now)  # type: ignore[arg-type]
+    dare = Dare(cohort_id=pk(cohort), goal=cohort.goal, starts_at=ctx.now, deadline=deadline,
+                issued_by=pk(ctx.me), created_at=ctx.now)
     _apply(dare, cmd, deadline)
     ctx.session.add(dare)
     ctx.session.flush()
@@ -217,13 +217,13 @@ def accept(ctx: Context, cmd: c.Accept) -> Reply:
     m = ctx.membership(cohort)
     if m is None or not m.is_participant:
         raise UsageError(f"Join {cohort.name} first: /dare cohort join {cohort.name}.")
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    dare = current_dare(ctx.session, pk(cohort))
     if dare is None:
         raise UsageError(f"{cohort.name} has no dare yet: your instructor issues it with /dare start.")
     if ctx.session.exec(select(Acceptance).where(Acceptance.dare_id == dare.id,
                                                  Acceptance.person_id == ctx.me.id)).first():
         return text_reply("You've already taken the dare. /dare progress shows where you are.")
-    ctx.session.add(Acceptance(dare_id=dare.id, person_id=ctx.me.id, accepted_at=ctx.now))  # type: ignore[arg-type]
+    ctx.session.add(Acceptance(dare_id=pk(dare), person_id=pk(ctx.me), accepted_at=ctx.now))
     by = f" by {dare.deadline.isoformat()}" if dare.deadline else ""
     return Reply(title="Dare accepted", sections=(Section(
         text=f"You're in: {dare.goal} reverse interview{'s' if dare.goal != 1 else ''}{by}.\n"

@@ -15,7 +15,7 @@ from bot.errors import NotAllowed, NotFound, UsageError
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory
 from bot.validate import NAME_MAX, name_key
-from storage.models import Cohort, Contact, Membership, Person, Workspace
+from storage.models import Cohort, Contact, Membership, Person, Workspace, pk
 
 _ADJ = ("Brave", "Curious", "Steady", "Bold", "Keen", "Quiet", "Swift", "Bright", "Patient", "Candid", "Nimble", "Calm")
 _ANIMAL = ("Otter", "Falcon", "Heron", "Lynx", "Badger", "Fox", "Owl", "Wren", "Marten", "Ibex", "Puffin", "Hare")
@@ -48,8 +48,8 @@ def get_person(session: Session, ws: Workspace, user_id: str, display_name: str,
     person = session.exec(select(Person).where(Person.workspace_id == ws.id, Person.external_id == user_id)).first()
     name = " ".join(display_name.split())[:NAME_MAX] or user_id
     if person is None:
-        person = Person(workspace_id=ws.id, external_id=user_id, display_name=name,  # type: ignore[arg-type]
-                        alias=alias_for(ws.id, user_id), tz=tz, created_at=now)  # type: ignore[arg-type]
+        person = Person(workspace_id=pk(ws), external_id=user_id, display_name=name,
+                        alias=alias_for(pk(ws), user_id), tz=tz, created_at=now)
         try:
             with session.begin_nested():
                 session.add(person)

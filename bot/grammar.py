@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any
+from typing import Any, cast
 
 from bot import commands as c
 from bot.errors import UsageError
@@ -134,7 +134,7 @@ def _build(spec: CommandSpec, tokens: list[str]) -> Any:
                 except ValueError:
                     raise UsageError(f"{flag} needs a whole number, not '{value[:20]}'.", usage=spec.usage) from None
             elif opt.kind == "list":
-                kwargs[opt.field] = (*kwargs.get(opt.field, ()), *_split_csv(value))  # type: ignore[misc]
+                kwargs[opt.field] = (*cast("tuple[str, ...]", kwargs.get(opt.field, ())), *_split_csv(value))
             elif opt.kind == "csv":
                 kwargs[opt.field] = _split_csv(value)
             else:

@@ -180,9 +180,9 @@ def _command_type(handler: Callable[..., Any]) -> type:
     if len(names) < 2:
         raise TypeError(f"{handler.__qualname__} must take (ctx, command)")
     hint = typing.get_type_hints(handler)[names[1]]
-    if not dataclasses.is_dataclass(hint):
+    if not isinstance(hint, type) or not dataclasses.is_dataclass(hint):
         raise TypeError(f"{handler.__qualname__}: the command parameter must be a dataclass")
-    return hint  # type: ignore[return-value]
+    return hint
 
 
 def command(words: str, *, summary: str, instructor: bool = False, form: str | None = None, details: str = "",

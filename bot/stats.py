@@ -50,6 +50,7 @@ from storage.models import (
     Person,
     RecruiterCall,
     Story,
+    pk,
 )
 
 
@@ -278,7 +279,7 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
     contact first answered on (the board and progress don't show them). `dare`, the cohort's current
     dare when the caller has it, saves looking it up."""
     if isinstance(dare, _Lookup):
-        dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+        dare = current_dare(session, pk(cohort))
     params = {"cohort_id": cohort.id, "dare_id": dare.id if dare else None, "since": since, "until": until,
               "only": only}
     query = _stats_query(dare is not None, since is not None, until is not None, only is not None)

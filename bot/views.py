@@ -36,7 +36,7 @@ from bot.stats import (
     ranked,
 )
 from bot.validate import name_key
-from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
+from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story, pk
 
 BOARD_ROWS = 25
 
@@ -144,7 +144,7 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
         if len(mine) == 1:
             return mine[0]
     cohort = ctx.cohort(name, instructor=instructor, example=example)  # raises the usual refusal
-    return cohort, ctx.membership(cohort), current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    return cohort, ctx.membership(cohort), current_dare(ctx.session, pk(cohort))
 
 
 @command("board", summary="The cohort's leaderboard (--post shares it in the channel).", writes=False,

@@ -6,9 +6,22 @@ Datetimes are aware and stored in UTC (SQLModel's UTCDateTime); dates are calend
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def pk(row: _Keyed) -> int:
+    """A stored row's id. SQLModel types every id optional because it is unset until the first flush."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id until it is flushed")
+    return row.id
 
 
 class Workspace(SQLModel, table=True):

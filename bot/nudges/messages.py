@@ -14,7 +14,7 @@ from bot.nudges.policy import local_date
 from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState
 from bot.questions import must_ask
 from bot.replies import Button, Field, Reply, Section
-from storage.models import Cohort
+from storage.models import Cohort, pk
 
 
 def must_ask_lines() -> list[str]:
@@ -243,7 +243,7 @@ def instructor_digest(s: InstructorState, *, session: Session, now: datetime) ->
     from bot.stats import current_dare, dare_window_start, funnel, is_stalled, participant_stats
 
     cohort = session.get(Cohort, s.dare.cohort_id)
-    stats = (participant_stats(session, cohort, since=dare_window_start(current_dare(session, cohort.id), cohort))  # type: ignore[arg-type]
+    stats = (participant_stats(session, cohort, since=dare_window_start(current_dare(session, pk(cohort)), cohort))
              if cohort else [])
     f = funnel(stats, s.dare.goal)
     week_ago = now - timedelta(days=7)

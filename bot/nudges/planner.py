@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.nudges.policy import DEFAULT_POLICY, OPTOUT_EXEMPT, Policy, tz_name
@@ -294,8 +294,9 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     return sorted((pid, at) for pid, at, _ws in rows)
 
 
-_person = Person.__table__  # type: ignore[attr-defined]
-_nudge = Nudge.__table__  # type: ignore[attr-defined]
+# The tables themselves, for core statements (SQLModel's stubs don't declare __table__).
+_person = SQLModel.metadata.tables["person"]
+_nudge = SQLModel.metadata.tables["nudge"]
 # Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
 _SET_NEXT_CHECK = (update(_person).where(_person.c.id == bindparam("b_pid"),
                                          _person.c.next_check_at.is_not_distinct_from(
