@@ -507,7 +507,7 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     if reply.image is not None:
         title = render.cut(reply.title or reply.image.filename, 250)
         uploads.append({"filename": reply.image.filename, "content": reply.image.content, "title": title,
-                        "alt_txt": render.cut(f"Chart: {title}", ALT_TEXT)})
+                        "alt_txt": render.cut(reply.image.alt or f"Chart: {title}", ALT_TEXT)})
     if reply.file is not None:
         uploads.append({"filename": reply.file.filename, "content": reply.file.content, "title": reply.file.filename})
     return uploads

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -16,6 +17,9 @@ from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory
 from bot.validate import NAME_MAX, name_key
 from storage.models import Cohort, Contact, Membership, Person, Workspace
+
+if TYPE_CHECKING:
+    from bot.dashboard import DashboardConfig
 
 _ADJ = ("Brave", "Curious", "Steady", "Bold", "Keen", "Quiet", "Swift", "Bright", "Patient", "Candid", "Nimble", "Calm")
 _ANIMAL = ("Otter", "Falcon", "Heron", "Lynx", "Badger", "Fox", "Owl", "Wren", "Marten", "Ibex", "Puffin", "Hare")
@@ -90,6 +94,7 @@ class Context:
     default_tz: str
     directory: Directory
     planned_dms: int = 0  # DMs this command put in the outbox, due now
+    dashboard: DashboardConfig | None = None  # where /dare dashboard links point, when it is served
 
     @property
     def zone(self) -> str:
@@ -104,11 +109,15 @@ class Context:
         return get_person(self.session, self.ws, user_id, known or name_hint or user_id, self.now,
                           rename=known is not None)
 
-    def memberships(self) -> list[tuple[Cohort, Membership]]:
-        return list(self.session.exec(
-            select(Cohort, Membership).join(Membership, Membership.cohort_id == Cohort.id)
-            .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id, Cohort.closed_at == None)  # noqa: E711
-            .order_by(Membership.joined_at)).all())
+    def memberships(self, *, include_closed: bool = False) -> list[tuple[Cohort, Membership]]:
+        """The person's current memberships; closed cohorts only with `include_closed` (report, board, compare)."""
+        query = (select(Cohort, Membership).join(Membership, Membership.cohort_id == Cohort.id)
+                 .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id,
+                        Membership.removed_at == None)  # noqa: E711
+                 .order_by(Membership.joined_at))
+        if not include_closed:
+            query = query.where(Cohort.closed_at == None)  # noqa: E711
+        return list(self.session.exec(query).all())
 
     def cohort_by_name(self, name: str) -> Cohort:
         cohort = self.session.exec(select(Cohort).where(Cohort.workspace_id == self.ws.id,
@@ -119,14 +128,22 @@ class Context:
             raise NotFound(f"There's no cohort called '{name[:NAME_MAX]}' here.{hint}")
         return cohort
 
-    def cohort(self, name: str | None, *, instructor: bool = False, example: str = "") -> Cohort:
-        """The named cohort, or the only one the person is in (as instructor when `instructor`)."""
+    def cohort(self, name: str | None, *, instructor: bool = False, example: str = "",
+               include_closed: bool = False) -> Cohort:
+        """The named cohort, or the only one the person is in (as instructor when `instructor`).
+
+        Left out, the name is guessed among open cohorts, or closed ones too with `include_closed`
+        when no open one fits.
+        """
         if name:
             cohort = self.cohort_by_name(name)
             if instructor:
                 self.require_instructor(cohort)
             return cohort
         mine = [(c, m) for c, m in self.memberships() if (m.is_instructor if instructor else True)]
+        if not mine and include_closed:
+            mine = [(c, m) for c, m in self.memberships(include_closed=True)
+                    if (m.is_instructor if instructor else True)]
         if len(mine) == 1:
             return mine[0][0]
         if not mine:
@@ -136,10 +153,12 @@ class Context:
         names = ", ".join(c.name for c, _ in mine)
         raise UsageError(f"You're in several cohorts ({names}): name one{', e.g. ' + example if example else ''}.")
 
-    def membership(self, cohort: Cohort, person: Person | None = None) -> Membership | None:
+    def membership(self, cohort: Cohort, person: Person | None = None, *, removed: bool = False) -> Membership | None:
+        """The person's current membership; with `removed`, also one they left or were removed from."""
         person = person or self.me
-        return self.session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
-                                                          Membership.person_id == person.id)).first()
+        m = self.session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
+                                                       Membership.person_id == person.id)).first()
+        return m if m is None or removed or m.removed_at is None else None
 
     def is_instructor(self, cohort: Cohort) -> bool:
         m = self.membership(cohort)

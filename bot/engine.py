@@ -18,6 +18,7 @@ from bot import commands as c
 from bot import registry, views
 from bot.clock import Clock
 from bot.context import Context, effective_zone, get_person, get_workspace
+from bot.dashboard import DashboardConfig
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
@@ -44,6 +45,8 @@ class Engine:
         self.directory: Directory = directory or NoDirectory()
         # Set by the scheduler: called after a command planned DMs that are due now.
         self.outbox_listener: Callable[[], None] | None = None
+        # Set where the web dashboard is served: /dare dashboard signs links to it.
+        self.dashboard: DashboardConfig | None = None
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
@@ -191,7 +194,7 @@ class Engine:
                 me = get_person(s, w, actor.user_id, actor.display_name, now, actor.tz)
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
-                              directory=self.directory)
+                              directory=self.directory, dashboard=self.dashboard)
                 reply = work(ctx)
         except DareError:
             raise

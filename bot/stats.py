@@ -75,10 +75,14 @@ def current_dare(session: Session, cohort_id: int) -> Dare | None:
 
 
 def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
-                      only: int | None = None) -> list[ParticipantStats]:
-    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until]."""
+                      only: int | None = None, as_of: datetime | None = None) -> list[ParticipantStats]:
+    """Stats for every current participant of a cohort (or `only` one), counting activity within [since, until].
+
+    `as_of` freezes the numbers at a moment (a closed cohort's close): rows recorded later don't count.
+    """
     query = (select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
-             .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
+             .where(Membership.cohort_id == cohort.id, Membership.is_participant == True,  # noqa: E712
+                    Membership.removed_at == None)  # noqa: E711
              .order_by(Membership.joined_at, Person.id))
     if only is not None:
         query = query.where(Person.id == only)
@@ -88,32 +92,36 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
         return []
     ids = list(by_id)
 
-    def in_range(col):  # type: ignore[no-untyped-def]
+    def in_range(col, recorded=None):  # type: ignore[no-untyped-def]
         conds = []
-        if since is not None:
+        if since is not None and col is not None:
             conds.append(col >= since)
-        if until is not None:
+        if until is not None and col is not None:
             conds.append(col <= until)
+        if as_of is not None and recorded is not None:
+            conds.append(recorded <= as_of)
         return and_(True, *conds)
 
     dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
     if dare is not None:
         for pid, at in session.exec(select(Acceptance.person_id, Acceptance.accepted_at)
-                                    .where(Acceptance.dare_id == dare.id, Acceptance.person_id.in_(ids))):  # type: ignore[union-attr]
+                                    .where(Acceptance.dare_id == dare.id, Acceptance.person_id.in_(ids),  # type: ignore[union-attr]
+                                           in_range(None, Acceptance.accepted_at))):  # type: ignore[union-attr]
             by_id[pid].accepted_at = at
             by_id[pid].touch(at)
 
     for pid, n, deciders, last in session.exec(
             select(Contact.person_id, func.count(), func.sum(case((Contact.can_decide == True, 1), else_=0)),  # noqa: E712
                    func.max(Contact.created_at))
-            .where(Contact.person_id.in_(ids)).group_by(Contact.person_id)):  # type: ignore[union-attr]
+            .where(Contact.person_id.in_(ids), in_range(None, Contact.created_at))  # type: ignore[union-attr]
+            .group_by(Contact.person_id)):  # type: ignore[union-attr]
         s = by_id[pid]
         s.contacts, s.deciders = n, int(deciders or 0)
         s.touch(last)
 
     for pid, contact_id, attempt_no, status, created in session.exec(
             select(Outreach.person_id, Outreach.contact_id, Outreach.attempt_no, Outreach.status, Outreach.created_at)
-            .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on))  # type: ignore[union-attr]
+            .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on, Outreach.created_at))  # type: ignore[union-attr]
             .order_by(Outreach.contact_id, Outreach.attempt_no)):
         s = by_id[pid]
         s.attempts += 1
@@ -128,7 +136,7 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
     contact_rows = session.exec(
         select(Outreach.person_id, Outreach.contact_id, func.min(case((Outreach.status != "no-reply", Outreach.attempt_no))),
                func.max(case((Outreach.status == "meeting", 1), else_=0)))
-        .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on))  # type: ignore[union-attr]
+        .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on, Outreach.created_at))  # type: ignore[union-attr]
         .group_by(Outreach.person_id, Outreach.contact_id)).all()
     for pid, _cid, first_reply, meeting in contact_rows:
         s = by_id[pid]
@@ -142,28 +150,28 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
             select(Interview.person_id, func.count(), func.sum(case((Contact.can_decide == True, 1), else_=0)),  # noqa: E712
                    func.max(Interview.created_at))
             .join(Contact, Contact.id == Interview.contact_id)
-            .where(Interview.person_id.in_(ids), in_range(Interview.held_on))  # type: ignore[union-attr]
+            .where(Interview.person_id.in_(ids), in_range(Interview.held_on, Interview.created_at))  # type: ignore[union-attr]
             .group_by(Interview.person_id)):
         s = by_id[pid]
         s.interviews, s.decider_interviews = n, int(dec or 0)
         s.touch(last)
     for pid, tag, n in session.exec(
             select(Interview.person_id, Outcome.tag, func.count()).join(Outcome, Outcome.interview_id == Interview.id)
-            .where(Interview.person_id.in_(ids), in_range(Interview.held_on))  # type: ignore[union-attr]
+            .where(Interview.person_id.in_(ids), in_range(Interview.held_on, Interview.created_at))  # type: ignore[union-attr]
             .group_by(Interview.person_id, Outcome.tag)):
         by_id[pid].outcomes[tag] += n
 
     for pid, n, pending, last in session.exec(
             select(Story.person_id, func.count(), func.sum(case((Story.reward_granted_at == None, 1), else_=0)),  # noqa: E711
                    func.max(Story.created_at))
-            .where(Story.person_id.in_(ids), Story.cohort_id == cohort.id)  # type: ignore[union-attr]
+            .where(Story.person_id.in_(ids), Story.cohort_id == cohort.id, in_range(None, Story.created_at))  # type: ignore[union-attr]
             .group_by(Story.person_id)):
         s = by_id[pid]
         s.stories, s.rewards_pending = n, int(pending or 0)
         s.touch(last)
 
     for call in session.exec(select(RecruiterCall).where(RecruiterCall.person_id.in_(ids),  # type: ignore[union-attr]
-                                                         in_range(RecruiterCall.occurred_on))):
+                                                         in_range(RecruiterCall.occurred_on, RecruiterCall.created_at))):
         s = by_id[call.person_id]
         s.recruiter_calls += 1
         s.recruiter_steps += (bool(call.asked) + (call.answer in ("yes", "no")) + call.connected + call.referred)

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 from sqlmodel import select
 
@@ -41,10 +41,18 @@ def display(person: Person, *, viewer: Person | None = None) -> str:
     return person.alias if person.board_mode == "alias" else person.display_name
 
 
-@command("progress", summary="Your progress and your next step.", writes=False)
-def progress(ctx: Context, _cmd: c.Progress) -> Reply:
+@command("progress", summary="Your progress and your next step; instructors may name a participant.",
+         writes=False, examples=("/dare progress", '/dare progress @ada "Spring 2027"'))
+def progress(ctx: Context, cmd: c.Progress) -> Reply:
+    if cmd.user is not None and cmd.user.user_id != ctx.me.external_id:
+        from bot.instructor import other_progress
+
+        return other_progress(ctx, cmd)
     sections: list[Section] = []
     mine = [cohort for cohort, m in ctx.memberships() if m.is_participant]
+    if cmd.name:
+        named = ctx.cohort_by_name(cmd.name)
+        mine = [cohort for cohort in mine if cohort.id == named.id]
     followup_days = 4
     for cohort in mine:
         stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort), only=ctx.me.id)[0]
@@ -78,40 +86,87 @@ def _dare_start(ctx: Context, cohort: Cohort) -> date | None:
     return dare_window_start(current_dare(ctx.session, cohort.id), cohort)  # type: ignore[arg-type]
 
 
+BOARD_TOP = 10
+SHOWN_AS = {"named": "by name", "alias": "alias", "hidden": "hidden"}
+
+
+def board_window(ctx: Context, cohort: Cohort, period: str | None) -> tuple[date | None, str]:
+    """From which day the board counts, and how to say it: the last 7 or 30 days, or the whole dare."""
+    from bot.insight import cohort_view
+
+    view = cohort_view(ctx.session, cohort, ctx.now)
+    if period in ("week", "month"):
+        days = 7 if period == "week" else 30
+        start = view.day - timedelta(days=days - 1)
+        if view.since is not None and start < view.since:
+            start = view.since
+        return start, f"the last {days} days"
+    return view.since, "the whole dare"
+
+
 @command("board", summary="The cohort's leaderboard (--post shares it in the channel).", writes=False,
-         examples=('/dare board "Spring 2027" --page 2', "/dare board --post"))
+         details="--period counts the last week, month or the whole dare. With --post, --show chooses what the "
+                 "channel sees: everyone, the top 10, or ranks only. Each person's board setting is always honoured.",
+         examples=('/dare board "Spring 2027" --period week', "/dare board --post --show top"))
 def board(ctx: Context, cmd: c.Board) -> Reply:
-    cohort = ctx.cohort(cmd.name, example="/dare board NAME")
-    if ctx.membership(cohort) is None:
+    cohort = ctx.cohort(cmd.name, example="/dare board NAME", include_closed=True)
+    mine = ctx.membership(cohort)
+    if mine is None:
         raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {cohort.name}.")
-    stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
+    since, span = board_window(ctx, cohort, cmd.period)
+    stats = participant_stats(ctx.session, cohort, since=since, as_of=cohort.closed_at)
     dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
     goal = dare.goal if dare else cohort.goal
     # A public board shows no "(you)" marker: it is read by everyone.
     viewer = None if cmd.post else ctx.me
+    # The instructor's private board lists everyone by name, marked with their setting: the report names them anyway.
+    teacher = not cmd.post and mine.is_instructor
+    show = cmd.show or "all"
     rows: list[tuple[str, ...]] = []
     hidden = 0
-    for rank, s in ranked(stats):
-        if s.person.board_mode == "hidden" and (viewer is None or s.person.id != viewer.id):
+    for rank, st in ranked(stats):
+        p = st.person
+        if teacher:
+            rows.append((str(rank), p.display_name, SHOWN_AS.get(p.board_mode, p.board_mode), str(st.score),
+                         f"{st.interviews}/{goal}", str(st.attempts), str(st.follow_ups), str(st.stories)))
+            continue
+        if p.board_mode == "hidden" and (viewer is None or p.id != viewer.id):
             hidden += 1
             continue
-        rows.append((str(rank), display(s.person, viewer=viewer), str(s.score), f"{s.interviews}/{goal}",
-                     str(s.attempts), str(s.follow_ups), str(s.stories)))
+        name = display(p, viewer=viewer)
+        if cmd.post and show == "ranks":
+            rows.append((str(rank), name))
+        else:
+            rows.append((str(rank), name, str(st.score), f"{st.interviews}/{goal}", str(st.attempts),
+                         str(st.follow_ups), str(st.stories)))
+    if cmd.post and show == "top":
+        rows = [r for r in rows if int(r[0]) <= BOARD_TOP]
+    headers: tuple[str, ...] = ("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories")
+    if teacher:
+        headers = ("#", "Name", "Shown as", *headers[2:])
+    elif cmd.post and show == "ranks":
+        headers = ("#", "Name")
     pages = max(1, -(-len(rows) // BOARD_ROWS))
     page = 1 if cmd.post else min(cmd.page, pages)
-    shown = rows[(page - 1) * BOARD_ROWS: page * BOARD_ROWS]
-    sections = [Section(table=Table(("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories"),
-                                    tuple(shown)))]
+    shown = rows if cmd.post and show != "all" else rows[(page - 1) * BOARD_ROWS: page * BOARD_ROWS]
+    sections = [Section(table=Table(headers, tuple(shown)))]
     notes = [] if stats else [f"Nobody has joined yet: /dare cohort join {cohort.name}."]
-    if pages > 1:
+    notes.append(f"Counting {span}" + (f", as it stood when the cohort closed on {cohort.closed_at:%Y-%m-%d}."
+                                       if cohort.closed_at else "."))
+    if pages > 1 and not (cmd.post and show != "all"):
         notes.append(f"Page {page} of {pages} ({len(rows)} people)." if not cmd.post else
                      f"Top {len(shown)} of {len(rows)}.")
-        mine = next((r for r in rows if r[1].endswith("(you)")), None)
-        if mine is not None and mine not in shown:
-            notes.append(f"You are #{mine[0]} with {mine[2]} points.")
+        me_row = next((r for r in rows if r[1].endswith("(you)")), None)
+        if me_row is not None and me_row not in shown:
+            notes.append(f"You are #{me_row[0]} with {me_row[2]} points.")
+    if cmd.post and show == "top" and len(stats) > len(rows):
+        notes.append(f"The top {BOARD_TOP} of {len(stats)}.")
     if hidden:
         notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
-    notes.append(points_summary())
+    if teacher:
+        notes.append("Only you see names this way; participants see each person as their setting says.")
+    if not (cmd.post and show == "ranks"):
+        notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
     shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
                               .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
@@ -122,12 +177,14 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
     buttons: tuple[Button, ...] = ()
     if not cmd.post:
+        period = cmd.period or "dare"
         if page > 1:
-            buttons += (Button("Previous page", "board.page", f"{page - 1}:{cohort.name}"),)
+            buttons += (Button("Previous page", "board.page", f"{page - 1}:{period}:{cohort.name}"),)
         if page < pages:
-            buttons += (Button("Next page", "board.page", f"{page + 1}:{cohort.name}"),)
+            buttons += (Button("Next page", "board.page", f"{page + 1}:{period}:{cohort.name}"),)
         buttons += (Button("Post to channel", "board.post", cohort.name),)
-    return Reply(title=f"{cohort.name} leaderboard", sections=tuple(sections), buttons=buttons,
+    when = {"week": " (last 7 days)", "month": " (last 30 days)"}.get(cmd.period or "", "")
+    return Reply(title=f"{cohort.name} leaderboard{when}", sections=tuple(sections), buttons=buttons,
                  ephemeral=not cmd.post)
 
 
@@ -149,22 +206,26 @@ def _clip(text: str, n: int) -> str:
     return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
-@command("report", summary="The instructor's take-up report.", instructor=True, writes=False)
+@command("report", summary="The instructor's take-up report (--compare sets other cohorts you teach beside it).",
+         instructor=True, writes=False, examples=('/dare report "Spring 2027" --compare "Fall 2026"',))
 def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     """The instructor's report; `chart=False` skips drawing the picture (the App Home needs only the text)."""
-    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare report NAME")
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
-    goal = dare.goal if dare else cohort.goal
-    stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
-    f = funnel(stats, goal)
+    from bot.insight import cohort_view, removed_members
+    from bot.instructor import compare_section, stall_section, stalls_for
+
+    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare report NAME", include_closed=True)
+    view = cohort_view(ctx.session, cohort, ctx.now)
+    dare, goal, stats, f = view.dare, view.goal, view.stats, view.funnel
     headline = f.headline() if f.size else f"No participants yet: share /dare cohort join {cohort.name}"
+    if view.frozen:
+        headline = f"Closed on {view.day}: the numbers as they stood then. " + headline
     base = f"baseline {round(BASELINE * 100)}%"
     funnel_fields = (
         Field("Participants", str(f.size)),
-        Field("Accepted the dare", f"{_pct(f.accepted, f.size)} ({f.accepted}) · {base}"),
-        Field("Reached out", f"{_pct(f.reached_out, f.size)} ({f.reached_out}) · {base}"),
-        Field("At least one interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
-        Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met}) · {base}"),
+        Field("Accepted the dare", f"{_pct(f.accepted, f.size)} ({f.accepted})"),
+        Field("Reached out", f"{_pct(f.reached_out, f.size)} ({f.reached_out})"),
+        Field("Tried an interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
+        Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met})"),
     )
     reached = sum(s.reached for s in stats)
     replied = sum(s.replied for s in stats)
@@ -184,32 +245,22 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
     story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
                   f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
-    stalled = stalled_people(ctx, stats, goal)
-    unreachable = [s.person.display_name for s in stats if s.person.unreachable_at is not None]
+    word, buttons = stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS)
     sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
-                Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text),
-                Section(title=f"Stalled ({len(stalled)})", text=", ".join(stalled) or "Nobody: everyone short of "
-                        f"the goal moved in the last {STALL_DAYS} days.")]
-    if unreachable:
-        sections.append(Section(title="Can't be reached by DM", text=", ".join(unreachable)))
+                Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text), word]
+    gone = removed_members(ctx.session, cohort)
+    if gone:
+        sections.append(Section(title="No longer counted", text="; ".join(
+            f"{p.display_name} ({'removed' if m.removed_how == 'removed' else 'left'} {m.removed_at:%Y-%m-%d})"
+            for p, m in gone) + ". Their earlier activity stays theirs but leaves the totals above."))
+    if cmd.compare:
+        sections.append(compare_section(ctx, view, cmd.compare))
     image = None
     if f.size and chart:
-        from bot.charts import funnel_chart
-        image = Attachment(f"{file_stem(cohort.name)}-take-up.png", funnel_chart(cohort.name, f), "image/png")
-    return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image)
-
-
-def stalled_people(ctx: Context, stats: list[ParticipantStats], goal: int) -> list[str]:
-    out = []
-    for s in stats:
-        if not is_stalled(s, ctx.now, goal):
-            continue
-        if s.accepted_at is None:
-            out.append(f"{s.person.display_name} (hasn't accepted)")
-        else:
-            quiet = (ctx.now - (s.last_activity or s.joined_at)).days
-            out.append(f"{s.person.display_name} (quiet {quiet} days)")
-    return out
+        from bot.charts import funnel_alt, funnel_chart
+        image = Attachment(f"{file_stem(cohort.name)}-take-up.png", funnel_chart(cohort.name, f, goal=goal, day=view.day),
+                           "image/png", alt=funnel_alt(cohort.name, f, goal, view.day))
+    return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image, buttons=buttons)
 
 
 EXPORT_COLUMNS = ("name", "user_id", "joined", "accepted", "contacts", "can_hire", "attempts", "follow_ups",
@@ -220,12 +271,13 @@ EXPORT_COLUMNS = ("name", "user_id", "joined", "accepted", "contacts", "can_hire
 @command("export", summary="The cohort as CSV, one row a participant.", instructor=True, writes=False,
          examples=('/dare export "Spring 2027" --since 2027-02-01',))
 def export(ctx: Context, cmd: c.Export) -> Reply:
-    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare export NAME")
+    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare export NAME", include_closed=True)
     since = resolve_date(cmd.since, ctx.today, what="--since", field="since") if cmd.since else None
     until = resolve_date(cmd.until, ctx.today, what="--until", field="until") if cmd.until else None
     if since and until and until < since:
         raise UsageError("--until comes before --since.")
-    stats = participant_stats(ctx.session, cohort, since=since or _dare_start(ctx, cohort), until=until)
+    stats = participant_stats(ctx.session, cohort, since=since or _dare_start(ctx, cohort), until=until,
+                              as_of=cohort.closed_at)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(EXPORT_COLUMNS)
@@ -264,10 +316,13 @@ def questions_button(ctx: Context | None, _value: str) -> Reply:
 
 @action("board.page", replaces_message=True)
 def board_page(ctx: Context, value: str) -> Reply:
-    page, _, name = value.partition(":")
+    page, _, rest = value.partition(":")
     if not page.isdigit():
         raise UsageError("That button has expired. Try the command instead: /dare board.")
-    return board(ctx, c.Board(name or None, page=int(page)))
+    period, sep, name = rest.partition(":")
+    if not sep or period not in c.PERIODS:  # a button from before periods: "page:name"
+        period, name = "dare", rest
+    return board(ctx, c.Board(name or None, page=int(page), period=period))
 
 
 @action("board.post", posts_publicly=True)

@@ -18,6 +18,8 @@ class Workspace(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
     created_at: datetime
+    # Set when the app is removed from the workspace: its dashboard links stop working.
+    closed_at: datetime | None = None
 
 
 class Person(SQLModel, table=True):
@@ -64,6 +66,9 @@ class Membership(SQLModel, table=True):
     is_instructor: bool = False
     is_participant: bool = False
     joined_at: datetime
+    # A person removed by an instructor (or who left) keeps their data; they leave the board and totals.
+    removed_at: datetime | None = None
+    removed_how: str | None = Field(default=None, max_length=8)  # removed | left
 
 
 class QuietWeek(SQLModel, table=True):
@@ -205,3 +210,11 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     holder: str = Field(max_length=80)
     expires_at: datetime
+
+
+class AppSecret(SQLModel, table=True):
+    """A key darebot generated for itself (the dashboard's link signing key when none is configured)."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=200)
+    created_at: datetime

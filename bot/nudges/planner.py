@@ -91,7 +91,8 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
     so memory stays flat however many people there are."""
     last = 0
     while True:
-        q = (select(Membership.person_id).where(Membership.cohort_id.in_(cohort_ids), Membership.person_id > last)
+        q = (select(Membership.person_id).where(Membership.cohort_id.in_(cohort_ids), Membership.person_id > last,
+                                                Membership.removed_at.is_(None))
              .group_by(Membership.person_id).order_by(Membership.person_id).limit(chunk))
         if person_ids is not None:
             q = q.where(Membership.person_id.in_(list(person_ids)))
@@ -101,7 +102,7 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
         members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
         for pid, cid, is_part, is_instr in session.execute(
             select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor)
-            .where(Membership.person_id.in_(ids), Membership.cohort_id.in_(cohort_ids))
+            .where(Membership.person_id.in_(ids), Membership.cohort_id.in_(cohort_ids), Membership.removed_at.is_(None))
         ).all():
             members[pid].append((cid, is_part, is_instr))
         yield ids, members
@@ -116,7 +117,8 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
     cohort_ids = None
     if person_ids is not None:  # one person at send time: only their cohorts
         cohort_ids = list(session.execute(
-            select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
+            select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)),
+                                               Membership.removed_at.is_(None))).scalars())
     dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return
