@@ -30,6 +30,7 @@ def run(
     http: Annotated[bool, typer.Option(help="Slack: serve POST /slack/events over HTTP instead of Socket Mode")] = False,
     port: Annotated[int, typer.Option(help="Slack HTTP port")] = 3000,
     start: Annotated[Optional[str], typer.Option(help="Console: the clock's starting moment (ISO), for repeatable demos")] = None,  # noqa: UP007
+    dashboard_port: Annotated[Optional[int], typer.Option(help="Also serve the instructors' web dashboard on this port (Slack HTTP mode serves it on --port)")] = None,  # noqa: UP007
 ) -> None:
     """Run darebot: Slack when Slack tokens are set, Discord when a Discord token is, else the console."""
     settings = Settings()
@@ -40,6 +41,8 @@ def run(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from storage.db import open_database
 
+    if dashboard_port is not None and not (chosen == "slack" and http):
+        _dashboard_beside(settings, dashboard_port)
     if chosen == "console":
         from adapters.console import run_console
 
@@ -53,6 +56,26 @@ def run(
         from adapters.discord_bot import run_discord
 
         run_discord(settings)
+
+
+def _dashboard_beside(settings: Settings, port: int) -> None:
+    from adapters.dashboard import start_in_background
+    from bot.clock import SystemClock
+    from bot.engine import Engine
+    from storage.db import open_database
+
+    start_in_background(Engine(open_database(settings.database_url), SystemClock(), default_tz=settings.tz),
+                        settings, port)
+
+
+@app.command()
+def dashboard(port: Annotated[int, typer.Option(help="Port to serve the dashboard on")] = 8080,
+              host: Annotated[str, typer.Option(help="Address to listen on")] = "0.0.0.0") -> None:
+    """Serve only the instructors' web dashboard over the configured database."""
+    from adapters.dashboard import run_dashboard
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_dashboard(Settings(), port=port, host=host)
 
 
 @db_app.command("upgrade")

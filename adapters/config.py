@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///darebot.sqlite3", alias="DAREBOT_DATABASE_URL")
     tz: str = Field(default="UTC", alias="DAREBOT_TZ")
     secret_key: str | None = Field(default=None, alias="DAREBOT_SECRET_KEY")
+    # The base of /dare dashboard links, e.g. https://darebot.example.org (the dashboard's own address).
+    public_url: str | None = Field(default=None, alias="DAREBOT_PUBLIC_URL")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")

@@ -37,6 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
+from adapters.dashboard import add_dashboard_routes
 from adapters.deadline import BUDGET as ACK_BUDGET
 from adapters.deadline import answer_in_time
 from adapters.config import Settings
@@ -450,6 +451,7 @@ class SlackAdapter:
 
         webapp.router.add_post(EVENTS_PATH, events)
         webapp.router.add_get("/healthz", healthz)
+        add_dashboard_routes(webapp, self.engine, self.settings)  # the instructors' dashboard, same server
         flow = self.app.oauth_flow
         if flow is not None:
 

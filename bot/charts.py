@@ -45,11 +45,14 @@ def _figure() -> Figure:
     return Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
 
 
-def _save(fig: Figure, fmt: Format) -> bytes:
+def _save(fig: Figure, fmt: Format, salt: str = "") -> bytes:
     buf = io.BytesIO()
     if fmt == "svg":
-        # No embedded date or random ids: the same numbers draw the same SVG.
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        import matplotlib
+
+        # No embedded date; ids salted so several SVGs can sit inline in one page without clashing.
+        with matplotlib.rc_context({"svg.hashsalt": salt or "darebot"}):
+            fig.savefig(buf, format="svg", metadata={"Date": None})
     else:
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
@@ -67,7 +70,8 @@ def funnel_alt(name: str, f: Funnel, goal: int, day: date) -> str:
             f"this cohort {f.take_up:.0%}.")
 
 
-def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = None, fmt: Format = "png") -> bytes:
+def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = None, fmt: Format = "png",
+                 salt: str = "") -> bytes:
     """Horizontal bars with count and share; the 5% line crosses only the 'tried an interview' bar."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -95,7 +99,7 @@ def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = Non
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=8, frameon=False)
     if day is not None:
         fig.text(0.995, 0.005, f"as of {day.isoformat()}", ha="right", va="bottom", fontsize=7.5, color=GREY)
-    return _save(fig, fmt)
+    return _save(fig, fmt, salt)
 
 
 def weekly_alt(name: str, w: Weekly) -> str:
@@ -105,7 +109,7 @@ def weekly_alt(name: str, w: Weekly) -> str:
     return f"Weekly progress for {name} since the dare on {w.start}, cumulative: {weeks}.{deadline}"[:1000]
 
 
-def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format = "png") -> bytes:
+def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format = "png", salt: str = "") -> bytes:
     """Cumulative interviews and first attempts at each week's end, the deadline marked."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -134,4 +138,4 @@ def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format 
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, fontsize=8, frameon=False)
     if day is not None:
         fig.text(0.995, 0.005, f"as of {day.isoformat()}", ha="right", va="bottom", fontsize=7.5, color=GREY)
-    return _save(fig, fmt)
+    return _save(fig, fmt, salt)

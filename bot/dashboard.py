@@ -39,6 +39,19 @@ class DashboardConfig:
     hours: int = LINK_HOURS
 
 
+_served: DashboardConfig | None = None
+
+
+def serve_links(config: DashboardConfig | None) -> None:
+    """Record that this process serves the dashboard: engines without their own config sign links to it."""
+    global _served
+    _served = config
+
+
+def served() -> DashboardConfig | None:
+    return _served
+
+
 class LinkRefused(Exception):
     """A link that is altered, expired, or for a workspace that has closed; the text says which, plainly."""
 
@@ -109,7 +122,7 @@ def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
 
     if not taught(ctx.session, ctx.me.id):  # type: ignore[arg-type]
         raise NotAllowed("The dashboard is for instructors. Create a cohort with /dare cohort create NAME.")
-    config = ctx.dashboard
+    config = ctx.dashboard or served()
     if config is None or not config.base_url:
         raise UsageError("The dashboard isn't switched on here. Whoever runs darebot starts it with "
                          "--dashboard-port N and sets DAREBOT_PUBLIC_URL.")

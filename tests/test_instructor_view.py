@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.charts import PIXELS, funnel_bars
 from bot.clock import ManualClock
-from bot.dashboard import DashboardConfig, LinkRefused, page_for, verify, link_key
+from bot.dashboard import DashboardConfig, LinkRefused, link_key, page_for, verify
 from bot.insight import cohort_view, weekly
 from bot.nudges.rules import WORD_RULE
 from bot.scheduler import Coach
@@ -280,6 +280,9 @@ def test_charts_draw_the_reports_numbers_at_2x(term: Chat) -> None:
 
 
 def test_dashboard_link_is_signed_expires_and_opens_only_my_cohorts(term: Chat) -> None:
+    from bot.dashboard import serve_links
+
+    serve_links(None)  # no dashboard served by this process
     assert "isn't switched on" in term.err("prof", "/dare dashboard")
     term.engine.dashboard = DashboardConfig(base_url="https://darebot.example/", secret_key="s3cret")
     out = term.ok("prof", "/dare dashboard")
