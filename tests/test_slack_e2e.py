@@ -532,3 +532,42 @@ def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
     [refused] = [c.args for c in h.fake.calls_to("response_url")]
     assert refused["replace_original"] is False and refused["response_type"] == "ephemeral"
     assert ":warning:" in json.dumps(refused["blocks"]) and "cohort join Big" in refused["text"]
+
+
+def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
+    """Close and reopen, remove and leave, one student's record, compare, boards, and the word button."""
+    _class_started(h)
+    for uid in ("UA", "UB"):
+        h.slack.command(uid, "accept")
+    h.slack.command("UA", 'contact "Grace Hopper" --decides')
+    h.slack.command("UA", 'outreach "Grace Hopper"')
+    for line in ("cohort close Spring26", "cohort reopen Spring26", "cohort remove Spring26 <@UB|bob>",
+                 "cohort rename Spring26 X", "report Spring26 --compare Spring26"):
+        refused = h.reply(h.slack.command("UA", line))
+        assert refused["response_type"] == "ephemeral" and "Only instructors of Spring26" in refused["text"], line
+    assert "someone else's progress" in _text(h.slack.command("UA", "progress <@UB|bob>"))
+
+    record = _text(h.slack.command("UINS", "progress <@UA|ada> Spring26"))
+    assert "progress" in record and "Grace" not in record
+    report = h.reply(h.slack.command("UINS", "report Spring26"))
+    assert "Who needs a word" in json.dumps(report) and "accepted the dare" in json.dumps(report)
+    buttons = [el for b in report["blocks"] if b["type"] == "actions" for el in b["elements"]]
+    word = next(b for b in buttons if r.decode_action_id(b["action_id"]) == "word.send" and "cy" in
+                json.dumps(b["text"]).lower())
+    before = len([c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"])
+    assert h.slack.block_action("UINS", word["action_id"], word["value"]).status == 200
+    h.drain()
+    h.coach.deliver_due()
+    after = [c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"]
+    assert len(after) == before + 1 and "instructor" in json.dumps(after[-1].args).lower()
+
+    assert "last 7 days" in _text(h.slack.command("UINS", "board Spring26 --period week"))
+    assert "no longer in Spring26" in _text(h.slack.command("UINS", "cohort remove Spring26 <@UC|cy>"))
+    assert "left Spring26" in _text(h.slack.command("UB", "cohort leave Spring26"))
+    closed = h.reply(h.slack.command("UINS", "cohort close Spring26"))
+    assert "Spring26 is closed" in json.dumps(closed)
+    h.slack.command("UINS", "cohort create Fall26")
+    compared = json.dumps(h.reply(h.slack.command("UINS", "report Fall26 --compare Spring26")))
+    assert "Side by side" in compared and "Spring26 (closed)" in compared
+    assert "open again" in _text(h.slack.command("UINS", "cohort reopen Spring26"))
+    assert "now called Spring27" in _text(h.slack.command("UINS", "cohort rename Spring26 Spring27"))
