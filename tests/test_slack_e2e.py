@@ -571,3 +571,21 @@ def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
     assert "Side by side" in compared and "Spring26 (closed)" in compared
     assert "open again" in _text(h.slack.command("UINS", "cohort reopen Spring26"))
     assert "now called Spring27" in _text(h.slack.command("UINS", "cohort rename Spring26 Spring27"))
+
+
+def test_the_instructors_weekly_digest_carries_the_weekly_chart(h: SlackHarness) -> None:
+    _class_started(h)
+    h.slack.command("UA", "accept")
+    h.slack.command("UA", 'contact "Grace Hopper"')
+    h.slack.command("UA", 'outreach "Grace Hopper"')
+    h.drain()
+    for _ in range(10):  # ten days of sweeps and deliveries: a Monday digest falls in them
+        h.clock.advance(timedelta(days=1))
+        h.coach.tick()
+    digests = [c for c in h.fake.ok_calls_to("chat.postMessage")
+               if c.args["channel"] == "UINS" and "weekly digest" in json.dumps(c.args)]
+    assert digests, "no instructor digest went out"
+    dm = digests[0].response["channel"]
+    charts = [f for f in h.fake.shared_files(dm) if f.filename.endswith("-weekly.png")]
+    assert charts and charts[0].content is not None and charts[0].content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Weekly progress for Spring26" in charts[0].alt_txt and "first attempts" in charts[0].alt_txt
