@@ -114,24 +114,24 @@ def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format 
     fig = _figure()
     ax = fig.add_subplot()
     xs = list(w.week_ends)
-    ax.plot(xs, w.first_attempts, marker="o", color=BLUE, linewidth=1.8, label="First attempts (cumulative)")
-    ax.plot(xs, w.interviews, marker="s", color=GREEN, linewidth=1.8, label="Interviews (cumulative)")
+    ax.plot(xs, w.first_attempts, marker="o", color=BLUE, linewidth=1.8, label="First attempts (cumulative)")  # type: ignore[arg-type]
+    ax.plot(xs, w.interviews, marker="s", color=GREEN, linewidth=1.8, label="Interviews (cumulative)")  # type: ignore[arg-type]
     top = max([*w.first_attempts, *w.interviews, 1])
     for x, n in ((xs[-1], w.first_attempts[-1]), (xs[-1], w.interviews[-1])):
         ax.annotate(str(n), (x, n), textcoords="offset points", xytext=(6, 0), va="center", fontsize=8.5)
     right = xs[-1]
     if w.deadline is not None:
-        ax.axvline(w.deadline, color=RED, linestyle="--", linewidth=1.4, label=f"Deadline {w.deadline.isoformat()}")
+        ax.axvline(w.deadline, color=RED, linestyle="--", linewidth=1.4, label=f"Deadline {w.deadline.isoformat()}")  # type: ignore[arg-type]
         right = max(right, w.deadline)
     from datetime import timedelta
 
-    ax.set_xlim(w.start, right + timedelta(days=max(2, (right - w.start).days // 12)))
+    ax.set_xlim(w.start, right + timedelta(days=max(2, (right - w.start).days // 12)))  # type: ignore[arg-type]
     ax.set_ylim(0, top * 1.2 + 0.5)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     import matplotlib.dates as mdates
 
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))  # type: ignore[no-untyped-call]
     ax.tick_params(labelsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(fit_title(f"{title}: week by week"), fontsize=10.5, loc="left")

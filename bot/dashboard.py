@@ -185,7 +185,7 @@ def page_for(session: Session, secret_key: str | None, token: str, now: datetime
     pages: list[CohortPage] = []
     for cohort in cohorts:
         view = cohort_view(session, cohort, now)
-        rows = [(str(rank), st.person.display_name, SHOWN_AS.get(st.person.board_mode, st.person.board_mode),
+        rows: list[tuple[str, ...]] = [(str(rank), st.person.display_name, SHOWN_AS.get(st.person.board_mode, st.person.board_mode),
                  str(st.score), f"{st.interviews}/{view.goal}", str(st.attempts), str(st.follow_ups), str(st.stories))
                 for rank, st in ranked(view.stats)]
         pages.append(CohortPage(view, numbers(view), rows, who_needs_a_word(session, view, now), weekly(session, view),

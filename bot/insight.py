@@ -183,14 +183,15 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
     out: list[Stall] = []
     for s in view.stats:
         p = s.person
+        pid = p.id or 0
         if p.unreachable_at is not None:
             out.append(Stall(p, "unreachable", "can't be reached by DM"))
             continue
         if s.interviews >= view.goal:
             continue
-        passed = [o for o in latest[p.id].values() if o.status == "meeting" and o.meeting_on is not None
+        passed = [o for o in latest[pid].values() if o.status == "meeting" and o.meeting_on is not None
                   and o.meeting_on + timedelta(days=MEETING_GRACE_DAYS) <= today
-                  and interviewed[p.id].get(o.contact_id, date.min) < o.sent_on]
+                  and interviewed[pid].get(o.contact_id, date.min) < o.sent_on]
         if passed:
             o = min(passed, key=lambda o: o.meeting_on or today)
             out.append(Stall(p, "meeting-unlogged", f"a meeting on {o.meeting_on} isn't logged yet"))
@@ -202,8 +203,8 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
         elif s.contacts == 0:
             out.append(Stall(p, "no-contact", "hasn't named anyone to contact"))
         else:
-            waiting = [o for o in latest[p.id].values() if o.status == "no-reply"
-                       and o.contact_id not in interviewed[p.id]]
+            waiting = [o for o in latest[pid].values() if o.status == "no-reply"
+                       and o.contact_id not in interviewed[pid]]
             if waiting:
                 oldest = min(o.sent_on for o in waiting)
                 out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}"))
@@ -242,7 +243,7 @@ def record(session: Session, view: CohortView, person: Person) -> Record | None:
         by_week[o.sent_on - timedelta(days=o.sent_on.weekday())][0] += 1
         if o.replied_on is not None:
             by_week[o.replied_on - timedelta(days=o.replied_on.weekday())][1] += 1
-    days = sorted(session.exec(select(Interview.held_on).where(Interview.person_id == person.id,
+    days: list[date] = sorted(session.exec(select(Interview.held_on).where(Interview.person_id == person.id,
                                                                Interview.held_on >= since)))
     nudges: dict[str, int] = {}
     last_nudge: datetime | None = None
