@@ -95,6 +95,8 @@ def verify(key: bytes, token: str, now: datetime) -> tuple[int, int]:
         mac = _unb64(mac_text)
     except (ValueError, UnicodeError):
         raise LinkRefused("This link is damaged or was changed.") from None
+    if _b64(payload) != body or _b64(mac) != mac_text:  # only the one canonical spelling opens
+        raise LinkRefused("This link is damaged or was changed.")
     if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
         raise LinkRefused("This link is damaged or was changed.")
     try:
