@@ -168,3 +168,38 @@ def test_expired_and_closed_workspace_links_are_refused(served: tuple[Chat, str]
     chat.clock.advance(timedelta(hours=24, seconds=1))
     status, _, body = _get(url)
     assert status == 403 and "expired" in body
+
+
+def test_darebot_dashboard_serves_alone_over_the_configured_database(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from datetime import UTC, datetime
+
+    url = f"sqlite:///{tmp_path / 'alone.sqlite3'}"
+    chat = Chat.open(url, start=datetime.now(UTC))  # the standalone server reads the real clock
+    chat.ok("prof", "/dare cohort create Solo")
+    env = {**os.environ, "DAREBOT_DATABASE_URL": url, "DAREBOT_SECRET_KEY": "alone-secret",
+           "DAREBOT_PUBLIC_URL": "https://dash.example"}
+    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli", "dashboard", "--port", "0", "--host", "127.0.0.1"],
+                            env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        port = None
+        for line in proc.stderr:  # the server says where it listens once it does
+            if "darebot dashboard on http://" in line:
+                port = int(line.rsplit(":", 1)[1].split("/")[0])
+                break
+        assert port, "the dashboard never said it was listening"
+        status, headers, body = _get(f"http://127.0.0.1:{port}/dashboard/AAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAA")
+        assert status == 403 and "damaged or was changed" in body and headers["Referrer-Policy"] == "no-referrer"
+        # A link signed with the same secret by any darebot process over this database opens here.
+        from bot.dashboard import DashboardConfig
+
+        chat.engine.dashboard = DashboardConfig(base_url="https://dash.example", secret_key="alone-secret")
+        link = _link(chat).replace("https://dash.example", f"http://127.0.0.1:{port}")
+        status, _, body = _get(link)
+        assert status == 200 and "Solo" in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
