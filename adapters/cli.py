@@ -60,12 +60,9 @@ def run(
 
 def _dashboard_beside(settings: Settings, port: int) -> None:
     from adapters.dashboard import start_in_background
-    from bot.clock import SystemClock
-    from bot.engine import Engine
-    from storage.db import open_database
+    from adapters.wiring import build_from_settings
 
-    start_in_background(Engine(open_database(settings.database_url), SystemClock(), default_tz=settings.tz),
-                        settings, port)
+    start_in_background(build_from_settings(settings, platform="dashboard", messenger=None).engine, settings, port)
 
 
 @app.command()

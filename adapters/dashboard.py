@@ -162,12 +162,10 @@ def start_in_background(engine: Any, settings: Settings, port: int, host: str = 
 
 def run_dashboard(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
     """`darebot dashboard --port N`: the dashboard alone over the configured database."""
-    from bot.clock import SystemClock
-    from bot.engine import Engine
-    from storage.db import open_database
+    from adapters.wiring import build_from_settings
 
-    db = open_database(settings.database_url)
-    engine = Engine(db, SystemClock(), default_tz=settings.tz)
+    built = build_from_settings(settings, platform="dashboard", messenger=None)
+    db, engine = built.db, built.engine
 
     async def main() -> None:
         stop = asyncio.Event()

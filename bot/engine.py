@@ -38,15 +38,16 @@ class AlreadyDone(DareError):
 
 class Engine:
     def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
-                 directory: Directory | None = None) -> None:
+                 directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None,
+                 dashboard: DashboardConfig | None = None) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
         self.directory: Directory = directory or NoDirectory()
-        # Set by the scheduler: called after a command planned DMs that are due now.
-        self.outbox_listener: Callable[[], None] | None = None
-        # Set where the web dashboard is served: /dare dashboard signs links to it.
-        self.dashboard: DashboardConfig | None = None
+        # Called after a command planned DMs that are due now (the scheduler's kick).
+        self.outbox_listener = outbox_listener
+        # Where /dare dashboard links point and how they are signed (None: the process-wide one, if served).
+        self.dashboard = dashboard
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
