@@ -406,7 +406,7 @@ def test_the_report_chart_is_uploaded_to_the_instructors_dm(h: SlackHarness) -> 
     [chart] = h.fake.shared_files("DINS")
     assert chart.filename.endswith(".png") and chart.content is not None
     assert chart.content.startswith(PNG_SIGNATURE) and len(chart.content) == chart.length > 1000
-    assert chart.title == "Spring26: take-up report" and chart.alt_txt.startswith("Chart: ")
+    assert chart.title == "Spring26: take-up report" and chart.alt_txt.startswith("Take-up funnel for Spring26")
     # A participant asking for the report is refused and gets no file.
     h.fake.clear()
     refused = h.reply(h.slack.command("UA", "report Spring26"))
@@ -495,7 +495,7 @@ def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
     first = h.reply(h.slack.command("U000", "board Big"))
     assert first["response_type"] == "ephemeral" and "Page 1 of 2" in first["text"]
     nxt = _buttons(first)["Next page"]
-    assert r.decode_action_id(nxt["action_id"]) == "board.page" and nxt["value"] == "2:Big"
+    assert r.decode_action_id(nxt["action_id"]) == "board.page" and nxt["value"] == "2:dare:Big"
     assert "Previous page" not in _buttons(first)
     h.drain()
     h.fake.clear()
