@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
-from bot.stats import (STALL_DAYS, Funnel, ParticipantStats, current_dare, dare_window_start, funnel, is_stalled,
+from bot.stats import (Funnel, ParticipantStats, current_dare, dare_window_start, funnel, is_stalled,
                        participant_stats)
 from storage.models import Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person
 
@@ -210,7 +210,7 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
                 out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}"))
             else:
                 quiet = (view.as_of - (s.last_activity or s.joined_at)).days
-                out.append(Stall(p, "quiet", f"no step in {_days(quiet)} (stalled after {STALL_DAYS})"))
+                out.append(Stall(p, "quiet", f"no step in {_days(quiet)}"))
     return out
 
 
