@@ -410,6 +410,7 @@ class SlackAdapter:
         enterprise_id = body.get("enterprise_id")
         if self.store is not None:
             self._spawn(self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id), "uninstall")
+        self._spawn(self._engine(self.engine.close_workspace, self._ws(team_id)), "uninstall: dashboard links")
         log.info("slack: uninstalled from %s; its tokens are deleted", team_id)
 
     async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:

@@ -164,6 +164,11 @@ class Engine:
         except IntegrityError:
             return False
 
+    def close_workspace(self, ws: WorkspaceRef) -> None:
+        """darebot was removed from the workspace: its dashboard links stop working (a later command reopens it)."""
+        with self.db.session() as s:
+            get_workspace(s, ws, self.clock.now()).closed_at = self.clock.now()
+
     def latest_activity(self, ws: WorkspaceRef) -> datetime | None:
         """The last moment anyone in the workspace acted (the console resumes its clock from here)."""
         from sqlalchemy import func
@@ -192,6 +197,8 @@ class Engine:
         try:
             with self.db.session() as s:
                 w = get_workspace(s, ws, now)
+                if w.closed_at is not None:  # someone uses darebot here again: it was reinstalled
+                    w.closed_at = None
                 me = get_person(s, w, actor.user_id, actor.display_name, now, actor.tz)
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
