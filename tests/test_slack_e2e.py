@@ -506,7 +506,7 @@ def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
     assert second["replace_original"] is True and second["response_type"] == "ephemeral"
     assert "Page 2 of 2" in second["text"] and "Next page" not in _buttons(second)
     prev = _buttons(second)["Previous page"]
-    assert prev["value"] == "1:Big"
+    assert prev["value"] == "1:dare:Big"
     h.fake.clear()
     h.slack.block_action("U000", prev["action_id"], prev["value"], channel_id="C1")
     h.drain()
