@@ -13,7 +13,7 @@ from sqlmodel import select
 from bot import commands as c
 from bot.coaching import BASELINE, next_step, open_follow_ups
 from bot.context import Context
-from bot.dates import resolve_date
+from bot.dates import resolve_date, safe_zone
 from bot.registry import action, command
 from bot.errors import UsageError
 from bot.questions import BANK
@@ -92,16 +92,15 @@ SHOWN_AS = {"named": "by name", "alias": "alias", "hidden": "hidden"}
 
 def board_window(ctx: Context, cohort: Cohort, period: str | None) -> tuple[date | None, str]:
     """From which day the board counts, and how to say it: the last 7 or 30 days, or the whole dare."""
-    from bot.insight import cohort_view
-
-    view = cohort_view(ctx.session, cohort, ctx.now)
+    since = _dare_start(ctx, cohort)
     if period in ("week", "month"):
         days = 7 if period == "week" else 30
-        start = view.day - timedelta(days=days - 1)
-        if view.since is not None and start < view.since:
-            start = view.since
+        day = (cohort.closed_at or ctx.now).astimezone(safe_zone(cohort.tz)).date()
+        start = day - timedelta(days=days - 1)
+        if since is not None and start < since:
+            start = since
         return start, f"the last {days} days"
-    return view.since, "the whole dare"
+    return since, "the whole dare"
 
 
 @command("board", summary="The cohort's leaderboard (--post shares it in the channel).", writes=False,
