@@ -77,11 +77,16 @@ def _refused(reason: str) -> web.Response:
     return web.Response(status=403, text=body, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 
+def link_secret(settings: Settings) -> str | None:
+    """The key links are signed with: the first (current) of DAREBOT_SECRET_KEY's keys, if any."""
+    return settings.secret_keys[0] if settings.secret_keys else None
+
+
 def add_dashboard_routes(app: web.Application, engine: Any, settings: Settings) -> None:
     """Serve the dashboard from `app` over the engine's database; links point at DAREBOT_PUBLIC_URL."""
+    secret = link_secret(settings)
     if settings.public_url:
-        serve_links(DashboardConfig(base_url=settings.public_url, secret_key=settings.secret_key))
-    secret = settings.secret_key
+        serve_links(DashboardConfig(base_url=settings.public_url, secret_key=secret))
 
     def build_page(token: str) -> str:
         with engine.db.session() as s:
@@ -137,7 +142,7 @@ async def serve_dashboard(engine: Any, settings: Settings, *, port: int, host: s
     await site.start()
     bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
     if not settings.public_url:
-        serve_links(DashboardConfig(base_url=f"http://localhost:{bound}", secret_key=settings.secret_key))
+        serve_links(DashboardConfig(base_url=f"http://localhost:{bound}", secret_key=link_secret(settings)))
     log.info("darebot dashboard on http://%s:%d/dashboard/...", host, bound)
     if on_ready:
         on_ready(bound)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import textwrap
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from bot.coaching import BASELINE
@@ -70,6 +71,7 @@ def funnel_alt(name: str, f: Funnel, goal: int, day: date) -> str:
             f"this cohort {f.take_up:.0%}.")
 
 
+@lru_cache(maxsize=128)  # drawing takes tens of milliseconds; the same numbers give the same picture
 def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = None, fmt: Format = "png",
                  salt: str = "") -> bytes:
     """Horizontal bars with count and share; the 5% line crosses only the 'tried an interview' bar."""
@@ -109,6 +111,7 @@ def weekly_alt(name: str, w: Weekly) -> str:
     return f"Weekly progress for {name} since the dare on {w.start}, cumulative: {weeks}.{deadline}"[:1000]
 
 
+@lru_cache(maxsize=128)
 def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format = "png", salt: str = "") -> bytes:
     """Cumulative interviews and first attempts at each week's end, the deadline marked."""
     fig = _figure()

@@ -7,6 +7,7 @@ short private error. No exception escapes to an adapter.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -17,13 +18,14 @@ from sqlmodel import select
 from bot import commands as c
 from bot import registry, views
 from bot.clock import Clock
-from bot.context import Context, effective_zone, get_person, get_workspace
+from bot.context import Context, effective_zone, get_actor, get_person, get_workspace
 from bot.dashboard import DashboardConfig
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
-from bot.ports import Directory, NoDirectory
+from bot.nudges import marks
+from bot.ports import Directory, NoDirectory, NoObserver, Observer
 from bot.replies import OOPS, Reply, Section, error_reply
 from bot.validate import name_key
 from storage.db import Database
@@ -39,13 +41,15 @@ class AlreadyDone(DareError):
 class Engine:
     def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
                  directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None,
-                 dashboard: DashboardConfig | None = None) -> None:
+                 observer: Observer | None = None, dashboard: DashboardConfig | None = None) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
         self.directory: Directory = directory or NoDirectory()
         # Called after a command planned DMs that are due now (the scheduler's kick).
         self.outbox_listener = outbox_listener
+        # Told each command's name, outcome and duration (metrics).
+        self.observer: Observer = observer or NoObserver()
         # Where /dare dashboard links point and how they are signed (None: the process-wide one, if served).
         self.dashboard = dashboard
 
@@ -60,6 +64,7 @@ class Engine:
         try:
             command = parse(text)
         except UsageError as err:
+            self._observe("unparsed", error_reply(str(err)), time.perf_counter())
             return error_reply(str(err))
         except Exception:  # the parser must never take the adapter down
             log.exception("parser failed on %r", text[:200])
@@ -67,13 +72,32 @@ class Engine:
         return self.run(ws, actor, command)
 
     def run(self, ws: WorkspaceRef, actor: Actor, command: object) -> Reply:
+        started = time.perf_counter()
         try:
-            return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
+            reply = self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
         except DareError as err:
-            return error_reply(str(err))
+            reply = error_reply(str(err))
+        try:
+            name = registry.spec_of(command).name
+        except KeyError:
+            name = "unknown"
+        self._observe(name, reply, started)
+        return reply
 
     def press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
         """A button came back from a DM or a reply; its declaration (bot.registry) says what it does."""
+        started = time.perf_counter()
+        reply = self._press(ws, actor, action, value)
+        self._observe(f"button {action}" if registry.action_for(action) else "button unknown", reply, started)
+        return reply
+
+    def _observe(self, name: str, reply: Reply, started: float) -> None:
+        try:
+            self.observer.command(name, "error" if reply.is_error else "ok", time.perf_counter() - started)
+        except Exception:  # metrics must never break a command
+            log.exception("observer failed")
+
+    def _press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
         spec = registry.action_for(action)
         if spec is None:
             return error_reply("That button has expired. Try the command instead: /dare help.")
@@ -196,13 +220,14 @@ class Engine:
         ctx: Context | None = None
         try:
             with self.db.session() as s:
-                w = get_workspace(s, ws, now)
+                s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
+                w, me, cohort_tz = get_actor(s, ws, actor, now)
                 if w.closed_at is not None:  # someone uses darebot here again: it was reinstalled
                     w.closed_at = None
-                me = get_person(s, w, actor.user_id, actor.display_name, now, actor.tz)
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
-                              directory=self.directory, dashboard=self.dashboard)
+                              directory=self.directory, cohort_zone=cohort_tz or self.default_tz,
+                              dashboard=self.dashboard)
                 reply = work(ctx)
         except DareError:
             raise

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
-from bot.stats import (Funnel, ParticipantStats, current_dare, dare_window_start, funnel, is_stalled,
-                       participant_stats)
+from bot.stats import (LOOKUP, Funnel, Member, ParticipantStats, _Lookup, current_dare, dare_window_start, funnel,
+                       is_stalled, participant_stats)
 from storage.models import Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person
 
 MEETING_GRACE_DAYS = 1  # a meeting not logged a day after it was due counts as "passed unlogged"
@@ -44,11 +44,12 @@ class CohortView:
         return self.as_of.astimezone(safe_zone(self.cohort.tz)).date()
 
 
-def cohort_view(session: Session, cohort: Cohort, now: datetime) -> CohortView:
-    dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+def cohort_view(session: Session, cohort: Cohort, now: datetime, *, dare: Dare | None | _Lookup = LOOKUP) -> CohortView:
+    if isinstance(dare, _Lookup):
+        dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
     as_of = cohort.closed_at or now
     since = dare_window_start(dare, cohort)
-    stats = participant_stats(session, cohort, since=since, as_of=cohort.closed_at)
+    stats = participant_stats(session, cohort, since=since, dare=dare, as_of=cohort.closed_at)
     goal = dare.goal if dare else cohort.goal
     return CohortView(cohort, dare, goal, stats, funnel(stats, goal), as_of, since)
 
@@ -152,13 +153,14 @@ def weekly(session: Session, view: CohortView) -> Weekly | None:
 class Stall:
     """Someone who needs a word from the instructor, and why."""
 
-    person: Person
+    person: Member
     why: str  # never-accepted | no-contact | waiting | meeting-unlogged | unreachable | quiet
     text: str
+    nudges_on: bool = True
 
     @property
     def can_dm(self) -> bool:
-        return self.why != "unreachable" and self.person.nudges_enabled
+        return self.why != "unreachable" and self.nudges_on
 
 
 def _days(n: int) -> str:
@@ -180,6 +182,7 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
                                            .where(Interview.person_id.in_(ids))  # type: ignore[attr-defined]
                                            .group_by(Interview.person_id, Interview.contact_id)):
             interviewed[pid][cid] = held
+    muted = set(session.exec(select(Person.id).where(Person.id.in_(ids), Person.nudges_enabled == False)))  # type: ignore[union-attr]  # noqa: E712
     out: list[Stall] = []
     for s in view.stats:
         p = s.person
@@ -194,23 +197,23 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
                   and interviewed[pid].get(o.contact_id, date.min) < o.sent_on]
         if passed:
             o = min(passed, key=lambda o: o.meeting_on or today)
-            out.append(Stall(p, "meeting-unlogged", f"a meeting on {o.meeting_on} isn't logged yet"))
+            out.append(Stall(p, "meeting-unlogged", f"a meeting on {o.meeting_on} isn't logged yet", pid not in muted))
             continue
         if not is_stalled(s, view.as_of, view.goal):
             continue
         if view.dare is not None and s.accepted_at is None:
-            out.append(Stall(p, "never-accepted", "hasn't accepted the dare"))
+            out.append(Stall(p, "never-accepted", "hasn't accepted the dare", pid not in muted))
         elif s.contacts == 0:
-            out.append(Stall(p, "no-contact", "hasn't named anyone to contact"))
+            out.append(Stall(p, "no-contact", "hasn't named anyone to contact", pid not in muted))
         else:
             waiting = [o for o in latest[pid].values() if o.status == "no-reply"
                        and o.contact_id not in interviewed[pid]]
             if waiting:
                 oldest = min(o.sent_on for o in waiting)
-                out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}"))
+                out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}", pid not in muted))
             else:
                 quiet = (view.as_of - (s.last_activity or s.joined_at)).days
-                out.append(Stall(p, "quiet", f"no step in {_days(quiet)}"))
+                out.append(Stall(p, "quiet", f"no step in {_days(quiet)}", pid not in muted))
     return out
 
 
