@@ -1,7 +1,7 @@
 """The instructor's view: removed members, closed workspaces, the dashboard's signing key.
 
 Revision ID: 0008_dash
-Revises: 0003
+Revises: 0007_speed
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = "0008_dash"
-down_revision = "0003"
+down_revision = "0007_speed"
 branch_labels = None
 depends_on = None
 
