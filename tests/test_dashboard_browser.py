@@ -46,7 +46,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Chat, str]]:
     chat.ok("eve", "/dare cohort create Theirs")
     chat.ok("zed", "/dare cohort join Theirs")
     chat.wait(days=8)
-    settings = Settings(DAREBOT_SECRET_KEY="test-secret", DAREBOT_PUBLIC_URL=None)  # type: ignore[call-arg]
+    settings = Settings(DAREBOT_SECRET_KEY="test-secret-0123456789abcdef", DAREBOT_PUBLIC_URL=None)  # type: ignore[call-arg]
     port = _free_port()
     start_in_background(chat.engine, settings, port, host="127.0.0.1")
     try:
@@ -179,7 +179,7 @@ def test_darebot_dashboard_serves_alone_over_the_configured_database(tmp_path: P
     url = f"sqlite:///{tmp_path / 'alone.sqlite3'}"
     chat = Chat.open(url, start=datetime.now(UTC))  # the standalone server reads the real clock
     chat.ok("prof", "/dare cohort create Solo")
-    env = {**os.environ, "DAREBOT_DATABASE_URL": url, "DAREBOT_SECRET_KEY": "alone-secret",
+    env = {**os.environ, "DAREBOT_DATABASE_URL": url, "DAREBOT_SECRET_KEY": "alone-secret-0123456789abcdef",
            "DAREBOT_PUBLIC_URL": "https://dash.example"}
     proc = subprocess.Popen([sys.executable, "-m", "adapters.cli", "dashboard", "--port", "0", "--host", "127.0.0.1"],
                             env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
@@ -196,7 +196,7 @@ def test_darebot_dashboard_serves_alone_over_the_configured_database(tmp_path: P
         # A link signed with the same secret by any darebot process over this database opens here.
         from bot.dashboard import DashboardConfig
 
-        chat.engine.dashboard = DashboardConfig(base_url="https://dash.example", secret_key="alone-secret")
+        chat.engine.dashboard = DashboardConfig(base_url="https://dash.example", secret_key="alone-secret-0123456789abcdef")
         link = _link(chat).replace("https://dash.example", f"http://127.0.0.1:{port}")
         status, _, body = _get(link)
         assert status == 200 and "Solo" in body
