@@ -415,9 +415,12 @@ class SlackAdapter:
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
         team_id = body.get("team_id") or ""
         enterprise_id = body.get("enterprise_id")
+        try:  # its dashboard links stop working before its tokens go
+            await self._engine(self.engine.close_workspace, self._ws(team_id))
+        except Exception:
+            log.exception("slack: closing %s's dashboard links failed", team_id)
         if self.store is not None:
             self._spawn(self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id), "uninstall")
-        self._spawn(self._engine(self.engine.close_workspace, self._ws(team_id)), "uninstall: dashboard links")
         log.info("slack: uninstalled from %s; its tokens are deleted", team_id)
 
     async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:

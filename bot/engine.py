@@ -152,7 +152,7 @@ class Engine:
             sections = list(mine.sections)
             for cohort, m in ctx.memberships():
                 if m.is_instructor:
-                    rep = views.report(ctx, c.Report(cohort.name), chart=False)
+                    rep = views.report(ctx, c.Report(cohort.name), chart=False, brief=True)
                     sections.append(Section(title=f"Teaching: {cohort.name}", text=rep.sections[0].text))
                     sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
             sections.extend(views.questions(ctx, c.Questions()).sections)

@@ -264,8 +264,9 @@ def _clip(text: str, n: int) -> str:
 
 @command("report", summary="The instructor's take-up report (--compare sets other cohorts you teach beside it).",
          instructor=True, writes=False, examples=('/dare report "Spring 2027" --compare "Fall 2026"',))
-def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
-    """The instructor's report; `chart=False` skips drawing the picture (the App Home needs only the text)."""
+def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = False) -> Reply:
+    """The instructor's report; `chart=False` skips drawing the picture, `brief` the reads behind who needs
+    a word and who left (the App Home shows only the headline)."""
     from bot.insight import cohort_view, removed_members
     from bot.instructor import compare_section, stall_section, stalls_for
 
@@ -301,10 +302,11 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
     story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
                   f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
-    word, buttons = stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS)
+    word, buttons = (stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS) if not brief
+                     else (Section(), ()))
     sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
                 Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text), word]
-    gone = removed_members(ctx.session, cohort)
+    gone = removed_members(ctx.session, cohort) if not brief else []
     if gone:
         sections.append(Section(title="No longer counted", text="; ".join(
             f"{p.display_name} ({'removed' if m.removed_how == 'removed' else 'left'} {m.removed_at:%Y-%m-%d})"
