@@ -97,7 +97,8 @@ def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = Non
     ax.set_xlabel("% of participants", fontsize=9)
     ax.tick_params(labelsize=8.5)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title(fit_title(f"{title}: take-up"), fontsize=10.5, loc="left")
+    # parse_math=False: a cohort name with "$" is text, not mathtext (which can fail and lose the chart).
+    ax.set_title(fit_title(f"{title}: take-up"), fontsize=10.5, loc="left", parse_math=False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=8, frameon=False)
     if day is not None:
         fig.text(0.995, 0.005, f"as of {day.isoformat()}", ha="right", va="bottom", fontsize=7.5, color=GREY)
@@ -137,7 +138,7 @@ def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format 
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))  # type: ignore[no-untyped-call]
     ax.tick_params(labelsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title(fit_title(f"{title}: week by week"), fontsize=10.5, loc="left")
+    ax.set_title(fit_title(f"{title}: week by week"), fontsize=10.5, loc="left", parse_math=False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, fontsize=8, frameon=False)
     if day is not None:
         fig.text(0.995, 0.005, f"as of {day.isoformat()}", ha="right", va="bottom", fontsize=7.5, color=GREY)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.clock import Clock, ManualClock
+from bot import dedupe
 from bot.nudges.delivery import Delivery
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY, Policy
@@ -78,6 +79,11 @@ class Coach:
             except Exception:  # what was planned before still goes out
                 log.exception("sweep failed; delivering what is already planned")
             self.deliver_due()
+            try:
+                with self.db.session() as s:
+                    dedupe.purge_expired(s, self.clock.now())
+            except Exception:
+                log.exception("purging expired double-submission keys failed")
 
     def next_due(self) -> datetime | None:
         """The earliest moment a pending row of this platform falls due."""
@@ -148,8 +154,9 @@ class Coach:
         except Exception:
             log.exception("digest sweep failed")
 
-    def start(self) -> None:
-        """APScheduler in a background thread: the sweep every `sweep_seconds`, digests hourly."""
+    def start(self, *, sweep: bool = True) -> None:
+        """APScheduler in a background thread: the sweep every `sweep_seconds`, digests hourly.
+        `sweep=False` (extra server processes, one of which sweeps): only `kick` deliveries."""
         from apscheduler.schedulers.background import BackgroundScheduler
         from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
@@ -160,12 +167,13 @@ class Coach:
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(self.sweep_seconds, 30)},
         )
-        sched.add_job(self._job_tick, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id=SWEEP_JOB,
-                      name="sweep and deliver", replace_existing=True, next_run_time=datetime.now(UTC))
-        # Digests fall due on the hour in each person's zone; the sweep plans them too, this job
-        # makes sure they go out on time even with a long sweep interval.
-        sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
-                      name="weekly digests", replace_existing=True)
+        if sweep:
+            sched.add_job(self._job_tick, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id=SWEEP_JOB,
+                          name="sweep and deliver", replace_existing=True, next_run_time=datetime.now(UTC))
+            # Digests fall due on the hour in each person's zone; the sweep plans them too, this job
+            # makes sure they go out on time even with a long sweep interval.
+            sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
+                          name="weekly digests", replace_existing=True)
         sched.start()
         self._scheduler = sched
 

@@ -1,7 +1,7 @@
 """The instructor's view: removed members, closed workspaces, the dashboard's signing key.
 
 Revision ID: 0008_dash
-Revises: 0007_speed
+Revises: 0005_sec
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = "0008_dash"
-down_revision = "0007_speed"
+down_revision = "0005_sec"
 branch_labels = None
 depends_on = None
 
