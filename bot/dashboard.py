@@ -128,6 +128,8 @@ def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
     if config is None or not config.base_url:
         raise UsageError("The dashboard isn't switched on here. Whoever runs darebot starts it with "
                          "--dashboard-port N and sets DAREBOT_PUBLIC_URL.")
+    if ctx.ws.closed_at is not None:  # asked from the workspace, so darebot is installed there again
+        ctx.ws.closed_at = None
     expires = ctx.now + timedelta(hours=config.hours)
     token = sign(link_key(ctx.session, config.secret_key, ctx.now), ctx.ws.id, ctx.me.id, expires)  # type: ignore[arg-type]
     url = f"{config.base_url.rstrip('/')}/dashboard/{token}"

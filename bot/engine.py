@@ -222,8 +222,6 @@ class Engine:
             with self.db.session() as s:
                 s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
                 w, me, cohort_tz = get_actor(s, ws, actor, now)
-                if w.closed_at is not None:  # someone uses darebot here again: it was reinstalled
-                    w.closed_at = None
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
                               directory=self.directory, cohort_zone=cohort_tz or self.default_tz,

@@ -299,11 +299,14 @@ def test_dashboard_link_is_signed_expires_and_opens_only_my_cohorts(term: Chat) 
             page_for(s, "other key", token, term.clock.now())
         with pytest.raises(LinkRefused, match="expired"):
             verify(link_key(s, "s3cret", term.clock.now()), token, term.clock.now() + timedelta(hours=25))
-    # Removed from the workspace: links stop opening; the next command (a reinstall) reopens them.
+    # Removed from the workspace: links stop opening; asking for a link there again (a reinstall) reopens them.
     term.engine.close_workspace(term.ws)
     with term.db.session() as s, pytest.raises(LinkRefused, match="removed from this workspace"):
         page_for(s, "s3cret", token, term.clock.now())
     term.ok("ann", "/dare progress")
+    with term.db.session() as s, pytest.raises(LinkRefused, match="removed from this workspace"):
+        page_for(s, "s3cret", token, term.clock.now())
+    term.ok("prof", "/dare dashboard")
     with term.db.session() as s:
         assert page_for(s, "s3cret", token, term.clock.now()).person.display_name == "Prof"
     # Without a configured secret a key is generated once and kept.
