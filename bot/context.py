@@ -39,6 +39,8 @@ def get_workspace(session: Session, ref: WorkspaceRef, now: datetime) -> Workspa
         except IntegrityError:  # created by a concurrent request a moment ago
             ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
                                                       Workspace.external_id == ref.external_id)).one()
+    elif ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
+        ws.uninstalled_at = None
     return ws
 
 

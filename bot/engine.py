@@ -169,6 +169,12 @@ class Engine:
             w = get_workspace(s, ws, self.clock.now())
             return s.exec(select(func.max(Person.last_active_at)).where(Person.workspace_id == w.id)).one()
 
+    def uninstalled(self, ws: WorkspaceRef) -> None:
+        """The app was removed from a workspace: its data is deleted 30 days later (bot.privacy)."""
+        from bot.privacy import mark_uninstalled
+        with self.db.session() as s:
+            mark_uninstalled(s, ws.platform, ws.external_id, self.clock.now())
+
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
         """A person's time zone: their own, else their cohort's, else the default."""
         from storage.models import Person

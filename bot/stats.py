@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
 from bot.scoring import score
-from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outcome, Outreach, Person,
-                            RecruiterCall, Story)
+from storage.models import (Acceptance, Cohort, Contact, Dare, ForgottenActivity, Interview, Membership, Outcome,
+                            Outreach, Person, RecruiterCall, Story)
 
 
 @dataclass
@@ -168,7 +168,21 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
         s.recruiter_calls += 1
         s.recruiter_steps += (bool(call.asked) + (call.answer in ("yes", "no")) + call.connected + call.referred)
         s.touch(call.created_at)
+
+    # A contact forgotten with `/dare contact NAME --forget` left its counts behind, without a name.
+    for kept in session.exec(select(ForgottenActivity).where(ForgottenActivity.person_id.in_(ids),  # type: ignore[attr-defined]
+                                                             in_range(ForgottenActivity.counted_from))):
+        s = by_id[kept.person_id]
+        for name in FORGOTTEN_COUNTS:
+            setattr(s, name, getattr(s, name) + getattr(kept, name))
+        for part in filter(None, kept.outcomes.split(";")):
+            tag, _, n = part.partition("=")
+            s.outcomes[tag] += int(n or 0)
     return list(by_id.values())
+
+
+FORGOTTEN_COUNTS = ("attempts", "first_attempts", "follow_ups", "later_attempts", "reached", "replied", "meetings",
+                    "interviews", "decider_interviews")
 
 
 def ranked(stats: list[ParticipantStats]) -> list[tuple[int, ParticipantStats]]:

@@ -21,6 +21,7 @@ from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.scoring import POINTS
 from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
                        is_stalled, participant_stats, ranked)
+from bot.privacy import totals_for, totals_outcomes, visible_stories, with_totals
 from storage.models import Cohort, Contact, Interview, Outreach, Person, Story
 
 BOARD_ROWS = 25
@@ -113,12 +114,10 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
         notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
     notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
-    shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
-                              .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
-                              .order_by(Story.created_at.desc()).limit(3)).all()  # type: ignore[attr-defined]
-    if shared and not cmd.post:  # stories were shared with classmates, not with whatever channel this lands in
-        lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
-                 for st, p in shared]
+    # Stories were shared with classmates, not with whatever channel a posted board lands in.
+    shared = [st for st in visible_stories(ctx.session, cohort, viewer) if st.consent != "instructor"][:3]
+    if shared:
+        lines = [f"\"{_clip(st.text, 180)}\" - {st.author or 'a classmate'}" for st in shared]
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
     buttons: tuple[Button, ...] = ()
     if not cmd.post:
@@ -156,7 +155,9 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
     goal = dare.goal if dare else cohort.goal
     stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
-    f = funnel(stats, goal)
+    # People who asked to be forgotten still count, as anonymous numbers.
+    gone = totals_for(ctx.session, cohort.id, dare)  # type: ignore[arg-type]
+    f = with_totals(funnel(stats, goal), gone)
     headline = f.headline() if f.size else f"No participants yet: share /dare cohort join {cohort.name}"
     base = f"baseline {round(BASELINE * 100)}%"
     funnel_fields = (
@@ -166,28 +167,31 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
         Field("At least one interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
         Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met}) · {base}"),
     )
-    reached = sum(s.reached for s in stats)
-    replied = sum(s.replied for s in stats)
+    reached = sum(s.reached for s in stats) + (gone.reached if gone else 0)
+    replied = sum(s.replied for s in stats) + (gone.replied if gone else 0)
     abr = attempts_before_reply(stats)
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[str] = totals_outcomes(gone)
     for s in stats:
         outcomes.update(s.outcomes)
     effort = (
         Field("Reply rate", f"{_pct(replied, reached)} ({replied} of {reached} contacts)"),
         Field("Attempts before a reply", f"median {abr:g}" if abr is not None else "no replies yet"),
-        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats))),
-        Field("Interviews", str(sum(s.interviews for s in stats))),
+        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats) + (gone.follow_ups if gone else 0))),
+        Field("Interviews", str(sum(s.interviews for s in stats) + (gone.interviews if gone else 0))),
         Field("Outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none yet"),
     )
     stories = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
                                .where(Story.cohort_id == cohort.id).order_by(Story.created_at)).all()
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
-    story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
-                  f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
+    shared_n = len(stories) + (gone.stories if gone else 0)
+    story_text = (f"{shared_n} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
+                  f"(grant with /dare reward @user)." if pending else f"{shared_n} shared; no rewards pending.")
     stalled = stalled_people(ctx, stats, goal)
     unreachable = [s.person.display_name for s in stats if s.person.unreachable_at is not None]
     sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
                 Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text),
+                *((Section(text=f"Includes {gone.participants} {'person' if gone.participants == 1 else 'people'} "
+                                "whose data was deleted, counted anonymously."),) if gone and gone.participants else ()),
                 Section(title=f"Stalled ({len(stalled)})", text=", ".join(stalled) or "Nobody: everyone short of "
                         f"the goal moved in the last {STALL_DAYS} days.")]
     if unreachable:
@@ -238,8 +242,11 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
                     s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
                     "yes" if s.person.unreachable_at else ""])
     span = f"{since or 'start'}_to_{until or 'today'}"
+    gone = totals_for(ctx.session, cohort.id, current_dare(ctx.session, cohort.id))  # type: ignore[arg-type]
+    note = (f" {gone.participants} more whose data was deleted count only in /dare report's anonymous totals."
+            if gone and gone.participants else "")
     name = f"{file_stem(cohort.name)}-{span}.csv"
-    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each."),),
+    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each.{note}"),),
                  file=Attachment(name, buf.getvalue().encode("utf-8"), "text/csv"))
 
 

@@ -18,6 +18,8 @@ class Workspace(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
     created_at: datetime
+    # Set when the app is removed; the workspace's data is deleted 30 days later (bot.privacy).
+    uninstalled_at: datetime | None = None
 
 
 class Person(SQLModel, table=True):
@@ -36,6 +38,8 @@ class Person(SQLModel, table=True):
     unreachable_at: datetime | None = None
     unreachable_reason: str | None = Field(default=None, max_length=200)
     last_active_at: datetime | None = None
+    # When they asked /dare forget-me; confirming is possible for a few minutes after it.
+    forget_requested_at: datetime | None = None
     created_at: datetime
 
 
@@ -52,7 +56,11 @@ class Cohort(SQLModel, table=True):
     paused_until: datetime | None = None
     paused: bool = False
     closed_at: datetime | None = None
-    created_by: int = Field(foreign_key="person.id")
+    # Personal data is kept this many days after the term ends, then only anonymous totals remain.
+    retention_days: int = 180
+    purged_at: datetime | None = None
+    # None once its creator has been erased: the cohort itself belongs to the class.
+    created_by: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime
 
 
@@ -81,7 +89,7 @@ class Dare(SQLModel, table=True):
     starts_at: datetime
     deadline: date | None = None
     reward: str | None = Field(default=None, max_length=120)
-    issued_by: int = Field(foreign_key="person.id")
+    issued_by: int | None = Field(default=None, foreign_key="person.id")
     # Coaching knobs; defaults a coach would choose (see bot.nudges.policy).
     followup_days: int = 4
     stall_days: int = 5
@@ -168,6 +176,59 @@ class RecruiterCall(SQLModel, table=True):
     referred: bool = False
     occurred_on: date
     created_at: datetime
+
+
+class ForgottenActivity(SQLModel, table=True):
+    """What a contact removed with `/dare contact NAME --forget` had counted, as numbers only.
+
+    The person's own row: it keeps their board place and the cohort's report from shrinking, and
+    goes (folded into the cohort's anonymous totals) when the person is erased.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    counted_from: date  # the first day of the forgotten activity: the board and the report count it from then
+    attempts: int = 0
+    first_attempts: int = 0
+    follow_ups: int = 0
+    later_attempts: int = 0
+    reached: int = 0
+    replied: int = 0
+    meetings: int = 0
+    interviews: int = 0
+    decider_interviews: int = 0
+    outcomes: str = Field(default="", max_length=300)  # "advice=1;referral=2"
+    created_at: datetime
+
+
+class AnonymousTotals(SQLModel, table=True):
+    """A cohort's counts contributed by people no longer in the database (erased or past retention).
+
+    One row per cohort and dare, with no person and no timestamp, so it cannot be traced back; the
+    report adds it to the live numbers, so counts do not drop when someone is forgotten.
+    """
+
+    __tablename__ = "anonymous_totals"
+    id: int | None = Field(default=None, primary_key=True)
+    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    dare_id: int | None = Field(default=None, foreign_key="dare.id")
+    participants: int = 0
+    accepted: int = 0
+    reached_out: int = 0
+    interviewed: int = 0
+    goal_met: int = 0
+    attempts: int = 0
+    first_attempts: int = 0
+    follow_ups: int = 0
+    later_attempts: int = 0
+    reached: int = 0
+    replied: int = 0
+    meetings: int = 0
+    interviews: int = 0
+    decider_interviews: int = 0
+    stories: int = 0
+    recruiter_calls: int = 0
+    outcomes: str = Field(default="", max_length=300)
 
 
 class Nudge(SQLModel, table=True):

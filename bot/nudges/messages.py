@@ -244,7 +244,9 @@ def instructor_digest(s: InstructorState, *, session: Session, now: datetime) ->
     cohort = session.get(Cohort, s.dare.cohort_id)
     stats = (participant_stats(session, cohort, since=dare_window_start(current_dare(session, cohort.id), cohort))  # type: ignore[arg-type]
              if cohort else [])
-    f = funnel(stats, s.dare.goal)
+    from bot.privacy import totals_for, with_totals
+    dare = current_dare(session, cohort.id) if cohort else None  # type: ignore[arg-type]
+    f = with_totals(funnel(stats, s.dare.goal), totals_for(session, cohort.id, dare) if cohort else None)  # type: ignore[arg-type]
     week_ago = now - timedelta(days=7)
     moved = [st.person.display_name for st in stats if st.last_activity and st.last_activity >= week_ago]
     stalled = [st.person.display_name for st in stats if is_stalled(st, now, s.dare.goal)]
