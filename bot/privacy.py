@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
@@ -297,18 +297,34 @@ def forget_contact(ctx: Context, name: str) -> Reply:
     attempts = list(ctx.session.exec(select(Outreach).where(Outreach.contact_id == cid)))
     interviews = list(ctx.session.exec(select(Interview).where(Interview.contact_id == cid)))
     iids = [i.id for i in interviews]
-    tags: Counter[str] = Counter(ctx.session.exec(select(Outcome.tag).where(Outcome.interview_id.in_(iids))))  # type: ignore[union-attr]
-    days = [a.sent_on for a in attempts] + [i.held_on for i in interviews]
-    if days:
-        ctx.session.add(ForgottenActivity(
-            person_id=ctx.me.id, counted_from=min(days), attempts=len(attempts),  # type: ignore[arg-type]
-            first_attempts=sum(a.attempt_no == 1 for a in attempts),
-            follow_ups=sum(2 <= a.attempt_no <= 3 for a in attempts),
-            later_attempts=sum(a.attempt_no > 3 for a in attempts), reached=int(bool(attempts)),
-            replied=int(any(a.status != "no-reply" for a in attempts)),
-            meetings=int(any(a.status == "meeting" for a in attempts)), interviews=len(interviews),
-            decider_interviews=len(interviews) if contact.can_decide else 0, outcomes=_tag_text(tags),
-            created_at=ctx.now))
+    # One row a day, so a board or report over any span counts exactly what it counted before.
+    by_day: dict[date, ForgottenActivity] = {}
+
+    def day_row(day: date) -> ForgottenActivity:
+        if day not in by_day:
+            by_day[day] = ForgottenActivity(person_id=ctx.me.id, counted_from=day, created_at=ctx.now)  # type: ignore[arg-type]
+        return by_day[day]
+
+    for a in attempts:
+        row = day_row(a.sent_on)
+        row.attempts += 1
+        row.first_attempts += a.attempt_no == 1
+        row.follow_ups += 2 <= a.attempt_no <= 3
+        row.later_attempts += a.attempt_no > 3
+    if attempts:  # per contact: counted on the day of the first attempt
+        row = day_row(min(a.sent_on for a in attempts))
+        row.reached += 1
+        row.replied += any(a.status != "no-reply" for a in attempts)
+        row.meetings += any(a.status == "meeting" for a in attempts)
+    tag_rows = ctx.session.exec(select(Outcome.interview_id, Outcome.tag).where(Outcome.interview_id.in_(iids))).all()  # type: ignore[union-attr]
+    for i in interviews:
+        row = day_row(i.held_on)
+        row.interviews += 1
+        row.decider_interviews += contact.can_decide
+        tags = _tags(row.outcomes)
+        tags.update(tag for iid, tag in tag_rows if iid == i.id)
+        row.outcomes = _tag_text(tags)
+    ctx.session.add_all(by_day.values())
     # Planned and sent nudges about them: their subject is the contact's or an interview's id.
     ctx.session.execute(delete(Nudge).where(Nudge.person_id == ctx.me.id, (  # type: ignore[arg-type]
         (Nudge.rule.in_(CONTACT_SUBJECT_RULES) & (Nudge.subject == str(cid)))  # type: ignore[attr-defined]

@@ -179,7 +179,7 @@ class RecruiterCall(SQLModel, table=True):
 
 
 class ForgottenActivity(SQLModel, table=True):
-    """What a contact removed with `/dare contact NAME --forget` had counted, as numbers only.
+    """What a contact removed with `/dare contact NAME --forget` had counted on one day, as numbers only.
 
     The person's own row: it keeps their board place and the cohort's report from shrinking, and
     goes (folded into the cohort's anonymous totals) when the person is erased.
@@ -187,7 +187,7 @@ class ForgottenActivity(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    counted_from: date  # the first day of the forgotten activity: the board and the report count it from then
+    counted_from: date  # the day of the forgotten activity (one row a day), so any span counts it as before
     attempts: int = 0
     first_attempts: int = 0
     follow_ups: int = 0
