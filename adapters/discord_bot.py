@@ -38,6 +38,8 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from adapters.config import Settings
+from adapters.deadline import answer_in_time, once
+from adapters.discord_commands import build_dare_group
 from adapters.discord_messenger import DiscordMessenger
 from adapters.discord_render import (
     BUTTON_ID_TEMPLATE,
@@ -49,15 +51,12 @@ from adapters.discord_render import (
     cut,
     render,
 )
-from bot import commands as c
 from bot.errors import DareError
 from bot.identity import Actor, WorkspaceRef
-from bot.replies import Button, Reply, error_reply
-from bot.validate import NAME_MAX, NOTE_MAX, SHORT_MAX, STORY_MAX
+from bot.replies import OOPS, Button, Reply, error_reply
 
 log = logging.getLogger(__name__)
 
-OOPS = "Something went wrong on our side. Please try again in a minute."
 # Discord wants a first response within 3 s; past this much engine time we defer and follow up.
 DEFER_AFTER = 2.0
 DEFAULT_SYNC_STATE = Path(".darebot-discord-commands.json")
@@ -100,247 +99,6 @@ class DareButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID_T
         await client.on_button(interaction, self.ws_id, self.action, self.value)
 
 
-# ------------------------------------------------------------------------------------------ choices
-
-def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=v.replace("-", " "), value=v) for v in values]
-
-
-CONTACT_KIND_CHOICES = _choices(c.CONTACT_KINDS)
-CHANNEL_CHOICES = _choices(c.CHANNELS)
-OUTCOME_CHOICES = _choices(c.OUTCOMES)
-CONSENT_CHOICES = _choices(c.CONSENTS)
-ASKED_CHOICES = _choices(c.ASKED)
-ANSWER_CHOICES = _choices(c.ANSWERS)
-SETTING_CHOICES = _choices(("tz", "quiet", "nudges", "snooze", "board"))
-
-
-def _v(choice: app_commands.Choice[str] | None) -> str | None:
-    return None if choice is None else choice.value
-
-
-def _user(u: discord.User | discord.Member) -> c.UserRef:
-    return c.UserRef(str(u.id), u.display_name)
-
-
-async def cohort_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    client: DareClientMixin = interaction.client  # type: ignore[assignment]
-    return await client.autocomplete(interaction, current, "cohort_names")
-
-
-async def contact_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    client: DareClientMixin = interaction.client  # type: ignore[assignment]
-    return await client.autocomplete(interaction, current, "contact_names")
-
-
-# ------------------------------------------------------------------------------------------ the group
-
-@app_commands.guild_only()
-class DareGroup(app_commands.Group, name="dare", description="darebot: the reverse-interview dare and your progress"):
-    """darebot: the reverse-interview dare and your progress."""
-
-    def __init__(self, client: "DareClientMixin") -> None:
-        super().__init__()
-        self.client = client
-
-    def _bot(self) -> "DareClientMixin":
-        return self.client
-
-    cohort = app_commands.Group(name="cohort", description="Create, join and run a cohort")
-
-    # -- cohort ---------------------------------------------------------------------------------
-    @cohort.command(name="create")
-    @app_commands.describe(name="The cohort's name", goal="Interviews each participant aims for (default 3)",
-                           deadline="YYYY-MM-DD, today or tomorrow", tz="Time zone, e.g. Europe/Paris")
-    async def cohort_create(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, NAME_MAX],
-                            goal: app_commands.Range[int, 1, 50] | None = None, deadline: str | None = None,
-                            tz: str | None = None) -> None:
-        """Create a cohort; you become its instructor."""
-        await self._bot().run_command(interaction, lambda: c.CohortCreate(name, goal, deadline, tz))
-
-    @cohort.command(name="join")
-    @app_commands.describe(name="The cohort to join")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def cohort_join(self, interaction: discord.Interaction, name: str) -> None:
-        """Join a cohort as a participant."""
-        await self._bot().run_command(interaction, lambda: c.CohortJoin(name))
-
-    @cohort.command(name="instructor")
-    @app_commands.describe(user="The person to make an instructor", name="The cohort (optional with one)")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def cohort_instructor(self, interaction: discord.Interaction, user: discord.User,
-                                name: str | None = None) -> None:
-        """Make someone an instructor of a cohort (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.CohortInstructor(name, _user(user)))
-
-    @cohort.command(name="pause")
-    @app_commands.describe(name="The cohort", until="Resume on this date", resume="Resume nudges now")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def cohort_pause(self, interaction: discord.Interaction, name: str | None = None,
-                           until: str | None = None, resume: bool = False) -> None:
-        """Pause (or resume) every nudge for a cohort (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.CohortPause(name, until, resume))
-
-    @cohort.command(name="quiet")
-    @app_commands.describe(start="First quiet day", end="Last quiet day", name="The cohort", note="Why (exams…)")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def cohort_quiet(self, interaction: discord.Interaction, start: str, end: str,
-                           name: str | None = None, note: str | None = None) -> None:
-        """Mark a quiet week: no nudges between two dates (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.CohortQuiet(name, start, end, note or ""))
-
-    # -- the dare -------------------------------------------------------------------------------
-    @app_commands.command(name="help")
-    @app_commands.describe(topic="A command to explain")
-    async def help_(self, interaction: discord.Interaction, topic: str | None = None) -> None:
-        """What darebot does and how to use it."""
-        await self._bot().run_command(interaction, lambda: c.Help(topic))
-
-    @app_commands.command(name="start")
-    @app_commands.describe(name="The cohort", goal="Interviews to aim for", deadline="YYYY-MM-DD",
-                           reward="What sharing a story earns",
-                           followup_days="Days to wait for an answer before a follow-up nudge (default 4)",
-                           stall_days="Days after accepting before a no-outreach nudge (default 5)",
-                           daily_cap="Nudges per person per day (default 1)",
-                           weekly_cap="Nudges per person per week (default 3)")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def start(self, interaction: discord.Interaction, name: str | None = None,
-                    goal: app_commands.Range[int, 1, 50] | None = None, deadline: str | None = None,
-                    reward: str | None = None, followup_days: int | None = None, stall_days: int | None = None,
-                    daily_cap: int | None = None, weekly_cap: int | None = None) -> None:
-        """Issue the dare to a cohort and DM every member (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.Start(name, goal, deadline, reward, followup_days,
-                                                                   stall_days, daily_cap, weekly_cap))
-
-    @app_commands.command(name="accept")
-    @app_commands.describe(name="The cohort (optional with one)")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def accept(self, interaction: discord.Interaction, name: str | None = None) -> None:
-        """Take the dare."""
-        await self._bot().run_command(interaction, lambda: c.Accept(name))
-
-    @app_commands.command(name="contact")
-    @app_commands.describe(name="Full name (leave empty for a form)", title="Their title", org="Organisation",
-                           kind="Who they are to you", decides="They can hire or decide")
-    @app_commands.choices(kind=CONTACT_KIND_CHOICES)
-    async def contact(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, NAME_MAX] | None = None,
-                      title: app_commands.Range[str, 1, SHORT_MAX] | None = None,
-                      org: app_commands.Range[str, 1, SHORT_MAX] | None = None, kind: app_commands.Choice[str] | None = None,
-                      decides: bool = False) -> None:
-        """Add someone you want to reverse-interview."""
-        if name is None:
-            await self._bot().open_form(interaction, "contact")
-            return
-        await self._bot().run_command(interaction, lambda: c.Contact(name, title, org, _v(kind), decides))
-
-    @app_commands.command(name="outreach")
-    @app_commands.describe(contact="Whom you reached out to (leave empty for a form)", via="How", on="When")
-    @app_commands.choices(via=CHANNEL_CHOICES)
-    @app_commands.autocomplete(contact=contact_autocomplete)
-    async def outreach(self, interaction: discord.Interaction, contact: str | None = None,
-                       via: app_commands.Choice[str] | None = None, on: str | None = None) -> None:
-        """Record an attempt to reach a contact."""
-        if contact is None:
-            await self._bot().open_form(interaction, "outreach")
-            return
-        await self._bot().run_command(interaction, lambda: c.Outreach(contact, _v(via), on))
-
-    @app_commands.command(name="reply")
-    @app_commands.describe(contact="Who answered", declined="They said no", meeting="Date of the meeting")
-    @app_commands.autocomplete(contact=contact_autocomplete)
-    async def reply(self, interaction: discord.Interaction, contact: str, declined: bool = False,
-                    meeting: str | None = None) -> None:
-        """Record a contact's answer."""
-        await self._bot().run_command(interaction, lambda: c.ReplyReceived(contact, declined, meeting))
-
-    @app_commands.command(name="log")
-    @app_commands.describe(contact="Whom you interviewed (leave empty for a form)", on="When",
-                           minutes="How long", outcome="What came of it", learned="What you learned")
-    @app_commands.choices(outcome=OUTCOME_CHOICES)
-    @app_commands.autocomplete(contact=contact_autocomplete)
-    async def log_(self, interaction: discord.Interaction, contact: str | None = None, on: str | None = None,
-                   minutes: app_commands.Range[int, 1, 600] | None = None,
-                   outcome: app_commands.Choice[str] | None = None,
-                   learned: app_commands.Range[str, 1, NOTE_MAX] | None = None) -> None:
-        """Log a reverse interview that happened."""
-        if contact is None:
-            await self._bot().open_form(interaction, "log")
-            return
-        outcomes = (outcome.value,) if outcome else ()
-        await self._bot().run_command(interaction, lambda: c.Log(contact, on, minutes, outcomes, learned))
-
-    @app_commands.command(name="story")
-    @app_commands.describe(text="Your story (leave empty for a form)", to="Who may read it")
-    @app_commands.choices(to=CONSENT_CHOICES)
-    async def story(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, STORY_MAX] | None = None,
-                    to: app_commands.Choice[str] | None = None) -> None:
-        """Share how it went."""
-        if text is None:
-            await self._bot().open_form(interaction, "story")
-            return
-        await self._bot().run_command(interaction, lambda: c.Story(text, _v(to)))
-
-    @app_commands.command(name="recruiter")
-    @app_commands.describe(company="The recruiter's company", role="The role", asked="A qualifying question you asked",
-                           answer="Your straight answer", connected="You kept the connection",
-                           referred="You offered help or a referral")
-    @app_commands.choices(asked=ASKED_CHOICES, answer=ANSWER_CHOICES)
-    async def recruiter(self, interaction: discord.Interaction, company: str, role: str | None = None,
-                        asked: app_commands.Choice[str] | None = None,
-                        answer: app_commands.Choice[str] | None = None,
-                        connected: bool = False, referred: bool = False) -> None:
-        """Record a recruiter's call handled with the playbook."""
-        asked_t = (asked.value,) if asked else ()
-        await self._bot().run_command(
-            interaction, lambda: c.Recruiter(company, role, asked_t, _v(answer), connected, referred))
-
-    @app_commands.command(name="progress")
-    async def progress(self, interaction: discord.Interaction) -> None:
-        """Your progress on the dare."""
-        await self._bot().run_command(interaction, lambda: c.Progress())
-
-    @app_commands.command(name="board")
-    @app_commands.describe(name="The cohort", post="Post it in this channel for everyone")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def board(self, interaction: discord.Interaction, name: str | None = None, post: bool = False) -> None:
-        """The cohort's leaderboard."""
-        await self._bot().run_command(interaction, lambda: c.Board(name, post))
-
-    @app_commands.command(name="report")
-    @app_commands.describe(name="The cohort")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def report(self, interaction: discord.Interaction, name: str | None = None) -> None:
-        """How the cohort is doing against the 5% baseline (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.Report(name))
-
-    @app_commands.command(name="export")
-    @app_commands.describe(name="The cohort", since="From this date", until="Up to this date")
-    @app_commands.autocomplete(name=cohort_autocomplete)
-    async def export(self, interaction: discord.Interaction, name: str | None = None, since: str | None = None,
-                     until: str | None = None) -> None:
-        """The cohort's activity as CSV (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.Export(name, since, until))
-
-    @app_commands.command(name="reward")
-    @app_commands.describe(user="Whose story reward was granted")
-    async def reward(self, interaction: discord.Interaction, user: discord.User) -> None:
-        """Mark a participant's story reward as granted (instructors only)."""
-        await self._bot().run_command(interaction, lambda: c.Reward(_user(user)))
-
-    @app_commands.command(name="questions")
-    async def questions(self, interaction: discord.Interaction) -> None:
-        """Questions worth asking in a reverse interview."""
-        await self._bot().run_command(interaction, lambda: c.Questions())
-
-    @app_commands.command(name="settings")
-    @app_commands.describe(key="What to change (leave empty to see your settings)", value="The new value")
-    @app_commands.choices(key=SETTING_CHOICES)
-    async def settings(self, interaction: discord.Interaction, key: app_commands.Choice[str] | None = None,
-                       value: str | None = None) -> None:
-        """Your time zone, quiet hours, nudges and board visibility."""
-        await self._bot().run_command(interaction, lambda: c.Settings(_v(key), value))
-
-
 # ------------------------------------------------------------------------------------------ the client
 
 class DareClientMixin:
@@ -359,7 +117,7 @@ class DareClientMixin:
         self.start_coach_on_ready = False  # run_discord: start the coach's scheduler once connected
         self.ready_event = asyncio.Event()
         self.tree = app_commands.CommandTree(self)  # type: ignore[arg-type]
-        self.tree.add_command(DareGroup(self))
+        self.tree.add_command(build_dare_group(lambda: self))
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         if coach is not None:
             engine.outbox_listener = coach.kick
@@ -428,7 +186,7 @@ class DareClientMixin:
         return Actor(user_id=str(u.id), display_name=u.display_name)
 
     # -- answering ------------------------------------------------------------------------------
-    async def run_command(self, interaction: discord.Interaction, build: Callable[[], c.Command]) -> None:
+    async def run_command(self, interaction: discord.Interaction, build: Callable[[], object]) -> None:
         """Build the typed command (its validation may refuse) and run it, in a worker thread."""
         engine = self.engine
         await self.answer(interaction, lambda ws, actor: engine.run(ws, actor, build()))
@@ -444,28 +202,17 @@ class DareClientMixin:
         Discord's 3 seconds (deferring when the engine takes longer), then render the reply."""
         ws = ws or self.workspace(interaction)
         actor = self.actor(interaction)
-        key = f"discord:{interaction.id}"
         engine = self.engine
-
-        def call() -> Reply | None:
-            if not engine.first_time(key):
-                return None
-            try:
-                return work(ws, actor)
-            except DareError as err:
-                return error_reply(str(err))
-            except Exception:
-                log.exception("engine call failed")
-                return error_reply(OOPS)
-
-        task = asyncio.ensure_future(asyncio.to_thread(call))
-        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
-        if not done and not interaction.response.is_done():
-            try:
-                await interaction.response.defer(thinking=True, ephemeral=True)
-            except discord.HTTPException as err:  # 40060: someone (a twin delivery) already answered
-                log.info("defer refused for %s: %s", interaction.id, err)
-        reply = await task
+        reply, pending = await answer_in_time(once(engine.first_time, f"discord:{interaction.id}",
+                                                   lambda: work(ws, actor)),
+                                              budget=self.defer_after, what="discord interaction")
+        if pending is not None:
+            if not interaction.response.is_done():
+                try:
+                    await interaction.response.defer(thinking=True, ephemeral=True)
+                except discord.HTTPException as err:  # 40060: someone (a twin delivery) already answered
+                    log.info("defer refused for %s: %s", interaction.id, err)
+            reply = await pending
         if reply is None:
             log.info("interaction %s seen before; handled once", interaction.id)
             return

@@ -37,20 +37,19 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
+from adapters.deadline import BUDGET as ACK_BUDGET
+from adapters.deadline import answer_in_time
 from adapters.config import Settings
 from adapters.slack_messenger import ClientPool, SlackDirectory, SlackMessenger, api_base_url
 from bot.errors import DareError, UsageError
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import NoDirectory
-from bot.replies import Reply, error_reply
+from bot.replies import OOPS, Reply, error_reply
 
 log = logging.getLogger("darebot.slack")
 
-ACK_BUDGET = 2.0  # seconds an engine call may take and still answer inside the ack
 HOME_REFRESH_SECONDS = 5.0  # a person's App Home is republished at most once in this many seconds
-REPLACING_ACTIONS = ("board.page",)  # buttons whose answer replaces the message they sit on
 ALT_TEXT = 1000  # files.getUploadURLExternal: alt_txt is at most 1000 characters
-OOPS = "Something went wrong on our side and nothing was saved. Please try again in a minute."
 EVENTS_PATH = "/slack/events"
 ADAPTER_KEY: web.AppKey[SlackAdapter] = web.AppKey("darebot.slack")  # type: ignore[name-defined]
 
@@ -171,27 +170,21 @@ class SlackAdapter:
 
     def _command_sync(self, team_id: str, user_id: str, user_name: str, text: str, team_name: str = "") -> tuple[Actor, Reply]:
         actor = self._actor(team_id, user_id, user_name)
-        return actor, self.engine.handle_text(self._ws(team_id, team_name), actor, text)
+        return actor, self.engine.handle_text(self._ws(team_id, team_name), actor, render.neutral_mentions(text))
 
     async def on_command(self, ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         team_id = body.get("team_id") or ""
         user_id = body.get("user_id") or ""
         text = body.get("text") or ""
-        work = asyncio.ensure_future(
-            self._engine(self._command_sync, team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", ""))
-        )
-        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
-        if not done:
+        result, pending = await answer_in_time(
+            lambda: self._command_sync(team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", "")),
+            budget=ACK_BUDGET, what="slack command")
+        if pending is not None:
             await ack()
-            self._spawn(self._finish_command_late(work, body, respond, client), "slow command")
+            self._spawn(self._finish_command_late(pending, body, respond, client), "slow command")
             return
-        try:
-            actor, reply = work.result()
-        except Exception:
-            log.exception("slack: /dare %r failed", text[:100])
-            await ack(**self._ack_message(error_reply(OOPS)))
-            return
-        if reply.form:
+        actor, reply = _actor_and_reply(result)
+        if reply.form and actor is not None:
             await ack()
             self._spawn(self._open_form(client, team_id, actor, reply.form, body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
             return
@@ -204,11 +197,7 @@ class SlackAdapter:
         return {"text": msg["text"], "blocks": msg["blocks"], "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
 
     async def _finish_command_late(self, work: Awaitable[Any], body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
-        try:
-            actor, reply = await work
-        except Exception:
-            log.exception("slack: slow command failed")
-            reply, actor = error_reply(OOPS), None
+        actor, reply = _actor_and_reply(await work)
         if reply.form and actor is not None:
             try:  # the trigger_id may still be inside its 3 seconds
                 await self._open_form(
@@ -284,19 +273,15 @@ class SlackAdapter:
         if not await self._engine(self.engine.first_time, key):
             return
         actor = await self._engine(self._actor, team_id, user_id, user.get("username", ""))
-        if name.endswith(".log"):
-            form_name = "log"
-        else:
-            reply = await self._engine(self.engine.press, self._ws(team_id), actor, name, value)
-            form_name = reply.form or ""
+        reply = await self._engine(self.engine.press, self._ws(team_id), actor, name, value)
+        form_name = reply.form or ""
         if form_name:
             channel_id = (body.get("channel") or {}).get("id", "")
             await self._open_form(client, team_id, actor, form_name, trigger_id, channel_id)
             return
         if body.get("response_url"):
             # Page buttons turn the page of the board they sit on; an error leaves the board as it was.
-            replace = name.startswith(REPLACING_ACTIONS) and not reply.is_error
-            await self._respond(respond, reply, replace=replace)
+            await self._respond(respond, reply, replace=reply.replaces_message)
             self._after_answer(client, team_id, user_id, reply, respond)
         else:  # a button in App Home or a modal: answer in the app's DM
             await client.chat_postMessage(channel=user_id, **render.render_message(reply))
@@ -329,21 +314,18 @@ class SlackAdapter:
         user = body.get("user") or {}
         name = render.form_name(view.get("callback_id", "")) or ""
         state = (view.get("state") or {}).get("values") or {}
-        work = asyncio.ensure_future(
-            self._engine(self._submit_sync, team_id, user.get("id", ""), user.get("username", ""), name, state, view.get("id", ""))
-        )
-        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
-        if not done:
+        result, pending = await answer_in_time(
+            lambda: self._submit_sync(team_id, user.get("id", ""), user.get("username", ""), name, state,
+                                      view.get("id", "")), budget=ACK_BUDGET, what=f"slack form {name}")
+        if pending is not None:
             await ack()  # closes the modal; the answer follows by DM
-            self._spawn(self._finish_submission_late(work, client, team_id, user.get("id", "")), "slow submission")
+            self._spawn(self._finish_submission_late(pending, client, team_id, user.get("id", "")), "slow submission")
             return
-        try:
-            outcome, payload, form = work.result()
-        except Exception:
-            log.exception("slack: form %s failed", name)
+        if isinstance(result, Reply):  # the engine failed: say so on the form, keep what was typed
             blocks = view.get("blocks") or [{}]
             await ack(response_action="errors", errors={blocks[0].get("block_id", "contact"): OOPS})
             return
+        outcome, payload, form = result
         if outcome == "errors":
             await ack(response_action="errors", errors=payload)
         elif outcome == "dup":
@@ -353,7 +335,8 @@ class SlackAdapter:
             self._after_answer(client, team_id, user.get("id", ""), payload)
 
     async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient, team_id: str, user_id: str) -> None:
-        outcome, payload, _form = await work
+        result = await work
+        outcome, payload, _form = ("ok", result, None) if isinstance(result, Reply) else result
         if outcome == "ok":
             reply = payload
         elif outcome == "errors":
@@ -619,3 +602,8 @@ async def serve(
             loop.remove_signal_handler(sig)
         await asyncio.to_thread(coach.shutdown)
         adapter.engine.db.dispose()
+
+
+def _actor_and_reply(result: Any) -> tuple[Actor | None, Reply]:
+    """A command's (actor, reply), or the failure reply the deadline helper made of a crash."""
+    return (None, result) if isinstance(result, Reply) else result

@@ -10,12 +10,15 @@ App Home), modal title/submit/close 24, ≤ 25 buttons per actions block, option
 
 from __future__ import annotations
 
+import re
+
 import json
 from dataclasses import replace
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.grammar import user_token
 from bot.replies import Button, Reply, Section, Table, render_table
 
 if TYPE_CHECKING:  # bot.forms is the engine's; only its attributes are used here
@@ -170,6 +173,14 @@ def _section_blocks(section: Section) -> list[dict[str, Any]]:
 
 def encode_action_id(action: str, index: int) -> str:
     return cut(f"{ACTION_PREFIX}{action}#{index}", ACTION_ID, "")
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+def neutral_mentions(text: str) -> str:
+    """Slack's escaped user mentions (`<@U123|ada>`) as the engine's neutral `@U123|ada`."""
+    return _MENTION.sub(lambda m: user_token(m.group(1), m.group(2) or ""), text)
 
 
 def decode_action_id(action_id: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import commands as c
 from bot.errors import UsageError
-from bot.registry import CommandSpec, command_for, commands, groups
+from bot.registry import CommandSpec, command_for, groups
 
 # Slack and phones turn straight double quotes into curly ones; apostrophes (’) stay as they are.
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
@@ -24,8 +24,9 @@ _USER = re.compile(r"^@([A-Za-z0-9._-]{1,40})(?:\|([^|]{0,80}))?$")
 
 def user_token(user_id: str, name: str = "") -> str:
     """The neutral text form of a user reference; adapters write platform mentions this way."""
-    clean = " ".join(name.replace("|", " ").split())[:80]
-    return f"@{user_id}|{clean}" if clean and clean != user_id else f"@{user_id}"
+    # Only a name that survives the tokenizer as one word travels along; the adapter's directory
+    # knows the rest.
+    return f"@{user_id}|{name}" if re.fullmatch(r"[\w.-]{1,80}", name) and name != user_id else f"@{user_id}"
 
 
 def parse_user(token: str) -> c.UserRef:

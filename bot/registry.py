@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from bot.context import Context
     from bot.replies import Reply
 
 ParamKind = Literal["text", "int", "bool", "date", "choice", "list", "csv", "user", "zone"]
