@@ -117,7 +117,9 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     # Stories were shared with classmates, not with whatever channel a posted board lands in.
     shared = [st for st in visible_stories(ctx.session, cohort, viewer) if st.consent != "instructor"][:3]
     if shared:
-        lines = [f"\"{_clip(st.text, 180)}\" - {st.author or 'a classmate'}" for st in shared]
+        # The board is the cohort's view, even for an instructor: anonymous stays anonymous.
+        lines = [f"\"{_clip(st.text, 180)}\" - {st.author if st.consent == 'cohort' else 'a classmate'}"
+                 for st in shared]
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
     buttons: tuple[Button, ...] = ()
     if not cmd.post:

@@ -35,8 +35,11 @@ class Class(Room):
     names: dict[str, str] = {"ann": ANN["name"], "bob": "Bob Builder", "ida": "Ida Instructor"}
     ids: dict[str, str] = {"ann": ANN["id"], "bob": "U0BOB2X", "ida": "U0IDA9Z"}
 
+    def actor(self, user: str) -> Actor:
+        return Actor(self.ids[user], self.names[user])
+
     def do(self, user: str, text: str) -> Reply:
-        reply = self.engine.handle_text(self.ws, Actor(self.ids[user], self.names[user]), text)
+        reply = self.engine.handle_text(self.ws, self.actor(user), text)
         assert not reply.is_error, f"{user}: {text!r} failed: {reply.plain_text()}"
         return reply
 
