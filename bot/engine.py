@@ -129,10 +129,22 @@ class Engine:
                     sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
             sections.extend(views.questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
+        if not self._known(ws, actor):
+            # Looking at the Home tab registers nobody (nor brings back someone who was just forgotten).
+            return Reply(title="darebot", sections=(
+                Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
+                *views.questions(None, c.Questions()).sections))
         try:
             return self._transaction(ws, actor, build)
         except DareError as err:
             return error_reply(str(err))
+
+    def _known(self, ws: WorkspaceRef, actor: Actor) -> bool:
+        from storage.models import Person, Workspace
+        with self.db.session() as s:
+            return s.exec(select(Person.id).join(Workspace, Workspace.id == Person.workspace_id).where(
+                Workspace.platform == ws.platform, Workspace.external_id == ws.external_id,
+                Person.external_id == actor.user_id)).first() is not None
 
     def cohort_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
         with self.db.session() as s:
