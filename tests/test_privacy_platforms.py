@@ -1,5 +1,5 @@
-"""mydata and forget-me through the real bolt app: the file goes to the DM, the danger button deletes,
-uninstalling marks the workspace for deletion in 30 days."""
+"""mydata and forget-me through the real bolt app and discord.py: the file goes to the DM, the danger button deletes,
+uninstalling (or removing from a guild) marks the workspace for deletion in 30 days."""
 
 from __future__ import annotations
 
@@ -74,3 +74,49 @@ def test_uninstall_marks_the_workspace_for_deletion_in_30_days(h: SlackHarness, 
     assert h.coach.purge().workspaces == 1
     with h.db.session() as s:
         assert s.exec(select(Contact)).all() == [] and s.exec(select(Workspace)).all() == []
+
+
+def test_discord_mydata_attachment_forget_button_and_guild_removal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from tests.discord_harness import buttons_of, running_bot, text_of
+    from tests.fakes.discord_server import FakeDiscord
+
+    async def scenario() -> None:
+        fake = await FakeDiscord().start()
+        ann = fake.add_user("ann")
+        guild = fake.add_guild("Bootcamp", [ann])
+
+        async def slash(w, path: str, **options):  # type: ignore[no-untyped-def]
+            payload = w.fake.command_interaction(ann, guild, ["dare", *path.split()], options)
+            await w.fake.dispatch("INTERACTION_CREATE", payload)
+            return payload, await w.fake.wait_final(payload)
+
+        async with running_bot(tmp_path, fake=fake) as w:
+            await slash(w, "contact", name="Ottoline Farnsworth")
+            asked, _out = await slash(w, "mydata")
+            [call] = fake.calls_to("POST", rf"/interactions/{asked['id']}/.*")
+            [(filename, body)] = call.files
+            assert filename.startswith("darebot-mydata-") and b"Ottoline Farnsworth" in body
+
+            _p, out = await slash(w, "forget-me")
+            shown = fake.originals[_p["token"]]
+            press = fake.component_interaction(ann, shown, buttons_of(out)["Delete everything"], guild)
+            await fake.dispatch("INTERACTION_CREATE", press)
+            done = await fake.wait_final(press)
+            assert "deleted everything" in text_of(done)
+            with w.db.session() as s:
+                assert s.exec(select(Contact)).all() == [] and s.exec(select(Person)).all() == []
+
+            await slash(w, "contact", name="Someone Else")
+            await fake.dispatch("GUILD_DELETE", {"id": guild["id"]})
+            for _ in range(100):
+                with w.db.session() as s:
+                    if s.exec(select(Workspace)).one().uninstalled_at is not None:
+                        break
+                await asyncio.sleep(0.05)
+            with w.db.session() as s:
+                assert s.exec(select(Workspace)).one().uninstalled_at == w.clock.now()
+        await fake.close()
+
+    asyncio.run(scenario())
