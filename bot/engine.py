@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import commands as c
 from bot import registry, views
@@ -142,7 +142,7 @@ class Engine:
     def _known(self, ws: WorkspaceRef, actor: Actor) -> bool:
         from storage.models import Person, Workspace
         with self.db.session() as s:
-            return s.exec(select(Person.id).join(Workspace, Workspace.id == Person.workspace_id).where(
+            return s.exec(select(Person.id).join(Workspace, col(Workspace.id) == col(Person.workspace_id)).where(
                 Workspace.platform == ws.platform, Workspace.external_id == ws.external_id,
                 Person.external_id == actor.user_id)).first() is not None
 

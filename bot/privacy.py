@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.context import Context
 from bot.dates import safe_zone
@@ -64,7 +64,7 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None) -> 
                                               Membership.person_id == viewer.id)).first()
     if m is None:
         return []
-    rows = session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
+    rows = session.exec(select(Story, Person).join(Person, col(Person.id) == col(Story.person_id))
                         .where(Story.cohort_id == cohort.id)
                         .order_by(Story.created_at.desc(), Story.id.desc())).all()  # type: ignore[attr-defined,union-attr]
     out = []
@@ -273,7 +273,7 @@ def erase_person(session: Session, ws: Workspace, person: Person) -> int:
     """Fold the person's counts into their cohorts' anonymous totals, then delete every row that is
     theirs or names them (idempotency keys, the Slack installer mark). Returns rows deleted."""
     pid: int = person.id  # type: ignore[assignment]
-    for cohort in session.exec(select(Cohort).join(Membership, Membership.cohort_id == Cohort.id).where(
+    for cohort in session.exec(select(Cohort).join(Membership, col(Membership.cohort_id) == col(Cohort.id)).where(
             Membership.person_id == pid, Membership.is_participant == True)):  # noqa: E712
         since = dare_window_start(current_dare(session, cohort.id), cohort)  # type: ignore[arg-type]
         fold_into_totals(session, cohort, participant_stats(session, cohort, since=since, only=pid))
@@ -316,7 +316,7 @@ def forget_contact(ctx: Context, name: str) -> Reply:
         row.reached += 1
         row.replied += any(a.status != "no-reply" for a in attempts)
         row.meetings += any(a.status == "meeting" for a in attempts)
-    tag_rows = ctx.session.exec(select(Outcome.interview_id, Outcome.tag).where(Outcome.interview_id.in_(iids))).all()  # type: ignore[union-attr]
+    tag_rows = ctx.session.exec(select(Outcome.interview_id, Outcome.tag).where(col(Outcome.interview_id).in_(iids))).all()
     for i in interviews:
         row = day_row(i.held_on)
         row.interviews += 1
@@ -380,7 +380,7 @@ def retention(ctx: Context, cmd: CohortRetention) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     cohort.retention_days = int(cmd.days)
     when = purge_at(ctx.session, cohort)
-    tail = (f" With the term ending {term_end(ctx.session, cohort):%Y-%m-%d}, that is on "  # type: ignore[str-format]
+    tail = (f" With the term ending {term_end(ctx.session, cohort):%Y-%m-%d}, that is on "
             f"{when.astimezone(safe_zone(cohort.tz)):%Y-%m-%d}." if when else
             " The count starts when the cohort closes or its dare's deadline passes.")
     return text_reply(f"{cohort.name} keeps its participants' data {cmd.days} days after the term ends; then "
@@ -440,7 +440,7 @@ def purge_due(session: Session, now: datetime, *, platform: str | None = None) -
     """The periodic job: cohorts past retention, workspaces uninstalled more than 30 days ago."""
     q = select(Cohort).where(Cohort.purged_at == None)  # noqa: E711
     if platform is not None:
-        q = q.join(Workspace, Workspace.id == Cohort.workspace_id).where(Workspace.platform == platform)
+        q = q.join(Workspace, col(Workspace.id) == col(Cohort.workspace_id)).where(Workspace.platform == platform)
     cohorts = people = 0
     for cid in [c.id for c in session.exec(q)]:
         cohort = session.get(Cohort, cid)  # fresh: an earlier purge detaches what it loaded

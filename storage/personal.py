@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, false, or_, select, update
-from sqlmodel import Session, SQLModel
+from sqlalchemy import ColumnElement, CursorResult, Result, Table, delete, false, or_, select, update
+from sqlmodel import Session, SQLModel, col
 
 import storage.models  # noqa: F401  (every table on the metadata)
 import storage.slack_store  # noqa: F401
@@ -47,6 +47,11 @@ NOT_PERSONAL: dict[str, str] = {
                           "are cleared when that person is erased",
     "slack_oauth_state": "a random one-time value that lives ten minutes",
 }
+
+
+def _rows(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched."""
+    return int(cast("CursorResult[Any]", result).rowcount)
 
 
 def tables() -> dict[str, Table]:
@@ -177,7 +182,7 @@ def delete_people(session: Session, person_ids: list[int]) -> Deleted:
     counts: dict[str, int] = {}
     for table in reversed(SQLModel.metadata.sorted_tables):
         if table.name in paths:
-            n = session.execute(delete(table).where(_belongs(table.name, person_ids, paths))).rowcount
+            n = _rows(session.execute(delete(table).where(_belongs(table.name, person_ids, paths))))
             if n:
                 counts[table.name] = n
     return Deleted(sum(counts.values()), counts)
@@ -191,10 +196,10 @@ def delete_keys_naming(session: Session, platform_ids: list[str]) -> int:
     for pid in platform_ids:
         if not pid:
             continue
-        col = ProcessedEvent.key  # type: ignore[var-annotated]
-        n += session.execute(delete(ProcessedEvent).where(or_(  # type: ignore[arg-type]
-            col.like(f"%:{_like(pid)}:%", escape="\\"), col.like(f"%:{_like(pid)}", escape="\\"),
-            col.like(f"{_like(pid)}:%", escape="\\")))).rowcount
+        key = col(ProcessedEvent.key)
+        n += _rows(session.execute(delete(ProcessedEvent).where(or_(
+            key.like(f"%:{_like(pid)}:%", escape="\\"), key.like(f"%:{_like(pid)}", escape="\\"),
+            key.like(f"{_like(pid)}:%", escape="\\")))))
     return n
 
 
@@ -206,9 +211,9 @@ def clear_installer(session: Session, team_id: str, user_id: str) -> int:
     """Forget which person installed the Slack app (their user token goes with it; the bot's stays)."""
     from storage.slack_store import SlackInstallation
 
-    return session.execute(update(SlackInstallation).where(  # type: ignore[arg-type]
-        SlackInstallation.team_id == team_id, SlackInstallation.user_id == user_id)  # type: ignore[arg-type]
-        .values(user_id="", user_token_enc="", user_scopes="")).rowcount
+    return _rows(session.execute(update(SlackInstallation).where(
+        col(SlackInstallation.team_id) == team_id, col(SlackInstallation.user_id) == user_id)
+        .values(user_id="", user_token_enc="", user_scopes="")))
 
 
 def delete_workspace(session: Session, workspace_id: int, team_id: str) -> Deleted:
@@ -220,11 +225,11 @@ def delete_workspace(session: Session, workspace_id: int, team_id: str) -> Delet
         cond = _in_workspace(table.name, workspace_id)
         if cond is None:
             continue
-        n = session.execute(delete(table).where(cond)).rowcount
+        n = _rows(session.execute(delete(table).where(cond)))
         if n:
             counts[table.name] = n
     if team_id:
-        n = session.execute(delete(SlackInstallation).where(SlackInstallation.team_id == team_id)).rowcount  # type: ignore[arg-type]
+        n = _rows(session.execute(delete(SlackInstallation).where(col(SlackInstallation.team_id) == team_id)))
         n += delete_keys_naming(session, [team_id])
         if n:
             counts["other"] = n
