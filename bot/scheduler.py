@@ -121,6 +121,7 @@ class Coach:
             nxt = self.next_due()
             if nxt is not None and nxt <= clock.now():
                 self.deliver_due()
+        self.purge()  # retention falls due on the simulated clock too
 
     def kick(self) -> None:
         """Deliver now: in the background when the scheduler runs, else right here."""
