@@ -63,17 +63,15 @@ def parse_wait(text: str) -> timedelta | None:
 class Console:
     def __init__(self, db: Database, *, start: datetime, default_tz: str, out: TextIO,
                  files_dir: Path = Path("darebot-files")) -> None:
-        from bot.scheduler import Coach
+        from adapters.wiring import build_console
 
         self.clock = ManualClock(start)
-        self.engine = Engine(db, self.clock, default_tz=default_tz)
+        bot, self.messenger = build_console(db, self.clock, default_tz=default_tz, out=out)
+        self.engine = bot.engine
+        assert bot.coach is not None
+        self.coach = bot.coach
         self.out = out
         self.files_dir = files_dir
-        self.messenger = ConsoleMessenger(self.engine, out)
-        # One console at a time per file: a fixed id reclaims anything left in flight by a killed run.
-        self.coach = Coach(db, self.clock, self.messenger, platform="console", worker_id="console")
-        # No outbox listener: the console delivers right after printing each reply, so a command's
-        # answer always comes before the DMs it caused.
         self.speaker = getpass.getuser() or "me"
 
     def say(self, text: str) -> None:

@@ -40,7 +40,6 @@ from discord.gateway import DiscordWebSocket
 from adapters.config import Settings
 from adapters.deadline import answer_in_time, once
 from adapters.discord_commands import build_dare_group
-from adapters.discord_messenger import DiscordMessenger
 from adapters.discord_render import (
     BUTTON_ID_TEMPLATE,
     FormModal,
@@ -53,6 +52,7 @@ from adapters.discord_render import (
 )
 from bot.errors import DareError
 from bot.identity import Actor, WorkspaceRef
+from bot.ports import EngineAPI
 from bot.replies import OOPS, Button, Reply, error_reply
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class DareClientMixin:
 
     tree: app_commands.CommandTree
 
-    def _dare_init(self, settings: Settings, engine: Any, *, coach: Any = None,
+    def _dare_init(self, settings: Settings, engine: EngineAPI, *, coach: Any = None,
                    sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER) -> None:
         self.settings = settings
         self.engine = engine
@@ -119,8 +119,6 @@ class DareClientMixin:
         self.tree = app_commands.CommandTree(self)  # type: ignore[arg-type]
         self.tree.add_command(build_dare_group(lambda: self))
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
-        if coach is not None:
-            engine.outbox_listener = coach.kick
 
     # -- start-up -------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -316,14 +314,14 @@ class DareClientMixin:
 
 
 class DareBot(DareClientMixin, discord.Client):
-    def __init__(self, settings: Settings, engine: Any, *, coach: Any = None, sync_state_path: Path | None = None,
+    def __init__(self, settings: Settings, engine: EngineAPI, *, coach: Any = None, sync_state_path: Path | None = None,
                  defer_after: float = DEFER_AFTER, **options: Any) -> None:
         discord.Client.__init__(self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(), **options)
         self._dare_init(settings, engine, coach=coach, sync_state_path=sync_state_path, defer_after=defer_after)
 
 
 class ShardedDareBot(DareClientMixin, discord.AutoShardedClient):
-    def __init__(self, settings: Settings, engine: Any, *, coach: Any = None, sync_state_path: Path | None = None,
+    def __init__(self, settings: Settings, engine: EngineAPI, *, coach: Any = None, sync_state_path: Path | None = None,
                  defer_after: float = DEFER_AFTER, **options: Any) -> None:
         discord.AutoShardedClient.__init__(self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(),
                                            **options)
@@ -342,7 +340,7 @@ def _intents() -> discord.Intents:
     return intents
 
 
-def make_client(settings: Settings, engine: Any, *, coach: Any = None, sync_state_path: Path | None = None,
+def make_client(settings: Settings, engine: EngineAPI, *, coach: Any = None, sync_state_path: Path | None = None,
                 **options: Any) -> DareBot | ShardedDareBot:
     """The client for `settings` (sharded when DISCORD_SHARDED). Call inside a running event loop's
     task or before `asyncio.run`; tests pass `guild_ready_timeout` to make on_ready quick."""
@@ -408,20 +406,14 @@ async def serve(settings: Settings, build: Callable[[], DareClientMixin], *, fir
 
 def run_discord(settings: Settings) -> None:
     """`darebot run --platform discord`: the engine, the coach and the client, until stopped."""
-    from bot.clock import SystemClock
-    from bot.engine import Engine
-    from bot.scheduler import Coach
-    from storage.db import open_database
+    from adapters.wiring import build_discord
 
     if not settings.discord_token:
         raise SystemExit("DISCORD_TOKEN is not set (see docs/discord.md).")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = open_database(settings.database_url)
-    clock = SystemClock()
-    engine = Engine(db, clock, default_tz=settings.tz)
-    messenger = DiscordMessenger()
-    coach = Coach(db, clock, messenger, platform="discord", sweep_seconds=settings.sweep_seconds,
-                  worker_id=settings.worker_id)
+    bot, messenger = build_discord(settings)
+    engine, coach = bot.engine, bot.coach
+    assert coach is not None
 
     def build() -> DareClientMixin:
         client = make_client(settings, engine, coach=coach)

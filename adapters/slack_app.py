@@ -40,10 +40,10 @@ from adapters import slack_render as render
 from adapters.deadline import BUDGET as ACK_BUDGET
 from adapters.deadline import answer_in_time
 from adapters.config import Settings
-from adapters.slack_messenger import ClientPool, SlackDirectory, SlackMessenger, api_base_url
+from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url
 from bot.errors import DareError, UsageError
 from bot.identity import Actor, WorkspaceRef
-from bot.ports import NoDirectory
+from bot.ports import EngineAPI
 from bot.replies import OOPS, Reply, error_reply
 
 log = logging.getLogger("darebot.slack")
@@ -60,26 +60,22 @@ class SlackAdapter:
     def __init__(
         self,
         settings: Settings,
-        engine: Any,
+        engine: EngineAPI,
         *,
         coach: Any = None,
+        clients: ClientPool,
+        directory: SlackDirectory,
         store: Any = None,
-        directory: SlackDirectory | None = None,
     ) -> None:
+        """Built by adapters.wiring.build_slack, which gives the engine the same directory."""
         self.settings = settings
         self.engine = engine
         self.coach = coach
         self.base_url = api_base_url(settings.slack_api_url)
-        self.oauth = bool(settings.slack_client_id and settings.slack_client_secret and not settings.slack_bot_token)
-        if self.oauth and store is None:
-            store = make_store(settings, engine.db)
+        self.oauth = oauth_mode(settings)
         self.store = store
-        self.clients = ClientPool(self.token_for, self.base_url)
-        self.directory = directory or SlackDirectory(self.clients)
-        if isinstance(getattr(engine, "directory", None), (NoDirectory, type(None))):
-            engine.directory = self.directory
-        if coach is not None:
-            engine.outbox_listener = coach.kick
+        self.clients = clients
+        self.directory = directory
         self._tasks: set[asyncio.Task[Any]] = set()
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
         self.client = AsyncWebClient(
@@ -107,12 +103,6 @@ class SlackAdapter:
         self._register()
 
     # -- tokens and people --------------------------------------------------------------------
-
-    def token_for(self, team_id: str) -> str | None:
-        """Sync: the bot token of a workspace (single-token mode or the encrypted store)."""
-        if not self.oauth:
-            return self.settings.slack_bot_token
-        return self.store.bot_token(team_id) if self.store is not None else None
 
     def _actor(self, team_id: str, user_id: str, fallback: str = "") -> Actor:
         """Sync (in a worker thread): the display name and zone from users.info, cached."""
@@ -506,27 +496,9 @@ def make_store(settings: Settings, db: Any) -> Any:
     return DarebotInstallationStore(db, settings.secret_key, client_id=settings.slack_client_id or "")
 
 
-def create_app(settings: Settings, engine: Any, coach: Any = None, **kw: Any) -> web.Application:
-    """The aiohttp application serving POST /slack/events, GET /healthz (and OAuth's pages)."""
-    return SlackAdapter(settings, engine, coach=coach, **kw).web_app()
-
-
-def build(settings: Settings, *, clock: Any = None) -> tuple[SlackAdapter, Any]:
-    """Database, engine, ports and coach wired for Slack; returns (adapter, coach)."""
-    from bot.clock import SystemClock
-    from bot.engine import Engine
-    from bot.scheduler import Coach
-    from storage.db import open_database
-
-    clock = clock or SystemClock()
-    db = open_database(settings.database_url)
-    engine = Engine(db, clock, default_tz=settings.tz)
-    adapter = SlackAdapter(settings, engine)
-    coach = Coach(db, clock, SlackMessenger(adapter.clients), platform="slack", sweep_seconds=settings.sweep_seconds,
-                  worker_id=settings.worker_id)
-    adapter.coach = coach
-    engine.outbox_listener = coach.kick
-    return adapter, coach
+def oauth_mode(settings: Settings) -> bool:
+    """Several workspaces installing through OAuth, rather than one bot token."""
+    return bool(settings.slack_client_id and settings.slack_client_secret and not settings.slack_bot_token)
 
 
 def run_slack(settings: Settings, *, http: bool, port: int = 3000, host: str = "0.0.0.0") -> None:
@@ -557,7 +529,10 @@ async def serve(
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM). `on_ready(port)` is called once serving."""
-    adapter, coach = await asyncio.to_thread(build, settings)
+    from adapters.wiring import build_slack
+
+    adapter = await asyncio.to_thread(build_slack, settings)
+    coach = adapter.coach
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals: list[int] = []

@@ -37,13 +37,13 @@ class AlreadyDone(DareError):
 
 class Engine:
     def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
-                 directory: Directory | None = None) -> None:
+                 directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
         self.directory: Directory = directory or NoDirectory()
-        # Set by the scheduler: called after a command planned DMs that are due now.
-        self.outbox_listener: Callable[[], None] | None = None
+        # Called after a command planned DMs that are due now (the scheduler's kick).
+        self.outbox_listener = outbox_listener
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
+from bot.identity import Actor, WorkspaceRef
 from bot.replies import Reply
+
+if TYPE_CHECKING:
+    from bot.clock import Clock
+    from bot.forms import Form
+    from storage.db import Database
 
 
 class TransientSendError(Exception):
@@ -49,3 +56,33 @@ class Directory(Protocol):
 class NoDirectory:
     def display_name(self, workspace_external_id: str, user_id: str) -> str | None:
         return None
+
+
+class EngineAPI(Protocol):
+    """What adapters may ask of the engine (bot.engine.Engine is the one implementation)."""
+
+    db: Database
+    clock: Clock
+
+    def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply: ...
+
+    def run(self, ws: WorkspaceRef, actor: Actor, command: object) -> Reply: ...
+
+    def press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply: ...
+
+    def form(self, ws: WorkspaceRef, actor: Actor, name: str) -> Form: ...
+
+    def submit_form(self, ws: WorkspaceRef, actor: Actor, name: str, values: dict[str, object], *,
+                    idempotency_key: str | None = None) -> Reply | None: ...
+
+    def home(self, ws: WorkspaceRef, actor: Actor) -> Reply: ...
+
+    def cohort_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]: ...
+
+    def contact_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]: ...
+
+    def first_time(self, key: str) -> bool: ...
+
+    def latest_activity(self, ws: WorkspaceRef) -> datetime | None: ...
+
+    def person_zone(self, ws: WorkspaceRef, user_id: str) -> str: ...

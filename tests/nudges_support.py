@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.clock import Clock, ManualClock
-from bot.engine import Engine
+from adapters.wiring import build
 from bot.identity import Actor, WorkspaceRef
 from bot.nudges.policy import zone
 from bot.ports import PermanentSendError, Sent, TransientSendError
 from bot.replies import Reply
-from bot.scheduler import Coach
 from storage.db import Database
 
 
@@ -62,11 +61,12 @@ class Room:
                  tz: str = "UTC") -> None:
         self.db = db
         self.clock = ManualClock(start)
-        self.engine = Engine(db, self.clock, default_tz=tz)
         self.ws = WorkspaceRef(platform, workspace)  # type: ignore[arg-type]
         self.messenger = RecordingMessenger(self.clock)
-        self.coach = Coach(db, self.clock, self.messenger, platform=platform, worker_id="w-test")
-        self.engine.outbox_listener = self.coach.kick
+        built = build(db, self.clock, platform=platform, default_tz=tz, messenger=self.messenger, worker_id="w-test")
+        self.engine = built.engine
+        assert built.coach is not None
+        self.coach = built.coach
         self.tz: dict[str, str | None] = {}
 
     def say(self, user: str, text: str) -> str:

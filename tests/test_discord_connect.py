@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.discord_harness import running_bot
+from tests.fakes.discord_harness import running_bot
 from tests.fakes.discord_server import FakeDiscord
 
 

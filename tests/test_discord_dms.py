@@ -12,7 +12,7 @@ from bot.ports import PermanentSendError, Sent, TransientSendError
 from bot.replies import Reply, Section
 from adapters.discord_messenger import DiscordMessenger
 from storage.models import Interview, Person
-from tests.discord_harness import buttons_of, running_bot, text_of
+from tests.fakes.discord_harness import buttons_of, running_bot, text_of
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
 from tests.test_discord_e2e import slash
 
@@ -124,7 +124,7 @@ def test_a_slow_engine_is_deferred_then_followed_up(tmp_path):
         from bot.clock import ManualClock
         from bot.engine import Engine
         from storage.db import open_database
-        from tests.discord_harness import START
+        from tests.fakes.discord_harness import START
         db_url = f"sqlite:///{tmp_path / 'slow.sqlite3'}"
         db = await asyncio.to_thread(open_database, db_url)
         engine = SlowEngine(Engine(db, ManualClock(START)), delay=0.3)

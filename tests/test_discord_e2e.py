@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Cohort, Nudge, Person
-from tests.discord_harness import buttons_of, running_bot, text_of
+from tests.fakes.discord_harness import buttons_of, running_bot, text_of
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeUser
 
 

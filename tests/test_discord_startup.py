@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from adapters.discord_bot import ShardedDareBot, make_client, serve
-from tests.discord_harness import discord_settings, running_bot, text_of
+from tests.fakes.discord_harness import discord_settings, running_bot, text_of
 from tests.fakes.discord_server import FakeDiscord
 from tests.test_discord_e2e import slash
 
@@ -70,7 +70,7 @@ def test_start_up_failures_back_off_and_a_bad_token_stops_at_once(tmp_path):
         from bot.clock import ManualClock
         from bot.engine import Engine
         from storage.db import open_database
-        from tests.discord_harness import START
+        from tests.fakes.discord_harness import START
         db = await asyncio.to_thread(open_database, f"sqlite:///{tmp_path / 'b.sqlite3'}")
         engine = Engine(db, ManualClock(START))
         settings = discord_settings(fake, "sqlite://")

@@ -15,11 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from adapters.config import Settings
-from adapters.slack_app import SlackAdapter
-from adapters.slack_messenger import SlackMessenger
+from adapters.wiring import build_slack
 from bot.clock import ManualClock
-from bot.engine import Engine
-from bot.scheduler import Coach
 from storage.db import Database, open_database
 from tests.fakes.slack_api import FakeSlackAPI, SlackSigner
 
@@ -51,12 +48,10 @@ class SlackHarness:
         self.settings = slack_settings(db_url, self.fake.url, **(settings_extra or {}))
         self.db: Database = open_database(db_url)
         self.clock = ManualClock(START)
-        self.engine = Engine(self.db, self.clock, default_tz="UTC")
-        self.adapter = SlackAdapter(self.settings, self.engine)
-        self.messenger = SlackMessenger(self.adapter.clients)
-        self.coach = Coach(self.db, self.clock, self.messenger, platform="slack")
-        self.adapter.coach = self.coach
-        self.engine.outbox_listener = self.coach.kick
+        self.adapter = build_slack(self.settings, clock=self.clock, db=self.db)
+        self.engine = self.adapter.engine
+        self.coach = self.adapter.coach
+        self.messenger = self.coach.messenger
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="slack-app", daemon=True)
         self._thread.start()

@@ -14,7 +14,7 @@ from typing import Any
 from adapters.config import Settings
 from adapters.discord_bot import DareBot, ShardedDareBot, make_client
 from adapters.discord_messenger import DiscordMessenger
-from bot.scheduler import Coach
+from adapters.wiring import build
 from bot.clock import ManualClock
 from storage.db import open_database
 from tests.fakes.discord_server import FakeDiscord
@@ -55,12 +55,11 @@ async def running_bot(tmp_path: Path, *, fake: FakeDiscord | None = None, engine
     db_url = db_url or f"sqlite:///{tmp_path / 'darebot.sqlite3'}"
     db = await asyncio.to_thread(open_database, db_url)
     clock = clock or ManualClock(START)
-    if engine is None:
-        from bot.engine import Engine
-        engine = Engine(db, clock, default_tz="UTC")
     settings = discord_settings(fake, db_url, **settings_extra)
     messenger = DiscordMessenger()
-    coach = Coach(db, clock, messenger, platform="discord") if with_coach else None
+    built = build(db, clock, platform="discord", default_tz="UTC", messenger=messenger if with_coach else None)
+    coach = built.coach
+    engine = engine or built.engine
     client = make_client(settings, engine, coach=coach, sync_state_path=tmp_path / "commands.json",
                          guild_ready_timeout=0.05, **client_options)
     messenger.attach(client)
