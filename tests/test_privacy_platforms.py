@@ -79,7 +79,7 @@ def test_uninstall_marks_the_workspace_for_deletion_in_30_days(h: SlackHarness, 
 def test_discord_mydata_attachment_forget_button_and_guild_removal(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from tests.discord_harness import buttons_of, running_bot, text_of
+    from tests.fakes.discord_harness import buttons_of, running_bot, text_of
     from tests.fakes.discord_server import FakeDiscord
 
     async def scenario() -> None:
