@@ -70,7 +70,7 @@ def build(url: str) -> Class:
     room.do("bob", f'/dare outreach "{BOB_SECRETS[0]}"')
     room.do("bob", f"/dare story {BOB_SECRETS[2]} --to cohort")
     room.do("ida", "/dare reward @U0ANN7Q")
-    room.wait(days=15)  # nudges planned and sent, digests too
+    room.wait(days=8)  # nudges planned and sent, a weekly digest too
     with room.db.session() as s:
         ws = s.exec(select(Workspace)).one()[0]
         s.add(SlackInstallation(team_id=ws.external_id, user_id=ANN["id"], user_token_enc="secret-user-token",
@@ -345,3 +345,30 @@ def test_bad_privacy_input_is_refused_and_changes_nothing(tmp_path: Any, line: s
         assert s.query(Cohort).one().retention_days == 180
     refused = room.engine.handle_text(room.ws, Actor("U0BOB2X", "Bob"), "/dare cohort retention Spring 30")
     assert refused.is_error
+
+
+def test_idempotency_keys_of_others_survive_whatever_the_ids(tmp_path: Any) -> None:
+    """`%`, `_` and `\\` in a platform id are not wildcards: only keys naming exactly that id go."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    db = open_database(f"sqlite:///{tmp_path}/keys.sqlite3")
+    ident = st.text(alphabet="ab%_\\:U1", min_size=1, max_size=6).filter(lambda t: ":" not in t)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(target=ident, others=st.lists(ident, max_size=4))
+    def check(target: str, others: list[str]) -> None:
+        keys = {f"slack:view:T1:{target}:x", f"discord:{target}", f"{target}:dm:1"}
+        kept = {f"slack:view:T1:{o}:x" for o in others if o != target}
+        with db.session() as s:
+            s.execute(ProcessedEvent.__table__.delete())  # type: ignore[attr-defined]
+            for k in keys | kept:
+                s.add(ProcessedEvent(key=k, created_at=START))
+        with db.session() as s:
+            personal.delete_keys_naming(s, [target])
+        with db.session() as s:
+            left = set(s.exec(select(ProcessedEvent.key)).scalars())  # type: ignore[call-overload]
+        assert left == kept
+
+    check()
+    db.dispose()
