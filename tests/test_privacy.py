@@ -372,3 +372,17 @@ def test_idempotency_keys_of_others_survive_whatever_the_ids(tmp_path: Any) -> N
 
     check()
     db.dispose()
+
+
+def test_an_instructor_forgotten_leaves_the_cohort_and_its_dare_in_place(tmp_path: Any) -> None:
+    room = build(f"sqlite:///{tmp_path}/ida.sqlite3")
+    ida = person_id(room, "ida")
+    room.do("ida", "/dare forget-me")
+    room.do("ida", "/dare forget-me confirm")
+    assert scan(room, ("U0IDA9Z", "Ida Instructor"), ida) == []
+    from storage.models import Cohort, Dare, Story
+    with room.db.session() as s:
+        cohort = s.exec(select(Cohort)).one()[0]
+        assert cohort.created_by is None and s.exec(select(Dare)).one()[0].issued_by is None
+        assert {st.granted_by for (st,) in s.exec(select(Story)).all()} == {None}
+    assert "Annabel Quixote" in room.do("bob", "/dare board Spring").plain_text()
