@@ -19,7 +19,7 @@ from bot.clock import ManualClock
 from bot.dates import safe_zone
 from bot.engine import Engine
 from bot.identity import Actor, WorkspaceRef
-from bot.ports import Sent
+from bot.ports import Observer, Sent
 from bot.replies import Reply
 from storage.db import Database
 
@@ -62,11 +62,11 @@ def parse_wait(text: str) -> timedelta | None:
 
 class Console:
     def __init__(self, db: Database, *, start: datetime, default_tz: str, out: TextIO,
-                 files_dir: Path = Path("darebot-files")) -> None:
+                 files_dir: Path = Path("darebot-files"), observer: Observer | None = None) -> None:
         from adapters.wiring import build_console
 
         self.clock = ManualClock(start)
-        bot, self.messenger = build_console(db, self.clock, default_tz=default_tz, out=out)
+        bot, self.messenger = build_console(db, self.clock, default_tz=default_tz, out=out, observer=observer)
         self.engine = bot.engine
         assert bot.coach is not None
         self.coach = bot.coach
@@ -137,10 +137,10 @@ def _prompted_lines(console: Console) -> Iterable[str]:
 
 
 def run_console(db: Database, *, default_tz: str, start: datetime | None = None, stdin: TextIO = sys.stdin,
-                out: TextIO = sys.stdout) -> int:
+                out: TextIO = sys.stdout, observer: Observer | None = None) -> int:
     """Open the console; with no `start`, the clock resumes where the file's last run left it (or now)."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    console = Console(db, start=start or now, default_tz=default_tz, out=out)
+    console = Console(db, start=start or now, default_tz=default_tz, out=out, observer=observer)
     if start is None:
         # An earlier run may have /wait-ed into the future: carry on from there, not back in time.
         latest = console.engine.latest_activity(WORKSPACE)

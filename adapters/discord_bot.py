@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import random
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -404,29 +405,67 @@ async def serve(settings: Settings, build: Callable[[], DareClientMixin], *, fir
         delay = min(delay * 2, max_delay)
 
 
-def run_discord(settings: Settings) -> None:
-    """`darebot run --platform discord`: the engine, the coach and the client, until stopped."""
+def run_discord(settings: Settings, *, health_port: int | None = None, health_host: str = "0.0.0.0",
+                sync_state_path: Path | None = None) -> None:
+    """`darebot run --platform discord`: the engine, the coach and the client, until SIGINT/SIGTERM
+    (whether connecting, backing off or serving). A token Discord refuses is a ConfigError."""
+    from adapters.config import ConfigError
+    from adapters.health import HealthServer, Probe
     from adapters.wiring import build_discord
 
     if not settings.discord_token:
-        raise SystemExit("DISCORD_TOKEN is not set (see docs/discord.md).")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        raise ConfigError("DISCORD_TOKEN is not set (see docs/discord.md)")
     bot, messenger = build_discord(settings)
-    engine, coach = bot.engine, bot.coach
+    engine, coach, db = bot.engine, bot.coach, bot.db
     assert coach is not None
+    current: list[DareClientMixin] = []
 
     def build() -> DareClientMixin:
-        client = make_client(settings, engine, coach=coach)
+        client = make_client(settings, engine, coach=coach, sync_state_path=sync_state_path)
         client.start_coach_on_ready = True
         messenger.attach(client)  # type: ignore[arg-type]
+        current[:] = [client]
         return client
+
+    def connected() -> bool:
+        client = current[0] if current else None
+        return client is not None and client.is_ready() and not client.is_closed()  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.ensure_future(serve(settings, build))
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if task.done():
+            task.result()
+            return
+        log.info("stopping: closing the Discord connection")
+        if current:
+            try:
+                await asyncio.wait_for(current[0].close(), 5)  # type: ignore[attr-defined]
+            except Exception:
+                log.warning("the Discord client did not close cleanly", exc_info=True)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     # The coach outlives any one client (serve() may build several); it starts once the first client
     # is connected, and a DM attempted while no client is attached is TransientSendError (kept for later).
+    health = HealthServer(Probe(db, "discord", connected), health_port, health_host).start() if health_port else None
     try:
-        asyncio.run(serve(settings, build))
+        asyncio.run(main())
+    except discord.LoginFailure as err:
+        raise ConfigError(f"DISCORD_TOKEN was refused by Discord ({err}): copy it again from the Bot page") from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError("Discord refused the gateway intents darebot asked for (see docs/discord.md)") from None
     except KeyboardInterrupt:
         pass
     finally:
+        if health is not None:
+            health.stop()
         coach.shutdown()
         messenger.attach(None)
+        db.dispose()

@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 import re
 import signal
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,8 @@ from adapters import slack_render as render
 from adapters.deadline import BUDGET as ACK_BUDGET
 from adapters.deadline import answer_in_time
 from adapters.config import Settings
+from adapters.health import HealthServer, Probe
+from adapters.health import add_routes as add_health_routes
 from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url
 from bot.errors import DareError, UsageError
 from bot.identity import Actor, WorkspaceRef
@@ -437,11 +440,8 @@ class SlackAdapter:
             bolt_resp = await self.app.async_dispatch(bolt_req)
             return await to_aiohttp_response(bolt_resp)
 
-        async def healthz(request: web.Request) -> web.Response:
-            return web.json_response({"ok": True, "platform": "slack"})
-
         webapp.router.add_post(EVENTS_PATH, events)
-        webapp.router.add_get("/healthz", healthz)
+        add_health_routes(webapp, Probe(self.engine.db, "slack", lambda: self.connected()))
         flow = self.app.oauth_flow
         if flow is not None:
 
@@ -459,6 +459,12 @@ class SlackAdapter:
 
         webapp.on_cleanup.append(on_cleanup)
         return webapp
+
+
+    def connected(self) -> bool:
+        """For /healthz: set by serve() to the real connection state (HTTP mode: serving means connected)."""
+        probe = getattr(self, "connection_probe", None)
+        return bool(probe()) if probe is not None else True
 
 
 class _HomeState:
@@ -501,11 +507,11 @@ def oauth_mode(settings: Settings) -> bool:
     return bool(settings.slack_client_id and settings.slack_client_secret and not settings.slack_bot_token)
 
 
-def run_slack(settings: Settings, *, http: bool, port: int = 3000, host: str = "0.0.0.0") -> None:
+def run_slack(settings: Settings, *, http: bool, port: int = 3000, host: str = "0.0.0.0",
+              health_port: int | None = None, health_host: str = "0.0.0.0") -> None:
     """`darebot run --platform slack [--http --port N]`: serve until SIGINT/SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_settings(settings, http=http)
-    asyncio.run(serve(settings, http=http, port=port, host=host))
+    asyncio.run(serve(settings, http=http, port=port, host=host, health_port=health_port, health_host=health_host))
 
 
 def check_settings(settings: Settings, *, http: bool) -> None:
@@ -519,6 +525,24 @@ def check_settings(settings: Settings, *, http: bool) -> None:
         raise SystemExit("Multi-workspace OAuth needs HTTP mode (--http) for its install pages.")
 
 
+SOCKET_RETRY_FIRST, SOCKET_RETRY_MAX = 2.0, 60.0
+
+
+async def _until(stop: asyncio.Event, aw: Any) -> tuple[bool, Any]:
+    """Await `aw` unless `stop` is set first (then `aw` is cancelled): (finished, its result)."""
+    task = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False, None
+
+
 async def serve(
     settings: Settings,
     *,
@@ -527,12 +551,11 @@ async def serve(
     host: str = "0.0.0.0",
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    health_port: int | None = None,
+    health_host: str = "0.0.0.0",
 ) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM). `on_ready(port)` is called once serving."""
-    from adapters.wiring import build_slack
-
-    adapter = await asyncio.to_thread(build_slack, settings)
-    coach = adapter.coach
+    """Run until `stop` is set (or SIGINT/SIGTERM), whether connecting, retrying or serving.
+    `on_ready(port)` is called once serving."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals: list[int] = []
@@ -542,41 +565,88 @@ async def serve(
             signals.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
-    coach.start()
+    health: HealthServer | None = None
+    adapter: SlackAdapter | None = None
+    coach: Any = None
     try:
+        from adapters.wiring import build_slack
+
+        adapter = await asyncio.to_thread(build_slack, settings)
+        coach = adapter.coach
+        if health_port is not None:
+            health = HealthServer(Probe(adapter.engine.db, "slack", adapter.connected), health_port, health_host)
+            await asyncio.to_thread(health.start)
+        if stop.is_set():
+            return
+        if coach is not None:
+            coach.start()
         if http:
-            runner = web.AppRunner(adapter.web_app(), access_log=None)
+            runner = web.AppRunner(adapter.web_app(), access_log=None, shutdown_timeout=5)
             await runner.setup()
             site = web.TCPSite(runner, host, port)
             await site.start()
             bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
-            log.info("darebot for Slack: POST http://%s:%d%s, GET /healthz", host, bound, EVENTS_PATH)
+            log.info("darebot for Slack: POST http://%s:%d%s, GET /healthz, GET /metrics", host, bound, EVENTS_PATH)
             if on_ready:
                 on_ready(bound)
             try:
                 await stop.wait()
             finally:
+                log.info("stopping: no new requests; finishing those under way")
                 await runner.cleanup()
         else:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            handler = AsyncSocketModeHandler(
-                adapter.app, settings.slack_app_token, web_client=AsyncWebClient(base_url=adapter.base_url)
-            )
-            await handler.connect_async()
-            log.info("darebot for Slack: connected over Socket Mode")
-            if on_ready:
-                on_ready(0)
-            try:
-                await stop.wait()
-            finally:
-                await handler.close_async()
-                await adapter.drain()
+            await _serve_socket_mode(settings, adapter, stop, on_ready)
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-        await asyncio.to_thread(coach.shutdown)
-        adapter.engine.db.dispose()
+        if health is not None:
+            await asyncio.to_thread(health.stop)
+        if coach is not None:
+            await asyncio.to_thread(coach.shutdown)
+        if adapter is not None:
+            adapter.engine.db.dispose()
+        log.info("stopped")
+
+
+async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, stop: asyncio.Event,
+                             on_ready: Callable[[int], None] | None) -> None:
+    """Connect (retrying with backoff while Slack is unreachable), then serve until `stop`."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(
+        adapter.app, settings.slack_app_token, web_client=AsyncWebClient(base_url=adapter.base_url)
+    )
+
+    def connected() -> bool:
+        client = handler.client
+        session = getattr(client, "current_session", None)
+        return session is not None and not session.closed and not getattr(client, "closed", False)
+
+    adapter.connection_probe = connected  # type: ignore[attr-defined]
+    delay = SOCKET_RETRY_FIRST
+    try:
+        while not stop.is_set():
+            try:
+                finished, _ = await _until(stop, handler.connect_async())
+            except Exception as err:  # unreachable, refused, or Slack said no: try again later
+                wait = delay * (0.8 + 0.4 * random.random())
+                log.warning("Socket Mode connection failed (%s); retrying in %.0f s", err or type(err).__name__, wait)
+                await _until(stop, asyncio.sleep(wait))
+                delay = min(delay * 2, SOCKET_RETRY_MAX)
+                continue
+            if not finished:
+                break
+            log.info("darebot for Slack: connected over Socket Mode")
+            if on_ready:
+                on_ready(0)
+            await stop.wait()
+    finally:
+        log.info("stopping: closing the Socket Mode connection")
+        try:
+            await asyncio.wait_for(handler.close_async(), 5)
+        except Exception:
+            log.warning("Socket Mode connection did not close cleanly", exc_info=True)
+        await adapter.drain()
 
 
 def _actor_and_reply(result: Any) -> tuple[Actor | None, Reply]:

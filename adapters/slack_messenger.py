@@ -16,6 +16,7 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cachetools import TLRUCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -138,26 +139,30 @@ class Profile:
 
 
 class SlackDirectory:
-    """Directory port: display names (and time zones) from users.info, cached for `ttl` seconds."""
+    """Directory port: display names (and time zones) from users.info, cached for `ttl` seconds (`negative_ttl`
+    for people not found) in a bounded cache: the least recently used entries go first when it is full."""
 
-    def __init__(self, clients: ClientPool, *, ttl: float = 3600.0, negative_ttl: float = 60.0) -> None:
+    def __init__(self, clients: ClientPool, *, ttl: float = 3600.0, negative_ttl: float = 60.0,
+                 maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic) -> None:
         self.clients = clients
         self.ttl = ttl
         self.negative_ttl = negative_ttl
-        self._cache: dict[tuple[str, str], tuple[float, Profile | None]] = {}
+        self._cache: TLRUCache[tuple[str, str], Profile | None] = TLRUCache(
+            maxsize=maxsize, ttu=self._expires, timer=timer)
         self._lock = threading.Lock()
         self.lookups = 0  # users.info calls made (tests check the cache)
 
+    def _expires(self, _key: tuple[str, str], value: Profile | None, now: float) -> float:
+        return now + (self.ttl if value is not None else self.negative_ttl)
+
     def profile(self, workspace_external_id: str, user_id: str) -> Profile | None:
         key = (workspace_external_id, user_id)
-        now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
+            if key in self._cache:
+                return self._cache[key]
         found = self._fetch(workspace_external_id, user_id)
         with self._lock:
-            self._cache[key] = (now + (self.ttl if found else self.negative_ttl), found)
+            self._cache[key] = found
         return found
 
     def _fetch(self, team_id: str, user_id: str) -> Profile | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 from adapters.config import Settings
 from bot.clock import Clock, SystemClock
 from bot.engine import Engine
-from bot.ports import Directory, Messenger
+from bot.ports import Directory, Messenger, Observer
 from bot.scheduler import Coach
 from storage.db import Database, open_database
 
@@ -34,15 +34,30 @@ class Darebot:
 
 
 def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messenger: Messenger | None,
-          directory: Directory | None = None, sweep_seconds: int = 60, worker_id: str | None = None) -> Darebot:
+          directory: Directory | None = None, sweep_seconds: int = 60, worker_id: str | None = None,
+          observer: Observer | None = None) -> Darebot:
     """The engine with its ports; with a messenger, the nudge scheduler too (its kick is the engine's
-    outbox listener, so a command that plans a DM due now gets it sent at once)."""
+    outbox listener, so a command that plans a DM due now gets it sent at once). With an observer, the
+    engine's commands and the scheduler's sweeps are reported to it, and the messenger's DMs counted."""
     coach = None
     if messenger is not None:
+        if observer is not None:
+            from adapters.metrics import CountingMessenger
+
+            messenger = CountingMessenger(messenger)
         coach = Coach(db, clock, messenger, platform=platform, sweep_seconds=sweep_seconds, worker_id=worker_id)
+        if observer is not None:
+            coach.observer = observer
     engine = Engine(db, clock, default_tz=default_tz, directory=directory,
-                    outbox_listener=coach.kick if coach is not None else None)
+                    outbox_listener=coach.kick if coach is not None else None, observer=observer)
     return Darebot(db, clock, engine, coach)
+
+
+def metrics_observer() -> Observer:
+    """The Prometheus observer every real run uses (GET /metrics)."""
+    from adapters.metrics import PrometheusObserver
+
+    return PrometheusObserver()
 
 
 def build_from_settings(settings: Settings, *, platform: str, messenger: Messenger | None,
@@ -50,7 +65,7 @@ def build_from_settings(settings: Settings, *, platform: str, messenger: Messeng
                         db: Database | None = None) -> Darebot:
     return build(db or open_database(settings.database_url), clock or SystemClock(), platform=platform,
                  default_tz=settings.tz, messenger=messenger, directory=directory,
-                 sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id)
+                 sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id, observer=metrics_observer())
 
 
 def build_slack(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> SlackAdapter:
@@ -84,13 +99,16 @@ def build_discord(settings: Settings, *, clock: Clock | None = None,
     return build_from_settings(settings, platform="discord", messenger=messenger, clock=clock, db=db), messenger
 
 
-def build_console(db: Database, clock: Clock, *, default_tz: str, out: TextIO) -> tuple[Darebot, ConsoleMessenger]:
+def build_console(db: Database, clock: Clock, *, default_tz: str, out: TextIO,
+                  observer: Observer | None = None) -> tuple[Darebot, ConsoleMessenger]:
     """The console: DMs are printed. No outbox listener: the console delivers right after printing each
     reply, so a command's answer always comes before the DMs it caused."""
     from adapters.console import ConsoleMessenger
 
-    bot = build(db, clock, platform="console", default_tz=default_tz, messenger=None)
+    bot = build(db, clock, platform="console", default_tz=default_tz, messenger=None, observer=observer)
     messenger = ConsoleMessenger(bot.engine, out)
     # One console at a time per file: a fixed id reclaims anything left in flight by a killed run.
     coach = Coach(db, clock, messenger, platform="console", worker_id="console")
+    if observer is not None:
+        coach.observer = observer
     return replace(bot, coach=coach), messenger

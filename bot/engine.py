@@ -7,6 +7,7 @@ short private error. No exception escapes to an adapter.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -22,7 +23,7 @@ from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
-from bot.ports import Directory, NoDirectory
+from bot.ports import Directory, NoDirectory, NoObserver, Observer
 from bot.replies import OOPS, Reply, Section, error_reply
 from bot.validate import name_key
 from storage.db import Database
@@ -37,13 +38,16 @@ class AlreadyDone(DareError):
 
 class Engine:
     def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
-                 directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None) -> None:
+                 directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None,
+                 observer: Observer | None = None) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
         self.directory: Directory = directory or NoDirectory()
         # Called after a command planned DMs that are due now (the scheduler's kick).
         self.outbox_listener = outbox_listener
+        # Told each command's name, outcome and duration (metrics).
+        self.observer: Observer = observer or NoObserver()
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
@@ -56,6 +60,7 @@ class Engine:
         try:
             command = parse(text)
         except UsageError as err:
+            self._observe("unparsed", error_reply(str(err)), time.perf_counter())
             return error_reply(str(err))
         except Exception:  # the parser must never take the adapter down
             log.exception("parser failed on %r", text[:200])
@@ -63,13 +68,32 @@ class Engine:
         return self.run(ws, actor, command)
 
     def run(self, ws: WorkspaceRef, actor: Actor, command: object) -> Reply:
+        started = time.perf_counter()
         try:
-            return self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
+            reply = self._transaction(ws, actor, lambda ctx: self._dispatch(ctx, command))
         except DareError as err:
-            return error_reply(str(err))
+            reply = error_reply(str(err))
+        try:
+            name = registry.spec_of(command).name
+        except KeyError:
+            name = "unknown"
+        self._observe(name, reply, started)
+        return reply
 
     def press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
         """A button came back from a DM or a reply; its declaration (bot.registry) says what it does."""
+        started = time.perf_counter()
+        reply = self._press(ws, actor, action, value)
+        self._observe(f"button {action}" if registry.action_for(action) else "button unknown", reply, started)
+        return reply
+
+    def _observe(self, name: str, reply: Reply, started: float) -> None:
+        try:
+            self.observer.command(name, "error" if reply.is_error else "ok", time.perf_counter() - started)
+        except Exception:  # metrics must never break a command
+            log.exception("observer failed")
+
+    def _press(self, ws: WorkspaceRef, actor: Actor, action: str, value: str) -> Reply:
         spec = registry.action_for(action)
         if spec is None:
             return error_reply("That button has expired. Try the command instead: /dare help.")

@@ -88,3 +88,22 @@ class EngineAPI(Protocol):
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str: ...
 
     def uninstalled(self, ws: WorkspaceRef) -> None: ...
+
+class Observer(Protocol):
+    """Told what the engine and the coach did, for metrics; adapters implement it (bot/ stays library-free)."""
+
+    def command(self, name: str, outcome: str, seconds: float) -> None:
+        """One command or button: its name, "ok" or "error" (the reply was an error), and how long it took."""
+        ...
+
+    def sweep(self, seconds: float, planned: int) -> None:
+        """One sweep of the nudge planner."""
+        ...
+
+
+class NoObserver:
+    def command(self, name: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def sweep(self, seconds: float, planned: int) -> None:
+        return None

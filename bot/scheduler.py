@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +22,7 @@ from bot.clock import Clock, ManualClock
 from bot.nudges.delivery import Delivery
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY, Policy
-from bot.ports import Messenger
+from bot.ports import Messenger, NoObserver, Observer
 from bot.privacy import Purged, purge_due
 from storage.db import Database
 from storage.models import Nudge, Workspace
@@ -48,13 +49,20 @@ class Coach:
                                  policy=self.policy, realtime=not isinstance(clock, ManualClock))
         self._lock = threading.RLock()  # one sweep/delivery at a time in this process
         self._scheduler = None
+        self.observer: Observer = NoObserver()  # sweep durations, for metrics
 
     # --- the steps ----------------------------------------------------------------------------
 
     def sweep(self) -> int:
         """Plan the nudges due at clock.now() (and up to policy.plan_ahead later); rows planned."""
+        started = time.perf_counter()
         with self._lock, self.db.session() as s:
-            return plan(s, self.clock.now(), self.policy, platform=self.platform)
+            planned = plan(s, self.clock.now(), self.policy, platform=self.platform)
+        try:
+            self.observer.sweep(time.perf_counter() - started, planned)
+        except Exception:  # metrics must never stop the coach
+            log.exception("observer failed")
+        return planned
 
     def sweep_digests(self) -> int:
         with self._lock, self.db.session() as s:
@@ -182,6 +190,12 @@ class Coach:
         self._scheduler = sched
 
     def shutdown(self) -> None:
+        """Stop the scheduler (a delivery under way finishes), then release any row still claimed here
+        so another process can send it at once instead of after the claim expires."""
         sched, self._scheduler = self._scheduler, None
         if sched is not None and sched.running:
             sched.shutdown(wait=True)
+        try:
+            self.delivery.recover()
+        except Exception:  # the database may be the reason we are stopping
+            log.warning("could not release claimed DMs at shutdown", exc_info=True)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key for migrations: any constant shared by every darebot process ("dare").
+MIGRATION_LOCK = 0x64617265
+
+log = logging.getLogger("darebot.db")
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the allowed time."""
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -64,11 +75,37 @@ class Database:
         return cfg
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent; run at every start)."""
+        """Bring the schema to the newest migration (idempotent; run at every start). On PostgreSQL the
+        migration runs under a transaction-scoped advisory lock, so processes starting together take
+        turns: the first migrates, the others then find the schema current."""
         with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg = self.alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def ping(self) -> None:
+        """One real round trip; raises when the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def wait_until_reachable(self, seconds: float, *, first_delay: float = 0.5, max_delay: float = 5.0) -> None:
+        """Retry with exponential backoff for up to `seconds` (a database container may still be starting)."""
+        deadline = time.monotonic() + seconds
+        delay = first_delay
+        while True:
+            try:
+                self.ping()
+                return
+            except (DBAPIError, OSError) as err:
+                left = deadline - time.monotonic()
+                reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
+                if left <= 0:
+                    raise DatabaseUnavailable(f"the database did not answer within {seconds:g} s: {reason}") from None
+                log.warning("database not reachable yet (%s); retrying in %.1f s", reason, min(delay, left))
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, max_delay)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -78,4 +115,16 @@ def open_database(url: str) -> Database:
     """Open and migrate: what every entry point calls."""
     db = Database(url)
     db.upgrade()
+    return db
+
+
+def connect_and_upgrade(url: str, *, wait_seconds: float = 0.0) -> Database:
+    """Open, wait up to `wait_seconds` for the server to answer, then migrate."""
+    db = Database(url)
+    try:
+        db.wait_until_reachable(wait_seconds)
+        db.upgrade()
+    except BaseException:
+        db.dispose()
+        raise
     return db

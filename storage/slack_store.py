@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import UniqueConstraint
@@ -54,14 +54,44 @@ class SlackOAuthState(SQLModel, table=True):
     expires_at: datetime
 
 
-def token_cipher(secret_key: str) -> Fernet:
-    """A Fernet keyed from DAREBOT_SECRET_KEY (any string of at least 16 characters)."""
-    if not secret_key or len(secret_key) < 16:
-        raise ValueError("DAREBOT_SECRET_KEY must be set (at least 16 characters) to store Slack tokens")
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"darebot", info=b"slack-token-encryption").derive(
-        secret_key.encode()
+def _fernet(key: str) -> Fernet:
+    if len(key) < 16:
+        raise ValueError("DAREBOT_SECRET_KEY must be set (at least 16 characters a key) to store Slack tokens")
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"darebot", info=b"slack-token-encryption").derive(
+        key.encode()
     )
-    return Fernet(base64.urlsafe_b64encode(key))
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def token_cipher(secret_key: str) -> MultiFernet:
+    """Fernet keys from DAREBOT_SECRET_KEY: one or more comma-separated strings of at least 16 characters.
+    The first encrypts; every one decrypts, so a new key can be put in front while old tokens stay readable."""
+    keys = [k.strip() for k in (secret_key or "").split(",") if k.strip()]
+    if not keys:
+        raise ValueError("DAREBOT_SECRET_KEY must be set (at least 16 characters) to store Slack tokens")
+    return MultiFernet([_fernet(k) for k in keys])
+
+
+_ENCRYPTED_COLUMNS = ("bot_token_enc", "bot_refresh_token_enc", "user_token_enc")
+
+
+def rotate_tokens(db: Database, keys: list[str]) -> tuple[int, int]:
+    """Re-encrypt every stored token with the first of `keys`: (installations re-encrypted, installations
+    with a token no key can read, left as they are)."""
+    cipher = token_cipher(",".join(keys))
+    done = unreadable = 0
+    with db.session() as s:
+        for row in s.exec(select(SlackInstallation)).all():
+            try:
+                fresh = {col: cipher.rotate(getattr(row, col).encode()).decode()
+                         for col in _ENCRYPTED_COLUMNS if getattr(row, col)}
+            except InvalidToken:
+                unreadable += 1
+                continue
+            for col, value in fresh.items():
+                setattr(row, col, value)
+            done += 1
+    return done, unreadable
 
 
 @dataclass

@@ -17,7 +17,7 @@ def run_console(tmp_path: Path, script: str, *extra: str) -> subprocess.Complete
     env = {**os.environ, "DAREBOT_DATABASE_URL": f"sqlite:///{tmp_path}/console.sqlite3", "DAREBOT_TZ": "UTC"}
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "SLACK_CLIENT_ID"):
         env.pop(key, None)
-    return subprocess.run([sys.executable, "-m", "adapters.cli", "run", *extra], input=script, text=True,
+    return subprocess.run([sys.executable, "-m", "adapters.cli", "run", "--platform", "console", *extra], input=script, text=True,
                           capture_output=True, cwd=tmp_path, env=env, timeout=240, check=False)
 
 

@@ -105,3 +105,27 @@ def test_directory_caches_users_info(fake: FakeSlackAPI) -> None:
     assert d.display_name("T1", "UNOBODY") is None
     assert d.display_name("T1", "UNOBODY") is None
     assert len(fake.calls_to("users.info")) == 2  # one per user, then cached (misses too)
+
+
+def test_the_directory_cache_is_bounded_and_entries_expire(fake: FakeSlackAPI) -> None:
+    for i in range(5):
+        fake.add_user("T1", f"UX{i}", f"x{i}")
+    now = [0.0]
+    d = SlackDirectory(ClientPool(lambda team: "xoxb-1", fake.url), ttl=100, negative_ttl=10, maxsize=3,
+                       timer=lambda: now[0])
+    for i in range(5):
+        assert d.display_name("T1", f"UX{i}") == f"x{i}"
+    assert len(d._cache) == 3  # the two least recently used went
+    calls = len(fake.calls_to("users.info"))
+    d.display_name("T1", "UX4")
+    assert len(fake.calls_to("users.info")) == calls  # still cached
+    now[0] = 101.0
+    d.display_name("T1", "UX4")
+    assert len(fake.calls_to("users.info")) == calls + 1  # expired, asked again
+    d.display_name("T1", "UNOBODY")
+    now[0] = 105.0
+    d.display_name("T1", "UNOBODY")
+    assert len(fake.calls_to("users.info")) == calls + 2  # a miss is cached for negative_ttl
+    now[0] = 112.0
+    d.display_name("T1", "UNOBODY")
+    assert len(fake.calls_to("users.info")) == calls + 3

@@ -160,24 +160,6 @@ def test_field_errors_target_the_named_field() -> None:
     assert list(r.field_errors(form, None, "Nope")) == ["contact"]
 
 
-def test_manifest_declares_what_the_app_uses() -> None:
-    """One-step creation: the command, scopes, events, interactivity and Socket Mode are all there."""
-    import re
-    from pathlib import Path
-
-    from adapters.slack_oauth import BOT_SCOPES
-
-    text = (Path(__file__).parents[1] / "manifest.yml").read_text()
-    assert re.search(r"- command: /dare\n(?:\s+\w+: .*\n)*?\s+should_escape: true", text)
-    scopes = re.search(r"bot:\n((?:\s+- .+\n)+)", text).group(1)  # type: ignore[union-attr]
-    assert sorted(s.strip("- \n") for s in scopes.splitlines()) == sorted(BOT_SCOPES)
-    for event in ("app_home_opened", "app_uninstalled", "tokens_revoked"):
-        assert f"- {event}" in text
-    assert "home_tab_enabled: true" in text and "socket_mode_enabled: true" in text
-    assert re.search(r"interactivity:\n\s+is_enabled: true", text)
-    assert text.count("/slack/events") == 3 and "/slack/oauth_redirect" in text
-
-
 def test_a_chart_is_noted_where_it_went_escaped_and_within_the_limits() -> None:
     from bot.replies import Attachment
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from logging.config import fileConfig
+
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
@@ -28,6 +31,17 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    # Alembic's own command line (alembic.ini at the repository root): the database darebot itself uses.
+    if config.config_file_name is not None:
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DAREBOT_DATABASE_URL", "sqlite:///darebot.sqlite3")
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    engine = create_engine(url)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # take turns with darebot processes migrating at start
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": 0x64617265})
         _run(conn)
+    engine.dispose()
