@@ -89,6 +89,7 @@ class EngineAPI(Protocol):
 
     def uninstalled(self, ws: WorkspaceRef) -> None: ...
 
+
 class Observer(Protocol):
     """Told what the engine and the coach did, for metrics; adapters implement it (bot/ stays library-free)."""
 
