@@ -52,6 +52,9 @@ from bot.replies import OOPS, Reply, error_reply
 log = logging.getLogger("darebot.slack")
 
 HOME_REFRESH_SECONDS = 5.0  # a person's App Home is republished at most once in this many seconds
+# A refresh waits this long after the command that asked for it, so a class-wide burst is answered
+# first and each person's commands within the wait fold into one publish.
+HOME_SETTLE_SECONDS = 0.5
 ALT_TEXT = 1000  # files.getUploadURLExternal: alt_txt is at most 1000 characters
 EVENTS_PATH = "/slack/events"
 ADAPTER_KEY: web.AppKey[SlackAdapter] = web.AppKey("darebot.slack")  # type: ignore[name-defined]
@@ -373,7 +376,8 @@ class SlackAdapter:
     def refresh_home(self, client: AsyncWebClient, team_id: str, user_id: str) -> None:
         """Republish a person's App Home in the background, so the Home tab is never stale.
 
-        At most one publish per person per HOME_REFRESH_SECONDS: the first goes out at once; what
+        At most one publish per person per HOME_REFRESH_SECONDS: the first goes out once the burst
+        settles (HOME_SETTLE_SECONDS), never on the answer's path; what
         changes within the window is folded into one publish at its end, which reads the state as
         it is then, so the last change is always shown. Publishes for one person never overlap."""
         if not team_id or not user_id:
@@ -383,7 +387,7 @@ class SlackAdapter:
             return  # a publish is already waiting and will read the newest state
         state.pending = True
         state.flush.clear()
-        wait = max(0.0, state.last + HOME_REFRESH_SECONDS - asyncio.get_running_loop().time())
+        wait = max(HOME_SETTLE_SECONDS, state.last + HOME_REFRESH_SECONDS - asyncio.get_running_loop().time())
         self._spawn(self._refresh_home_after(client, team_id, user_id, state, wait), "app home refresh")
 
     async def _refresh_home_after(self, client: AsyncWebClient, team_id: str, user_id: str, state: _HomeState, wait: float) -> None:

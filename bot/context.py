@@ -60,11 +60,33 @@ def get_person(session: Session, ws: Workspace, user_id: str, display_name: str,
             person = session.exec(select(Person).where(Person.workspace_id == ws.id,
                                                        Person.external_id == user_id)).one()
     else:
-        if rename and display_name and person.display_name != name:
-            person.display_name = name
-        if tz and not person.tz:
-            person.tz = tz
+        _refresh(person, user_id, display_name, tz, rename=rename)
     return person
+
+
+def _refresh(person: Person, user_id: str, display_name: str, tz: str | None, *, rename: bool) -> None:
+    """A known person: take a changed display name, and a zone when they had none."""
+    name = " ".join(display_name.split())[:NAME_MAX] or user_id
+    if rename and display_name and person.display_name != name:
+        person.display_name = name
+    if tz and not person.tz:
+        person.tz = tz
+
+
+def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime) -> tuple[Workspace, Person, str | None]:
+    """The workspace, the person acting and their first cohort's zone: one statement when both exist."""
+    first_zone = (select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
+                  .where(Membership.person_id == Person.id)
+                  .order_by(Membership.joined_at, Membership.id).limit(1).scalar_subquery())
+    row = session.exec(select(Workspace, Person, first_zone).join(Person, Person.workspace_id == Workspace.id)
+                       .where(Workspace.platform == ref.platform, Workspace.external_id == ref.external_id,
+                              Person.external_id == actor.user_id)).first()
+    if row is None:
+        ws = get_workspace(session, ref, now)
+        return ws, get_person(session, ws, actor.user_id, actor.display_name, now, actor.tz), None
+    ws, person, cohort_tz = row
+    _refresh(person, actor.user_id, actor.display_name, actor.tz, rename=True)
+    return ws, person, cohort_tz
 
 
 def effective_zone(session: Session, person: Person, default_tz: str) -> tuple[str, str]:
@@ -92,10 +114,16 @@ class Context:
     default_tz: str
     directory: Directory
     planned_dms: int = 0  # DMs this command put in the outbox, due now
+    cohort_zone: str | None = None  # the first cohort's zone, when the engine read it with the person
 
     @property
     def zone(self) -> str:
-        return effective_zone(self.session, self.me, self.default_tz)[0]
+        if self.me.tz:
+            return self.me.tz
+        # A cohort joined during this command may set the zone: look again then.
+        if self.cohort_zone is None or any(isinstance(o, Membership) for o in self.session.new):
+            self.cohort_zone = effective_zone(self.session, self.me, self.default_tz)[0]
+        return self.cohort_zone
 
     @property
     def today(self) -> date:

@@ -18,11 +18,12 @@ from sqlmodel import col, select
 from bot import commands as c
 from bot import registry, views
 from bot.clock import Clock
-from bot.context import Context, effective_zone, get_person, get_workspace
+from bot.context import Context, effective_zone, get_actor, get_person, get_workspace
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
 from bot.identity import Actor, WorkspaceRef
+from bot.nudges import marks
 from bot.ports import Directory, NoDirectory, NoObserver, Observer
 from bot.replies import OOPS, Reply, Section, error_reply
 from bot.validate import name_key
@@ -229,11 +230,11 @@ class Engine:
         ctx: Context | None = None
         try:
             with self.db.session() as s:
-                w = get_workspace(s, ws, now)
-                me = get_person(s, w, actor.user_id, actor.display_name, now, actor.tz)
+                s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
+                w, me, cohort_tz = get_actor(s, ws, actor, now)
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
-                              directory=self.directory)
+                              directory=self.directory, cohort_zone=cohort_tz or self.default_tz)
                 reply = work(ctx)
         except DareError:
             raise

@@ -325,6 +325,7 @@ def forget_contact(ctx: Context, name: str) -> Reply:
         tags.update(tag for iid, tag in tag_rows if iid == i.id)
         row.outcomes = _tag_text(tags)
     ctx.session.add_all(by_day.values())
+    ctx.me.next_check_at = ctx.now  # bulk deletes skip the ORM's change marks: the planner looks again
     # Planned and sent nudges about them: their subject is the contact's or an interview's id.
     ctx.session.execute(delete(Nudge).where(Nudge.person_id == ctx.me.id, (  # type: ignore[arg-type]
         (Nudge.rule.in_(CONTACT_SUBJECT_RULES) & (Nudge.subject == str(cid)))  # type: ignore[attr-defined]

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from statistics import median
+from typing import Any
 
-from sqlalchemy import and_, case, func
-from sqlmodel import Session, select
+from sqlalchemy import (CompoundSelect, Date, FunctionElement, Integer, ScalarSelect, Select, String, and_, bindparam,
+                        case, cast, func, literal, null, true, union_all)
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
@@ -19,7 +28,7 @@ from storage.models import (Acceptance, Cohort, Contact, Dare, ForgottenActivity
 
 @dataclass
 class ParticipantStats:
-    person: Person
+    person: Member
     joined_at: datetime
     accepted_at: datetime | None = None
     contacts: int = 0
@@ -69,116 +78,214 @@ def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
     return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
 
 
+def latest_dare_id(cohort_id: ColumnElement[int]) -> ScalarSelect[int]:
+    """The current dare's id of a cohort, as a correlated subquery (the newest dare wins)."""
+    d = aliased(Dare)
+    return (sa_select(d.id).where(d.cohort_id == cohort_id)
+            .order_by(d.created_at.desc(), d.id.desc())  # type: ignore[union-attr,attr-defined]
+            .limit(1).correlate_except(d).scalar_subquery())
+
+
 def current_dare(session: Session, cohort_id: int) -> Dare | None:
     return session.exec(select(Dare).where(Dare.cohort_id == cohort_id)
                         .order_by(Dare.created_at.desc(), Dare.id.desc())).first()  # type: ignore[union-attr]
 
 
-def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
-                      only: int | None = None) -> list[ParticipantStats]:
-    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until]."""
-    query = (select(Person, Membership.joined_at).join(Membership, Membership.person_id == Person.id)
-             .where(Membership.cohort_id == cohort.id, Membership.is_participant == True)  # noqa: E712
-             .order_by(Membership.joined_at, Person.id))
-    if only is not None:
-        query = query.where(Person.id == only)
-    rows = session.exec(query).all()
-    by_id: dict[int, ParticipantStats] = {p.id: ParticipantStats(person=p, joined_at=j) for p, j in rows}  # type: ignore[misc]
-    if not by_id:
-        return []
-    ids = list(by_id)
+class _Lookup:
+    """Marks "find the current dare yourself" (None is a real answer: no dare yet)."""
 
-    def in_range(col):  # type: ignore[no-untyped-def]
+
+LOOKUP = _Lookup()
+
+
+class _greatest(FunctionElement[datetime]):
+    """The latest of several moments, NULLs ignored (PostgreSQL's GREATEST; SQLite's max() would say NULL)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(_greatest)
+def _greatest_default(element: _greatest, compiler: Any, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_greatest, "sqlite")
+def _greatest_sqlite(element: _greatest, compiler: Any, **kw: Any) -> str:
+    # Stored moments are ISO text, so they order as strings; '' stands for NULL and loses.
+    args = ", ".join(f"COALESCE({compiler.process(c, **kw)}, '')" for c in element.clauses)
+    return f"NULLIF(MAX({args}, ''), '')"
+
+
+def _flag(cond: Any) -> Any:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def _int(col: Any) -> Any:
+    return func.coalesce(col, 0)
+
+
+def _scope(one: bool, has_since: bool, has_until: bool) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]:
+    """The cohort parameter, "is one of its participants (or the one person)", and "within the dates"."""
+    cohort_id = bindparam("cohort_id", type_=Integer())
+    members = select(Membership.person_id).where(Membership.cohort_id == cohort_id,
+                                                  Membership.is_participant == True)  # noqa: E712
+
+    def who(col: Any) -> Any:
+        return col == bindparam("only", type_=Integer()) if one else col.in_(members)
+
+    def in_range(col: Any) -> Any:
         conds = []
-        if since is not None:
-            conds.append(col >= since)
-        if until is not None:
-            conds.append(col <= until)
-        return and_(True, *conds)
+        if has_since:
+            conds.append(col >= bindparam("since", type_=Date()))
+        if has_until:
+            conds.append(col <= bindparam("until", type_=Date()))
+        return and_(true(), *conds)
 
-    dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
-    if dare is not None:
-        for pid, at in session.exec(select(Acceptance.person_id, Acceptance.accepted_at)
-                                    .where(Acceptance.dare_id == dare.id, Acceptance.person_id.in_(ids))):  # type: ignore[union-attr]
-            by_id[pid].accepted_at = at
-            by_id[pid].touch(at)
+    return cohort_id, who, in_range
 
-    for pid, n, deciders, last in session.exec(
-            select(Contact.person_id, func.count(), func.sum(case((Contact.can_decide == True, 1), else_=0)),  # noqa: E712
-                   func.max(Contact.created_at))
-            .where(Contact.person_id.in_(ids)).group_by(Contact.person_id)):  # type: ignore[union-attr]
-        s = by_id[pid]
-        s.contacts, s.deciders = n, int(deciders or 0)
-        s.touch(last)
 
-    for pid, contact_id, attempt_no, status, created in session.exec(
-            select(Outreach.person_id, Outreach.contact_id, Outreach.attempt_no, Outreach.status, Outreach.created_at)
-            .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on))  # type: ignore[union-attr]
-            .order_by(Outreach.contact_id, Outreach.attempt_no)):
-        s = by_id[pid]
-        s.attempts += 1
-        if attempt_no == 1:
-            s.first_attempts += 1
-        elif attempt_no <= 3:
-            s.follow_ups += 1
-        else:
-            s.later_attempts += 1
-        s.touch(created)
-    # Per contact: reached, replied, and on which attempt the first answer came.
-    contact_rows = session.exec(
-        select(Outreach.person_id, Outreach.contact_id, func.min(case((Outreach.status != "no-reply", Outreach.attempt_no))),
-               func.max(case((Outreach.status == "meeting", 1), else_=0)))
-        .where(Outreach.person_id.in_(ids), in_range(Outreach.sent_on))  # type: ignore[union-attr]
-        .group_by(Outreach.person_id, Outreach.contact_id)).all()
-    for pid, _cid, first_reply, meeting in contact_rows:
-        s = by_id[pid]
-        s.reached += 1
-        if first_reply is not None:
-            s.replied += 1
-            s.first_reply_attempts.append(int(first_reply))
-        s.meetings += int(meeting or 0)
+@lru_cache(maxsize=32)
+def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) -> Select[Any]:
+    """One row per participant with every count: the members LEFT JOINed to a GROUP BY per table,
+    each scoped to the cohort's participants (or one person).
 
-    for pid, n, dec, last in session.exec(
-            select(Interview.person_id, func.count(), func.sum(case((Contact.can_decide == True, 1), else_=0)),  # noqa: E712
-                   func.max(Interview.created_at))
-            .join(Contact, Contact.id == Interview.contact_id)
-            .where(Interview.person_id.in_(ids), in_range(Interview.held_on))  # type: ignore[union-attr]
-            .group_by(Interview.person_id)):
-        s = by_id[pid]
-        s.interviews, s.decider_interviews = n, int(dec or 0)
-        s.touch(last)
-    for pid, tag, n in session.exec(
-            select(Interview.person_id, Outcome.tag, func.count()).join(Outcome, Outcome.interview_id == Interview.id)
-            .where(Interview.person_id.in_(ids), in_range(Interview.held_on))  # type: ignore[union-attr]
-            .group_by(Interview.person_id, Outcome.tag)):
-        by_id[pid].outcomes[tag] += n
+    Built once per shape with bound parameters (cohort, dare, since, until, only): building the
+    expression costs more than running it on a small cohort."""
+    cohort_id, who, in_range = _scope(one, has_since, has_until)
+    m_q = select(Membership.person_id, Membership.joined_at).where(Membership.cohort_id == cohort_id,
+                                                                   Membership.is_participant == True)  # noqa: E712
+    m = (m_q.where(who(Membership.person_id)) if one else m_q).subquery("m")
+    acc = (select(Acceptance.person_id, Acceptance.accepted_at)
+           .where(Acceptance.dare_id == bindparam("dare_id", type_=Integer()), who(Acceptance.person_id))
+           .subquery("acc"))
+    con = (select(Contact.person_id, func.count().label("n"), _flag(Contact.can_decide == True).label("dec"),  # noqa: E712
+                  func.max(Contact.created_at).label("t"))
+           .where(who(Contact.person_id)).group_by(Contact.person_id).subquery("con"))
+    o = Outreach
+    per_contact = (select(o.person_id, func.count().label("n"), _flag(o.attempt_no == 1).label("first"),
+                          _flag(and_(o.attempt_no > 1, o.attempt_no <= 3)).label("fu"),
+                          _flag(o.attempt_no > 3).label("later"),
+                          func.min(case((o.status != "no-reply", o.attempt_no))).label("fr"),
+                          func.max(case((o.status == "meeting", 1), else_=0)).label("mt"),
+                          func.max(o.created_at).label("t"))
+                   .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id).subquery("pc"))
+    out = (select(per_contact.c.person_id, func.sum(per_contact.c.n).label("n"),
+                  func.sum(per_contact.c.first).label("first"), func.sum(per_contact.c.fu).label("fu"),
+                  func.sum(per_contact.c.later).label("later"), func.count().label("reached"),
+                  func.count(per_contact.c.fr).label("replied"), func.sum(per_contact.c.mt).label("mt"),
+                  func.max(per_contact.c.t).label("t"))
+           .group_by(per_contact.c.person_id).subquery("out"))
+    itv = (select(Interview.person_id, func.count().label("n"), _flag(Contact.can_decide == True).label("dec"),  # noqa: E712
+                  func.max(Interview.created_at).label("t"))
+           .join(Contact, Contact.id == Interview.contact_id)
+           .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id)
+           .subquery("itv"))
+    sto = (select(Story.person_id, func.count().label("n"), _flag(Story.reward_granted_at == None).label("pending"),  # noqa: E711
+                  func.max(Story.created_at).label("t"))
+           .where(who(Story.person_id), Story.cohort_id == cohort_id).group_by(Story.person_id).subquery("sto"))
+    r = RecruiterCall
+    steps = (case((r.asked != "", 1), else_=0) + case((r.answer.in_(("yes", "no")), 1), else_=0)  # type: ignore[union-attr]
+             + case((r.connected == True, 1), else_=0) + case((r.referred == True, 1), else_=0))  # noqa: E712
+    rec = (select(r.person_id, func.count().label("n"), func.sum(steps).label("steps"),
+                  func.max(r.created_at).label("t"))
+           .where(who(r.person_id), in_range(r.occurred_on)).group_by(r.person_id).subquery("rec"))
+    accepted = acc.c.accepted_at if has_dare else cast(null(), UTCDateTime())
+    q = (select(Person.id, Person.external_id, Person.display_name, Person.alias, Person.board_mode,
+                Person.unreachable_at, m.c.joined_at, accepted,
+                _int(con.c.n), _int(con.c.dec), _int(out.c.n), _int(out.c.first), _int(out.c.fu), _int(out.c.later),
+                _int(out.c.reached), _int(out.c.replied), _int(out.c.mt), _int(itv.c.n), _int(itv.c.dec),
+                _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
+                _greatest(accepted, con.c.t, out.c.t, itv.c.t, sto.c.t, rec.c.t))
+         .select_from(m).join(Person, Person.id == m.c.person_id))
+    if has_dare:
+        q = q.outerjoin(acc, acc.c.person_id == m.c.person_id)
+    for sub in (con, out, itv, sto, rec):
+        q = q.outerjoin(sub, sub.c.person_id == m.c.person_id)
+    return q.order_by(m.c.joined_at, Person.id)
 
-    for pid, n, pending, last in session.exec(
-            select(Story.person_id, func.count(), func.sum(case((Story.reward_granted_at == None, 1), else_=0)),  # noqa: E711
-                   func.max(Story.created_at))
-            .where(Story.person_id.in_(ids), Story.cohort_id == cohort.id)  # type: ignore[union-attr]
-            .group_by(Story.person_id)):
-        s = by_id[pid]
-        s.stories, s.rewards_pending = n, int(pending or 0)
-        s.touch(last)
 
-    for call in session.exec(select(RecruiterCall).where(RecruiterCall.person_id.in_(ids),  # type: ignore[union-attr]
-                                                         in_range(RecruiterCall.occurred_on))):
-        s = by_id[call.person_id]
-        s.recruiter_calls += 1
-        s.recruiter_steps += (bool(call.asked) + (call.answer in ("yes", "no")) + call.connected + call.referred)
-        s.touch(call.created_at)
+@lru_cache(maxsize=32)
+def _detail_query(has_since: bool, has_until: bool, one: bool) -> CompoundSelect:
+    """The report's extras: outcome tags per person, and on which attempt each contact first answered."""
+    _cohort, who, in_range = _scope(one, has_since, has_until)
+    o = Outreach
+    per_contact = (select(o.person_id, func.min(case((o.status != "no-reply", o.attempt_no))).label("fr"))
+                   .where(who(o.person_id), in_range(o.sent_on)).group_by(o.person_id, o.contact_id).subquery("pc"))
+    tags = (select(literal("t", String()).label("kind"), Interview.person_id.label("pid"), Outcome.tag.label("tag"),
+                   func.count().label("n"))
+            .join(Outcome, Outcome.interview_id == Interview.id)
+            .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(Interview.person_id, Outcome.tag))
+    firsts = (select(literal("r", String()), per_contact.c.person_id, cast(per_contact.c.fr, String()), func.count())
+              .where(per_contact.c.fr != None).group_by(per_contact.c.person_id, per_contact.c.fr))  # noqa: E711
+    return union_all(tags, firsts)
 
-    # A contact forgotten with `/dare contact NAME --forget` left its counts behind, without a name.
-    for kept in session.exec(select(ForgottenActivity).where(ForgottenActivity.person_id.in_(ids),  # type: ignore[attr-defined]
-                                                             in_range(ForgottenActivity.counted_from))):
+
+@dataclass(frozen=True)
+class Member:
+    """What the board, report and export show of a participant."""
+
+    id: int
+    external_id: str
+    display_name: str
+    alias: str
+    board_mode: str
+    unreachable_at: datetime | None
+
+
+def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
+                      only: int | None = None, dare: Dare | None | _Lookup = LOOKUP,
+                      detail: bool = True) -> list[ParticipantStats]:
+    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until].
+
+    One statement gives every count; `detail` adds a second for outcome tags and the attempt each
+    contact first answered on (the board and progress don't show them). `dare`, the cohort's current
+    dare when the caller has it, saves looking it up."""
+    if isinstance(dare, _Lookup):
+        dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+    params = {"cohort_id": cohort.id, "dare_id": dare.id if dare else None, "since": since, "until": until,
+              "only": only}
+    query = _stats_query(dare is not None, since is not None, until is not None, only is not None)
+    by_id: dict[int, ParticipantStats] = {}
+    for (pid, ext, name, alias, mode, unreachable, joined, accepted, contacts, deciders, attempts, first, fu, later,
+         reached, replied, meetings, interviews, dec_interviews, stories, pending, calls, steps,
+         last) in session.execute(query, params):
+        by_id[pid] = ParticipantStats(
+            person=Member(pid, ext, name, alias, mode, unreachable), joined_at=joined, accepted_at=accepted,
+            contacts=contacts, deciders=deciders, attempts=attempts, first_attempts=first, follow_ups=fu,
+            later_attempts=later, reached=reached, replied=replied, meetings=meetings, interviews=interviews,
+            decider_interviews=dec_interviews, stories=stories, rewards_pending=pending, recruiter_calls=calls,
+            recruiter_steps=steps, last_activity=last)
+    if detail and by_id:
+        for kind, pid, value, n in session.execute(_detail_query(since is not None, until is not None,
+                                                                 only is not None), params):
+            s = by_id.get(pid)
+            if s is None:
+                continue
+            if kind == "t":
+                s.outcomes[value] += n
+            else:
+                s.first_reply_attempts.extend([int(value)] * n)
+    if by_id:
+        _add_forgotten(session, by_id, since, until)
+    return list(by_id.values())
+
+
+def _add_forgotten(session: Session, by_id: dict[int, ParticipantStats], since: date | None,
+                   until: date | None) -> None:
+    """A contact forgotten with `/dare contact NAME --forget` left its counts behind, by day, without a name."""
+    q = select(ForgottenActivity).where(col(ForgottenActivity.person_id).in_(list(by_id)))
+    if since is not None:
+        q = q.where(col(ForgottenActivity.counted_from) >= since)
+    if until is not None:
+        q = q.where(col(ForgottenActivity.counted_from) <= until)
+    for kept in session.exec(q):
         s = by_id[kept.person_id]
         for name in FORGOTTEN_COUNTS:
             setattr(s, name, getattr(s, name) + getattr(kept, name))
         for part in filter(None, kept.outcomes.split(";")):
             tag, _, n = part.partition("=")
             s.outcomes[tag] += int(n or 0)
-    return list(by_id.values())
 
 
 FORGOTTEN_COUNTS = ("attempts", "first_attempts", "follow_ups", "later_attempts", "reached", "replied", "meetings",

@@ -6,8 +6,11 @@ import csv
 import io
 import re
 from collections import Counter
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
+from sqlalchemy import and_, exists
+from sqlalchemy import select as sa_select
 from sqlmodel import select
 
 from bot import commands as c
@@ -20,9 +23,10 @@ from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.scoring import POINTS
 from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
-                       is_stalled, participant_stats, ranked)
+                       is_stalled, latest_dare_id, participant_stats, ranked, Member)
 from bot.privacy import totals_for, totals_outcomes, visible_stories, with_totals
-from storage.models import Cohort, Contact, Interview, Outreach, Person, Story
+from bot.validate import name_key
+from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
 
 BOARD_ROWS = 25
 
@@ -36,20 +40,41 @@ def _pct(n: int, d: int) -> str:
     return f"{round(100 * n / d)}%" if d else "0%"
 
 
-def display(person: Person, *, viewer: Person | None = None) -> str:
+def display(person: Member, *, viewer: Person | None = None) -> str:
     if viewer is not None and viewer.id == person.id:
         return f"{person.display_name} (you)"
     return person.alias if person.board_mode == "alias" else person.display_name
 
 
+@dataclass(frozen=True)
+class _MyContact:
+    id: int | None
+    name: str
+    can_decide: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class _MyAttempt:
+    contact_id: int
+    attempt_no: int
+    status: str
+    sent_on: date
+
+
 @command("progress", summary="Your progress and your next step.", writes=False)
 def progress(ctx: Context, _cmd: c.Progress) -> Reply:
     sections: list[Section] = []
-    mine = [cohort for cohort, m in ctx.memberships() if m.is_participant]
+    rows = ctx.session.exec(
+        select(Cohort, Membership, Dare).join(Membership, Membership.cohort_id == Cohort.id)
+        .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+        .where(Membership.person_id == ctx.me.id, Cohort.workspace_id == ctx.ws.id, Cohort.closed_at == None,  # noqa: E711
+               Membership.is_participant == True)  # noqa: E712
+        .order_by(Membership.joined_at)).all()
     followup_days = 4
-    for cohort in mine:
-        stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort), only=ctx.me.id)[0]
-        dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    for cohort, _m, dare in rows:
+        stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), only=ctx.me.id,
+                                  dare=dare, detail=False)[0]
         goal = dare.goal if dare else cohort.goal
         followup_days = dare.followup_days if dare else followup_days
         state = "not issued yet" if dare is None else ("accepted" if stats.accepted_at else "not accepted yet")
@@ -59,34 +84,66 @@ def progress(ctx: Context, _cmd: c.Progress) -> Reply:
             Field("Attempts", f"{stats.attempts} ({stats.follow_ups} follow-ups)"),
             Field("Replies", f"{stats.replied} of {stats.reached} reached"),
             Field("Score", str(stats.score)))))
-    contacts = list(ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id)))
-    attempts = list(ctx.session.exec(select(Outreach).where(Outreach.person_id == ctx.me.id)))
-    interviewed = set(ctx.session.exec(select(Interview.contact_id).where(Interview.person_id == ctx.me.id)))
-    names = {ct.id: ct.name for ct in contacts}
+    # My contacts with their attempts, and whether I interviewed each: one statement.
+    interviewed_q = exists().where(Interview.contact_id == Contact.id, Interview.person_id == ctx.me.id)
+    contacts: dict[int, _MyContact] = {}
+    attempts: list[_MyAttempt] = []
+    interviewed: set[int] = set()
+    for cid, name, decides, created, attempt_no, status, sent_on, met in ctx.session.execute(
+            sa_select(Contact.id, Contact.name, Contact.can_decide, Contact.created_at, Outreach.attempt_no,
+                      Outreach.status, Outreach.sent_on, interviewed_q)
+            .outerjoin(Outreach, Outreach.contact_id == Contact.id)
+            .where(Contact.person_id == ctx.me.id).order_by(Contact.id, Outreach.attempt_no)):
+        if cid not in contacts:
+            contacts[cid] = _MyContact(cid, name, bool(decides), created)
+        if attempt_no is not None:
+            attempts.append(_MyAttempt(cid, attempt_no, status, sent_on))
+        if met:
+            interviewed.add(cid)
+    names = {ct.id: ct.name for ct in contacts.values()}
     waiting = open_follow_ups(attempts, interviewed)
     if waiting:
         lines = [f"- {names.get(a.contact_id, '?')}: attempt {a.attempt_no} on {a.sent_on}, no answer yet"
                  for a in waiting[:10]]
         sections.append(Section(title="Open follow-ups", text="\n".join(lines)))
-    sections.append(Section(title="Next step", text=next_step(contacts, attempts, interviewed, today=ctx.today,
-                                                              followup_days=followup_days)))
-    if not mine:
+    sections.append(Section(title="Next step", text=next_step(list(contacts.values()), attempts, interviewed,
+                                                              today=ctx.today, followup_days=followup_days)))
+    if not rows:
         sections.insert(0, Section(text="You're not a participant in any cohort yet: /dare cohort join NAME."))
     return Reply(title="Your progress", sections=tuple(sections))
 
 
-def _dare_start(ctx: Context, cohort: Cohort) -> date | None:
-    return dare_window_start(current_dare(ctx.session, cohort.id), cohort)  # type: ignore[arg-type]
+def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: str,
+                 ) -> tuple[Cohort, Membership | None, Dare | None]:
+    """The cohort a read command names (or the only one), with its current dare, in one statement.
+
+    Membership (or teaching) is checked on the same row; refusals come from ctx.cohort and the
+    handlers' own checks, so every message stays the same."""
+    q = (select(Cohort, Membership, Dare)
+         .outerjoin(Membership, and_(Membership.cohort_id == Cohort.id, Membership.person_id == ctx.me.id))
+         .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+         .where(Cohort.workspace_id == ctx.ws.id))
+    if name:
+        found = ctx.session.exec(q.where(Cohort.name_key == name_key(name))).first()
+        if found is not None and (not instructor or (found[1] is not None and found[1].is_instructor)):
+            return found[0], found[1], found[2]
+    else:
+        mine = [(co, m, d) for co, m, d in ctx.session.exec(
+            q.where(Membership.id != None, Cohort.closed_at == None).order_by(Membership.joined_at)).all()  # noqa: E711
+            if m is not None and (m.is_instructor if instructor else True)]
+        if len(mine) == 1:
+            return mine[0]
+    cohort = ctx.cohort(name, instructor=instructor, example=example)  # raises the usual refusal
+    return cohort, ctx.membership(cohort), current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
 
 
 @command("board", summary="The cohort's leaderboard (--post shares it in the channel).", writes=False,
          examples=('/dare board "Spring 2027" --page 2', "/dare board --post"))
 def board(ctx: Context, cmd: c.Board) -> Reply:
-    cohort = ctx.cohort(cmd.name, example="/dare board NAME")
-    if ctx.membership(cohort) is None:
+    cohort, member, dare = _cohort_view(ctx, cmd.name, instructor=False, example="/dare board NAME")
+    if member is None:
         raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {cohort.name}.")
-    stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare, detail=False)
     goal = dare.goal if dare else cohort.goal
     # A public board shows no "(you)" marker: it is read by everyone.
     viewer = None if cmd.post else ctx.me
@@ -153,10 +210,9 @@ def _clip(text: str, n: int) -> str:
 @command("report", summary="The instructor's take-up report.", instructor=True, writes=False)
 def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     """The instructor's report; `chart=False` skips drawing the picture (the App Home needs only the text)."""
-    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare report NAME")
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    cohort, _m, dare = _cohort_view(ctx, cmd.name, instructor=True, example="/dare report NAME")
     goal = dare.goal if dare else cohort.goal
-    stats = participant_stats(ctx.session, cohort, since=_dare_start(ctx, cohort))
+    stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare)
     # People who asked to be forgotten still count, as anonymous numbers.
     gone = totals_for(ctx.session, cohort.id, dare)  # type: ignore[arg-type]
     f = with_totals(funnel(stats, goal), gone)
@@ -226,12 +282,13 @@ EXPORT_COLUMNS = ("name", "user_id", "joined", "accepted", "contacts", "can_hire
 @command("export", summary="The cohort as CSV, one row a participant.", instructor=True, writes=False,
          examples=('/dare export "Spring 2027" --since 2027-02-01',))
 def export(ctx: Context, cmd: c.Export) -> Reply:
-    cohort = ctx.cohort(cmd.name, instructor=True, example="/dare export NAME")
+    cohort, _m, dare = _cohort_view(ctx, cmd.name, instructor=True, example="/dare export NAME")
     since = resolve_date(cmd.since, ctx.today, what="--since", field="since") if cmd.since else None
     until = resolve_date(cmd.until, ctx.today, what="--until", field="until") if cmd.until else None
     if since and until and until < since:
         raise UsageError("--until comes before --since.")
-    stats = participant_stats(ctx.session, cohort, since=since or _dare_start(ctx, cohort), until=until)
+    stats = participant_stats(ctx.session, cohort, since=since or dare_window_start(dare, cohort), until=until,
+                              dare=dare)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(EXPORT_COLUMNS)

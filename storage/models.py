@@ -40,6 +40,9 @@ class Person(SQLModel, table=True):
     last_active_at: datetime | None = None
     # When they asked /dare forget-me; confirming is possible for a few minutes after it.
     forget_requested_at: datetime | None = None
+    # When the nudge planner must look at this person again: the earliest moment a rule could plan
+    # something new for them. Any change to their state sets it to "now"; NULL means never looked at.
+    next_check_at: datetime | None = Field(default=None, index=True)
     created_at: datetime
 
 
@@ -65,7 +68,9 @@ class Cohort(SQLModel, table=True):
 
 
 class Membership(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("cohort_id", "person_id"),)
+    # The index serves "the participants of a cohort, in join order" without touching the table.
+    __table_args__ = (UniqueConstraint("cohort_id", "person_id"),
+                      Index("ix_membership_cohort_part", "cohort_id", "is_participant", "person_id", "joined_at"))
     id: int | None = Field(default=None, primary_key=True)
     cohort_id: int = Field(foreign_key="cohort.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
@@ -83,6 +88,7 @@ class QuietWeek(SQLModel, table=True):
 
 
 class Dare(SQLModel, table=True):
+    __table_args__ = (Index("ix_dare_cohort_created", "cohort_id", "created_at", "id"),)  # the current dare
     id: int | None = Field(default=None, primary_key=True)
     cohort_id: int = Field(foreign_key="cohort.id", index=True)
     goal: int = 3
@@ -107,7 +113,8 @@ class Acceptance(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("person_id", "name_key"),)
+    __table_args__ = (UniqueConstraint("person_id", "name_key"),
+                      Index("ix_contact_person_cover", "person_id", "can_decide", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
@@ -121,7 +128,10 @@ class Contact(SQLModel, table=True):
 
 
 class Outreach(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("contact_id", "attempt_no"), Index("ix_outreach_person_sent", "person_id", "sent_on"))
+    # The second index covers the per-person counts (board, report, progress) without reading rows.
+    __table_args__ = (UniqueConstraint("contact_id", "attempt_no"), Index("ix_outreach_person_sent", "person_id", "sent_on"),
+                      Index("ix_outreach_person_cover", "person_id", "sent_on", "contact_id", "attempt_no", "status",
+                            "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", index=True)
     person_id: int = Field(foreign_key="person.id")
@@ -136,7 +146,8 @@ class Outreach(SQLModel, table=True):
 
 
 class Interview(SQLModel, table=True):
-    __table_args__ = (Index("ix_interview_person_held", "person_id", "held_on"),)
+    __table_args__ = (Index("ix_interview_person_held", "person_id", "held_on"),
+                      Index("ix_interview_person_cover", "person_id", "held_on", "contact_id", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id")
     contact_id: int = Field(foreign_key="contact.id", index=True)
@@ -155,6 +166,7 @@ class Outcome(SQLModel, table=True):
 
 
 class Story(SQLModel, table=True):
+    __table_args__ = (Index("ix_story_cohort_created", "cohort_id", "created_at"),)  # newest stories of a cohort
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     cohort_id: int | None = Field(default=None, foreign_key="cohort.id", index=True)

@@ -9,15 +9,16 @@ flat however large the workspace.
 from __future__ import annotations
 
 import logging
-
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.nudges.policy import DEFAULT_POLICY, OPTOUT_EXEMPT, Policy, tz_name
 from bot.nudges.rules import (
@@ -51,6 +52,8 @@ log = logging.getLogger("darebot.nudges")
 
 CHUNK = 1000
 INSERT_BATCH = 1000
+# The longest a person goes unplanned without a change: some reasons appear with time alone.
+RECHECK = timedelta(days=1)
 
 
 def _dare_info(d: Dare, c: Cohort) -> DareInfo:
@@ -108,16 +111,44 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
         last = ids[-1]
 
 
+def _among(col: Any, ids: list[int]) -> Any:
+    """`col IN ids`; a BETWEEN when the sorted ids are dense (a first sweep), which skips binding a
+    thousand parameters per query. The caller keeps only the rows of `ids`."""
+    if len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids):
+        return col.between(ids[0], ids[-1])
+    return col.in_(ids)
+
+
+def _chunk_members(session: Session, ids: list[int], active: set[int],
+                   ) -> Iterator[tuple[list[int], dict[int, list[tuple[int, bool, bool]]]]]:
+    """The memberships in running cohorts of a chunk of people already chosen (the incremental sweep)."""
+    wanted = set(ids)
+    members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
+    for pid, cid, is_part, is_instr in session.connection().execute(
+        select(Membership.person_id, Membership.cohort_id, Membership.is_participant, Membership.is_instructor)
+        .where(_among(Membership.person_id, ids))
+    ).all():
+        if pid in wanted and cid in active:
+            members[pid].append((cid, is_part, is_instr))
+    found = sorted(members)
+    if found:
+        yield found, members
+
+
 def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, platform: str | None = None,
                 person_ids: Sequence[int] | None = None, chunk: int = CHUNK,
-                ) -> Iterator[tuple[list[ParticipantState | InstructorState], dict[int, Person]]]:
+                dares: list[tuple[DareInfo, str]] | None = None,
+                ) -> Iterator[tuple[list[ParticipantState | InstructorState], dict[int, Any]]]:
     """Yield (states, persons by id) chunk by chunk: each participant of each running dare and
-    each instructor of a cohort with one."""
-    cohort_ids = None
-    if person_ids is not None:  # one person at send time: only their cohorts
-        cohort_ids = list(session.execute(
-            select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
-    dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
+    each instructor of a cohort with one. `dares` (every running dare, from `_active_dares`) says
+    that `person_ids` is one sorted chunk chosen by the sweep."""
+    swept = dares is not None
+    if dares is None:
+        cohort_ids = None
+        if person_ids is not None:  # one person at send time: only their cohorts
+            cohort_ids = list(session.execute(
+                select(Membership.cohort_id).where(Membership.person_id.in_(list(person_ids)))).scalars())
+        dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return
     by_cohort: dict[int, list[tuple[DareInfo, str]]] = defaultdict(list)
@@ -126,48 +157,54 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
     active_cohorts = list(by_cohort)
     dare_ids = {info.id for info, _ in dares}
 
-    for ids, members in _member_pages(session, active_cohorts, person_ids, chunk):
-        persons = {p.id: p for p in session.execute(select(Person).where(Person.id.in_(ids))).scalars()}
+    pages = (_chunk_members(session, list(person_ids or ()), set(active_cohorts)) if swept
+             else _member_pages(session, active_cohorts, person_ids, chunk))
+    conn = session.connection()
+    for ids, members in pages:
+        # Plain rows, not ORM objects: the rules and the planner read five columns.
+        persons = {p.id: p for p in conn.execute(
+            select(Person.id, Person.workspace_id, Person.tz, Person.unreachable_at, Person.nudges_enabled)
+            .where(_among(Person.id, ids))).all()}
         # Filter dares in Python: with both IN lists a planner may scan by dare and go quadratic.
         accepted = {
             (pid, did): at
-            for pid, did, at in session.execute(
+            for pid, did, at in conn.execute(
                 select(Acceptance.person_id, Acceptance.dare_id, Acceptance.accepted_at).where(
-                    Acceptance.person_id.in_(ids)
+                    _among(Acceptance.person_id, ids)
                 )
             ).all()
             if did in dare_ids
         }
         contacts: dict[int, dict[int, ContactInfo]] = defaultdict(dict)
-        for c in session.execute(
+        for c in conn.execute(
             select(Contact.id, Contact.person_id, Contact.name, Contact.kind, Contact.can_decide, Contact.created_at)
-            .where(Contact.person_id.in_(ids))
+            .where(_among(Contact.person_id, ids))
         ).all():
             contacts[c.person_id][c.id] = ContactInfo(c.id, c.name, c.kind, c.can_decide, c.created_at)
         outreaches: dict[int, list[OutreachInfo]] = defaultdict(list)
-        for o in session.execute(
+        for o in conn.execute(
             select(Outreach.id, Outreach.person_id, Outreach.contact_id, Outreach.attempt_no, Outreach.sent_on,
                    Outreach.status, Outreach.replied_on, Outreach.meeting_on)
-            .where(Outreach.person_id.in_(ids))
+            .where(_among(Outreach.person_id, ids))
             .order_by(Outreach.person_id, Outreach.sent_on, Outreach.id)
         ).all():
             outreaches[o.person_id].append(
                 OutreachInfo(o.id, o.contact_id, o.attempt_no, o.sent_on, o.status, o.replied_on, o.meeting_on)
             )
         interviews: dict[int, list[InterviewInfo]] = defaultdict(list)
-        for i in session.execute(
+        for i in conn.execute(
             select(Interview.id, Interview.person_id, Interview.contact_id, Interview.held_on, Interview.created_at)
-            .where(Interview.person_id.in_(ids))
+            .where(_among(Interview.person_id, ids))
             .order_by(Interview.person_id, Interview.held_on, Interview.id)
         ).all():
             interviews[i.person_id].append(InterviewInfo(i.id, i.contact_id, i.held_on, i.created_at))
         stories: dict[int, list[datetime]] = defaultdict(list)
-        for pid, at in session.execute(select(Story.person_id, Story.created_at).where(Story.person_id.in_(ids))).all():
+        for pid, at in conn.execute(select(Story.person_id, Story.created_at).where(_among(Story.person_id, ids))).all():
             stories[pid].append(at)
         calls: dict[int, list[RecruiterInfo]] = defaultdict(list)
-        for r in session.execute(
+        for r in conn.execute(
             select(RecruiterCall.id, RecruiterCall.person_id, RecruiterCall.company, RecruiterCall.answer,
-                   RecruiterCall.occurred_on).where(RecruiterCall.person_id.in_(ids))
+                   RecruiterCall.occurred_on).where(_among(RecruiterCall.person_id, ids))
         ).all():
             calls[r.person_id].append(RecruiterInfo(r.id, r.company, r.answer, r.occurred_on))
 
@@ -193,8 +230,11 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
 
 def candidates_for(states: Iterable[ParticipantState | InstructorState], now: datetime,
                    policy: Policy = DEFAULT_POLICY) -> Iterator[Candidate]:
+    per_dare: dict[int, Policy] = {}
     for s in states:
-        p = policy.for_dare(s.dare)
+        p = per_dare.get(s.dare.id)
+        if p is None:
+            p = per_dare[s.dare.id] = policy.for_dare(s.dare)
         try:
             # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
             if isinstance(s, InstructorState):
@@ -208,44 +248,102 @@ def candidates_for(states: Iterable[ParticipantState | InstructorState], now: da
 
 
 def insert_nudges(session: Session, rows: list[dict]) -> int:
-    """INSERT ... ON CONFLICT (key) DO NOTHING; returns the number of rows actually inserted."""
+    """INSERT ... ON CONFLICT (key) DO NOTHING; returns the number of rows actually inserted.
+
+    A plain executemany, counted by its row count: one short statement the driver prepares once
+    (a multi-row VALUES with RETURNING costs psycopg more to parse than the database to run)."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    conn = session.connection()
+    stmt = insert(_nudge).on_conflict_do_nothing(index_elements=["key"])
     inserted = 0
     for i in range(0, len(rows), INSERT_BATCH):
-        stmt = insert(Nudge).on_conflict_do_nothing(index_elements=["key"]).returning(Nudge.id)
-        inserted += len(session.execute(stmt, rows[i : i + INSERT_BATCH]).all())
+        batch = rows[i : i + INSERT_BATCH]
+        count = conn.execute(stmt, batch).rowcount
+        if count < 0:  # psycopg's pipelined executemany reports no count: ask for the rows this sweep wrote
+            keys = [r["key"] for r in batch]
+            count = conn.execute(select(func.count()).select_from(_nudge).where(
+                _nudge.c.key.in_(keys), _nudge.c.planned_at == batch[0]["planned_at"])).scalar_one()
+        inserted += count
     return inserted
+
+
+def due_people(session: Session, now: datetime, *, platform: str | None = None) -> list[tuple[int, datetime | None]]:
+    """(person id, next_check_at as read) for everyone the sweep must look at now: never looked at,
+    changed since, or with a time threshold passed. Two range scans of the next_check_at index,
+    however many people there are; the platform is filtered here, so no join can steer the database
+    to a scan of everyone."""
+    base = select(Person.id, Person.next_check_at, Person.workspace_id)
+    rows = [*session.execute(base.where(Person.next_check_at.is_(None))).all(),
+            *session.execute(base.where(Person.next_check_at <= now)).all()]
+    if platform is not None and rows:
+        mine = set(session.execute(select(Workspace.id).where(Workspace.platform == platform)).scalars())
+        rows = [r for r in rows if r[2] in mine]
+    return sorted((pid, at) for pid, at, _ws in rows)
+
+
+_person = Person.__table__  # type: ignore[attr-defined]
+_nudge = Nudge.__table__  # type: ignore[attr-defined]
+# Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
+_SET_NEXT_CHECK = (update(_person).where(_person.c.id == bindparam("b_pid"),
+                                         _person.c.next_check_at.is_not_distinct_from(bindparam("b_seen", type_=UTCDateTime())))
+                   .values(next_check_at=bindparam("b_next", type_=UTCDateTime())))
 
 
 def plan(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY, *, platform: str | None = None,
          person_ids: Sequence[int] | None = None, rules: frozenset[str] | None = None) -> int:
-    """One sweep: insert every candidate due before `now + plan_ahead`. Returns rows inserted."""
+    """One sweep: insert every candidate due before `now + plan_ahead`. Returns rows inserted.
+
+    Incremental: only the people `due_people` names (or `person_ids`) are planned for. Each gets
+    `next_check_at` = the earliest moment one of their candidates comes within `plan_ahead` (and at
+    most RECHECK from now, for reasons that appear with time alone, such as a new week's digest).
+    A sweep restricted to some `rules` looks at the same people but leaves their due time alone."""
     horizon = now + policy.plan_ahead
+    dares = _active_dares(session, now, policy, platform=platform)
+    if person_ids is None:
+        due = due_people(session, now, platform=platform)
+        seen: dict[int, datetime | None] = dict(due)
+        ids = [pid for pid, _ in due]
+    else:
+        ids = list(person_ids)
+        seen = {pid: at for pid, at in session.execute(
+            select(Person.id, Person.next_check_at).where(Person.id.in_(ids))).all()}
     total = 0
-    for states, persons in load_states(session, now, policy, platform=platform, person_ids=person_ids):
-        ids = list(persons)
-        existing = set(session.execute(select(Nudge.key).where(Nudge.person_id.in_(ids))).scalars())
-        rows: dict[str, dict] = {}
-        for c in candidates_for(states, now, policy):
-            if rules is not None and c.rule not in rules:
-                continue
-            if c.due_at > horizon or (c.expires_at is not None and now >= c.expires_at):
-                continue
-            key = c.key
-            if key in existing or key in rows:
-                continue
-            person = persons[c.person_id]
-            if person.unreachable_at is not None:
-                continue
-            if not person.nudges_enabled and c.rule not in OPTOUT_EXEMPT:
-                continue
-            rows[key] = dict(
-                key=key, workspace_id=person.workspace_id, person_id=c.person_id, rule=c.rule,
-                subject=c.subject[:80], due_at=c.due_at, planned_at=now, status="pending", attempts=0,
-            )
-        total += insert_nudges(session, list(rows.values()))
+    for chunk in _chunks(ids, CHUNK):
+        next_check = {pid: now + RECHECK for pid in chunk}
+        for states, persons in load_states(session, now, policy, platform=platform, person_ids=sorted(chunk),
+                                           dares=dares):
+            ids_loaded = sorted(persons)
+            existing = set(session.connection().execute(
+                select(Nudge.key).where(_among(Nudge.person_id, ids_loaded))).scalars())
+            rows: dict[str, dict] = {}
+            for c in candidates_for(states, now, policy):
+                if c.due_at > horizon:
+                    later = c.due_at - policy.plan_ahead
+                    if later < next_check[c.person_id]:
+                        next_check[c.person_id] = later
+                    continue
+                if rules is not None and c.rule not in rules:
+                    continue
+                if c.expires_at is not None and now >= c.expires_at:
+                    continue
+                key = c.key
+                if key in existing or key in rows:
+                    continue
+                person = persons[c.person_id]
+                if person.unreachable_at is not None:
+                    continue
+                if not person.nudges_enabled and c.rule not in OPTOUT_EXEMPT:
+                    continue
+                rows[key] = dict(
+                    key=key, workspace_id=person.workspace_id, person_id=c.person_id, rule=c.rule,
+                    subject=c.subject[:80], due_at=c.due_at, planned_at=now, status="pending", attempts=0,
+                )
+            total += insert_nudges(session, list(rows.values()))
+        if rules is None:
+            session.connection().execute(_SET_NEXT_CHECK, [
+                {"b_pid": pid, "b_seen": seen.get(pid), "b_next": at} for pid, at in next_check.items()])
         session.commit()
     return total

@@ -86,10 +86,13 @@ def tz_name(person_tz: str | None, cohort_tz: str | None = None) -> str:
     return person_tz or cohort_tz or "UTC"
 
 
+# Both are pure and called for every rule of every person in a sweep, mostly with the same arguments.
+@lru_cache(maxsize=65536)
 def local_date(moment: datetime, tz: str) -> date:
     return moment.astimezone(zone(tz)).date()
 
 
+@lru_cache(maxsize=65536)
 def local_at(day: date, at: time, tz: str) -> datetime:
     """The UTC moment of wall-clock `at` on local `day` (zoneinfo resolves DST gaps and folds)."""
     return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(UTC)
