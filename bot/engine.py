@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot import commands as c
 from bot import registry, views
@@ -154,22 +154,15 @@ class Engine:
                     sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
             sections.extend(views.questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
-        if not self._known(ws, actor):
+        def stranger() -> Reply:
             # Looking at the Home tab registers nobody (nor brings back someone who was just forgotten).
             return Reply(title="darebot", sections=(
                 Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
                 *views.questions(None, c.Questions()).sections))
         try:
-            return self._transaction(ws, actor, build)
+            return self._transaction(ws, actor, build, stranger=stranger)
         except DareError as err:
             return error_reply(str(err))
-
-    def _known(self, ws: WorkspaceRef, actor: Actor) -> bool:
-        from storage.models import Person, Workspace
-        with self.db.session() as s:
-            return s.exec(select(Person.id).join(Workspace, col(Workspace.id) == col(Person.workspace_id)).where(
-                Workspace.platform == ws.platform, Workspace.external_id == ws.external_id,
-                Person.external_id == actor.user_id)).first() is not None
 
     def cohort_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
         with self.db.session() as s:
@@ -225,13 +218,19 @@ class Engine:
         spec = build_form(name, [])
         return Reply(title=spec.title, sections=(Section(text=f"Usage: {usage}"),), form=name)
 
-    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply]) -> Reply:
+    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply], *,
+                     stranger: Callable[[], Reply] | None = None) -> Reply:
+        """`stranger`, when given, answers someone not stored yet instead of registering them."""
         now: datetime = self.clock.now()
         ctx: Context | None = None
         try:
             with self.db.session() as s:
                 s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
-                w, me, cohort_tz = get_actor(s, ws, actor, now)
+                found = get_actor(s, ws, actor, now, create=stranger is None)
+                if found is None:
+                    assert stranger is not None
+                    return stranger()
+                w, me, cohort_tz = found
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
                               directory=self.directory, cohort_zone=cohort_tz or self.default_tz)

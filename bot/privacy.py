@@ -51,17 +51,20 @@ class VisibleStory:
     created_at: datetime
 
 
-def visible_stories(session: Session, cohort: Cohort, viewer: Person | None) -> list[VisibleStory]:
+def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
+                    membership: Membership | None | bool = True) -> list[VisibleStory]:
     """The cohort's stories `viewer` may read, newest first, each with the name it may be shown with.
 
     Instructors read every story with its author; members read those shared with the cohort (by
     name, or as "a classmate" when anonymous) and their own; a public channel (`viewer` None) and
     anyone outside the cohort read none. Every output that shows a story goes through here.
+    `membership`: the viewer's membership when the caller has read it already.
     """
     if viewer is None:
         return []
     m = session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
-                                              Membership.person_id == viewer.id)).first()
+                                              Membership.person_id == viewer.id)).first() \
+        if membership is True else membership or None
     if m is None:
         return []
     rows = session.exec(select(Story, Person).join(Person, col(Person.id) == col(Story.person_id))
