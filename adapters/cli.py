@@ -104,6 +104,7 @@ def run(
     platform: Annotated[str | None, typer.Option(help="console, slack or discord (default: configuration)")] = None,
     http: Annotated[bool, typer.Option(help="Slack: serve POST /slack/events over HTTP, not Socket Mode")] = False,
     port: Annotated[int, typer.Option(help="Slack HTTP port")] = 3000,
+    workers: Annotated[int, typer.Option(min=1, help="Slack HTTP: server processes sharing the port (PostgreSQL)")] = 1,
     start: Annotated[str | None, typer.Option(help="Console: the clock's starting moment (ISO), for demos")] = None,
     health_port: Annotated[int | None, typer.Option(help="Serve GET /healthz and GET /metrics on this port")] = None,
     health_host: Annotated[str, typer.Option(help="Address for --health-port")] = "0.0.0.0",
@@ -128,6 +129,12 @@ def run(
         _exit_on_term()
         check_slack_tokens(settings, http=http)
         _prepare_database(settings)
+        if workers > 1:
+            if not http:
+                raise typer.BadParameter("--workers needs --http")
+            from adapters.workers import run_workers
+
+            raise typer.Exit(run_workers(settings, workers=workers, port=port))
         from adapters.slack_app import run_slack
 
         run_slack(settings, http=http, port=port, health_port=health_port, health_host=health_host)

@@ -43,7 +43,8 @@ class ConsoleMessenger:
         self.out = out
         self.sent = 0
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
+                check: bool = False) -> Sent:
         tz = self.engine.person_zone(WORKSPACE, user_id)
         local = self.engine.clock.now().astimezone(safe_zone(tz))
         body = reply.plain_text().replace("\n", "\n    ")

@@ -51,6 +51,7 @@ from adapters.discord_render import (
     cut,
     render,
 )
+from bot import dedupe
 from bot.errors import DareError
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import EngineAPI
@@ -290,6 +291,13 @@ class DareClientMixin:
 
     async def on_button(self, interaction: discord.Interaction, ws_id: str, action: str, value: str) -> None:
         engine = self.engine
+        if dedupe.posts_publicly(action) and interaction.message is not None:
+            # Posting publicly happens once per message, however many clicks (each is its own interaction).
+            key = f"discord:post:{interaction.message.id}"
+            if not await asyncio.to_thread(engine.first_time, key):
+                await self.answer(interaction, lambda ws, actor: error_reply(dedupe.ALREADY_POSTED),
+                                  ws=self.workspace(interaction, ws_id))
+                return
         await self.answer(interaction, lambda ws, actor: engine.press(ws, actor, action, value),
                           ws=self.workspace(interaction, ws_id))
 
@@ -412,12 +420,14 @@ def run_discord(settings: Settings, *, health_port: int | None = None, health_ho
     from adapters.config import ConfigError
     from adapters.health import HealthServer, Probe
     from adapters.wiring import build_discord
+    from storage.db import exit_now
 
     if not settings.discord_token:
         raise ConfigError("DISCORD_TOKEN is not set (see docs/discord.md)")
     bot, messenger = build_discord(settings)
     engine, coach, db = bot.engine, bot.coach, bot.db
     assert coach is not None
+    engine.db.on_fatal = exit_now  # storage gone (already logged CRITICAL): nothing written from here would last
     current: list[DareClientMixin] = []
 
     def build() -> DareClientMixin:

@@ -10,13 +10,18 @@ Errors, as the outbox needs them:
   (400/50033) are permanent too.
 * 429: discord.py's own rate limiter waits and retries (it reads `retry_after`, the bucket headers
   and the global flag); only when it gives up (`discord.RateLimited`) is it TransientSendError.
-* network trouble, timeouts and 5xx -> TransientSendError.
+* network trouble, timeouts and 5xx -> AmbiguousSendError: the message may have been posted.
+
+Exactly once: every DM is sent with a nonce derived from its outbox key (discord.py sets
+`enforce_nonce`), so Discord answers a repeat within a few minutes with the message it already
+posted instead of posting again. A retry after an unknown outcome therefore needs no lookup.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 from typing import Any
 
@@ -24,7 +29,7 @@ import aiohttp
 import discord
 
 from adapters.discord_render import render
-from bot.ports import PermanentSendError, Sent, TransientSendError
+from bot.ports import AmbiguousSendError, PermanentSendError, Sent, TransientSendError
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -43,21 +48,22 @@ class DiscordMessenger:
         """The client DMs go through (run_discord builds a new one after a start-up failure)."""
         self._client = client
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
+                check: bool = False) -> Sent:
         client = self._client
         if client is None or client.is_closed() or client.http.token is None:
             raise TransientSendError("the Discord client is not connected yet")
         loop = client.loop
         if _running_in(loop):
             raise RuntimeError("send_dm blocks; call it from a worker thread, not the client's event loop")
-        fut = asyncio.run_coroutine_threadsafe(self.send_dm_async(workspace_external_id, user_id, reply), loop)
+        fut = asyncio.run_coroutine_threadsafe(self.send_dm_async(workspace_external_id, user_id, reply, key=key), loop)
         try:
             return fut.result(self.timeout)
         except concurrent.futures.TimeoutError:
             fut.cancel()
-            raise TransientSendError("sending the DM timed out") from None
+            raise AmbiguousSendError("sending the DM timed out") from None
 
-    async def send_dm_async(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+    async def send_dm_async(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "") -> Sent:
         client = self._client
         if client is None:
             raise TransientSendError("the Discord client is not connected yet")
@@ -65,8 +71,14 @@ class DiscordMessenger:
 
         try:
             channel = await client.create_dm(discord.Object(id=int(user_id)))
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:  # nothing was posted yet
+            raise TransientSendError(f"network trouble: {err.__class__.__name__}") from None
+        try:
             rendered = render(reply, workspace_id=workspace_external_id, button_factory=DareButton.make)
-            message = await channel.send(**rendered.kwargs())
+            kwargs = rendered.kwargs()
+            if key:
+                kwargs["nonce"] = nonce_for(key)
+            message = await channel.send(**kwargs)
             return Sent(str(message.id))
         except discord.Forbidden as err:
             if err.code == DM_CLOSED:
@@ -81,21 +93,27 @@ class DiscordMessenger:
         except discord.RateLimited as err:
             raise TransientSendError("rate limited", retry_after=err.retry_after) from None
         except discord.DiscordServerError as err:
-            raise TransientSendError(f"Discord server error ({err.status})") from None
+            raise AmbiguousSendError(f"Discord server error ({err.status})") from None
         except discord.HTTPException as err:
             if err.code == INVALID_RECIPIENT:
                 raise PermanentSendError(f"invalid recipient (code {err.code})") from None
             if err.status == 429:  # a 429 without Discord's Via header: a Cloudflare block
                 raise TransientSendError("blocked by Cloudflare (429)", retry_after=60.0) from None
             if err.status >= 500:
-                raise TransientSendError(f"Discord server error ({err.status})") from None
+                raise AmbiguousSendError(f"Discord server error ({err.status})") from None
             # 401 (a reset token) or 400 (a message we built wrong) is darebot's trouble, never the
             # person's: retry slowly and let the outbox mark the row failed, leaving them reachable.
             log.error("Discord rejected a DM (%s, code %s): %s", err.status, err.code, err.text[:200])
             raise TransientSendError(f"Discord rejected the DM ({err.status}, code {err.code})",
                                      retry_after=600.0) from None
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
-            raise TransientSendError(f"network trouble: {err.__class__.__name__}") from None
+            raise AmbiguousSendError(f"network trouble: {err.__class__.__name__}") from None
+
+
+def nonce_for(key: str) -> str:
+    """A DM's nonce: derived from its outbox key, so every attempt at one DM carries the same one
+    (Discord takes at most 25 characters)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:25]
 
 
 def _running_in(loop: Any) -> bool:

@@ -1,7 +1,7 @@
 """Reply -> Discord message parts (content, embeds, a persistent view, files); Form -> discord.ui.Modal.
 
 Translation only. Every string from the engine is plain text and may carry what a user typed, so each
-one goes through `discord.utils.escape_markdown` and `discord.utils.escape_mentions`, and every message
+one goes through darebot's own escaper (adapters/discord_escape.py: every construct, anywhere), and every message
 is also sent with `AllowedMentions.none()` (two independent guards). Discord's limits are enforced
 here, cutting with a visible mark rather than letting Discord reject the message:
 content 2000; embed title 256, description 4096, at most 25 fields (name 256, value 1024),
@@ -19,6 +19,7 @@ from typing import Any
 
 import discord
 
+from adapters import discord_escape
 from bot.replies import Button, Reply, Section, render_table
 
 CUT = "… (cut)"
@@ -50,8 +51,8 @@ FORM_ID_PREFIX = "dareform"
 
 
 def escape(text: str) -> str:
-    """Plain text -> Discord markdown that shows exactly that text and pings no one."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    """Plain text -> Discord markdown that shows exactly that text and pings no one (adapters/discord_escape.py)."""
+    return discord_escape.escape(text)
 
 
 def cut(text: str, limit: int) -> str:

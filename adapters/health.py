@@ -28,14 +28,14 @@ class Probe:
         self.connected = connected
 
     def check(self) -> tuple[bool, dict[str, Any]]:
+        from storage.health import check_database, held_workspaces
+
         body: dict[str, Any] = {"platform": self.platform}
-        try:
-            self.db.ping()
-            body["database"] = "ok"
-            db_ok = True
-        except Exception as err:
-            body["database"] = f"error: {str(err).splitlines()[0][:200]}" if str(err) else "error"
-            db_ok = False
+        # A real query, and on SQLite that the file opened is still the file at its path.
+        db_ok, detail = check_database(self.db)
+        body["database"] = detail if db_ok else f"error: {detail}"
+        # Workspaces whose token the platform rejected: up, but their DMs are held (not a 503).
+        body["held_workspaces"] = held_workspaces(self.db) if db_ok else []
         try:
             up = bool(self.connected())
         except Exception:

@@ -48,9 +48,10 @@ class CountingMessenger:
     def __init__(self, inner: Messenger) -> None:
         self.inner = inner
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
+                check: bool = False) -> Sent:
         try:
-            sent = self.inner.send_dm(workspace_external_id, user_id, reply)
+            sent = self.inner.send_dm(workspace_external_id, user_id, reply, key=key, check=check)
         except TransientSendError:
             DMS.labels("retry").inc()
             raise

@@ -28,15 +28,22 @@ import random
 import re
 import signal
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import slack_http
 from adapters import slack_render as render
 from adapters.deadline import BUDGET as ACK_BUDGET
 from adapters.deadline import answer_in_time
@@ -44,6 +51,7 @@ from adapters.config import Settings
 from adapters.health import HealthServer, Probe
 from adapters.health import add_routes as add_health_routes
 from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url
+from bot import dedupe
 from bot.errors import DareError, UsageError
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import EngineAPI
@@ -84,6 +92,9 @@ class SlackAdapter:
         self.directory = directory
         self._tasks: set[asyncio.Task[Any]] = set()
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
+        # App Home refreshes run on their own thread, so in a burst they queue behind each other,
+        # not in front of the commands waiting for the default pool (profile: docs/benchmarks.md).
+        self._home_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="darebot-home")
         self.client = AsyncWebClient(
             token=None if self.oauth else settings.slack_bot_token,
             base_url=self.base_url,
@@ -96,6 +107,9 @@ class SlackAdapter:
             # Listeners return right after ack() and hand slow work to tracked tasks, so bolt may
             # wait for them before answering: the answer then always follows the ack it carries.
             "process_before_response": True,
+            # The HTTP front (adapters/slack_http.py) verifies every request before anything parses it;
+            # bolt's own check would come after its parser and log failing bodies.
+            "request_verification_enabled": False,
         }
         if self.oauth:
             from adapters.slack_oauth import oauth_settings
@@ -106,6 +120,11 @@ class SlackAdapter:
                 store=store,
             )
         self.app = AsyncApp(**kwargs)
+        self.verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+        # Single-token mode: the workspace the token belongs to (auth.test, see identify()).
+        self.home_team: str | None = None
+        self.home_enterprise: str | None = None
+        slack_http.quiet_library_logs()
         self._register()
 
     # -- tokens and people --------------------------------------------------------------------
@@ -146,10 +165,16 @@ class SlackAdapter:
     def _engine(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         return asyncio.to_thread(fn, *args)
 
+    def _background(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """Engine work nobody is waiting on (App Home): off the pool that answers commands."""
+        return asyncio.get_running_loop().run_in_executor(self._home_pool, fn, *args)
+
     # -- listeners ----------------------------------------------------------------------------
 
     def _register(self) -> None:
         app = self.app
+        if not self.oauth:
+            app.use(self._only_home_team)
         app.command("/dare")(self.on_command)
         app.action(re.compile(r"^darebot:"))(self.on_action)
         app.view_submission(re.compile(r"^darebot\.form:"))(self.on_view_submission)
@@ -158,6 +183,48 @@ class SlackAdapter:
         app.event("app_uninstalled")(self.on_uninstalled)
         app.event("tokens_revoked")(self.on_tokens_revoked)
         app.error(self.on_error)
+
+    async def identify(self) -> None:
+        """Single-token mode: ask Slack (auth.test) which workspace the token belongs to."""
+        if self.oauth:
+            return
+        try:
+            found = await self.client.auth_test()
+        except SlackApiError as err:
+            log.error("slack: auth.test refused the bot token (%s); requests are refused until it works",
+                      err.response.get("error"))
+            return
+        except Exception as err:  # Slack unreachable at start: bolt's own auth.test decides per request
+            log.warning("slack: auth.test failed (%s); the workspace is checked on each request", type(err).__name__)
+            return
+        self.home_team = found.get("team_id") or None
+        self.home_enterprise = found.get("enterprise_id") if found.get("is_enterprise_install") else None
+        log.info("slack: serving workspace %s only (single-token mode)", self.home_team)
+        if self.home_team:
+            from storage.health import release_held
+
+            if await asyncio.to_thread(release_held, self.engine.db, "slack", self.home_team):
+                log.warning("slack: the token for %s works again; its held DMs go out now", self.home_team)
+
+    async def _only_home_team(self, context: Any, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        """Single-token mode serves the token's own workspace: any other team (or none) is told so
+        politely and nothing reaches the engine."""
+        home, enterprise = self.home_team, self.home_enterprise
+        if home is None:
+            result = context.authorize_result  # bolt asked auth.test for it too
+            home = getattr(result, "team_id", None)
+            enterprise = getattr(result, "enterprise_id", None) if getattr(result, "is_enterprise_install", False) else None
+        team = context.team_id or ""
+        if team and (team == home or (enterprise and context.enterprise_id == enterprise)):
+            return await next()
+        log.warning("slack: refused a request from workspace %r: this install serves %s only", team[:20], home)
+        if body.get("command"):
+            return BoltResponse(status=200, body=json.dumps({
+                "response_type": "ephemeral",
+                "text": "Sorry, this darebot serves a different Slack workspace, so nothing was done here. "
+                        "Ask your admin to install darebot for this workspace."}),
+                headers={"content-type": "application/json"})
+        return BoltResponse(status=200, body="")
 
     async def on_error(self, error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
         log.error("slack listener error: %r", error, exc_info=error)
@@ -266,7 +333,15 @@ class SlackAdapter:
         value = action.get("value") or ""
         trigger_id = body.get("trigger_id", "")
         key = f"slack:action:{team_id}:{trigger_id}:{action.get('action_id', '')}"
+        public = dedupe.posts_publicly(name)
+        if public:
+            # Posting publicly happens once per message, however many clicks (each has its own trigger_id).
+            container = body.get("container") or {}
+            message = container.get("message_ts") or (body.get("message") or {}).get("ts") or trigger_id
+            key = f"slack:post:{team_id}:{container.get('channel_id', '')}:{message}"
         if not await self._engine(self.engine.first_time, key):
+            if public and body.get("response_url"):
+                await self._respond(respond, error_reply(dedupe.ALREADY_POSTED))
             return
         actor = await self._engine(self._actor, team_id, user_id, user.get("username", ""))
         reply = await self._engine(self.engine.press, self._ws(team_id), actor, name, value)
@@ -407,8 +482,8 @@ class SlackAdapter:
             if state is not None:
                 state.pending = False  # from here on, a new change needs a new publish
             home.last = asyncio.get_running_loop().time()
-            actor = await self._engine(self._actor, team_id, user_id, "")
-            reply = await self._engine(self.engine.home, self._ws(team_id), actor)
+            actor = await self._background(self._actor, team_id, user_id, "")
+            reply = await self._background(self.engine.home, self._ws(team_id), actor)
             await client.views_publish(user_id=user_id, view=render.render_home(reply))
 
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
@@ -440,7 +515,16 @@ class SlackAdapter:
         webapp[ADAPTER_KEY] = self
 
         async def events(request: web.Request) -> web.Response:
-            bolt_req = await to_bolt_request(request)
+            try:
+                raw, body = await slack_http.admit(request, self.verifier)
+            except slack_http.Refused as err:
+                return slack_http.refusal(err, request)
+            bolt_req = AsyncBoltRequest(body=raw, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            if bolt_req.body != body:
+                # bolt reads any form body containing the word "payload" (a command's text, say) as an
+                # interaction and finds nothing: give it the body as the front parsed it.
+                bolt_req.body = body
+                bolt_req.context = build_async_context(AsyncBoltContext({}), body)
             bolt_resp = await self.app.async_dispatch(bolt_req)
             return await to_aiohttp_response(bolt_resp)
 
@@ -490,11 +574,12 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     """files_upload_v2's file_uploads for a reply: its image (with alt text) and its file."""
     uploads: list[dict[str, Any]] = []
     if reply.image is not None:
-        title = render.cut(reply.title or reply.image.filename, 250)
-        uploads.append({"filename": reply.image.filename, "content": reply.image.content, "title": title,
-                        "alt_txt": render.cut(f"Chart: {title}", ALT_TEXT)})
+        title = render.file_text(reply.title or reply.image.filename, 250)
+        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content, "title": title,
+                        "alt_txt": render.file_text(f"Chart: {title}", ALT_TEXT)})
     if reply.file is not None:
-        uploads.append({"filename": reply.file.filename, "content": reply.file.content, "title": reply.file.filename})
+        name = render.file_name(reply.file.filename)
+        uploads.append({"filename": name, "content": reply.file.content, "title": name})
     return uploads
 
 
@@ -557,11 +642,21 @@ async def serve(
     on_ready: Callable[[int], None] | None = None,
     health_port: int | None = None,
     health_host: str = "0.0.0.0",
+    scheduler: bool = True,
+    reuse_port: bool = False,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM), whether connecting, retrying or serving.
-    `on_ready(port)` is called once serving."""
+    `on_ready(port)` is called once serving. `scheduler=False` (the extra --workers processes): no
+    sweep here, only delivering (in the background) what a command queued; `reuse_port`: share
+    the port with the other workers."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    fatal: list[str] = []
+
+    def on_fatal(reason: str) -> None:  # storage is gone (logged CRITICAL by storage): stop, exit non-zero
+        fatal.append(reason)
+        loop.call_soon_threadsafe(stop.set)
+
     signals: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -576,18 +671,20 @@ async def serve(
         from adapters.wiring import build_slack
 
         adapter = await asyncio.to_thread(build_slack, settings)
+        adapter.engine.db.on_fatal = on_fatal
         coach = adapter.coach
+        await adapter.identify()  # single-token mode: which workspace the token serves (auth.test)
         if health_port is not None:
             health = HealthServer(Probe(adapter.engine.db, "slack", adapter.connected), health_port, health_host)
             await asyncio.to_thread(health.start)
         if stop.is_set():
             return
         if coach is not None:
-            coach.start()
+            coach.start(sweep=scheduler)
         if http:
             runner = web.AppRunner(adapter.web_app(), access_log=None, shutdown_timeout=5)
             await runner.setup()
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
             await site.start()
             bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
             log.info("darebot for Slack: POST http://%s:%d%s, GET /healthz, GET /metrics", host, bound, EVENTS_PATH)
@@ -610,6 +707,8 @@ async def serve(
         if adapter is not None:
             adapter.engine.db.dispose()
         log.info("stopped")
+    if fatal:
+        raise SystemExit(f"darebot stopped: {fatal[0]}")
 
 
 async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, stop: asyncio.Event,

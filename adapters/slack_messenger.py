@@ -10,6 +10,7 @@ no acknowledgement ever waits behind it.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -21,7 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack_render import render_message
-from bot.ports import PermanentSendError, Sent, TransientSendError
+from bot.ports import AmbiguousSendError, PermanentSendError, Sent, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ PERMANENT_ERRORS = frozenset(
         "user_not_found",
         "user_not_visible",
         "users_not_found",
-        "account_inactive",
         "user_disabled",
         "user_is_bot",
         "messages_tab_disabled",
@@ -56,6 +56,10 @@ CONFIG_ERRORS = frozenset(
      "missing_scope", "not_allowed_token_type", "ekm_access_denied"}
 )
 CONFIG_RETRY_SECONDS = 600.0
+# Of those, the ones that mean the token itself is dead for the workspace (account_inactive: "the
+# token is for a deleted user or workspace"): the workspace's DMs are held until a new token comes.
+TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                          "team_access_not_granted"})
 
 TokenSource = Callable[[str], "str | None"]
 
@@ -69,10 +73,11 @@ def api_base_url(url: str | None) -> str:
 class ClientPool:
     """One sync WebClient per bot token (clients are cheap, but reuse keeps connections warm)."""
 
-    def __init__(self, tokens: TokenSource, base_url: str | None, *, timeout: int = 10) -> None:
+    def __init__(self, tokens: TokenSource, base_url: str | None, *, timeout: int = 10, retries: bool = True) -> None:
         self.tokens = tokens
         self.base_url = api_base_url(base_url)
         self.timeout = timeout
+        self.retries = retries
         self._clients: dict[str, WebClient] = {}
         self._lock = threading.Lock()
 
@@ -85,6 +90,8 @@ class ClientPool:
             if client is None:
                 # Default retry handlers: connection errors only. Rate limits are the caller's.
                 client = WebClient(token=token, base_url=self.base_url, timeout=self.timeout)
+                if not self.retries:
+                    client.retry_handlers = []
                 self._clients[token] = client
             return client
 
@@ -101,35 +108,98 @@ def _retry_after(err: SlackApiError) -> float | None:
 
 
 class SlackMessenger:
-    """Messenger port: one DM per call, chat.postMessage with the user id as channel."""
+    """Messenger port: one DM per call, chat.postMessage with the user id as channel.
 
-    def __init__(self, clients: ClientPool) -> None:
-        self.clients = clients
+    Exactly once through ambiguity: each DM carries its outbox key in message metadata. When a send
+    may have gone out unanswered (a timeout, a dropped connection), the error says so
+    (AmbiguousSendError) and the next attempt (`check=True`) first looks for that key in the DM's
+    recent history (conversations.history, scope im:history) and sends only if it is not there. The
+    messenger's clients never retry by themselves: slack_sdk's connection-error retry would resend a
+    message whose answer was lost.
+    """
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+    def __init__(self, clients: ClientPool, *, timeout: int | None = None) -> None:
+        self.clients = ClientPool(clients.tokens, clients.base_url, timeout=timeout or clients.timeout, retries=False)
+
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
+                check: bool = False) -> Sent:
         client = self.clients.for_team(workspace_external_id)
         if client is None:  # uninstalled (OAuth) or not configured: not the person's fault
             log.error("slack: no bot token for workspace %s; DM to %s postponed", workspace_external_id, user_id)
             raise TransientSendError("not_installed: darebot has no token for this workspace", CONFIG_RETRY_SECONDS)
+        if check and key:
+            found = self._find(client, workspace_external_id, user_id, key)
+            if found is not None:
+                log.info("slack: DM %s to %s had arrived; not sent again", key, user_id)
+                return found
+        message = render_message(reply)
+        if key:
+            message["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
         try:
-            resp = client.chat_postMessage(channel=user_id, **render_message(reply))
+            resp = client.chat_postMessage(channel=user_id, **message)
         except SlackApiError as err:
-            status = getattr(err.response, "status_code", 200)
-            error = str((err.response.data or {}).get("error", "")) if isinstance(err.response.data, dict) else ""
-            if status == 429 or error == "ratelimited":
-                raise TransientSendError("ratelimited", _retry_after(err) or 1.0) from None
-            if error in PERMANENT_ERRORS:
-                raise PermanentSendError(error) from None
-            if error in CONFIG_ERRORS:
-                log.error("slack: chat.postMessage refused darebot's token for %s: %s", workspace_external_id, error)
-                raise TransientSendError(error, CONFIG_RETRY_SECONDS) from None
-            if status >= 500 or error in ("internal_error", "fatal_error", "service_unavailable", "request_timeout"):
-                raise TransientSendError(error or f"http {status}") from None
-            raise TransientSendError(error or f"http {status}") from None
-        except (SlackClientError, urllib.error.URLError, OSError, TimeoutError) as err:
-            raise TransientSendError(f"connection: {err}") from None
+            raise _classify(err, workspace_external_id) from None
+        except Exception as err:
+            if _before_sending(err):
+                raise TransientSendError(f"connection: {err.__class__.__name__}") from None
+            raise AmbiguousSendError(f"no answer: {err.__class__.__name__}") from None
         channel = resp.get("channel") or user_id
         return Sent(message_id=f"{channel}:{resp.get('ts', '')}")
+
+    def _find(self, client: WebClient, team_id: str, user_id: str, key: str) -> Sent | None:
+        """The DM tagged with `key` in the person's recent DM history, if it arrived."""
+        try:
+            opened = client.conversations_open(users=user_id)
+            channel = str((opened.get("channel") or {}).get("id") or "")
+            history = client.conversations_history(channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
+        except SlackApiError as err:
+            error = _error_of(err)
+            if error == "missing_scope":
+                # Without im:history nothing can be checked: sending again risks a repeat, never a loss.
+                log.error("slack: cannot check DM %s in %s (missing im:history scope); sending it again", key, team_id)
+                return None
+            raise _classify(err, team_id, ambiguous=True) from None
+        except Exception as err:
+            raise AmbiguousSendError(f"could not check history: {err.__class__.__name__}") from None
+        for msg in history.get("messages") or []:
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return Sent(message_id=f"{channel}:{msg.get('ts', '')}")
+        return None
+
+
+METADATA_EVENT = "darebot_nudge"
+HISTORY_LOOKBACK = 100  # messages: a person's DM with darebot gets a handful a week
+
+
+def _error_of(err: SlackApiError) -> str:
+    return str((err.response.data or {}).get("error", "")) if isinstance(err.response.data, dict) else ""
+
+
+def _classify(err: SlackApiError, team_id: str, *, ambiguous: bool = False) -> Exception:
+    """Slack answered: a definite outcome, so retrying can't duplicate (unless `ambiguous` already)."""
+    status = getattr(err.response, "status_code", 200)
+    error = _error_of(err)
+    kind = AmbiguousSendError if ambiguous else TransientSendError
+    if status == 429 or error == "ratelimited":
+        return kind("ratelimited", _retry_after(err) or 1.0)
+    if error in PERMANENT_ERRORS and not ambiguous:
+        return PermanentSendError(error)
+    if error in TOKEN_ERRORS:
+        log.error("slack: Slack rejected darebot's token for %s: %s", team_id, error)
+        return WorkspaceAuthError(error, CONFIG_RETRY_SECONDS)
+    if error in CONFIG_ERRORS:
+        log.error("slack: Slack refused darebot's token for %s: %s", team_id, error)
+        return kind(error, CONFIG_RETRY_SECONDS)
+    if status >= 500 or error in ("internal_error", "fatal_error", "request_timeout", "service_unavailable"):
+        return AmbiguousSendError(error or f"http {status}")  # Slack may have posted before failing
+    return kind(error or f"http {status}")
+
+
+def _before_sending(err: Exception) -> bool:
+    """True when the request can't have reached Slack (refused connection, unknown host)."""
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror))
 
 
 @dataclass(frozen=True)

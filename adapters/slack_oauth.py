@@ -24,7 +24,8 @@ from storage.slack_store import InstallationRecord, SlackInstallations
 
 log = logging.getLogger(__name__)
 
-BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "files:write")
+# im:history: a DM whose send had no answer is looked for in the DM before it is sent again.
+BOT_SCOPES = ("commands", "chat:write", "im:write", "im:history", "users:read", "files:write")
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 

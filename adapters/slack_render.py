@@ -85,6 +85,18 @@ def cut(text: str, limit: int, mark: str = CUT) -> str:
     return text[: limit - len(mark)] + mark
 
 
+def file_text(text: str, limit: int) -> str:
+    """A file's title or alt text: one line, with no `<`, `>` or `&` Slack could read as a mention
+    or link (`<!channel>` shows as ‹!channel›)."""
+    flat = " ".join(text.split())
+    return cut(flat.replace("<", "‹").replace(">", "›").replace("&", "＆"), limit)
+
+
+def file_name(name: str) -> str:
+    """A file name of letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip(".") or "file"
+
+
 def plain(text: str, limit: int, *, emoji: bool = True) -> dict[str, Any]:
     return {"type": "plain_text", "text": cut(text, limit) or " ", "emoji": emoji}
 

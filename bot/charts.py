@@ -27,7 +27,8 @@ def funnel_chart(title: str, f: Funnel) -> bytes:
         ax.text(min(v + 1, 92), bar.get_y() + bar.get_height() / 2, f"{v:.0f}%", va="center", fontsize=9)
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of participants")
-    ax.set_title(f"{title}: take-up vs baseline"[:80], fontsize=11)
+    # parse_math=False: a cohort name with "$" is text, not mathtext (which can fail to parse and lose the chart).
+    ax.set_title(f"{title}: take-up vs baseline"[:80], fontsize=11, parse_math=False)
     ax.legend(loc="lower right", fontsize=8)
     # Fixed margins that fit these labels: tight_layout() would measure every text first (slow).
     fig.subplots_adjust(left=0.19, right=0.97, top=0.89, bottom=0.16)

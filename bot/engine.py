@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot import commands as c
-from bot import registry, views
+from bot import dedupe, registry, views
 from bot.clock import Clock
 from bot.context import Context, effective_zone, get_actor, get_person, get_workspace
 from bot.errors import DareError, NotFound, UsageError
@@ -257,6 +257,8 @@ class Engine:
             spec = registry.spec_of(command)
         except KeyError:
             raise UsageError("That command isn't available here. Try /dare help.") from None
-        return spec.handler(ctx, command)
+        reply = spec.handler(ctx, command)
+        dedupe.once(ctx, command)  # after the handler: its own, more specific refusal comes first
+        return reply
 
 

@@ -24,6 +24,16 @@ class TransientSendError(Exception):
         self.retry_after = retry_after
 
 
+class AmbiguousSendError(TransientSendError):
+    """The request left but no answer came back (a timeout, a dropped connection): the DM may have
+    been delivered. The next attempt must find out before it sends again (`Messenger.send_dm(check=True)`)."""
+
+
+class WorkspaceAuthError(TransientSendError):
+    """The platform rejected darebot's own token for this workspace (revoked, invalid, workspace
+    gone). Nobody there can get a DM until a new token is installed: the workspace's DMs are held."""
+
+
 class PermanentSendError(Exception):
     """Never retry: the person blocks DMs, left, or was deactivated. They are marked unreachable."""
 
@@ -42,8 +52,11 @@ class Sent:
 class Messenger(Protocol):
     """Sends one DM. Synchronous: async adapters bridge with run_coroutine_threadsafe."""
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
-        """Deliver or raise TransientSendError / PermanentSendError."""
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
+                check: bool = False) -> Sent:
+        """Deliver or raise TransientSendError (AmbiguousSendError when it may have gone out) /
+        PermanentSendError. `key` names the DM (the outbox key) so the platform can tell a repeat;
+        with `check`, an earlier attempt's outcome was unknown: return that DM if it arrived, else send."""
         ...
 
 

@@ -166,8 +166,9 @@ class Coach:
         except Exception:
             log.exception("digest sweep failed")
 
-    def start(self) -> None:
-        """APScheduler in a background thread: the sweep every `sweep_seconds`, digests hourly."""
+    def start(self, *, sweep: bool = True) -> None:
+        """APScheduler in a background thread: the sweep every `sweep_seconds`, digests hourly.
+        `sweep=False` (extra server processes, one of which sweeps): only `kick` deliveries."""
         from apscheduler.schedulers.background import BackgroundScheduler
         from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
@@ -178,14 +179,16 @@ class Coach:
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(self.sweep_seconds, 30)},
         )
-        sched.add_job(self._job_tick, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id=SWEEP_JOB,
-                      name="sweep and deliver", replace_existing=True, next_run_time=datetime.now(UTC))
-        # Digests fall due on the hour in each person's zone; the sweep plans them too, this job
-        # makes sure they go out on time even with a long sweep interval.
-        sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
-                      name="weekly digests", replace_existing=True)
-        sched.add_job(self._job_purge, IntervalTrigger(hours=1, timezone=UTC), id=PURGE_JOB,
-                      name="retention purge", replace_existing=True, next_run_time=datetime.now(UTC))
+        if sweep:
+            sched.add_job(self._job_tick, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id=SWEEP_JOB,
+                          name="sweep and deliver", replace_existing=True, next_run_time=datetime.now(UTC))
+            # Digests fall due on the hour in each person's zone; the sweep plans them too, this job
+            # makes sure they go out on time even with a long sweep interval.
+            sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
+                          name="weekly digests", replace_existing=True)
+            # Retention and the uninstall purge: with the sweep, so one process runs them.
+            sched.add_job(self._job_purge, IntervalTrigger(hours=1, timezone=UTC), id=PURGE_JOB,
+                          name="retention purge", replace_existing=True, next_run_time=datetime.now(UTC))
         sched.start()
         self._scheduler = sched
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from bot.errors import UsageError
@@ -13,17 +12,36 @@ SHORT_MAX = 120
 NOTE_MAX = 1500
 STORY_MAX = 3000
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200b-\u200f]")
+# Refused: true control characters (Cc: NUL, BEL, ESC...), lone surrogates (Cs: not characters at
+# all; they can't be stored as UTF-8), and the explicit bidi embeddings, overrides and isolates.
+# The last are refused because they reorder what follows them on screen: a name with U+202E shows
+# "evil.com" as "moc.live", and an unclosed one spills into the rest of a board row that other people
+# read. Everything else is allowed: joiners (ZWJ/ZWNJ, needed by emoji sequences and Persian, Hindi...),
+# variation selectors, tag characters (flag sequences), right-to-left letters and the LRM/RLM marks
+# keyboards insert, private-use and not-yet-assigned code points (newer emoji than this Python knows).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c")
+
+
+def _refused(ch: str) -> bool:
+    return ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs")
 
 
 def clean_text(value: str, *, what: str, max_len: int, multiline: bool = False,
                field: str | None = None, required: bool = True) -> str:
     """Trim, reject control characters and over-long text; return the cleaned value."""
+    if any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise UsageError(f"{what} contains an invalid character; type it as plain text.", field=field)
     value = unicodedata.normalize("NFC", value).strip()
-    if not multiline and ("\n" in value or "\r" in value):
+    if not multiline and any(b in value for b in _LINE_BREAKS):
         raise UsageError(f"{what} must be on one line.", field=field)
     probe = value.replace("\n", "").replace("\r", "").replace("\t", " ") if multiline else value.replace("\t", " ")
-    if _CONTROL.search(probe):
+    if multiline:
+        probe = probe.replace("\u2028", "").replace("\u2029", "")
+    if any(ch in _BIDI_CONTROLS for ch in probe):
+        raise UsageError(f"{what} contains a text-direction override, which can make text read differently "
+                         "from what it says; type it without one.", field=field)
+    if any(_refused(ch) for ch in probe):
         raise UsageError(f"{what} contains control characters; type it as plain text.", field=field)
     if required and not value:
         raise UsageError(f"{what} can't be empty.", field=field)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from sqlmodel import Session, create_engine
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long a SQLite transaction waits for the write lock. SQLite's busy handler is not a fair queue, and
+# on a starved CPU (the suite under load: 20 concurrent commands on 2 busy cores) a waiter exceeded 10 s.
+# A failure after 30 s is still an answered error; before it, a slow answer.
+BUSY_TIMEOUT_MS = 30_000
 # pg_advisory_xact_lock key for migrations: any constant shared by every darebot process ("dare").
 MIGRATION_LOCK = 0x64617265
 
@@ -29,13 +35,43 @@ class DatabaseUnavailable(Exception):
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # pysqlite's own transaction handling issues BEGIN lazily and COMMITs around some statements, which
+    # breaks SAVEPOINT: a row added inside session.begin_nested() survived the outer rollback. As
+    # SQLAlchemy documents for pysqlite, turn the driver's handling off and emit BEGIN ourselves.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode loses no committed transaction on a process crash, only on power loss.
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+_PENDING = "darebot_begin_pending"
+_READS = ("SELECT", "PRAGMA")
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # The transaction is opened lazily, at its first write (or SAVEPOINT), with BEGIN IMMEDIATE: reads
+    # before it run as the driver's legacy mode ran them (no lock, so read-only work never queues behind
+    # writers), and a transaction that writes takes the write lock before it has read anything, so it
+    # can't fail with SQLITE_BUSY on a stale snapshot (what a plain deferred BEGIN does under load).
+    conn.info[_PENDING] = True
+
+
+def _sqlite_before_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    if conn.info.get(_PENDING) and not statement.lstrip()[:6].upper().startswith(_READS):
+        conn.info[_PENDING] = False
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.info[_PENDING] = False
+
+
+class StorageGone(Exception):
+    """The SQLite file darebot opened was deleted or replaced: nothing written now would last."""
 
 
 class Database:
@@ -46,16 +82,60 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
+        # The SQLite file and its identity (device, inode) when first opened: a file deleted or
+        # replaced under a running process keeps taking writes into the old inode, all lost.
+        self.path: Path | None = None
+        self._identity: tuple[int, int] | None = None
+        self._gone_logged = False
+        # Called once (with the reason) when storage is found gone; entry points stop the process.
+        self.on_fatal: Callable[[str], None] | None = None
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(parsed.database).resolve()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", self._remember_file)
+            event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "before_cursor_execute", _sqlite_before_execute)
+            event.listen(self.engine, "commit", _sqlite_end)
+            event.listen(self.engine, "rollback", _sqlite_end)
+
+    def _remember_file(self, _dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        if self.path is not None and self._identity is None:
+            st = os.stat(self.path)
+            self._identity = (st.st_dev, st.st_ino)
+
+    def file_problem(self) -> str | None:
+        """SQLite: why the file at the path is no longer the one opened (None when all is well)."""
+        if self.path is None or self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"the database file {self.path} was deleted"
+        except OSError as err:
+            return f"the database file {self.path} can't be read ({err.strerror})"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"the database file {self.path} was replaced by another file"
+        return None
+
+    def ensure_file(self) -> None:
+        """Raise StorageGone (and report it once, loudly) when the SQLite file was deleted or replaced."""
+        problem = self.file_problem()
+        if problem is None:
+            return
+        if not self._gone_logged:
+            self._gone_logged = True
+            log.critical("storage: %s; refusing every write. Restore the file and restart darebot.", problem)
+            if self.on_fatal is not None:
+                self.on_fatal(problem)
+        raise StorageGone(problem)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -63,6 +143,8 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 yield s
+                if self.path is not None:
+                    self.ensure_file()  # before commit: a write into a deleted file is never reported as saved
                 s.commit()
             except BaseException:
                 s.rollback()
@@ -111,8 +193,22 @@ class Database:
         self.engine.dispose()
 
 
+def exit_now(reason: str) -> None:
+    """A Database.on_fatal for entry points with no graceful stop: flush the logs, exit with status 1."""
+    logging.shutdown()
+    os._exit(1)
+
+
+def _enable_crash_log() -> None:
+    # A SIGBUS/SIGSEGV (e.g. SQLite's shared-memory file made unwritable under it) kills the process
+    # without a Python exception: faulthandler at least writes the fatal error and stack to stderr.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
+
+
 def open_database(url: str) -> Database:
     """Open and migrate: what every entry point calls."""
+    _enable_crash_log()
     db = Database(url)
     db.upgrade()
     return db
@@ -120,6 +216,7 @@ def open_database(url: str) -> Database:
 
 def connect_and_upgrade(url: str, *, wait_seconds: float = 0.0) -> Database:
     """Open, wait up to `wait_seconds` for the server to answer, then migrate."""
+    _enable_crash_log()
     db = Database(url)
     try:
         db.wait_until_reachable(wait_seconds)

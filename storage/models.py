@@ -20,6 +20,10 @@ class Workspace(SQLModel, table=True):
     created_at: datetime
     # Set when the app is removed; the workspace's data is deleted 30 days later (bot.privacy).
     uninstalled_at: datetime | None = None
+    # Set when the platform rejected darebot's own token for this workspace (Slack invalid_auth,
+    # token_revoked, account_inactive): its DMs are held, not sent, until a new token is installed.
+    token_rejected_at: datetime | None = None
+    token_error: str | None = Field(default=None, max_length=60)
 
 
 class Person(SQLModel, table=True):
@@ -278,3 +282,12 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     holder: str = Field(max_length=80)
     expires_at: datetime
+
+
+class RateLimit(SQLModel, table=True):
+    """A send budget (token bucket) per platform workspace, shared by every delivering process."""
+
+    key: str = Field(primary_key=True, max_length=80)
+    tokens: float
+    updated_at: datetime
+    blocked_until: datetime | None = None

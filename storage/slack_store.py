@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, update
 from sqlmodel import Field, SQLModel, delete, select
 
 from storage.db import Database
+from storage.models import Workspace
 
 
 class SlackInstallation(SQLModel, table=True):
@@ -164,6 +165,9 @@ class SlackInstallations:
             row.user_token_enc = self._enc(rec.user_token)
             row.installed_at = now
             s.add(row)
+            if tid:  # a new token: DMs held for a rejected one go out again (see bot.nudges.delivery)
+                s.execute(update(Workspace).where(Workspace.platform == "slack", Workspace.external_id == tid)
+                          .values(token_rejected_at=None, token_error=None))
 
     def find(self, enterprise_id: str | None, team_id: str | None, *, is_enterprise_install: bool = False) -> InstallationRecord | None:
         eid = enterprise_id or ""

@@ -40,7 +40,7 @@ class RecordingMessenger:
     fail: dict[str, object] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply) -> Sent:
+    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, **_kw: object) -> Sent:
         exc = self.fail.get(user_id)
         if isinstance(exc, list):
             exc = exc.pop(0) if exc else None

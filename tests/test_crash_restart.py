@@ -29,7 +29,7 @@ class FileMessenger:
     def __init__(self, path: str, hang_at: int = 0) -> None:
         self.path, self.hang_at, self.n = path, hang_at, 0
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply):  # type: ignore[no-untyped-def]
+    def send_dm(self, workspace_external_id: str, user_id: str, reply, **_kw):  # type: ignore[no-untyped-def]
         from bot.ports import Sent
 
         with open(self.path, "a", encoding="utf-8") as f:

@@ -116,6 +116,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat_postEphemeral": "chat:write",
     "chat_update": "chat:write",
     "conversations_open": "im:write",
+    "conversations_history": "im:history",  # darebot reads only its DMs (an unanswered send, looked for)
     "users_info": "users:read",
     "users_lookupByEmail": "users:read.email",
     "files_upload_v2": "files:write",

@@ -219,7 +219,7 @@ def test_real_time_scheduler_fixed_jobs_and_kick_delivers_in_the_background(tmp_
     got = threading.Event()
 
     class Signalling:
-        def send_dm(self, ws, user, reply):  # type: ignore[no-untyped-def]
+        def send_dm(self, ws, user, reply, **_kw):  # type: ignore[no-untyped-def]
             got.set()
             return Sent("x1")
 

@@ -30,7 +30,7 @@ class SlowMessenger:
     def __init__(self, clock, log: list, lock: threading.Lock) -> None:
         self.clock, self.log, self.lock, self.n = clock, log, lock, 0
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply) -> Sent:
+    def send_dm(self, workspace_external_id: str, user_id: str, reply, **_kw) -> Sent:
         time.sleep(0.002)
         with self.lock:
             self.n += 1

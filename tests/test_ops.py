@@ -222,7 +222,8 @@ def test_slack_http_mode_serves_health_and_metrics_and_stops_on_sigterm(tmp_path
         procs.append(proc)
         wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, what="/healthz")
         status, body = get(f"http://127.0.0.1:{port}/healthz")
-        assert json.loads(body) == {"platform": "slack", "database": "ok", "connected": True, "ok": True}
+        assert json.loads(body) == {"platform": "slack", "database": "ok", "connected": True, "ok": True,
+                                         "held_workspaces": []}
         status, metrics = get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200 and "darebot_outbox_pending 0.0" in metrics and "darebot_sweep_seconds_count" in metrics
         assert fake.calls_to("auth.test")  # the token was checked at start

@@ -39,7 +39,8 @@ def test_dm_is_posted_to_the_user_with_blocks_and_escaped_text(fake: FakeSlackAP
     assert "&lt;!channel&gt; &amp; co" in call.args["text"] and call.args["blocks"][-1]["type"] == "actions"
 
 
-@pytest.mark.parametrize("error", ["cannot_dm_bot", "user_not_found", "account_inactive", "user_disabled", "messages_tab_disabled"])
+# (account_inactive is about darebot's token, not the person: see test_liveness.py)
+@pytest.mark.parametrize("error", ["cannot_dm_bot", "user_not_found", "user_disabled", "messages_tab_disabled"])
 def test_unreachable_people_are_permanent_failures(fake: FakeSlackAPI, error: str) -> None:
     fake.fail_next("chat.postMessage", error)
     with pytest.raises(PermanentSendError) as info:

@@ -12,13 +12,12 @@ At send time, for each row, in order: unreachable person -> 'unreachable'; opted
 the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
 'dropped'; snooze, cohort pause, quiet week, quiet hours (person's zone) and the per-person caps
 move the row to the next allowed moment; otherwise render and send. Transient failures back off
-(honouring Retry-After through a per-workspace limiter); permanent ones mark the person unreachable.
+(honouring Retry-After through the per-workspace limiter that all processes share, bot/nudges/ratelimit.py); permanent ones mark the person unreachable.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.clock import Clock
 from bot.nudges.messages import render
 from bot.nudges.planner import load_states
+from bot.nudges.ratelimit import SharedRateLimiter
 from bot.nudges.policy import (
     CAP_EXEMPT,
     DEFAULT_POLICY,
@@ -42,7 +42,7 @@ from bot.nudges.policy import (
     parse_hhmm,
 )
 from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
-from bot.ports import Messenger, PermanentSendError, TransientSendError
+from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply
 from storage.db import Database
 from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
@@ -50,34 +50,8 @@ from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
 log = logging.getLogger("darebot.nudges")
 
 
-class RateLimiter:
-    """Per-workspace token bucket on the injected clock, plus Retry-After blocks."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens: dict[str, tuple[float, float]] = {}  # ws -> (tokens, at)
-        self._blocked: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def reserve(self, ws: str, now: datetime) -> float:
-        """Take a token: 0.0 when the DM may go now, else seconds to wait (nothing taken)."""
-        with self._lock:
-            blocked = self._blocked.get(ws)
-            if blocked is not None and blocked > now:
-                return (blocked - now).total_seconds()
-            t = now.timestamp()
-            tokens, at = self._tokens.get(ws, (float(self.burst), t))
-            tokens = min(float(self.burst), tokens + max(0.0, t - at) * self.rate)
-            if tokens >= 1.0:
-                self._tokens[ws] = (tokens - 1.0, t)
-                return 0.0
-            self._tokens[ws] = (tokens, t)
-            return (1.0 - tokens) / self.rate
-
-    def block(self, ws: str, until: datetime) -> None:
-        with self._lock:
-            if self._blocked.get(ws) is None or self._blocked[ws] < until:
-                self._blocked[ws] = until
+# last_error of a row whose last send may have gone out: the next attempt checks before sending.
+AMBIGUOUS = "ambiguous: "
 
 
 @dataclass
@@ -86,6 +60,8 @@ class _Ready:
     ws_external: str
     user_id: str
     reply: Reply
+    key: str = ""
+    ambiguous: bool = False
 
 
 class Delivery:
@@ -95,9 +71,13 @@ class Delivery:
         self.db, self.clock, self.messenger = db, clock, messenger
         self.platform, self.worker_id, self.policy = platform, worker_id, policy
         self.realtime, self._sleep = realtime, sleep
-        self.limiter = RateLimiter(policy.ws_rate, policy.ws_burst)
+        # Shared through the database: every process delivering for a workspace spends one budget.
+        self.limiter = SharedRateLimiter(db, policy.ws_rate, policy.ws_burst)
         self.lease_name = f"delivery:{platform}"[:40]
         self._recovered = False
+
+    def _limit_key(self, ws_external: str) -> str:
+        return f"{self.platform}:{ws_external}"
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -141,6 +121,7 @@ class Delivery:
                 .join(Workspace, Workspace.id == Nudge.workspace_id)
                 .where(
                     Workspace.platform == self.platform,
+                    Workspace.token_rejected_at.is_(None),  # type: ignore[union-attr]  # held: see _hold_workspace
                     or_(
                         and_(Nudge.status == "pending", Nudge.due_at <= now),
                         and_(Nudge.status == "claimed", Nudge.claimed_until < now),
@@ -207,7 +188,9 @@ class Delivery:
             if undo_attempt:
                 n.attempts = max(0, n.attempts - 1)
             if error:
-                n.last_error = error[:300]
+                # Once a send of this row may have gone out, every later attempt must check first.
+                sticky = (n.last_error or "").startswith(AMBIGUOUS) and not error.startswith(AMBIGUOUS)
+                n.last_error = ((AMBIGUOUS if sticky else "") + error)[:300]
 
     def _finish(self, nid: int, status: str, error: str | None = None) -> None:
         with self.db.session() as s:
@@ -225,15 +208,23 @@ class Delivery:
         if ready is None:
             return 0
         now = self.clock.now()
-        wait = self.limiter.reserve(ready.ws_external, now)
+        # Real time: book a slot up to 2 s ahead and wait for it; later than that, hand the row back.
+        granted, wait = self.limiter.reserve(self._limit_key(ready.ws_external), now,
+                                             max_wait=2.0 if self.realtime else 0.0)
+        if not granted:
+            self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
+            return 0
         if wait > 0:
-            if self.realtime and wait <= 2.0:
-                self._sleep(wait)
-            else:
-                self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
-                return 0
+            self._sleep(wait)
         try:
-            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply)
+            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply, key=ready.key,
+                                          check=ready.ambiguous)
+        except AmbiguousSendError as e:
+            self._ambiguous(nid, e)
+            return 0
+        except WorkspaceAuthError as e:
+            self._hold_workspace(nid, e)
+            return 0
         except TransientSendError as e:
             self._transient(nid, ready.ws_external, e)
             return 0
@@ -254,12 +245,46 @@ class Delivery:
             n = s.get(Nudge, nid)
             attempts = n.attempts
         if e.retry_after is not None and e.retry_after > 0:
-            self.limiter.block(ws, now + timedelta(seconds=e.retry_after))
+            self.limiter.block(self._limit_key(ws), now + timedelta(seconds=e.retry_after))
         if attempts >= self.policy.max_attempts:
             self._finish(nid, "failed", f"gave up after {attempts} attempts: {e.reason}")
             return
         delay = max(float(e.retry_after or 0.0), self.policy.backoff(attempts))
         self._release(nid, now + timedelta(seconds=delay), error=f"transient: {e.reason}")
+
+    def _hold_workspace(self, nid: int, e: WorkspaceAuthError) -> None:
+        """Mark the workspace (claim() skips it from now on) and put the row back, attempt uncounted:
+        held, not lost and not retried, until a new token is installed (storage.health.release_held)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            if n is None:
+                return
+            ws = s.get(Workspace, n.workspace_id)
+            first = ws is not None and ws.token_rejected_at is None
+            if ws is not None and first:
+                ws.token_rejected_at, ws.token_error = now, e.reason[:60]
+            if n.status == "claimed" and n.claimed_by == self.worker_id:
+                n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
+                n.attempts = max(0, n.attempts - 1)
+                n.last_error = f"held: the workspace's token was rejected ({e.reason})"[:300]
+            external = ws.external_id if ws is not None else "?"
+        if first:
+            log.error("workspace %s (%s): the platform rejected darebot's token (%s); its DMs are held, not sent, "
+                      "until a new token is installed", external, self.platform, e.reason)
+
+    def _ambiguous(self, nid: int, e: AmbiguousSendError) -> None:
+        """The DM may be out: look again soon (the platform remembers a repeat only for minutes), and
+        mark the row so the next attempt asks the platform before it sends."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Nudge, nid)
+            attempts = n.attempts if n is not None else 0
+        if attempts >= self.policy.max_attempts:
+            self._finish(nid, "failed", f"{AMBIGUOUS}gave up after {attempts} attempts: {e.reason}")
+            return
+        delay = max(float(e.retry_after or 0.0), min(self.policy.backoff(attempts), 60.0))
+        self._release(nid, now + timedelta(seconds=delay), error=f"{AMBIGUOUS}{e.reason}")
 
     def _permanent(self, nid: int, reason: str) -> None:
         now = self.clock.now()
@@ -289,6 +314,9 @@ class Delivery:
             if person is None or ws is None:
                 n.status, n.last_error = "dropped", "person gone"
                 return None
+            if ws.token_rejected_at is not None:  # held since this batch was claimed
+                n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
+                return None
             if person.unreachable_at is not None:
                 n.status, n.claimed_by, n.last_error = "unreachable", None, person.unreachable_reason or "unreachable"
                 return None
@@ -308,7 +336,8 @@ class Delivery:
             n.attempts += 1
             n.sent_at = now  # reserves the cap slot while in flight
             n.claimed_until = now + timedelta(seconds=self.policy.claim_seconds)
-            return _Ready(nid, ws.external_id, person.external_id, reply)
+            return _Ready(nid, ws.external_id, person.external_id, reply, key=n.key,
+                          ambiguous=(n.last_error or "").startswith(AMBIGUOUS))
 
     def _allowed_at(self, s, n: Nudge, person: Person, state: ParticipantState | InstructorState,
                     now: datetime) -> datetime:

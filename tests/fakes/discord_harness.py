@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
@@ -88,7 +90,8 @@ def text_of(message: dict[str, Any]) -> str:
         parts += [e.get("title") or "", e.get("description") or ""]
         for f in e.get("fields") or []:
             parts += [f.get("name") or "", f.get("value") or ""]
-    return "\n".join(p for p in parts if p)
+    # Discord shows a backslash before punctuation as just the punctuation (simple-markdown's escape rule).
+    return "\n".join(re.sub(r"\\([^0-9A-Za-z\s])", r"\1", p) for p in parts if p)
 
 
 def buttons_of(message: dict[str, Any]) -> dict[str, str]:

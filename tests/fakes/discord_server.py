@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable
@@ -33,6 +34,7 @@ from aiohttp import WSMsgType, web
 API_PREFIX = "/api/v10"
 CALL = web.RequestKey("call", object)
 EPHEMERAL = 1 << 6
+NONCE_SECONDS = 300.0  # Discord: "a few minutes"
 
 # Discord application-command option types
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER = 1, 2, 3, 4, 5, 6
@@ -82,6 +84,10 @@ class FakeDiscord:
         self.bad_request_next: int = 0  # ...and this many with Discord's 400 "Invalid Form Body" (50035)
         self.login_errors_next: int = 0  # answer this many next GET /users/@me with a 503 (an outage at start)
         self.dm_channels: dict[str, str] = {}  # user id -> DM channel id
+        # Accept this many next message posts (they are posted) but answer each only after answer_late_seconds.
+        self.answer_late_next: int = 0
+        self.answer_late_seconds: float = 0.0
+        self._nonces: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}  # (channel, nonce) -> (when, message)
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel id -> messages posted there
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[str, list[dict[str, Any]]] = {}
@@ -324,8 +330,23 @@ class FakeDiscord:
         recipient = next((u for u, c in self.dm_channels.items() if c == cid), None)
         if recipient is not None and recipient in self.dm_closed:
             return _error(403, 50007, "Cannot send messages to this user")
-        msg = self.message_payload(cid, request[CALL].json or {})
+        body = request[CALL].json or {}
+        nonce = body.get("nonce")
+        if nonce is not None and (not isinstance(nonce, (str, int)) or len(str(nonce)) > 25):
+            return _error(400, 50035, "Invalid Form Body")
+        # enforce_nonce: a repeat of a nonce within a few minutes gets the message already posted.
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonces.get((cid, str(nonce)))
+            if seen is not None and time.monotonic() - seen[0] < NONCE_SECONDS:
+                return _json(seen[1])
+        msg = self.message_payload(cid, body)
+        if nonce is not None:
+            msg["nonce"] = str(nonce)
+            self._nonces[(cid, str(nonce))] = (time.monotonic(), msg)
         self.messages.setdefault(cid, []).append(msg)
+        if self.answer_late_next > 0:
+            self.answer_late_next -= 1
+            await asyncio.sleep(self.answer_late_seconds)
         return _json(msg)
 
     async def _callback(self, request: web.Request) -> web.Response:

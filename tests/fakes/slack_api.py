@@ -43,6 +43,7 @@ class Call:
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    at: float = field(default_factory=time.time)  # when it was answered (wall clock: benchmarks)
 
 
 @dataclass
@@ -95,7 +96,18 @@ class FakeSlackAPI:
         # "channel": Slack's ~1 message/s per channel; "team": the same budget shared by the whole
         # workspace (a harsher limit, so tests can make many DMs collide).
         self.rate_scope: str = "channel"
+        # chat.postMessage limit per workspace (Slack: several hundred a minute), a token bucket of
+        # `workspace_burst` messages refilled at this many a minute; None = unlimited.
+        self.workspace_rate_per_min: float | None = None
+        self.workspace_burst: int = 10
+        self._buckets: dict[str, tuple[float, float]] = {}  # team -> (tokens, at)
+        self.ratelimited: dict[str, int] = {"channel": 0, "workspace": 0}  # 429s answered, by limit
         self.delay_seconds: float = 0.0
+        # method -> [seconds, times]: accept the call (its effect happens) but answer only after `seconds`
+        self._late: dict[str, list[float]] = {}
+        # method -> times: accept the call, then close the connection without any answer
+        self._drop: dict[str, int] = {}
+        self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (team, channel) -> messages, oldest first
         self._last_post: dict[str, float] = {}
         self._failures: list[_Failure] = []
         # Socket Mode: app-level tokens accepted by apps.connections.open, open sockets, and the
@@ -143,6 +155,22 @@ class FakeSlackAPI:
             retry_after = 1
         with self._cond:
             self._failures.append(_Failure(method, error, status, retry_after, times))
+
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` calls of `method` take effect at once but are answered after `seconds`
+        (a client that gives up sooner never learns that its message was posted)."""
+        with self._cond:
+            self._late[method] = [seconds, times]
+
+    def drop_answer(self, method: str, *, times: int = 1) -> None:
+        """The next `times` calls of `method` take effect, then the connection closes unanswered."""
+        with self._cond:
+            self._drop[method] = times
+
+    def dm_history(self, team_id: str, user_id: str) -> list[dict[str, Any]]:
+        """Messages posted in the bot's DM with a user, oldest first."""
+        with self._cond:
+            return list(self.history.get((team_id, "D" + user_id[1:]), []))
 
     # ------------------------------------------------------------------ life cycle
 
@@ -300,6 +328,21 @@ class FakeSlackAPI:
             await asyncio.sleep(self.delay_seconds)
         status, body, headers = self._answer(method, args, token)
         self._record(Call(method, args, token, status, body, request.path))
+        with self._cond:
+            late = self._late.get(method)
+            if late is not None and late[1] > 0:
+                late[1] -= 1
+            else:
+                late = None
+            drop = self._drop.get(method, 0) > 0
+            if drop:
+                self._drop[method] -= 1
+        if drop:
+            assert request.transport is not None
+            request.transport.close()
+            raise asyncio.CancelledError()
+        if late is not None:
+            await asyncio.sleep(late[0])
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(self, method: str, args: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -434,14 +477,63 @@ class FakeSlackAPI:
                 gap = 1.0 / self.per_channel_rate
                 if last is not None and now - last < gap:
                     wait = max(1, math.ceil(gap - (now - last)))
+                    self.ratelimited["channel"] += 1
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
                 self._last_post[key] = now
+        if self.workspace_rate_per_min:
+            wait = self._take_workspace_token(team_id)
+            if wait is not None:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return self._err("invalid_metadata_format")
+        if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                                         and isinstance(metadata.get("event_payload"), dict)):
+            return self._err("invalid_metadata_format")
         ts = self._ts()
-        return self._ok(
-            channel=channel,
-            ts=ts,
-            message={"type": "message", "text": args.get("text", ""), "blocks": args.get("blocks", []), "ts": ts, "user": self.bot_users[team_id]},
-        )
+        message = {"type": "message", "text": args.get("text", ""), "blocks": args.get("blocks", []), "ts": ts,
+                   "user": self.bot_users[team_id]}
+        with self._cond:
+            self.history.setdefault((team_id, str(channel)), []).append({**message, "metadata": metadata})
+        return self._ok(channel=channel, ts=ts, message=message)
+
+    def _m_conversations_history(self, team_id: str, args: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """Newest first; message metadata only with include_all_metadata, as Slack does."""
+        channel = str(args.get("channel", ""))
+        if not channel.startswith(("D", "C", "G")):
+            return self._err("channel_not_found")
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        try:
+            limit = int(args.get("limit") or 100)
+        except ValueError:
+            return self._err("invalid_limit")
+        with self._cond:
+            messages = list(reversed(self.history.get((team_id, channel), [])))[:limit]
+        out = []
+        for m in messages:
+            m = dict(m)
+            meta = m.pop("metadata", None)
+            if with_meta and meta is not None:
+                m["metadata"] = meta
+            out.append(m)
+        return self._ok(messages=out, has_more=False)
+
+    def _take_workspace_token(self, team_id: str) -> int | None:
+        """None when the workspace's bucket had a token for this message, else Retry-After seconds."""
+        rate = (self.workspace_rate_per_min or 0.0) / 60.0
+        now = self.time_fn()
+        with self._cond:
+            tokens, at = self._buckets.get(team_id, (float(self.workspace_burst), now))
+            tokens = min(float(self.workspace_burst), tokens + max(0.0, now - at) * rate)
+            if tokens < 1.0:
+                self._buckets[team_id] = (tokens, now)
+                self.ratelimited["workspace"] += 1
+                return max(1, math.ceil((1.0 - tokens) / rate))
+            self._buckets[team_id] = (tokens - 1.0, now)
+            return None
 
     def _m_chat_postEphemeral(self, team_id: str, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         if (team_id, str(args.get("user", ""))) not in self.users:

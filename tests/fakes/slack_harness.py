@@ -57,6 +57,7 @@ class SlackHarness:
         self._thread.start()
         self._runner: web.AppRunner | None = None
         self.port = self.call(self._start())
+        self.call(self.adapter.identify())  # as serve() does: which workspace the token serves
         self.url = f"http://127.0.0.1:{self.port}"
         self.slack = SlackSigner(f"{self.url}/slack/events", SECRET, self.fake, TEAM)
 

@@ -7,6 +7,7 @@ Create Date: 2026-11-22 04:17:44.301394
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '0001'

@@ -6,6 +6,7 @@ Revises: 0002
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = "0003"

@@ -3,7 +3,7 @@
 created_by / issued_by become nullable: a cohort and its dare outlive the instructor who made them.
 
 Revision ID: 0009_privacy
-Revises: 0007_speed
+Revises: 0005_sec
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import sqlmodel
 
 
 revision = '0009_privacy'
-down_revision = '0007_speed'
+down_revision = '0005_sec'
 branch_labels = None
 depends_on = None
 

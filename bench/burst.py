@@ -1,0 +1,430 @@
+"""Slack burst: signed slash commands at a fixed concurrency against darebot's HTTP mode and a bare
+slack-bolt AsyncApp that only acknowledges (the floor), both started here in the same run.
+
+darebot is the real server process (`darebot run --platform slack --http`), on SQLite or
+PostgreSQL, calling a fake Slack Web API (tests/fakes/slack_api.py, its own process) for users.info,
+views.publish and response_url. The load is an aiohttp client; every request is signed as Slack
+signs it. `profile()` samples darebot under the burst with py-spy and folds the samples into the
+frames that take the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fakes.slack_api import signature
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = "T1"
+TOKEN = "xoxb-bench-token"
+COHORT = "Bench"
+COMMANDS = {"help": "help", "progress": "progress", "story (a write)": "story It went well, I learned a lot",
+            "board (50 people)": f"board {COHORT}"}
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url}: not ready in {timeout}s")
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+# --- the processes -------------------------------------------------------------------------------
+
+
+def users(n: int) -> list[str]:
+    return [f"U{i:04d}" for i in range(n)]
+
+
+def start_fake(n_users: int) -> tuple[subprocess.Popen, str]:
+    """The fake Slack Web API in its own process; returns (process, SLACK_API_URL)."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.burst", "fake", str(n_users)], cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("http"):
+        raise RuntimeError(f"fake Slack API did not start: {line!r}")
+    return proc, line
+
+
+def _serve_fake(n_users: int) -> None:
+    from tests.fakes.slack_api import FakeSlackAPI
+
+    fake = FakeSlackAPI().start()
+    fake.add_team(TEAM, TOKEN)
+    fake.add_user(TEAM, "UINS", "ines")
+    for u in users(n_users):
+        fake.add_user(TEAM, u, u.lower())
+    print(fake.url, flush=True)
+    sys.stdin.read()  # until the benchmark closes our stdin (or dies)
+    fake.stop()
+
+
+def seed(db_url: str, people: int) -> None:
+    """One cohort of `people` with a started dare and some of everything, through the engine."""
+    from bot.clock import SystemClock
+    from bot.engine import Engine
+    from bot.identity import Actor, WorkspaceRef
+    from storage.db import open_database
+
+    db = open_database(db_url)
+    engine = Engine(db, SystemClock(), default_tz="UTC")
+    ws = WorkspaceRef("slack", TEAM, "bench")
+    say = lambda who, text: engine.handle_text(ws, Actor(who, who.lower()), text)  # noqa: E731
+    say("UINS", f"/dare cohort create {COHORT} --goal 2")
+    for u in users(people):
+        say(u, f"/dare cohort join {COHORT}")
+    say("UINS", f"/dare start {COHORT}")
+    for i, u in enumerate(users(people)):
+        if i % 5 == 4:
+            continue  # some never accept
+        say(u, "/dare accept")
+        say(u, f'/dare contact "Person {i}" --decides')
+        say(u, f'/dare outreach "Person {i}"')
+        if i % 3 == 0:
+            say(u, f'/dare reply "Person {i}" --meeting today')
+            say(u, f'/dare log "Person {i}" --minutes 15 --outcome advice')
+    db.dispose()
+
+
+def start_darebot(db_url: str, api_url: str, *, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = _env() | {"DAREBOT_DATABASE_URL": db_url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                    "SLACK_API_URL": api_url, "DAREBOT_TZ": "UTC"}
+    for key in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "DISCORD_TOKEN"):
+        env.pop(key, None)
+    cmd = [sys.executable, "-m", "adapters.cli", "run", "--platform", "slack", "--http", "--port", str(port)]
+    if workers != 1:
+        cmd += ["--workers", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=tempfile.gettempdir(), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/healthz", proc)
+    return proc, url
+
+
+def start_bare(api_url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.burst", "bare", str(port), api_url], cwd=ROOT, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/healthz", proc)
+    return proc, url
+
+
+def _serve_bare(port: int, api_url: str) -> None:
+    """The floor: bolt's AsyncApp on aiohttp, served like darebot's, whose listener only acks."""
+    from aiohttp import web
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=api_url),
+                   process_before_response=True)
+
+    @app.command("/dare")
+    async def dare(ack):  # type: ignore[no-untyped-def]
+        await ack()
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    webapp = web.Application()
+    webapp.router.add_post("/slack/events", events)
+    webapp.router.add_get("/healthz", healthz)
+    web.run_app(webapp, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# --- the load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Burst:
+    latencies: list[float]  # seconds, one per request
+    wall: float
+    errors: int  # non-200 answers or failed requests
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99(self) -> float:
+        xs = sorted(self.latencies)
+        return xs[max(0, math.ceil(0.99 * len(xs)) - 1)] * 1000
+
+    @property
+    def max(self) -> float:
+        return max(self.latencies) * 1000
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.wall
+
+
+async def _burst(url: str, text: str, people: list[str], n: int, concurrency: int) -> Burst:
+    import aiohttp
+
+    endpoint = url + "/slack/events"
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            form = {"token": "legacy", "team_id": TEAM, "team_domain": "bench", "channel_id": "C1",
+                    "channel_name": "general", "user_id": people[i % len(people)],
+                    "user_name": people[i % len(people)].lower(), "command": "/dare", "text": text,
+                    "api_app_id": "A0DAREBOT", "is_enterprise_install": "false",
+                    "response_url": f"{RESPONSE_BASE}/cmd{i}", "trigger_id": f"{i}.1.trigger"}
+            body = urllib.parse.urlencode(form)
+            ts = str(int(time.time()))
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                       "X-Slack-Signature": signature(SECRET, ts, body)}
+            t0 = time.perf_counter()
+            try:
+                async with session.post(endpoint, data=body.encode(), headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        errors += 1
+            except aiohttp.ClientError:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout) as session:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return Burst(latencies, wall, errors)
+
+
+RESPONSE_BASE = "http://127.0.0.1:9/response"  # set to the fake's in run()
+
+
+def burst(url: str, text: str, people: list[str], n: int = 500, concurrency: int = 20) -> Burst:
+    return asyncio.run(_burst(url, text, people, n, concurrency))
+
+
+# --- the profile ---------------------------------------------------------------------------------
+
+
+def fold(raw: str, top: int = 12) -> str:
+    """py-spy's raw (folded) samples -> the frames taking the time, as a Markdown table."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame(f) for f in stack.split(";")]
+        for f in set(frames):
+            inclusive[f] += n
+        own[frames[-1]] += n
+    if not total:
+        return "(no samples)"
+    ours = [(f, c) for f, c in inclusive.most_common() if any(p in f for p in ("bot/", "adapters/", "storage/"))]
+    lines = [f"{total} samples (busy threads only).", "", "| darebot frame (inclusive) | share |", "|---|---:|"]
+    lines += [f"| `{f}` | {100 * c / total:.0f}% |" for f, c in ours[:top]]
+    lines += ["", "| leaf frame (self) | share |", "|---|---:|"]
+    lines += [f"| `{f}` | {100 * c / total:.0f}% |" for f, c in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def _frame(f: str) -> str:
+    """`func (path/to/file.py:123)` -> `func (package/file.py)`: line numbers folded together."""
+    name, _, where = f.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    for anchor in ("site-packages", "wt", "main"):
+        if anchor in parts:
+            parts = parts[parts.index(anchor) + 1:]
+            if anchor == "wt":
+                parts = parts[1:]
+            break
+    short = "/".join(parts[-3:]) if len(parts) > 3 else "/".join(parts)
+    if "/lib/python3" in path and "site-packages" not in path:
+        short = "stdlib/" + Path(path).name
+    return f"{name} ({short})"
+
+
+def profile(pid: int, run_load) -> str:  # type: ignore[no-untyped-def]
+    """Sample process `pid` (and its threads) with py-spy while `run_load()` runs."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        return "(py-spy not installed: pip install py-spy)"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "profile.txt"
+        proc = subprocess.Popen([spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", str(out),
+                                 "--nonblocking", "-d", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(1.0)  # py-spy attaches
+        try:
+            run_load()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+        if not out.exists():
+            return f"(py-spy produced no profile: {err.strip()[-300:]})"
+        return fold(out.read_text(encoding="utf-8", errors="replace"))
+
+
+# --- the section ---------------------------------------------------------------------------------
+
+
+def run(rep, *, n: int = 500, concurrency: int = 20, people: int = 50, do_profile: bool = True,
+        workers_compare: bool = True) -> None:  # type: ignore[no-untyped-def]
+    from bench.report import Figure
+
+    global RESPONSE_BASE
+    tmp = Path(tempfile.mkdtemp(prefix="darebot-burst-"))
+    fake = dare = bare = None
+    try:
+        fake, api_url = start_fake(people)
+        RESPONSE_BASE = api_url.replace("/api/", "/response")
+        db_url = f"sqlite:///{tmp / 'burst.sqlite3'}"
+        seed(db_url, people)
+        bare, bare_url = start_bare(api_url)
+        dare, dare_url = start_darebot(db_url, api_url)
+        who = users(people)
+        burst(bare_url, "help", who, n=min(n, 40), concurrency=concurrency)  # warm-up
+        burst(dare_url, "help", who, n=min(n, 40), concurrency=concurrency)
+        section = f"Slack burst: {n} signed commands at concurrency {concurrency}, cohort of {people}, SQLite"
+        for label, text in COMMANDS.items():
+            floor = burst(bare_url, text, who, n, concurrency)
+            got = burst(dare_url, text, who, n, concurrency)
+            rep.add(Figure(section, f"{label}: bare AsyncApp p99", floor.p99, "ms"),
+                    Figure(section, f"{label}: darebot p50", got.p50, "ms", floor=floor.p50),
+                    Figure(section, f"{label}: darebot p99", got.p99, "ms", floor=floor.p99),
+                    Figure(section, f"{label}: darebot p99 vs 3x floor", got.p99, "ms", limit=3 * floor.p99),
+                    Figure(section, f"{label}: darebot max", got.max, "ms", limit=1000.0),
+                    Figure(section, f"{label}: darebot throughput", got.throughput, "cmd/s",
+                           floor=floor.throughput, higher_is_better=True))
+            if got.errors or floor.errors:
+                rep.note(section, f"{label}: {got.errors} darebot and {floor.errors} bare requests failed.")
+            print(f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot p50 {got.p50:6.1f} p99 "
+                  f"{got.p99:7.1f} max {got.max:7.1f} ms, {got.throughput:5.0f}/s, errors {got.errors}", flush=True)
+        if do_profile:
+            def load() -> None:
+                for text in (COMMANDS["progress"], COMMANDS["board (50 people)"], COMMANDS["story (a write)"]):
+                    burst(dare_url, text, who, n, concurrency)
+            rep.note("Profile of darebot under the burst (py-spy, progress + board + story)",
+                     profile(dare.pid, load))
+    finally:
+        for p in (dare, bare):
+            stop(p)
+        if fake is not None and fake.stdin is not None:
+            fake.stdin.close()
+            stop(fake)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["fake"]:
+        _serve_fake(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["bare"]:
+        _serve_bare(int(sys.argv[2]), sys.argv[3])
+    else:
+        print("usage: python -m bench.burst fake N | bare PORT API_URL", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 50,
+                counts: tuple[int, ...] = (1, 2)) -> None:  # type: ignore[no-untyped-def]
+    """Throughput of `darebot run --http --workers N` on PostgreSQL, for each N, side by side."""
+    from bench.report import Figure
+
+    global RESPONSE_BASE
+    fake = None
+    try:
+        fake, api_url = start_fake(people)
+        RESPONSE_BASE = api_url.replace("/api/", "/response")
+        db_url = pg.url("bench_workers")
+        seed(db_url, people)
+        who = users(people)
+        section = f"Several processes: `--workers N` on PostgreSQL, {n} commands at concurrency {concurrency}"
+        base: dict[str, float] = {}
+        for workers in counts:
+            proc, url = start_darebot(db_url, api_url, workers=workers)
+            try:
+                burst(url, "help", who, n=min(n, 40), concurrency=concurrency)  # warm-up
+                for label in ("progress", "board (50 people)"):
+                    got = burst(url, COMMANDS[label], who, n, concurrency)
+                    floor = base.setdefault(label, got.throughput)
+                    rep.add(Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} throughput",
+                                   got.throughput, "cmd/s", floor=None if workers == counts[0] else floor,
+                                   higher_is_better=True),
+                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} p99", got.p99, "ms"))
+                    print(f"  workers={workers} {label:<18} {got.throughput:5.0f}/s p50 {got.p50:6.1f} p99 "
+                          f"{got.p99:7.1f} ms, errors {got.errors}", flush=True)
+            finally:
+                stop(proc)
+        rep.note(section, f"The ratio of the {counts[-1]}-worker throughput is to the 1-worker figure of the same "
+                 f"run. This machine has {os.cpu_count()} CPUs shared with the load generator, the fake Slack API "
+                 "and PostgreSQL, so a second worker can add at most what the first leaves idle.")
+    finally:
+        if fake is not None and fake.stdin is not None:
+            fake.stdin.close()
+            stop(fake)
