@@ -104,9 +104,11 @@ def _tag_text(tags: Counter[str]) -> str:
     return ";".join(f"{k}={v}" for k, v in sorted(tags.items()) if v)[:300]
 
 
-def totals_for(session: Session, cohort_id: int, dare: Dare | None) -> AnonymousTotals | None:
+def totals_for(session: Session, cohort: Cohort, dare: Dare | None) -> AnonymousTotals | None:
     """What erased people contributed to this cohort's current dare, if anything."""
-    q = select(AnonymousTotals).where(AnonymousTotals.cohort_id == cohort_id)
+    if not cohort.has_anonymous_totals:  # the common case costs no statement
+        return None
+    q = select(AnonymousTotals).where(AnonymousTotals.cohort_id == cohort.id)
     q = q.where(AnonymousTotals.dare_id == (dare.id if dare else None)) if dare else q.where(
         AnonymousTotals.dare_id == None)  # noqa: E711
     return session.exec(q).first()
@@ -119,7 +121,8 @@ def fold_into_totals(session: Session, cohort: Cohort, stats: Iterable[Participa
         return 0
     dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
     goal = dare.goal if dare else cohort.goal
-    row = totals_for(session, cohort.id, dare)  # type: ignore[arg-type]
+    row = totals_for(session, cohort, dare)
+    cohort.has_anonymous_totals = True
     if row is None:
         row = AnonymousTotals(cohort_id=cohort.id, dare_id=dare.id if dare else None)  # type: ignore[arg-type]
         session.add(row)
@@ -460,7 +463,7 @@ def purge_due(session: Session, now: datetime, *, platform: str | None = None) -
     for ws in list(session.exec(wq)):
         log.info("privacy: deleting the data of %s workspace %s, uninstalled on %s", ws.platform, ws.external_id,
                  ws.uninstalled_at)
-        personal.delete_workspace(session, ws.id, ws.external_id if ws.platform == "slack" else "")  # type: ignore[arg-type]
+        personal.delete_workspace(session, ws.id, ws.external_id)  # type: ignore[arg-type]
         session.expunge_all()
         session.commit()
         gone += 1

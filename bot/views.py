@@ -215,7 +215,7 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
     goal = dare.goal if dare else cohort.goal
     stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare)
     # People who asked to be forgotten still count, as anonymous numbers.
-    gone = totals_for(ctx.session, cohort.id, dare)  # type: ignore[arg-type]
+    gone = totals_for(ctx.session, cohort, dare)
     f = with_totals(funnel(stats, goal), gone)
     headline = f.headline() if f.size else f"No participants yet: share /dare cohort join {cohort.name}"
     base = f"baseline {round(BASELINE * 100)}%"
@@ -302,7 +302,8 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
                     s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
                     "yes" if s.person.unreachable_at else ""])
     span = f"{since or 'start'}_to_{until or 'today'}"
-    gone = totals_for(ctx.session, cohort.id, current_dare(ctx.session, cohort.id))  # type: ignore[arg-type]
+    gone = (totals_for(ctx.session, cohort, current_dare(ctx.session, cohort.id))  # type: ignore[arg-type]
+            if cohort.has_anonymous_totals else None)
     note = (f" {gone.participants} more whose data was deleted count only in /dare report's anonymous totals."
             if gone and gone.participants else "")
     name = f"{file_stem(cohort.name)}-{span}.csv"

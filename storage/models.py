@@ -66,6 +66,7 @@ class Cohort(SQLModel, table=True):
     # Personal data is kept this many days after the term ends, then only anonymous totals remain.
     retention_days: int = 180
     purged_at: datetime | None = None
+    has_anonymous_totals: bool = False  # someone's counts were kept anonymously (the report reads them)
     # None once its creator has been erased: the cohort itself belongs to the class.
     created_by: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime

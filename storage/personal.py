@@ -43,7 +43,7 @@ NOT_PERSONAL: dict[str, str] = {
     "processedevent": "idempotency keys of platform deliveries; keys naming a person's platform id are "
                       "deleted with them (see delete_keys_naming)",
     "lease": "which worker runs the scheduler",
-    "ratelimit": "a send budget per workspace (a token count and a time), shared by the delivering processes",
+    "ratelimit": "a send budget per workspace (a token count and a time); deleted with the workspace",
     "slack_installation": "the app's encrypted tokens for a workspace; the installing user's id and token "
                           "are cleared when that person is erased",
     "slack_oauth_state": "a random one-time value that lives ten minutes",
@@ -189,16 +189,18 @@ def delete_people(session: Session, person_ids: list[int]) -> Deleted:
     return Deleted(sum(counts.values()), counts)
 
 
-def delete_keys_naming(session: Session, platform_ids: list[str]) -> int:
-    """Idempotency keys that carry one of these platform ids as a `:`-separated part."""
+def delete_keys_naming(session: Session, platform_ids: list[str], *, model: Any = None) -> int:
+    """Rows of `model` (idempotency keys by default) whose `key` carries one of these platform ids as a
+    `:`-separated part."""
     from storage.models import ProcessedEvent
 
+    model = model or ProcessedEvent
     n = 0
     for pid in platform_ids:
         if not pid:
             continue
-        key = col(ProcessedEvent.key)
-        n += _rows(session.execute(delete(ProcessedEvent).where(or_(
+        key = col(model.key)
+        n += _rows(session.execute(delete(model).where(or_(
             key.like(f"%:{_like(pid)}:%", escape="\\"), key.like(f"%:{_like(pid)}", escape="\\"),
             key.like(f"{_like(pid)}:%", escape="\\")))))
     return n
@@ -229,9 +231,12 @@ def delete_workspace(session: Session, workspace_id: int, team_id: str) -> Delet
         n = _rows(session.execute(delete(table).where(cond)))
         if n:
             counts[table.name] = n
+    from storage.models import RateLimit
+
     if team_id:
         n = _rows(session.execute(delete(SlackInstallation).where(col(SlackInstallation.team_id) == team_id)))
         n += delete_keys_naming(session, [team_id])
+        n += delete_keys_naming(session, [team_id], model=RateLimit)
         if n:
             counts["other"] = n
     return Deleted(sum(counts.values()), counts)

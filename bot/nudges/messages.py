@@ -246,7 +246,7 @@ def instructor_digest(s: InstructorState, *, session: Session, now: datetime) ->
              if cohort else [])
     from bot.privacy import totals_for, with_totals
     dare = current_dare(session, cohort.id) if cohort else None  # type: ignore[arg-type]
-    f = with_totals(funnel(stats, s.dare.goal), totals_for(session, cohort.id, dare) if cohort else None)  # type: ignore[arg-type]
+    f = with_totals(funnel(stats, s.dare.goal), totals_for(session, cohort, dare) if cohort else None)
     week_ago = now - timedelta(days=7)
     moved = [st.person.display_name for st in stats if st.last_activity and st.last_activity >= week_ago]
     stalled = [st.person.display_name for st in stats if is_stalled(st, now, s.dare.goal)]

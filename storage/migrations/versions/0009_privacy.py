@@ -69,6 +69,7 @@ def upgrade() -> None:
     with op.batch_alter_table('cohort', schema=None) as batch_op:
         batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=False, server_default='180'))
         batch_op.add_column(sa.Column('purged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('has_anonymous_totals', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.alter_column('created_by',
                existing_type=sa.INTEGER(),
                nullable=True)
@@ -103,6 +104,7 @@ def downgrade() -> None:
                existing_type=sa.INTEGER(),
                nullable=False)
         batch_op.drop_column('purged_at')
+        batch_op.drop_column('has_anonymous_totals')
         batch_op.drop_column('retention_days')
 
     with op.batch_alter_table('anonymous_totals', schema=None) as batch_op:
