@@ -285,7 +285,8 @@ def erase_person(session: Session, ws: Workspace, person: Person) -> int:
         fold_into_totals(session, cohort, participant_stats(session, cohort, since=since, only=pid))
     session.flush()
     external = person.external_id
-    done = personal.delete_people(session, [pid])
+    stone = personal.tombstone(session, ws.id, person.created_at)  # type: ignore[arg-type]
+    done = personal.delete_people(session, [pid], tombstone_id=stone)
     extra = personal.delete_keys_naming(session, [external])
     if ws.platform == "slack":
         extra += personal.clear_installer(session, ws.external_id, external)

@@ -67,8 +67,7 @@ class Cohort(SQLModel, table=True):
     retention_days: int = 180
     purged_at: datetime | None = None
     has_anonymous_totals: bool = False  # someone's counts were kept anonymously (the report reads them)
-    # None once its creator has been erased: the cohort itself belongs to the class.
-    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_by: int = Field(foreign_key="person.id")
     created_at: datetime
 
 
@@ -100,7 +99,7 @@ class Dare(SQLModel, table=True):
     starts_at: datetime
     deadline: date | None = None
     reward: str | None = Field(default=None, max_length=120)
-    issued_by: int | None = Field(default=None, foreign_key="person.id")
+    issued_by: int = Field(foreign_key="person.id")
     # Coaching knobs; defaults a coach would choose (see bot.nudges.policy).
     followup_days: int = 4
     stall_days: int = 5

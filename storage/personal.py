@@ -26,12 +26,16 @@ PERSON = "person"
 WORKSPACE = "workspace"
 OWNER_COLUMN = "person_id"
 
-# Columns that point at a person without the row being theirs. Erasure sets them to NULL.
+# Columns that point at a person without the row being theirs. Erasure sets them to NULL, or, where
+# the column cannot be empty, to the workspace's tombstone: a person row named "(deleted)" that
+# stands for everyone erased and holds nothing else.
 REFERENCES: dict[tuple[str, str], str] = {
     ("cohort", "created_by"): "the cohort belongs to the class; its creator is forgotten, the cohort stays",
     ("dare", "issued_by"): "the dare belongs to the class; who issued it is forgotten",
     ("story", "granted_by"): "someone else's story; who granted its reward is forgotten",
 }
+TOMBSTONE_COLUMNS = frozenset({("cohort", "created_by"), ("dare", "issued_by")})
+TOMBSTONE_ID = "~deleted"
 
 # Tables with no path to a person, and why.
 NOT_PERSONAL: dict[str, str] = {
@@ -172,14 +176,36 @@ class Deleted:
     by_table: dict[str, int]
 
 
-def delete_people(session: Session, person_ids: list[int]) -> Deleted:
-    """Delete every row that belongs to these people, children first, and clear references to them."""
+def tombstone(session: Session, workspace_id: int, now: datetime) -> int:
+    """The workspace's "(deleted)" person, created on first need."""
+    from storage.models import Person
+
+    found = session.execute(select(col(Person.id)).where(col(Person.workspace_id) == workspace_id,
+                                                         col(Person.external_id) == TOMBSTONE_ID)).scalar()
+    if found is not None:
+        return int(found)
+    person = Person(workspace_id=workspace_id, external_id=TOMBSTONE_ID, display_name="(deleted)",
+                    alias="(deleted)", nudges_enabled=False, created_at=now)
+    session.add(person)
+    session.flush()
+    return int(person.id)  # type: ignore[arg-type]
+
+
+def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int | None = None) -> Deleted:
+    """Delete every row that belongs to these people, children first, and clear references to them
+    (pointing the ones that cannot be empty at `tombstone_id`)."""
     if not person_ids:
         return Deleted(0, {})
     paths = owner_paths()
-    for (tname, col) in REFERENCES:
+    for (tname, col_name) in REFERENCES:
         table = tables()[tname]
-        session.execute(update(table).where(table.c[col].in_(person_ids)).values({col: None}))
+        if (tname, col_name) in TOMBSTONE_COLUMNS:
+            if tombstone_id is None:
+                raise ValueError("erasing people who created cohorts needs the workspace's tombstone")
+            value: int | None = tombstone_id
+        else:
+            value = None
+        session.execute(update(table).where(table.c[col_name].in_(person_ids)).values({col_name: value}))
     counts: dict[str, int] = {}
     for table in reversed(SQLModel.metadata.sorted_tables):
         if table.name in paths:

@@ -383,6 +383,8 @@ def test_an_instructor_forgotten_leaves_the_cohort_and_its_dare_in_place(tmp_pat
     from storage.models import Cohort, Dare, Story
     with room.db.session() as s:
         cohort = s.exec(select(Cohort)).one()[0]
-        assert cohort.created_by is None and s.exec(select(Dare)).one()[0].issued_by is None
+        stone = s.get(Person, cohort.created_by)
+        assert stone is not None and (stone.external_id, stone.display_name) == ("~deleted", "(deleted)")
+        assert s.exec(select(Dare)).one()[0].issued_by == stone.id
         assert {st.granted_by for (st,) in s.exec(select(Story)).all()} == {None}
     assert "Annabel Quixote" in room.do("bob", "/dare board Spring").plain_text()

@@ -1,6 +1,6 @@
 """Privacy: anonymous per-cohort totals, forgotten-contact counts, retention, uninstall and forget-me marks.
 
-created_by / issued_by become nullable: a cohort and its dare outlive the instructor who made them.
+Only columns are added (no table is rebuilt on SQLite, where rows pointing at it would block that).
 
 Revision ID: 0009_privacy
 Revises: 0005_sec
@@ -70,14 +70,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=False, server_default='180'))
         batch_op.add_column(sa.Column('purged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('has_anonymous_totals', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.alter_column('created_by',
-               existing_type=sa.INTEGER(),
-               nullable=True)
-
-    with op.batch_alter_table('dare', schema=None) as batch_op:
-        batch_op.alter_column('issued_by',
-               existing_type=sa.INTEGER(),
-               nullable=True)
 
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.add_column(sa.Column('forget_requested_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -94,15 +86,7 @@ def downgrade() -> None:
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_column('forget_requested_at')
 
-    with op.batch_alter_table('dare', schema=None) as batch_op:
-        batch_op.alter_column('issued_by',
-               existing_type=sa.INTEGER(),
-               nullable=False)
-
     with op.batch_alter_table('cohort', schema=None) as batch_op:
-        batch_op.alter_column('created_by',
-               existing_type=sa.INTEGER(),
-               nullable=False)
         batch_op.drop_column('purged_at')
         batch_op.drop_column('has_anonymous_totals')
         batch_op.drop_column('retention_days')
