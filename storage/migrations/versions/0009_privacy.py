@@ -66,10 +66,10 @@ def upgrade() -> None:
     with op.batch_alter_table('anonymous_totals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_anonymous_totals_cohort_id'), ['cohort_id'], unique=False)
 
-    with op.batch_alter_table('cohort', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=False, server_default='180'))
-        batch_op.add_column(sa.Column('purged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('has_anonymous_totals', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Plain ALTER TABLE ADD COLUMN: a batch here would rebuild `cohort`, which rows point at.
+    op.add_column('cohort', sa.Column('retention_days', sa.Integer(), nullable=False, server_default='180'))
+    op.add_column('cohort', sa.Column('purged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+    op.add_column('cohort', sa.Column('has_anonymous_totals', sa.Boolean(), nullable=False, server_default=sa.false()))
 
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.add_column(sa.Column('forget_requested_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
