@@ -496,7 +496,9 @@ class SlackAdapter:
             log.exception("slack: closing %s's dashboard links failed", team_id)
         if self.store is not None:
             self._spawn(self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id), "uninstall")
-        log.info("slack: uninstalled from %s; its tokens are deleted", team_id)
+        self._spawn(self._engine(self.engine.uninstalled, self._ws(team_id)), "uninstall mark")
+        log.info("slack: uninstalled from %s; its tokens are deleted now, the rest of its data in 30 days "
+                 "unless the app comes back", team_id)
 
     async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if self.store is not None:

@@ -174,9 +174,12 @@ class AddContact:
     org: str | None = opt("--org", "Their organisation", metavar="O", max_len=SHORT_MAX)
     kind: str | None = opt("--kind", "Who they are to you", kind="choice", choices=CONTACT_KINDS)
     decides: bool = opt("--decides", "They can hire or decide", kind="bool")
+    forget: bool = opt("--forget", "Delete this contact and everything logged about them", kind="bool")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_text(self.name, what="The contact's name", max_len=NAME_MAX, field="name"))
+        if self.forget and (self.title or self.org or self.kind or self.decides):
+            raise UsageError('--forget takes only the name: /dare contact "FULL NAME" --forget.', field="name")
         for attr, what in (("title", "The title"), ("org", "The organisation")):
             v = getattr(self, attr)
             if v is not None:

@@ -43,6 +43,8 @@ def get_workspace(session: Session, ref: WorkspaceRef, now: datetime) -> Workspa
         except IntegrityError:  # created by a concurrent request a moment ago
             ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
                                                       Workspace.external_id == ref.external_id)).one()
+    elif ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
+        ws.uninstalled_at = None
     return ws
 
 
@@ -75,8 +77,10 @@ def _refresh(person: Person, user_id: str, display_name: str, tz: str | None, *,
         person.tz = tz
 
 
-def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime) -> tuple[Workspace, Person, str | None]:
-    """The workspace, the person acting and their first cohort's zone: one statement when both exist."""
+def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, *,
+              create: bool = True) -> tuple[Workspace, Person, str | None] | None:
+    """The workspace, the person acting and their first cohort's zone: one statement when both exist.
+    None for someone not stored yet when `create` is False."""
     first_zone = (select(Cohort.tz).join(Membership, Membership.cohort_id == Cohort.id)
                   .where(Membership.person_id == Person.id)
                   .order_by(Membership.joined_at, Membership.id).limit(1).scalar_subquery())
@@ -84,9 +88,13 @@ def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime) 
                        .where(Workspace.platform == ref.platform, Workspace.external_id == ref.external_id,
                               Person.external_id == actor.user_id)).first()
     if row is None:
+        if not create:
+            return None
         ws = get_workspace(session, ref, now)
         return ws, get_person(session, ws, actor.user_id, actor.display_name, now, actor.tz), None
     ws, person, cohort_tz = row
+    if ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
+        ws.uninstalled_at = None
     _refresh(person, actor.user_id, actor.display_name, actor.tz, rename=True)
     return ws, person, cohort_tz
 

@@ -157,8 +157,13 @@ class Engine:
                     sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
             sections.extend(views.questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
+        def stranger() -> Reply:
+            # Looking at the Home tab registers nobody (nor brings back someone who was just forgotten).
+            return Reply(title="darebot", sections=(
+                Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
+                *views.questions(None, c.Questions()).sections))
         try:
-            return self._transaction(ws, actor, build)
+            return self._transaction(ws, actor, build, stranger=stranger)
         except DareError as err:
             return error_reply(str(err))
 
@@ -202,6 +207,12 @@ class Engine:
             w = get_workspace(s, ws, self.clock.now())
             return s.exec(select(func.max(Person.last_active_at)).where(Person.workspace_id == w.id)).one()
 
+    def uninstalled(self, ws: WorkspaceRef) -> None:
+        """The app was removed from a workspace: its data is deleted 30 days later (bot.privacy)."""
+        from bot.privacy import mark_uninstalled
+        with self.db.session() as s:
+            mark_uninstalled(s, ws.platform, ws.external_id, self.clock.now())
+
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
         """A person's time zone: their own, else their cohort's, else the default."""
         from storage.models import Person
@@ -215,13 +226,19 @@ class Engine:
         spec = build_form(name, [])
         return Reply(title=spec.title, sections=(Section(text=f"Usage: {usage}"),), form=name)
 
-    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply]) -> Reply:
+    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply], *,
+                     stranger: Callable[[], Reply] | None = None) -> Reply:
+        """`stranger`, when given, answers someone not stored yet instead of registering them."""
         now: datetime = self.clock.now()
         ctx: Context | None = None
         try:
             with self.db.session() as s:
                 s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
-                w, me, cohort_tz = get_actor(s, ws, actor, now)
+                found = get_actor(s, ws, actor, now, create=stranger is None)
+                if found is None:
+                    assert stranger is not None
+                    return stranger()
+                w, me, cohort_tz = found
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
                               directory=self.directory, cohort_zone=cohort_tz or self.default_tz,

@@ -17,7 +17,7 @@ from bot.coaching import BASELINE
 from bot.dates import safe_zone
 from bot.stats import (LOOKUP, Funnel, Member, ParticipantStats, _Lookup, current_dare, dare_window_start, funnel,
                        is_stalled, participant_stats)
-from storage.models import Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person
+from storage.models import AnonymousTotals, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person
 
 MEETING_GRACE_DAYS = 1  # a meeting not logged a day after it was due counts as "passed unlogged"
 
@@ -30,9 +30,10 @@ class CohortView:
     dare: Dare | None
     goal: int
     stats: list[ParticipantStats]
-    funnel: Funnel
+    funnel: Funnel  # erased people's anonymous counts included
     as_of: datetime
     since: date | None
+    erased: AnonymousTotals | None = None  # what people who asked to be forgotten contributed
 
     @property
     def frozen(self) -> bool:
@@ -49,9 +50,12 @@ def cohort_view(session: Session, cohort: Cohort, now: datetime, *, dare: Dare |
         dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
     as_of = cohort.closed_at or now
     since = dare_window_start(dare, cohort)
+    from bot.privacy import totals_for, with_totals
+
     stats = participant_stats(session, cohort, since=since, dare=dare, as_of=cohort.closed_at)
     goal = dare.goal if dare else cohort.goal
-    return CohortView(cohort, dare, goal, stats, funnel(stats, goal), as_of, since)
+    erased = totals_for(session, cohort, dare)
+    return CohortView(cohort, dare, goal, stats, with_totals(funnel(stats, goal), erased), as_of, since, erased)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ class EngineAPI(Protocol):
 
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str: ...
 
+    def uninstalled(self, ws: WorkspaceRef) -> None: ...
+
 
 class Observer(Protocol):
     """Told what the engine and the coach did, for metrics; adapters implement it (bot/ stays library-free)."""

@@ -44,7 +44,7 @@ ParamKind = Literal["text", "int", "bool", "date", "choice", "list", "csv", "use
 Lookup = Literal["cohort", "contact"]
 
 COMMAND_MODULES = ("bot.help", "bot.cohorts", "bot.term", "bot.activity", "bot.views", "bot.people",
-                   "bot.instructor", "bot.dashboard")
+                   "bot.instructor", "bot.dashboard", "bot.privacy")
 _META = "darebot"
 
 

@@ -22,8 +22,8 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from bot.coaching import BASELINE
 from bot.dates import safe_zone
 from bot.scoring import score
-from storage.models import (Acceptance, Cohort, Contact, Dare, Interview, Membership, Outcome, Outreach, Person,
-                            RecruiterCall, Story)
+from storage.models import (Acceptance, Cohort, Contact, Dare, ForgottenActivity, Interview, Membership, Outcome,
+                            Outreach, Person, RecruiterCall, Story)
 
 
 @dataclass
@@ -117,6 +117,10 @@ def _greatest_sqlite(element: _greatest, compiler: Any, **kw: Any) -> str:
     return f"NULLIF(MAX({args}, ''), '')"
 
 
+FORGOTTEN_COUNTS = ("attempts", "first_attempts", "follow_ups", "later_attempts", "reached", "replied", "meetings",
+                    "interviews", "decider_interviews")
+
+
 def _flag(cond: Any) -> Any:
     return func.sum(case((cond, 1), else_=0))
 
@@ -200,17 +204,27 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool, ha
     rec = (select(r.person_id, func.count().label("n"), func.sum(steps).label("steps"),
                   func.max(r.created_at).label("t"))
            .where(who(r.person_id), in_range(r.occurred_on, r.created_at)).group_by(r.person_id).subquery("rec"))
+    # Counts left by contacts forgotten with `/dare contact NAME --forget`, one row a day, no name.
+    f = ForgottenActivity
+    fa = (select(f.person_id, *(func.sum(getattr(f, k)).label(k) for k in FORGOTTEN_COUNTS))
+          .where(who(f.person_id), in_range(f.counted_from)).group_by(f.person_id).subquery("fa"))
+
+    def plus(live: Any, kept: str) -> Any:
+        return _int(live) + _int(fa.c[kept])
+
     accepted = acc.c.accepted_at if has_dare else cast(null(), UTCDateTime())
     q = (select(Person.id, Person.external_id, Person.display_name, Person.alias, Person.board_mode,
                 Person.unreachable_at, m.c.joined_at, accepted,
-                _int(con.c.n), _int(con.c.dec), _int(out.c.n), _int(out.c.first), _int(out.c.fu), _int(out.c.later),
-                _int(out.c.reached), _int(out.c.replied), _int(out.c.mt), _int(itv.c.n), _int(itv.c.dec),
+                _int(con.c.n), _int(con.c.dec), plus(out.c.n, "attempts"), plus(out.c.first, "first_attempts"),
+                plus(out.c.fu, "follow_ups"), plus(out.c.later, "later_attempts"), plus(out.c.reached, "reached"),
+                plus(out.c.replied, "replied"), plus(out.c.mt, "meetings"), plus(itv.c.n, "interviews"),
+                plus(itv.c.dec, "decider_interviews"),
                 _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
                 _greatest(accepted, con.c.t, out.c.t, itv.c.t, sto.c.t, rec.c.t))
          .select_from(m).join(Person, Person.id == m.c.person_id))
     if has_dare:
         q = q.outerjoin(acc, acc.c.person_id == m.c.person_id)
-    for sub in (con, out, itv, sto, rec):
+    for sub in (con, out, itv, sto, rec, fa):
         q = q.outerjoin(sub, sub.c.person_id == m.c.person_id)
     return q.order_by(m.c.joined_at, Person.id)
 
@@ -230,7 +244,10 @@ def _detail_query(has_since: bool, has_until: bool, one: bool, has_as_of: bool =
             .group_by(Interview.person_id, Outcome.tag))
     firsts = (select(literal("r", String()), per_contact.c.person_id, cast(per_contact.c.fr, String()), func.count())
               .where(per_contact.c.fr != None).group_by(per_contact.c.person_id, per_contact.c.fr))  # noqa: E711
-    return union_all(tags, firsts)
+    kept = (select(literal("f", String()), ForgottenActivity.person_id, ForgottenActivity.outcomes, literal(1))
+            .where(who(ForgottenActivity.person_id), in_range(ForgottenActivity.counted_from),
+                   ForgottenActivity.outcomes != ""))
+    return union_all(tags, firsts, kept)
 
 
 @dataclass(frozen=True)
@@ -278,9 +295,14 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
                 continue
             if kind == "t":
                 s.outcomes[value] += n
+            elif kind == "f":  # "advice=1;referral=2" from a forgotten contact
+                for part in filter(None, value.split(";")):
+                    tag, _, k = part.partition("=")
+                    s.outcomes[tag] += int(k or 0)
             else:
                 s.first_reply_attempts.extend([int(value)] * n)
     return list(by_id.values())
+
 
 
 def ranked(stats: list[ParticipantStats]) -> list[tuple[int, ParticipantStats]]:

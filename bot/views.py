@@ -22,8 +22,8 @@ from bot.errors import UsageError
 from bot.questions import BANK
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
 from bot.scoring import POINTS
-from bot.stats import (STALL_DAYS, ParticipantStats, attempts_before_reply, current_dare, dare_window_start, funnel,
-                       is_stalled, latest_dare_id, participant_stats, ranked, Member)
+from bot.stats import (STALL_DAYS, attempts_before_reply, current_dare, dare_window_start, latest_dare_id, participant_stats, ranked, Member)
+from bot.privacy import totals_for, totals_outcomes, visible_stories
 from bot.validate import name_key
 from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
 
@@ -224,12 +224,13 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     if not (cmd.post and show == "ranks"):
         notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
-    shared = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
-                              .where(Story.cohort_id == cohort.id, Story.consent.in_(("cohort", "anonymous")))  # type: ignore[attr-defined]
-                              .order_by(Story.created_at.desc()).limit(3)).all()  # type: ignore[attr-defined]
-    if shared and not cmd.post:  # stories were shared with classmates, not with whatever channel this lands in
-        lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
-                 for st, p in shared]
+    # Stories were shared with classmates, not with whatever channel a posted board lands in.
+    shared = [st for st in visible_stories(ctx.session, cohort, viewer, membership=mine)
+              if st.consent != "instructor"][:3]
+    if shared:
+        # The board is the cohort's view, even for an instructor: anonymous stays anonymous.
+        lines = [f"\"{_clip(st.text, 180)}\" - {st.author if st.consent == 'cohort' else 'a classmate'}"
+                 for st in shared]
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
     buttons: tuple[Button, ...] = ()
     if not cmd.post:
@@ -273,6 +274,7 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = Fal
     cohort, _m, dare = _cohort_view(ctx, cmd.name, instructor=True, example="/dare report NAME")
     view = cohort_view(ctx.session, cohort, ctx.now, dare=dare)
     dare, goal, stats, f = view.dare, view.goal, view.stats, view.funnel
+    erased = view.erased  # people who asked to be forgotten still count, as anonymous numbers
     headline = f.headline() if f.size else f"No participants yet: share /dare cohort join {cohort.name}"
     if view.frozen:
         headline = f"Closed on {view.day}: the numbers as they stood then. " + headline
@@ -284,28 +286,33 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = Fal
         Field("Tried an interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
         Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met})"),
     )
-    reached = sum(s.reached for s in stats)
-    replied = sum(s.replied for s in stats)
+    reached = sum(s.reached for s in stats) + (erased.reached if erased else 0)
+    replied = sum(s.replied for s in stats) + (erased.replied if erased else 0)
     abr = attempts_before_reply(stats)
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[str] = totals_outcomes(erased)
     for s in stats:
         outcomes.update(s.outcomes)
     effort = (
         Field("Reply rate", f"{_pct(replied, reached)} ({replied} of {reached} contacts)"),
         Field("Attempts before a reply", f"median {abr:g}" if abr is not None else "no replies yet"),
-        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats))),
-        Field("Interviews", str(sum(s.interviews for s in stats))),
+        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats) + (erased.follow_ups if erased else 0))),
+        Field("Interviews", str(sum(s.interviews for s in stats) + (erased.interviews if erased else 0))),
         Field("Outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none yet"),
     )
     stories = ctx.session.exec(select(Story, Person).join(Person, Person.id == Story.person_id)
                                .where(Story.cohort_id == cohort.id).order_by(Story.created_at)).all()
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
-    story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
-                  f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
+    shared_n = len(stories) + (erased.stories if erased else 0)
+    story_text = (f"{shared_n} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
+                  f"(grant with /dare reward @user)." if pending else f"{shared_n} shared; no rewards pending.")
     word, buttons = (stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS) if not brief
                      else (Section(), ()))
     sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
-                Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text), word]
+                Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text),
+                *((Section(text=f"Includes {erased.participants} {'person' if erased.participants == 1 else 'people'} "
+                                "whose data was deleted, counted anonymously."),) if erased and erased.participants
+                  else ()),
+                word]
     gone = removed_members(ctx.session, cohort) if not brief else []
     if gone:
         sections.append(Section(title="No longer counted", text="; ".join(
@@ -348,8 +355,12 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
                     s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
                     "yes" if s.person.unreachable_at else ""])
     span = f"{since or 'start'}_to_{until or 'today'}"
+    gone = (totals_for(ctx.session, cohort, current_dare(ctx.session, cohort.id))  # type: ignore[arg-type]
+            if cohort.has_anonymous_totals else None)
+    note = (f" {gone.participants} more whose data was deleted count only in /dare report's anonymous totals."
+            if gone and gone.participants else "")
     name = f"{file_stem(cohort.name)}-{span}.csv"
-    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each."),),
+    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each.{note}"),),
                  file=Attachment(name, buf.getvalue().encode("utf-8"), "text/csv"))
 
 
