@@ -12,7 +12,7 @@ import sqlmodel.sql.sqltypes
 
 
 revision = '0009_privacy'
-down_revision = '0005_sec'
+down_revision = '0008_dash'
 branch_labels = None
 depends_on = None
 
