@@ -108,6 +108,7 @@ def run(
     start: Annotated[str | None, typer.Option(help="Console: the clock's starting moment (ISO), for demos")] = None,
     health_port: Annotated[int | None, typer.Option(help="Serve GET /healthz and GET /metrics on this port")] = None,
     health_host: Annotated[str, typer.Option(help="Address for --health-port")] = "0.0.0.0",
+    dashboard_port: Annotated[int | None, typer.Option(help="Also serve the instructors' web dashboard on this port (Slack HTTP mode serves it on --port)")] = None,
 ) -> None:
     """Run darebot: Slack when Slack tokens are set, Discord when a Discord token is, else the console."""
     if platform is not None and platform not in ("console", "slack", "discord"):
@@ -123,6 +124,8 @@ def run(
     level = settings.log_level if chosen != "console" or "DAREBOT_LOG_LEVEL" in _env() else "WARNING"
     setup_logging(level, settings.log_format)
 
+    if dashboard_port is not None and not (chosen == "slack" and http):
+        _dashboard_beside(settings, dashboard_port)
     if chosen == "slack":
         from adapters.preflight import check_slack_tokens
 
@@ -204,6 +207,25 @@ def _alembic(settings: Settings) -> Any:
     from storage.db import Database
 
     return Database(settings.database_url)
+
+
+def _dashboard_beside(settings: Settings, port: int) -> None:
+    from adapters.dashboard import start_in_background
+    from adapters.wiring import build_from_settings
+
+    start_in_background(build_from_settings(settings, platform="dashboard", messenger=None).engine, settings, port)
+
+
+@app.command()
+def dashboard(port: Annotated[int, typer.Option(help="Port to serve the dashboard on")] = 8080,
+              host: Annotated[str, typer.Option(help="Address to listen on")] = "0.0.0.0") -> None:
+    """Serve only the instructors' web dashboard over the configured database."""
+    from adapters.dashboard import run_dashboard
+    from adapters.observability import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    run_dashboard(settings, port=port, host=host)
 
 
 @db_app.command("upgrade")

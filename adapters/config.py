@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     tz: str = Field(default="UTC", alias="DAREBOT_TZ")
     # Several keys may be given, comma-separated: the first encrypts, every one decrypts (key rotation).
     secret_key: str | None = Field(default=None, alias="DAREBOT_SECRET_KEY")
+    # The base of /dare dashboard links, e.g. https://darebot.example.org (the dashboard's own address).
+    public_url: str | None = Field(default=None, alias="DAREBOT_PUBLIC_URL")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")

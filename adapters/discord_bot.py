@@ -169,6 +169,11 @@ class DareClientMixin:
             await asyncio.to_thread(self.coach.start)  # idempotent: a reconnect does not start a second one
         self.ready_event.set()
 
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await asyncio.to_thread(self.engine.uninstalled, WorkspaceRef("discord", str(guild.id), guild.name or ""))
+        log.info("discord: removed from guild %s; its data is deleted in 30 days unless darebot is added back",
+                 guild.id)
+
     # -- who and where --------------------------------------------------------------------------
     @staticmethod
     def workspace(interaction: discord.Interaction, ws_id: str | None = None) -> WorkspaceRef:

@@ -160,7 +160,8 @@ def render(reply: Reply, *, workspace_id: str = "",
         out.view = make_view(reply.buttons, workspace_id, button_factory)
     for att in (reply.image, reply.file):
         if att is not None:
-            out.files.append(discord.File(io.BytesIO(att.content), filename=_safe_filename(att.filename)))
+            out.files.append(discord.File(io.BytesIO(att.content), filename=_safe_filename(att.filename),
+                                          description=att.alt[:1024] or None))
     if reply.image is not None and out.embeds:
         out.embeds[0].set_image(url="attachment://" + _safe_filename(reply.image.filename))
     if not out.content and not out.embeds and not out.files:

@@ -50,6 +50,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import slack_http
 from adapters import slack_render as render
 from adapters.config import Settings
+from adapters.dashboard import add_dashboard_routes
 from adapters.deadline import BUDGET as ACK_BUDGET
 from adapters.deadline import answer_in_time
 from adapters.health import HealthServer, Probe
@@ -504,9 +505,15 @@ class SlackAdapter:
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
         team_id = body.get("team_id") or ""
         enterprise_id = body.get("enterprise_id")
+        try:  # its dashboard links stop working before its tokens go
+            await self._engine(self.engine.close_workspace, self._ws(team_id))
+        except Exception:
+            log.exception("slack: closing %s's dashboard links failed", team_id)
         if self.store is not None:
             self._spawn(self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id), "uninstall")
-        log.info("slack: uninstalled from %s; its tokens are deleted", team_id)
+        self._spawn(self._engine(self.engine.uninstalled, self._ws(team_id)), "uninstall mark")
+        log.info("slack: uninstalled from %s; its tokens are deleted now, the rest of its data in 30 days "
+                 "unless the app comes back", team_id)
 
     async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if self.store is not None:
@@ -543,6 +550,7 @@ class SlackAdapter:
 
         webapp.router.add_post(EVENTS_PATH, events)
         add_health_routes(webapp, Probe(self.engine.db, "slack", lambda: self.connected()))
+        add_dashboard_routes(webapp, self.engine, self.settings)  # the instructors' dashboard, same server
         flow = self.app.oauth_flow
         if flow is not None:
 
@@ -588,9 +596,8 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     uploads: list[dict[str, Any]] = []
     if reply.image is not None:
         title = render.file_text(reply.title or reply.image.filename, 250)
-        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content,
-                        "title": title,
-                        "alt_txt": render.file_text(f"Chart: {title}", ALT_TEXT)})
+        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content, "title": title,
+                        "alt_txt": render.file_text(reply.image.alt or f"Chart: {title}", ALT_TEXT)})
     if reply.file is not None:
         name = render.file_name(reply.file.filename)
         uploads.append({"filename": name, "content": reply.file.content, "title": name})

@@ -144,6 +144,8 @@ class SlackMessenger:
                 raise TransientSendError(f"connection: {err.__class__.__name__}") from None
             raise AmbiguousSendError(f"no answer: {err.__class__.__name__}") from None
         channel = resp.get("channel") or user_id
+        if reply.image is not None:  # the instructor digest's weekly chart follows its message
+            _upload_image(client, channel, reply)
         return Sent(message_id=f"{channel}:{resp.get('ts', '')}")
 
     def _find(self, client: WebClient, team_id: str, user_id: str, key: str) -> Sent | None:
@@ -200,6 +202,18 @@ def _before_sending(err: Exception) -> bool:
     """True when the request can't have reached Slack (refused connection, unknown host)."""
     reason = err.reason if isinstance(err, urllib.error.URLError) else err
     return isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+
+
+def _upload_image(client: WebClient, channel: str, reply: Reply) -> None:
+    """The DM is sent already: a failed upload is logged, never retried as a second DM."""
+    image = reply.image
+    assert image is not None
+    try:
+        client.files_upload_v2(channel=channel, file_uploads=[{
+            "filename": image.filename, "content": image.content, "title": (reply.title or image.filename)[:250],
+            "alt_txt": (image.alt or reply.title or image.filename)[:1000]}])
+    except (SlackApiError, SlackClientError, urllib.error.URLError, OSError, TimeoutError):
+        log.warning("slack: the chart for %s could not be uploaded", channel, exc_info=True)
 
 
 @dataclass(frozen=True)

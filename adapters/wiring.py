@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from adapters.config import Settings
 from bot.clock import Clock, SystemClock
+from bot.dashboard import DashboardConfig
 from bot.engine import Engine
 from bot.ports import Directory, Messenger, Observer
 from bot.scheduler import Coach
@@ -35,7 +36,7 @@ class Darebot:
 
 def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messenger: Messenger | None,
           directory: Directory | None = None, sweep_seconds: int = 60, worker_id: str | None = None,
-          observer: Observer | None = None) -> Darebot:
+          observer: Observer | None = None, dashboard: DashboardConfig | None = None) -> Darebot:
     """The engine with its ports; with a messenger, the nudge scheduler too (its kick is the engine's
     outbox listener, so a command that plans a DM due now gets it sent at once). With an observer, the
     engine's commands and the scheduler's sweeps are reported to it, and the messenger's DMs counted."""
@@ -49,7 +50,8 @@ def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messeng
         if observer is not None:
             coach.observer = observer
     engine = Engine(db, clock, default_tz=default_tz, directory=directory,
-                    outbox_listener=coach.kick if coach is not None else None, observer=observer)
+                    outbox_listener=coach.kick if coach is not None else None, observer=observer,
+                    dashboard=dashboard)
     return Darebot(db, clock, engine, coach)
 
 
@@ -65,7 +67,9 @@ def build_from_settings(settings: Settings, *, platform: str, messenger: Messeng
                         db: Database | None = None) -> Darebot:
     return build(db or open_database(settings.database_url), clock or SystemClock(), platform=platform,
                  default_tz=settings.tz, messenger=messenger, directory=directory,
-                 sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id, observer=metrics_observer())
+                 sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id, observer=metrics_observer(),
+                 dashboard=DashboardConfig(settings.public_url, settings.secret_keys[0] if settings.secret_keys else None)
+                 if settings.public_url else None)
 
 
 def build_slack(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> SlackAdapter:

@@ -29,9 +29,12 @@ CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous"
 
 
 @command("contact", summary="Add someone you want to reverse-interview.", form="contact",
-         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical '
-                   '--kind decision-maker --decides',))
+         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical --kind decision-maker --decides',
+                   '/dare contact "Ada Lovelace" --forget'))
 def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
+    if cmd.forget:
+        from bot.privacy import forget_contact
+        return forget_contact(ctx, cmd.name)
     key = name_key(cmd.name)
     if ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id, Contact.name_key == key)).first():
         raise UsageError(f"You already have a contact called '{cmd.name}'. Log an attempt with "

@@ -58,11 +58,15 @@ def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
     if not cmd.name:
         raise UsageError("Which cohort? Ask your instructor for its name.", usage="/dare cohort join NAME")
     cohort = ctx.cohort_by_name(cmd.name)
-    m = ctx.membership(cohort)
-    if m and m.is_participant:
+    if cohort.closed_at is not None:
+        raise UsageError(f"{cohort.name} is closed: its term has ended.")
+    m = ctx.membership(cohort, removed=True)
+    if m and m.removed_how == "removed":
+        raise UsageError(f"An instructor removed you from {cohort.name}. Ask them if you'd like to come back.")
+    if m and m.removed_at is None and m.is_participant:
         return text_reply(f"You're already in {cohort.name}. See /dare progress.")
     if m:
-        m.is_participant = True
+        m.is_participant, m.removed_at, m.removed_how = True, None, None
     else:
         ctx.session.add(Membership(cohort_id=pk(cohort), person_id=pk(ctx.me), is_participant=True,
                                    joined_at=ctx.now))
@@ -84,10 +88,13 @@ def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
 def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
-    m = ctx.membership(cohort, other)
-    if m and m.is_instructor:
+    m = ctx.membership(cohort, other, removed=True)
+    if m and m.removed_at is None and m.is_instructor:
         return text_reply(f"{other.display_name} already teaches {cohort.name}.")
     if m:
+        # Made an instructor after leaving as a participant: back as a teacher only.
+        if m.removed_at is not None:
+            m.is_participant, m.removed_at, m.removed_how = False, None, None
         m.is_instructor = True
     else:
         ctx.session.add(Membership(cohort_id=pk(cohort), person_id=pk(other), is_instructor=True,

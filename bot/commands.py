@@ -74,6 +74,39 @@ class CohortInstructor:
 
 
 @dataclass(frozen=True)
+class CohortClose:
+    """End the term: nudges and digests stop, the board and report freeze."""
+
+    name: str = arg("NAME", "The cohort", lookup="cohort")
+
+
+@dataclass(frozen=True)
+class CohortReopen:
+    name: str = arg("NAME", "The closed cohort", lookup="cohort")
+
+
+@dataclass(frozen=True)
+class CohortRemove:
+    name: str = arg("NAME", "The cohort", lookup="cohort")
+    user: UserRef = arg("@user", "The participant to remove", kind="user")
+
+
+@dataclass(frozen=True)
+class CohortRename:
+    name: str = arg("NAME", "The cohort", lookup="cohort")
+    new_name: str = arg("NEWNAME", "Its new name", max_len=NAME_MAX)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "new_name", clean_text(self.new_name, what="The new name", max_len=NAME_MAX,
+                                                        field="new_name"))
+
+
+@dataclass(frozen=True)
+class CohortLeave:
+    name: str | None = arg("NAME", "The cohort to leave (optional with one)", optional=True, lookup="cohort")
+
+
+@dataclass(frozen=True)
 class CohortPause:
     """Pause every nudge for a cohort, until a date or until resumed."""
 
@@ -142,10 +175,12 @@ class AddContact:
     org: str | None = opt("--org", "Their organisation", metavar="O", max_len=SHORT_MAX)
     kind: str | None = opt("--kind", "Who they are to you", kind="choice", choices=CONTACT_KINDS)
     decides: bool = opt("--decides", "They can hire or decide", kind="bool")
+    forget: bool = opt("--forget", "Delete this contact and everything logged about them", kind="bool")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name",
-                                                    max_len=NAME_MAX, field="name"))
+        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name", max_len=NAME_MAX, field="name"))
+        if self.forget and (self.title or self.org or self.kind or self.decides):
+            raise UsageError('--forget takes only the name: /dare contact "FULL NAME" --forget.', field="name")
         for attr, what in (("title", "The title"), ("org", "The organisation")):
             v = getattr(self, attr)
             if v is not None:
@@ -236,23 +271,53 @@ class RecruiterCall:
 
 @dataclass(frozen=True)
 class Progress:
-    pass
+    """Your own progress; instructors may name a participant (`@user`) to see theirs."""
+
+    user: UserRef | None = arg("@user", "Instructors: whose progress (leave out for yours)", kind="user",
+                               optional=True)
+    name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+
+
+PERIODS = ("week", "month", "dare")
+BOARD_SHOWS = ("all", "top", "ranks")
 
 
 @dataclass(frozen=True)
 class Board:
     name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
-    post: bool = opt("--post", "Post it in this channel for everyone", kind="bool")
+    period: str | None = opt("--period", "Count the last week, the last month, or the whole dare (default)",
+                             kind="choice", choices=PERIODS)
     page: int = opt("--page", "Which page", kind="int", minimum=1, maximum=1000, default=1)
+    post: bool = opt("--post", "Post it in this channel for everyone", kind="bool")
+    show: str | None = opt("--show", "With --post: everyone, the top 10, or ranks only", kind="choice",
+                           choices=BOARD_SHOWS)
 
     def __post_init__(self) -> None:
         if self.page < 1:
             raise UsageError("--page starts at 1.", field="page")
+        object.__setattr__(self, "period", _choice(self.period, PERIODS, "--period", "period"))
+        object.__setattr__(self, "show", _choice(self.show, BOARD_SHOWS, "--show", "show"))
+        if self.show and not self.post:
+            raise UsageError("--show goes with --post: it chooses what the posted board shows.", field="show")
+
+
+COMPARE_MAX = 4
 
 
 @dataclass(frozen=True)
 class Report:
     name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
+    compare: tuple[str, ...] = opt("--compare", "Other cohorts you teach, side by side", kind="csv",
+                                   metavar="OTHER,OTHER")
+
+    def __post_init__(self) -> None:
+        if len(self.compare) > COMPARE_MAX:
+            raise UsageError(f"Compare with at most {COMPARE_MAX} cohorts at a time.", field="compare")
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    pass
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -16,6 +17,9 @@ from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory
 from bot.validate import NAME_MAX, name_key
 from storage.models import Cohort, Contact, Membership, Person, Workspace, pk
+
+if TYPE_CHECKING:
+    from bot.dashboard import DashboardConfig
 
 _ADJ = ("Brave", "Curious", "Steady", "Bold", "Keen", "Quiet", "Swift", "Bright", "Patient", "Candid", "Nimble", "Calm")
 _ANIMAL = ("Otter", "Falcon", "Heron", "Lynx", "Badger", "Fox", "Owl", "Wren", "Marten", "Ibex", "Puffin", "Hare")
@@ -39,6 +43,8 @@ def get_workspace(session: Session, ref: WorkspaceRef, now: datetime) -> Workspa
         except IntegrityError:  # created by a concurrent request a moment ago
             ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
                                                       Workspace.external_id == ref.external_id)).one()
+    elif ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
+        ws.uninstalled_at = None
     return ws
 
 
@@ -71,18 +77,24 @@ def _refresh(person: Person, user_id: str, display_name: str, tz: str | None, *,
         person.tz = tz
 
 
-def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime) -> tuple[Workspace, Person, str | None]:
-    """The workspace, the person acting and their first cohort's zone: one statement when both exist."""
-    first_zone = (select(Cohort.tz).join(Membership, col(Membership.cohort_id) == Cohort.id)
+def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, *,
+              create: bool = True) -> tuple[Workspace, Person, str | None] | None:
+    """The workspace, the person acting and their first cohort's zone: one statement when both exist.
+    None for someone not stored yet when `create` is False."""
+    first_zone = (select(col(Cohort.tz)).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
                   .where(Membership.person_id == Person.id)
                   .order_by(col(Membership.joined_at), col(Membership.id)).limit(1).scalar_subquery())
     row = session.exec(select(Workspace, Person, first_zone).join(Person, col(Person.workspace_id) == Workspace.id)
                        .where(Workspace.platform == ref.platform, Workspace.external_id == ref.external_id,
                               Person.external_id == actor.user_id)).first()
     if row is None:
+        if not create:
+            return None
         ws = get_workspace(session, ref, now)
         return ws, get_person(session, ws, actor.user_id, actor.display_name, now, actor.tz), None
     ws, person, cohort_tz = row
+    if ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
+        ws.uninstalled_at = None
     _refresh(person, actor.user_id, actor.display_name, actor.tz, rename=True)
     return ws, person, cohort_tz
 
@@ -113,6 +125,7 @@ class Context:
     directory: Directory
     planned_dms: int = 0  # DMs this command put in the outbox, due now
     cohort_zone: str | None = None  # the first cohort's zone, when the engine read it with the person
+    dashboard: DashboardConfig | None = None  # where /dare dashboard links point, when it is served
 
     @property
     def zone(self) -> str:
@@ -132,11 +145,15 @@ class Context:
         return get_person(self.session, self.ws, user_id, known or name_hint or user_id, self.now,
                           rename=known is not None)
 
-    def memberships(self) -> list[tuple[Cohort, Membership]]:
-        return list(self.session.exec(
-            select(Cohort, Membership).join(Membership, col(Membership.cohort_id) == Cohort.id)
-            .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id, Cohort.closed_at == None)  # noqa: E711
-            .order_by(col(Membership.joined_at))).all())
+    def memberships(self, *, include_closed: bool = False) -> list[tuple[Cohort, Membership]]:
+        """The person's current memberships; closed cohorts only with `include_closed` (report, board, compare)."""
+        query = (select(Cohort, Membership).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+                 .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id,
+                        Membership.removed_at == None)  # noqa: E711
+                 .order_by(col(Membership.joined_at)))
+        if not include_closed:
+            query = query.where(Cohort.closed_at == None)  # noqa: E711
+        return list(self.session.exec(query).all())
 
     def cohort_by_name(self, name: str) -> Cohort:
         cohort = self.session.exec(select(Cohort).where(Cohort.workspace_id == self.ws.id,
@@ -147,14 +164,22 @@ class Context:
             raise NotFound(f"There's no cohort called '{name[:NAME_MAX]}' here.{hint}")
         return cohort
 
-    def cohort(self, name: str | None, *, instructor: bool = False, example: str = "") -> Cohort:
-        """The named cohort, or the only one the person is in (as instructor when `instructor`)."""
+    def cohort(self, name: str | None, *, instructor: bool = False, example: str = "",
+               include_closed: bool = False) -> Cohort:
+        """The named cohort, or the only one the person is in (as instructor when `instructor`).
+
+        Left out, the name is guessed among open cohorts, or closed ones too with `include_closed`
+        when no open one fits.
+        """
         if name:
             cohort = self.cohort_by_name(name)
             if instructor:
                 self.require_instructor(cohort)
             return cohort
         mine = [(c, m) for c, m in self.memberships() if (m.is_instructor if instructor else True)]
+        if not mine and include_closed:
+            mine = [(c, m) for c, m in self.memberships(include_closed=True)
+                    if (m.is_instructor if instructor else True)]
         if len(mine) == 1:
             return mine[0][0]
         if not mine:
@@ -164,10 +189,12 @@ class Context:
         names = ", ".join(c.name for c, _ in mine)
         raise UsageError(f"You're in several cohorts ({names}): name one{', e.g. ' + example if example else ''}.")
 
-    def membership(self, cohort: Cohort, person: Person | None = None) -> Membership | None:
+    def membership(self, cohort: Cohort, person: Person | None = None, *, removed: bool = False) -> Membership | None:
+        """The person's current membership; with `removed`, also one they left or were removed from."""
         person = person or self.me
-        return self.session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
-                                                          Membership.person_id == person.id)).first()
+        m = self.session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
+                                                       Membership.person_id == person.id)).first()
+        return m if m is None or removed or m.removed_at is None else None
 
     def is_instructor(self, cohort: Cohort) -> bool:
         m = self.membership(cohort)

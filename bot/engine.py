@@ -19,6 +19,7 @@ from bot import commands as c
 from bot import dedupe, registry, views
 from bot.clock import Clock
 from bot.context import Context, effective_zone, get_actor, get_person, get_workspace
+from bot.dashboard import DashboardConfig
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
@@ -40,7 +41,7 @@ class AlreadyDone(DareError):
 class Engine:
     def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
                  directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, dashboard: DashboardConfig | None = None) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
@@ -49,6 +50,8 @@ class Engine:
         self.outbox_listener = outbox_listener
         # Told each command's name, outcome and duration (metrics).
         self.observer: Observer = observer or NoObserver()
+        # Where /dare dashboard links point and how they are signed (None: the process-wide one, if served).
+        self.dashboard = dashboard
 
     # -- entry points -------------------------------------------------------------------------
     def handle_text(self, ws: WorkspaceRef, actor: Actor, text: str) -> Reply:
@@ -149,13 +152,18 @@ class Engine:
             sections = list(mine.sections)
             for cohort, m in ctx.memberships():
                 if m.is_instructor:
-                    rep = views.report(ctx, c.Report(cohort.name), chart=False)
+                    rep = views.report(ctx, c.Report(cohort.name), chart=False, brief=True)
                     sections.append(Section(title=f"Teaching: {cohort.name}", text=rep.sections[0].text))
                     sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
             sections.extend(views.questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
+        def stranger() -> Reply:
+            # Looking at the Home tab registers nobody (nor brings back someone who was just forgotten).
+            return Reply(title="darebot", sections=(
+                Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
+                *views.questions(None, c.Questions()).sections))
         try:
-            return self._transaction(ws, actor, build)
+            return self._transaction(ws, actor, build, stranger=stranger)
         except DareError as err:
             return error_reply(str(err))
 
@@ -185,6 +193,11 @@ class Engine:
         except IntegrityError:
             return False
 
+    def close_workspace(self, ws: WorkspaceRef) -> None:
+        """darebot was removed from the workspace: its dashboard links stop working (a later command reopens it)."""
+        with self.db.session() as s:
+            get_workspace(s, ws, self.clock.now()).closed_at = self.clock.now()
+
     def latest_activity(self, ws: WorkspaceRef) -> datetime | None:
         """The last moment anyone in the workspace acted (the console resumes its clock from here)."""
         from sqlalchemy import func
@@ -193,6 +206,12 @@ class Engine:
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
             return s.exec(select(func.max(Person.last_active_at)).where(Person.workspace_id == w.id)).one()
+
+    def uninstalled(self, ws: WorkspaceRef) -> None:
+        """The app was removed from a workspace: its data is deleted 30 days later (bot.privacy)."""
+        from bot.privacy import mark_uninstalled
+        with self.db.session() as s:
+            mark_uninstalled(s, ws.platform, ws.external_id, self.clock.now())
 
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
         """A person's time zone: their own, else their cohort's, else the default."""
@@ -207,16 +226,23 @@ class Engine:
         spec = build_form(name, [])
         return Reply(title=spec.title, sections=(Section(text=f"Usage: {usage}"),), form=name)
 
-    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply]) -> Reply:
+    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply], *,
+                     stranger: Callable[[], Reply] | None = None) -> Reply:
+        """`stranger`, when given, answers someone not stored yet instead of registering them."""
         now: datetime = self.clock.now()
         ctx: Context | None = None
         try:
             with self.db.session() as s:
                 s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
-                w, me, cohort_tz = get_actor(s, ws, actor, now)
+                found = get_actor(s, ws, actor, now, create=stranger is None)
+                if found is None:
+                    assert stranger is not None
+                    return stranger()
+                w, me, cohort_tz = found
                 me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
-                              directory=self.directory, cohort_zone=cohort_tz or self.default_tz)
+                              directory=self.directory, cohort_zone=cohort_tz or self.default_tz,
+                              dashboard=self.dashboard)
                 reply = work(ctx)
         except DareError:
             raise

@@ -148,11 +148,16 @@ def _build(spec: CommandSpec, tokens: list[str]) -> Any:
     if len(positionals) < required:
         missing = spec.positionals[len(positionals)].metavar.strip('"').upper()
         raise UsageError(f"{spec.name} needs {missing}.", usage=spec.usage)
-    if len(positionals) > len(spec.positionals):
-        extra = positionals[len(spec.positionals)]
-        hint = " Put names with spaces in quotes." if spec.positionals else ""
+    params = list(spec.positionals)
+    # An optional @user may be left out: `progress CS101` names the cohort, not a person.
+    if (params and params[0].kind == "user" and not params[0].required and len(params) > 1 and positionals
+            and not positionals[0].startswith("@") and len(positionals) < len(params)):
+        params = params[1:]
+    if len(positionals) > len(params):
+        extra = positionals[len(params)]
+        hint = " Put names with spaces in quotes." if params else ""
         raise UsageError(f"Unexpected '{extra[:30]}'.{hint}", usage=spec.usage)
-    for param, value in zip(spec.positionals, positionals, strict=False):
+    for param, value in zip(params, positionals, strict=False):
         kwargs[param.field] = parse_user(value) if param.kind == "user" else value
     return _construct(spec, kwargs)
 

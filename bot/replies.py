@@ -49,6 +49,7 @@ class Attachment:
     filename: str
     content: bytes
     mime: str
+    alt: str = ""  # what the picture shows, numbers included, for screen readers and text-only clients
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bot.nudges.delivery import Delivery
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY, Policy
 from bot.ports import Messenger, NoObserver, Observer
+from bot.privacy import Purged, purge_due
 from storage.db import Database
 from storage.models import Nudge, Workspace
 
@@ -33,6 +34,7 @@ log = logging.getLogger("darebot.scheduler")
 SWEEP_JOB = "darebot:sweep"
 DIGEST_JOB = "darebot:digests"
 KICK_JOB = "darebot:kick"
+PURGE_JOB = "darebot:purge"
 DIGEST_RULES = frozenset({"digest", "instructor-digest"})
 
 
@@ -67,6 +69,15 @@ class Coach:
     def sweep_digests(self) -> int:
         with self._lock, self.db.session() as s:
             return plan(s, self.clock.now(), self.policy, platform=self.platform, rules=DIGEST_RULES)
+
+    def purge(self) -> Purged:
+        """Delete what is past its cohort's retention, and workspaces uninstalled 30 days ago."""
+        with self._lock, self.db.session() as s:
+            done = purge_due(s, self.clock.now(), platform=self.platform)
+        if done.cohorts or done.workspaces:
+            log.info("retention: %d cohort(s) reduced to anonymous totals (%d people erased), %d workspace(s) "
+                     "deleted", done.cohorts, done.people, done.workspaces)
+        return done
 
     def deliver_due(self, limit: int = 100) -> int:
         """Send what is due at clock.now(); returns DMs sent."""
@@ -125,6 +136,7 @@ class Coach:
             nxt = self.next_due()
             if nxt is not None and nxt <= clock.now():
                 self.deliver_due()
+        self.purge()  # retention falls due on the simulated clock too
 
     def kick(self) -> None:
         """Deliver now: in the background when the scheduler runs, else right here."""
@@ -147,6 +159,12 @@ class Coach:
             self.deliver_due()
         except Exception:
             log.exception("delivery failed")
+
+    def _job_purge(self) -> None:
+        try:
+            self.purge()
+        except Exception:
+            log.exception("retention purge failed")
 
     def _job_digests(self) -> None:
         try:
@@ -175,6 +193,9 @@ class Coach:
             # makes sure they go out on time even with a long sweep interval.
             sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
                           name="weekly digests", replace_existing=True)
+            # Retention and the uninstall purge: with the sweep, so one process runs them.
+            sched.add_job(self._job_purge, IntervalTrigger(hours=1, timezone=UTC), id=PURGE_JOB,
+                          name="retention purge", replace_existing=True, next_run_time=datetime.now(UTC))
         sched.start()
         self._scheduler = sched
 

@@ -43,6 +43,7 @@ from storage.models import (
     Cohort,
     Contact,
     Dare,
+    ForgottenActivity,
     Interview,
     Membership,
     Outcome,
@@ -145,6 +146,10 @@ def _greatest_sqlite(element: _greatest, compiler: Any, **kw: Any) -> str:
     return f"NULLIF(MAX({args}, ''), '')"
 
 
+FORGOTTEN_COUNTS = ("attempts", "first_attempts", "follow_ups", "later_attempts", "reached", "replied", "meetings",
+                    "interviews", "decider_interviews")
+
+
 def _flag(cond: Any) -> Any:
     return func.sum(case((cond, 1), else_=0))
 
@@ -153,44 +158,52 @@ def _int(col: Any) -> Any:
     return func.coalesce(col, 0)
 
 
-def _scope(one: bool, has_since: bool, has_until: bool) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]:
-    """The cohort parameter, "is one of its participants (or the one person)", and "within the dates"."""
+def _scope(one: bool, has_since: bool, has_until: bool, has_as_of: bool = False,
+           ) -> tuple[Any, Callable[[Any], Any], Callable[..., Any]]:
+    """The cohort parameter, "is one of its current participants (or the one person)", and "within the
+    dates" (and, for a closed cohort, "recorded by its close")."""
     cohort_id = bindparam("cohort_id", type_=Integer())
     members = select(Membership.person_id).where(Membership.cohort_id == cohort_id,
-                                                  Membership.is_participant == True)  # noqa: E712
+                                                  Membership.is_participant == True,  # noqa: E712
+                                                  Membership.removed_at == None)  # noqa: E711
 
     def who(col: Any) -> Any:
         return col == bindparam("only", type_=Integer()) if one else col.in_(members)
 
-    def in_range(col: Any) -> Any:
+    def in_range(col: Any, recorded: Any = None) -> Any:
         conds = []
-        if has_since:
+        if has_since and col is not None:
             conds.append(col >= bindparam("since", type_=Date()))
-        if has_until:
+        if has_until and col is not None:
             conds.append(col <= bindparam("until", type_=Date()))
+        if has_as_of and recorded is not None:
+            conds.append(recorded <= bindparam("as_of", type_=UTCDateTime()))
         return and_(true(), *conds)
 
     return cohort_id, who, in_range
 
 
 @lru_cache(maxsize=32)
-def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) -> Select[Any]:
+def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool, has_as_of: bool = False) -> Select[Any]:
     """One row per participant with every count: the members LEFT JOINed to a GROUP BY per table,
     each scoped to the cohort's participants (or one person).
 
     Built once per shape with bound parameters (cohort, dare, since, until, only): building the
     expression costs more than running it on a small cohort."""
-    cohort_id, who, in_range = _scope(one, has_since, has_until)
+    cohort_id, who, in_range = _scope(one, has_since, has_until, has_as_of)
     m_q = select(Membership.person_id, Membership.joined_at).where(Membership.cohort_id == cohort_id,
-                                                                   Membership.is_participant == True)  # noqa: E712
+                                                                   Membership.is_participant == True,  # noqa: E712
+                                                                   Membership.removed_at == None)  # noqa: E711
     m = (m_q.where(who(Membership.person_id)) if one else m_q).subquery("m")
     acc = (select(Acceptance.person_id, Acceptance.accepted_at)
-           .where(Acceptance.dare_id == bindparam("dare_id", type_=Integer()), who(Acceptance.person_id))
+           .where(Acceptance.dare_id == bindparam("dare_id", type_=Integer()), who(Acceptance.person_id),
+                  in_range(None, Acceptance.accepted_at))
            .subquery("acc"))
     con = (sa_select(col(Contact.person_id), func.count().label("n"),
                      _flag(col(Contact.can_decide) == True).label("dec"),  # noqa: E712
                      func.max(Contact.created_at).label("t"))
-           .where(who(Contact.person_id)).group_by(col(Contact.person_id)).subquery("con"))
+           .where(who(col(Contact.person_id)), in_range(None, col(Contact.created_at)))
+           .group_by(col(Contact.person_id)).subquery("con"))
     o = Outreach
     per_contact = (sa_select(col(o.person_id), func.count().label("n"), _flag(col(o.attempt_no) == 1).label("first"),
                              _flag(and_(col(o.attempt_no) > 1, col(o.attempt_no) <= 3)).label("fu"),
@@ -198,7 +211,7 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) ->
                              func.min(case((col(o.status) != "no-reply", col(o.attempt_no)))).label("fr"),
                              func.max(case((col(o.status) == "meeting", 1), else_=0)).label("mt"),
                              func.max(o.created_at).label("t"))
-                   .where(who(o.person_id), in_range(o.sent_on))
+                   .where(who(o.person_id), in_range(o.sent_on, o.created_at))
                    .group_by(col(o.person_id), col(o.contact_id)).subquery("pc"))
     out = (sa_select(per_contact.c.person_id, func.sum(per_contact.c.n).label("n"),
                      func.sum(per_contact.c.first).label("first"), func.sum(per_contact.c.fu).label("fu"),
@@ -209,53 +222,68 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool) ->
     itv = (sa_select(col(Interview.person_id), func.count().label("n"),
                      _flag(col(Contact.can_decide) == True).label("dec"),  # noqa: E712
                      func.max(Interview.created_at).label("t"))
-           .join(Contact, col(Contact.id) == Interview.contact_id)
-           .where(who(Interview.person_id), in_range(Interview.held_on)).group_by(col(Interview.person_id))
-           .subquery("itv"))
+           .join(Contact, col(Contact.id) == col(Interview.contact_id))
+           .where(who(Interview.person_id), in_range(Interview.held_on, Interview.created_at))
+           .group_by(col(Interview.person_id)).subquery("itv"))
     sto = (sa_select(col(Story.person_id), func.count().label("n"),
                      _flag(col(Story.reward_granted_at) == None).label("pending"),  # noqa: E711
                      func.max(Story.created_at).label("t"))
-           .where(who(Story.person_id), col(Story.cohort_id) == cohort_id).group_by(col(Story.person_id))
-           .subquery("sto"))
+           .where(who(Story.person_id), col(Story.cohort_id) == cohort_id, in_range(None, Story.created_at))
+           .group_by(col(Story.person_id)).subquery("sto"))
     r = RecruiterCall
     steps = (case((col(r.asked) != "", 1), else_=0) + case((col(r.answer).in_(("yes", "no")), 1), else_=0)
              + case((col(r.connected) == True, 1), else_=0) + case((col(r.referred) == True, 1), else_=0))  # noqa: E712
     rec = (sa_select(col(r.person_id), func.count().label("n"), func.sum(steps).label("steps"),
                      func.max(r.created_at).label("t"))
-           .where(who(r.person_id), in_range(r.occurred_on)).group_by(col(r.person_id)).subquery("rec"))
+           .where(who(r.person_id), in_range(r.occurred_on, r.created_at)).group_by(col(r.person_id))
+           .subquery("rec"))
+    # Counts left by contacts forgotten with `/dare contact NAME --forget`, one row a day, no name.
+    f = ForgottenActivity
+    fa = (sa_select(col(f.person_id), *(func.sum(getattr(f, k)).label(k) for k in FORGOTTEN_COUNTS))
+          .where(who(f.person_id), in_range(f.counted_from)).group_by(col(f.person_id)).subquery("fa"))
+
+    def plus(live: Any, kept: str) -> Any:
+        return _int(live) + _int(fa.c[kept])
+
     accepted = acc.c.accepted_at if has_dare else cast(null(), UTCDateTime())
     q = (sa_select(col(Person.id), col(Person.external_id), col(Person.display_name), col(Person.alias),
                    col(Person.board_mode), col(Person.unreachable_at), m.c.joined_at, accepted,
-                   _int(con.c.n), _int(con.c.dec), _int(out.c.n), _int(out.c.first), _int(out.c.fu),
-                   _int(out.c.later), _int(out.c.reached), _int(out.c.replied), _int(out.c.mt), _int(itv.c.n),
-                   _int(itv.c.dec), _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
+                   _int(con.c.n), _int(con.c.dec), plus(out.c.n, "attempts"), plus(out.c.first, "first_attempts"),
+                   plus(out.c.fu, "follow_ups"), plus(out.c.later, "later_attempts"), plus(out.c.reached, "reached"),
+                   plus(out.c.replied, "replied"), plus(out.c.mt, "meetings"), plus(itv.c.n, "interviews"),
+                   plus(itv.c.dec, "decider_interviews"),
+                   _int(sto.c.n), _int(sto.c.pending), _int(rec.c.n), _int(rec.c.steps),
                    _greatest(accepted, con.c.t, out.c.t, itv.c.t, sto.c.t, rec.c.t))
          .select_from(m).join(Person, col(Person.id) == m.c.person_id))
     if has_dare:
         q = q.outerjoin(acc, acc.c.person_id == m.c.person_id)
-    for sub in (con, out, itv, sto, rec):
+    for sub in (con, out, itv, sto, rec, fa):
         q = q.outerjoin(sub, sub.c.person_id == m.c.person_id)
     return q.order_by(m.c.joined_at, col(Person.id))
 
 
 @lru_cache(maxsize=32)
-def _detail_query(has_since: bool, has_until: bool, one: bool) -> CompoundSelect[Any]:
+def _detail_query(has_since: bool, has_until: bool, one: bool, has_as_of: bool = False) -> CompoundSelect[Any]:
     """The report's extras: outcome tags per person, and on which attempt each contact first answered."""
-    _cohort, who, in_range = _scope(one, has_since, has_until)
+    _cohort, who, in_range = _scope(one, has_since, has_until, has_as_of)
     o = Outreach
     per_contact = (sa_select(col(o.person_id),
                              func.min(case((col(o.status) != "no-reply", col(o.attempt_no)))).label("fr"))
-                   .where(who(o.person_id), in_range(o.sent_on))
+                   .where(who(o.person_id), in_range(o.sent_on, o.created_at))
                    .group_by(col(o.person_id), col(o.contact_id)).subquery("pc"))
-    tags: Select[str, int, str, int] = (sa_select(literal("t", String()).label("kind"),
-                                                  col(Interview.person_id).label("pid"),
-                      col(Outcome.tag).label("tag"), func.count().label("n"))
-            .join(Outcome, col(Outcome.interview_id) == Interview.id)
-            .where(who(Interview.person_id), in_range(Interview.held_on))
-            .group_by(col(Interview.person_id), col(Outcome.tag)))
+    tags: Select[str, int, str, int] = (
+        sa_select(literal("t", String()).label("kind"), col(Interview.person_id).label("pid"),
+                  col(Outcome.tag).label("tag"), func.count().label("n"))
+        .join(Outcome, col(Outcome.interview_id) == col(Interview.id))
+        .where(who(Interview.person_id), in_range(Interview.held_on, Interview.created_at))
+        .group_by(col(Interview.person_id), col(Outcome.tag)))
     firsts = (sa_select(literal("r", String()), per_contact.c.person_id, cast(per_contact.c.fr, String()), func.count())
               .where(per_contact.c.fr != None).group_by(per_contact.c.person_id, per_contact.c.fr))  # noqa: E711
-    return union_all(tags, firsts)
+    kept = (sa_select(literal("f", String()), col(ForgottenActivity.person_id), col(ForgottenActivity.outcomes),
+                      literal(1))
+            .where(who(ForgottenActivity.person_id), in_range(ForgottenActivity.counted_from),
+                   col(ForgottenActivity.outcomes) != ""))
+    return union_all(tags, firsts, kept)
 
 
 @dataclass(frozen=True)
@@ -272,8 +300,10 @@ class Member:
 
 def participant_stats(session: Session, cohort: Cohort, *, since: date | None = None, until: date | None = None,
                       only: int | None = None, dare: Dare | None | _Lookup = LOOKUP,
-                      detail: bool = True) -> list[ParticipantStats]:
-    """Stats for every participant of a cohort (or `only` one), counting activity within [since, until].
+                      detail: bool = True, as_of: datetime | None = None) -> list[ParticipantStats]:
+    """Stats for every current participant of a cohort (or `only` one), counting activity within [since, until].
+
+    `as_of` freezes the numbers at a moment (a closed cohort's close): rows recorded later don't count.
 
     One statement gives every count; `detail` adds a second for outcome tags and the attempt each
     contact first answered on (the board and progress don't show them). `dare`, the cohort's current
@@ -281,8 +311,8 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
     if isinstance(dare, _Lookup):
         dare = current_dare(session, pk(cohort))
     params = {"cohort_id": cohort.id, "dare_id": dare.id if dare else None, "since": since, "until": until,
-              "only": only}
-    query = _stats_query(dare is not None, since is not None, until is not None, only is not None)
+              "only": only, "as_of": as_of}
+    query = _stats_query(dare is not None, since is not None, until is not None, only is not None, as_of is not None)
     by_id: dict[int, ParticipantStats] = {}
     for (pid, ext, name, alias, mode, unreachable, joined, accepted, contacts, deciders, attempts, first, fu, later,
          reached, replied, meetings, interviews, dec_interviews, stories, pending, calls, steps,
@@ -295,15 +325,20 @@ def participant_stats(session: Session, cohort: Cohort, *, since: date | None = 
             recruiter_steps=steps, last_activity=last)
     if detail and by_id:
         for kind, pid, value, n in session.execute(_detail_query(since is not None, until is not None,
-                                                                 only is not None), params):
+                                                                 only is not None, as_of is not None), params):
             s = by_id.get(pid)
             if s is None:
                 continue
             if kind == "t":
                 s.outcomes[value] += n
+            elif kind == "f":  # "advice=1;referral=2" from a forgotten contact
+                for part in filter(None, value.split(";")):
+                    tag, _, k = part.partition("=")
+                    s.outcomes[tag] += int(k or 0)
             else:
                 s.first_reply_attempts.extend([int(value)] * n)
     return list(by_id.values())
+
 
 
 def ranked(stats: list[ParticipantStats]) -> list[tuple[int, ParticipantStats]]:

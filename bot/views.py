@@ -7,7 +7,7 @@ import io
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, exists
 from sqlalchemy import select as sa_select
@@ -16,8 +16,9 @@ from sqlmodel import col, select
 from bot import commands as c
 from bot.coaching import BASELINE, next_step, open_follow_ups
 from bot.context import Context
-from bot.dates import resolve_date
+from bot.dates import resolve_date, safe_zone
 from bot.errors import UsageError
+from bot.privacy import totals_for, totals_outcomes, visible_stories
 from bot.questions import BANK
 from bot.registry import action, command
 from bot.replies import Attachment, Button, Field, Reply, Section, Table
@@ -25,18 +26,15 @@ from bot.scoring import POINTS
 from bot.stats import (
     STALL_DAYS,
     Member,
-    ParticipantStats,
     attempts_before_reply,
     current_dare,
     dare_window_start,
-    funnel,
-    is_stalled,
     latest_dare_id,
     participant_stats,
     ranked,
 )
 from bot.validate import name_key
-from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story, pk
+from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
 
 BOARD_ROWS = 25
 
@@ -72,15 +70,22 @@ class _MyAttempt:
     sent_on: date
 
 
-@command("progress", summary="Your progress and your next step.", writes=False)
-def progress(ctx: Context, _cmd: c.Progress) -> Reply:
+@command("progress", summary="Your progress and your next step; instructors may name a participant.",
+         writes=False, examples=("/dare progress", '/dare progress @ada "Spring 2027"'))
+def progress(ctx: Context, cmd: c.Progress) -> Reply:
+    if cmd.user is not None and cmd.user.user_id != ctx.me.external_id:
+        from bot.instructor import other_progress
+
+        return other_progress(ctx, cmd)
     sections: list[Section] = []
-    rows = ctx.session.exec(
-        select(Cohort, Membership, Dare).join(Membership, col(Membership.cohort_id) == Cohort.id)
-        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
-        .where(Membership.person_id == ctx.me.id, Cohort.workspace_id == ctx.ws.id, Cohort.closed_at == None,  # noqa: E711
-               Membership.is_participant == True)  # noqa: E712
-        .order_by(col(Membership.joined_at))).all()
+    query = (select(Cohort, Membership, Dare).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+             .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+             .where(Membership.person_id == ctx.me.id, Cohort.workspace_id == ctx.ws.id, Cohort.closed_at == None,  # noqa: E711
+                    Membership.is_participant == True, Membership.removed_at == None)  # noqa: E711,E712
+             .order_by(col(Membership.joined_at)))
+    if cmd.name:
+        query = query.where(Cohort.id == ctx.cohort_by_name(cmd.name).id)
+    rows = ctx.session.exec(query).all()
     followup_days = 4
     for cohort, _m, dare in rows:
         stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), only=ctx.me.id,
@@ -130,8 +135,9 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
     Membership (or teaching) is checked on the same row; refusals come from ctx.cohort and the
     handlers' own checks, so every message stays the same."""
     q = (select(Cohort, Membership, Dare)
-         .outerjoin(Membership, and_(col(Membership.cohort_id) == Cohort.id, col(Membership.person_id) == ctx.me.id))
-         .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
+         .outerjoin(Membership, and_(col(Membership.cohort_id) == col(Cohort.id), col(Membership.person_id) == ctx.me.id,
+                                     col(Membership.removed_at) == None))  # noqa: E711
+         .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
          .where(Cohort.workspace_id == ctx.ws.id))
     if name:
         found = ctx.session.exec(q.where(Cohort.name_key == name_key(name))).first()
@@ -143,59 +149,108 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
             if m is not None and (m.is_instructor if instructor else True)]
         if len(mine) == 1:
             return mine[0]
-    cohort = ctx.cohort(name, instructor=instructor, example=example)  # raises the usual refusal
-    return cohort, ctx.membership(cohort), current_dare(ctx.session, pk(cohort))
+    # Closed cohorts stay readable: named, or when no open one fits.
+    cohort = ctx.cohort(name, instructor=instructor, example=example, include_closed=True)  # or the usual refusal
+    return cohort, ctx.membership(cohort), current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+
+
+BOARD_TOP = 10
+SHOWN_AS = {"named": "by name", "alias": "alias", "hidden": "hidden"}
+
+
+def board_window(ctx: Context, cohort: Cohort, dare: Dare | None, period: str | None) -> tuple[date | None, str]:
+    """From which day the board counts, and how to say it: the last 7 or 30 days, or the whole dare."""
+    since = dare_window_start(dare, cohort)
+    if period in ("week", "month"):
+        days = 7 if period == "week" else 30
+        day = (cohort.closed_at or ctx.now).astimezone(safe_zone(cohort.tz)).date()
+        start = day - timedelta(days=days - 1)
+        if since is not None and start < since:
+            start = since
+        return start, f"the last {days} days"
+    return since, "the whole dare"
 
 
 @command("board", summary="The cohort's leaderboard (--post shares it in the channel).", writes=False,
-         examples=('/dare board "Spring 2027" --page 2', "/dare board --post"))
+         details="--period counts the last week, month or the whole dare. With --post, --show chooses what the "
+                 "channel sees: everyone, the top 10, or ranks only. Each person's board setting is always honoured.",
+         examples=('/dare board "Spring 2027" --period week', "/dare board --post --show top"))
 def board(ctx: Context, cmd: c.Board) -> Reply:
-    cohort, member, dare = _cohort_view(ctx, cmd.name, instructor=False, example="/dare board NAME")
-    if member is None:
+    cohort, mine, dare = _cohort_view(ctx, cmd.name, instructor=False, example="/dare board NAME")
+    if mine is None:
         raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {cohort.name}.")
-    stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare, detail=False)
+    since, span = board_window(ctx, cohort, dare, cmd.period)
+    stats = participant_stats(ctx.session, cohort, since=since, dare=dare, detail=False, as_of=cohort.closed_at)
     goal = dare.goal if dare else cohort.goal
     # A public board shows no "(you)" marker: it is read by everyone.
     viewer = None if cmd.post else ctx.me
+    # The instructor's private board lists everyone by name, marked with their setting: the report names them anyway.
+    teacher = not cmd.post and mine.is_instructor
+    show = cmd.show or "all"
     rows: list[tuple[str, ...]] = []
     hidden = 0
-    for rank, s in ranked(stats):
-        if s.person.board_mode == "hidden" and (viewer is None or s.person.id != viewer.id):
+    for rank, st in ranked(stats):
+        p = st.person
+        if teacher:
+            rows.append((str(rank), p.display_name, SHOWN_AS.get(p.board_mode, p.board_mode), str(st.score),
+                         f"{st.interviews}/{goal}", str(st.attempts), str(st.follow_ups), str(st.stories)))
+            continue
+        if p.board_mode == "hidden" and (viewer is None or p.id != viewer.id):
             hidden += 1
             continue
-        rows.append((str(rank), display(s.person, viewer=viewer), str(s.score), f"{s.interviews}/{goal}",
-                     str(s.attempts), str(s.follow_ups), str(s.stories)))
+        name = display(p, viewer=viewer)
+        if cmd.post and show == "ranks":
+            rows.append((str(rank), name))
+        else:
+            rows.append((str(rank), name, str(st.score), f"{st.interviews}/{goal}", str(st.attempts),
+                         str(st.follow_ups), str(st.stories)))
+    if cmd.post and show == "top":
+        rows = [r for r in rows if int(r[0]) <= BOARD_TOP]
+    headers: tuple[str, ...] = ("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories")
+    if teacher:
+        headers = ("#", "Name", "Shown as", *headers[2:])
+    elif cmd.post and show == "ranks":
+        headers = ("#", "Name")
     pages = max(1, -(-len(rows) // BOARD_ROWS))
     page = 1 if cmd.post else min(cmd.page, pages)
-    shown = rows[(page - 1) * BOARD_ROWS: page * BOARD_ROWS]
-    sections = [Section(table=Table(("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories"),
-                                    tuple(shown)))]
+    shown = rows if cmd.post and show != "all" else rows[(page - 1) * BOARD_ROWS: page * BOARD_ROWS]
+    sections = [Section(table=Table(headers, tuple(shown)))]
     notes = [] if stats else [f"Nobody has joined yet: /dare cohort join {cohort.name}."]
-    if pages > 1:
+    notes.append(f"Counting {span}" + (f", as it stood when the cohort closed on {cohort.closed_at:%Y-%m-%d}."
+                                       if cohort.closed_at else "."))
+    if pages > 1 and not (cmd.post and show != "all"):
         notes.append(f"Page {page} of {pages} ({len(rows)} people)." if not cmd.post else
                      f"Top {len(shown)} of {len(rows)}.")
-        mine = next((r for r in rows if r[1].endswith("(you)")), None)
-        if mine is not None and mine not in shown:
-            notes.append(f"You are #{mine[0]} with {mine[2]} points.")
+        me_row = next((r for r in rows if r[1].endswith("(you)")), None)
+        if me_row is not None and me_row not in shown:
+            notes.append(f"You are #{me_row[0]} with {me_row[2]} points.")
+    if cmd.post and show == "top" and len(stats) > len(rows):
+        notes.append(f"The top {BOARD_TOP} of {len(stats)}.")
     if hidden:
         notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
-    notes.append(points_summary())
+    if teacher:
+        notes.append("Only you see names this way; participants see each person as their setting says.")
+    if not (cmd.post and show == "ranks"):
+        notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
-    shared = ctx.session.exec(select(Story, Person).join(Person, col(Person.id) == Story.person_id)
-                              .where(Story.cohort_id == cohort.id, col(Story.consent).in_(("cohort", "anonymous")))
-                              .order_by(col(Story.created_at).desc()).limit(3)).all()
-    if shared and not cmd.post:  # stories were shared with classmates, not with whatever channel this lands in
-        lines = [f"\"{_clip(st.text, 180)}\" - {p.display_name if st.consent == 'cohort' else 'a classmate'}"
-                 for st, p in shared]
+    # Stories were shared with classmates, not with whatever channel a posted board lands in.
+    shared = [st for st in visible_stories(ctx.session, cohort, viewer, membership=mine)
+              if st.consent != "instructor"][:3]
+    if shared:
+        # The board is the cohort's view, even for an instructor: anonymous stays anonymous.
+        lines = [f"\"{_clip(st.text, 180)}\" - {st.author if st.consent == 'cohort' else 'a classmate'}"
+                 for st in shared]
         sections.append(Section(title="From the cohort", text="\n".join(lines)))
     buttons: tuple[Button, ...] = ()
     if not cmd.post:
+        period = cmd.period or "dare"
         if page > 1:
-            buttons += (Button("Previous page", "board.page", f"{page - 1}:{cohort.name}"),)
+            buttons += (Button("Previous page", "board.page", f"{page - 1}:{period}:{cohort.name}"),)
         if page < pages:
-            buttons += (Button("Next page", "board.page", f"{page + 1}:{cohort.name}"),)
+            buttons += (Button("Next page", "board.page", f"{page + 1}:{period}:{cohort.name}"),)
         buttons += (Button("Post to channel", "board.post", cohort.name),)
-    return Reply(title=f"{cohort.name} leaderboard", sections=tuple(sections), buttons=buttons,
+    when = {"week": " (last 7 days)", "month": " (last 30 days)"}.get(cmd.period or "", "")
+    return Reply(title=f"{cohort.name} leaderboard{when}", sections=tuple(sections), buttons=buttons,
                  ephemeral=not cmd.post)
 
 
@@ -217,66 +272,69 @@ def _clip(text: str, n: int) -> str:
     return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
-@command("report", summary="The instructor's take-up report.", instructor=True, writes=False)
-def report(ctx: Context, cmd: c.Report, *, chart: bool = True) -> Reply:
-    """The instructor's report; `chart=False` skips drawing the picture (the App Home needs only the text)."""
+@command("report", summary="The instructor's take-up report (--compare sets other cohorts you teach beside it).",
+         instructor=True, writes=False, examples=('/dare report "Spring 2027" --compare "Fall 2026"',))
+def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = False) -> Reply:
+    """The instructor's report; `chart=False` skips drawing the picture, `brief` the reads behind who needs
+    a word and who left (the App Home shows only the headline)."""
+    from bot.insight import cohort_view, removed_members
+    from bot.instructor import compare_section, stall_section, stalls_for
+
     cohort, _m, dare = _cohort_view(ctx, cmd.name, instructor=True, example="/dare report NAME")
-    goal = dare.goal if dare else cohort.goal
-    stats = participant_stats(ctx.session, cohort, since=dare_window_start(dare, cohort), dare=dare)
-    f = funnel(stats, goal)
+    view = cohort_view(ctx.session, cohort, ctx.now, dare=dare)
+    dare, goal, stats, f = view.dare, view.goal, view.stats, view.funnel
+    erased = view.erased  # people who asked to be forgotten still count, as anonymous numbers
     headline = f.headline() if f.size else f"No participants yet: share /dare cohort join {cohort.name}"
+    if view.frozen:
+        headline = f"Closed on {view.day}: the numbers as they stood then. " + headline
     base = f"baseline {round(BASELINE * 100)}%"
     funnel_fields = (
         Field("Participants", str(f.size)),
-        Field("Accepted the dare", f"{_pct(f.accepted, f.size)} ({f.accepted}) · {base}"),
-        Field("Reached out", f"{_pct(f.reached_out, f.size)} ({f.reached_out}) · {base}"),
-        Field("At least one interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
-        Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met}) · {base}"),
+        Field("Accepted the dare", f"{_pct(f.accepted, f.size)} ({f.accepted})"),
+        Field("Reached out", f"{_pct(f.reached_out, f.size)} ({f.reached_out})"),
+        Field("Tried an interview", f"{_pct(f.interviewed, f.size)} ({f.interviewed}) · {base}"),
+        Field(f"Goal met ({goal})", f"{_pct(f.goal_met, f.size)} ({f.goal_met})"),
     )
-    reached = sum(s.reached for s in stats)
-    replied = sum(s.replied for s in stats)
+    reached = sum(s.reached for s in stats) + (erased.reached if erased else 0)
+    replied = sum(s.replied for s in stats) + (erased.replied if erased else 0)
     abr = attempts_before_reply(stats)
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[str] = totals_outcomes(erased)
     for s in stats:
         outcomes.update(s.outcomes)
     effort = (
         Field("Reply rate", f"{_pct(replied, reached)} ({replied} of {reached} contacts)"),
         Field("Attempts before a reply", f"median {abr:g}" if abr is not None else "no replies yet"),
-        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats))),
-        Field("Interviews", str(sum(s.interviews for s in stats))),
+        Field("Follow-ups sent", str(sum(s.follow_ups for s in stats) + (erased.follow_ups if erased else 0))),
+        Field("Interviews", str(sum(s.interviews for s in stats) + (erased.interviews if erased else 0))),
         Field("Outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none yet"),
     )
     stories = ctx.session.exec(select(Story, Person).join(Person, col(Person.id) == Story.person_id)
                                .where(Story.cohort_id == cohort.id).order_by(col(Story.created_at))).all()
     pending = [p.display_name for st, p in stories if st.reward_granted_at is None] if dare and dare.reward else []
-    story_text = (f"{len(stories)} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
-                  f"(grant with /dare reward @user)." if pending else f"{len(stories)} shared; no rewards pending.")
-    stalled = stalled_people(ctx, stats, goal)
-    unreachable = [s.person.display_name for s in stats if s.person.unreachable_at is not None]
+    shared_n = len(stories) + (erased.stories if erased else 0)
+    story_text = (f"{shared_n} shared; rewards pending for: {', '.join(dict.fromkeys(pending))} "
+                  f"(grant with /dare reward @user)." if pending else f"{shared_n} shared; no rewards pending.")
+    word, buttons = (stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS) if not brief
+                     else (Section(), ()))
     sections = [Section(text=headline), Section(title="The funnel", fields=funnel_fields),
                 Section(title="Effort and results", fields=effort), Section(title="Stories", text=story_text),
-                Section(title=f"Stalled ({len(stalled)})", text=", ".join(stalled) or "Nobody: everyone short of "
-                        f"the goal moved in the last {STALL_DAYS} days.")]
-    if unreachable:
-        sections.append(Section(title="Can't be reached by DM", text=", ".join(unreachable)))
+                *((Section(text=f"Includes {erased.participants} {'person' if erased.participants == 1 else 'people'} "
+                                "whose data was deleted, counted anonymously."),) if erased and erased.participants
+                  else ()),
+                word]
+    gone = removed_members(ctx.session, cohort) if not brief else []
+    if gone:
+        sections.append(Section(title="No longer counted", text="; ".join(
+            f"{p.display_name} ({'removed' if m.removed_how == 'removed' else 'left'} {m.removed_at:%Y-%m-%d})"
+            for p, m in gone) + ". Their earlier activity stays theirs but leaves the totals above."))
+    if cmd.compare:
+        sections.append(compare_section(ctx, view, cmd.compare))
     image = None
     if f.size and chart:
-        from bot.charts import funnel_chart
-        image = Attachment(f"{file_stem(cohort.name)}-take-up.png", funnel_chart(cohort.name, f), "image/png")
-    return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image)
-
-
-def stalled_people(ctx: Context, stats: list[ParticipantStats], goal: int) -> list[str]:
-    out = []
-    for s in stats:
-        if not is_stalled(s, ctx.now, goal):
-            continue
-        if s.accepted_at is None:
-            out.append(f"{s.person.display_name} (hasn't accepted)")
-        else:
-            quiet = (ctx.now - (s.last_activity or s.joined_at)).days
-            out.append(f"{s.person.display_name} (quiet {quiet} days)")
-    return out
+        from bot.charts import funnel_alt, funnel_chart
+        image = Attachment(f"{file_stem(cohort.name)}-take-up.png", funnel_chart(cohort.name, f, goal=goal, day=view.day),
+                           "image/png", alt=funnel_alt(cohort.name, f, goal, view.day))
+    return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image, buttons=buttons)
 
 
 EXPORT_COLUMNS = ("name", "user_id", "joined", "accepted", "contacts", "can_hire", "attempts", "follow_ups",
@@ -293,7 +351,7 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
     if since and until and until < since:
         raise UsageError("--until comes before --since.")
     stats = participant_stats(ctx.session, cohort, since=since or dare_window_start(dare, cohort), until=until,
-                              dare=dare)
+                              dare=dare, as_of=cohort.closed_at)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(EXPORT_COLUMNS)
@@ -306,8 +364,12 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
                     s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
                     "yes" if s.person.unreachable_at else ""])
     span = f"{since or 'start'}_to_{until or 'today'}"
+    gone = (totals_for(ctx.session, cohort, current_dare(ctx.session, cohort.id))  # type: ignore[arg-type]
+            if cohort.has_anonymous_totals else None)
+    note = (f" {gone.participants} more whose data was deleted count only in /dare report's anonymous totals."
+            if gone and gone.participants else "")
     name = f"{file_stem(cohort.name)}-{span}.csv"
-    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each."),),
+    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each.{note}"),),
                  file=Attachment(name, buf.getvalue().encode("utf-8"), "text/csv"))
 
 
@@ -332,10 +394,13 @@ def questions_button(ctx: Context | None, _value: str) -> Reply:
 
 @action("board.page", replaces_message=True)
 def board_page(ctx: Context, value: str) -> Reply:
-    page, _, name = value.partition(":")
+    page, _, rest = value.partition(":")
     if not page.isdigit():
         raise UsageError("That button has expired. Try the command instead: /dare board.")
-    return board(ctx, c.Board(name or None, page=int(page)))
+    period, sep, name = rest.partition(":")
+    if not sep or period not in c.PERIODS:  # a button from before periods: "page:name"
+        period, name = "dare", rest
+    return board(ctx, c.Board(name or None, page=int(page), period=period))
 
 
 @action("board.post", posts_publicly=True)

@@ -31,6 +31,10 @@ class Workspace(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
     created_at: datetime
+    # Set when the app is removed from the workspace: its dashboard links stop working.
+    closed_at: datetime | None = None
+    # Set when the app is removed; the workspace's data is deleted 30 days later (bot.privacy).
+    uninstalled_at: datetime | None = None
     # Set when the platform rejected darebot's own token for this workspace (Slack invalid_auth,
     # token_revoked, account_inactive): its DMs are held, not sent, until a new token is installed.
     token_rejected_at: datetime | None = None
@@ -53,6 +57,8 @@ class Person(SQLModel, table=True):
     unreachable_at: datetime | None = None
     unreachable_reason: str | None = Field(default=None, max_length=200)
     last_active_at: datetime | None = None
+    # When they asked /dare forget-me; confirming is possible for a few minutes after it.
+    forget_requested_at: datetime | None = None
     # When the nudge planner must look at this person again: the earliest moment a rule could plan
     # something new for them. Any change to their state sets it to "now"; NULL means never looked at.
     next_check_at: datetime | None = Field(default=None, index=True)
@@ -72,6 +78,10 @@ class Cohort(SQLModel, table=True):
     paused_until: datetime | None = None
     paused: bool = False
     closed_at: datetime | None = None
+    # Personal data is kept this many days after the term ends, then only anonymous totals remain.
+    retention_days: int = 180
+    purged_at: datetime | None = None
+    has_anonymous_totals: bool = False  # someone's counts were kept anonymously (the report reads them)
     created_by: int = Field(foreign_key="person.id")
     created_at: datetime
 
@@ -86,6 +96,9 @@ class Membership(SQLModel, table=True):
     is_instructor: bool = False
     is_participant: bool = False
     joined_at: datetime
+    # A person removed by an instructor (or who left) keeps their data; they leave the board and totals.
+    removed_at: datetime | None = None
+    removed_how: str | None = Field(default=None, max_length=8)  # removed | left
 
 
 class QuietWeek(SQLModel, table=True):
@@ -200,6 +213,59 @@ class RecruiterCall(SQLModel, table=True):
     created_at: datetime
 
 
+class ForgottenActivity(SQLModel, table=True):
+    """What a contact removed with `/dare contact NAME --forget` had counted on one day, as numbers only.
+
+    The person's own row: it keeps their board place and the cohort's report from shrinking, and
+    goes (folded into the cohort's anonymous totals) when the person is erased.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    counted_from: date  # the day of the forgotten activity (one row a day), so any span counts it as before
+    attempts: int = 0
+    first_attempts: int = 0
+    follow_ups: int = 0
+    later_attempts: int = 0
+    reached: int = 0
+    replied: int = 0
+    meetings: int = 0
+    interviews: int = 0
+    decider_interviews: int = 0
+    outcomes: str = Field(default="", max_length=300)  # "advice=1;referral=2"
+    created_at: datetime
+
+
+class AnonymousTotals(SQLModel, table=True):
+    """A cohort's counts contributed by people no longer in the database (erased or past retention).
+
+    One row per cohort and dare, with no person and no timestamp, so it cannot be traced back; the
+    report adds it to the live numbers, so counts do not drop when someone is forgotten.
+    """
+
+    __tablename__ = "anonymous_totals"
+    id: int | None = Field(default=None, primary_key=True)
+    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    dare_id: int | None = Field(default=None, foreign_key="dare.id")
+    participants: int = 0
+    accepted: int = 0
+    reached_out: int = 0
+    interviewed: int = 0
+    goal_met: int = 0
+    attempts: int = 0
+    first_attempts: int = 0
+    follow_ups: int = 0
+    later_attempts: int = 0
+    reached: int = 0
+    replied: int = 0
+    meetings: int = 0
+    interviews: int = 0
+    decider_interviews: int = 0
+    stories: int = 0
+    recruiter_calls: int = 0
+    outcomes: str = Field(default="", max_length=300)
+
+
 class Nudge(SQLModel, table=True):
     """The outbox: one planned DM. `key` (person, rule, subject, period) makes planning idempotent."""
 
@@ -244,3 +310,11 @@ class RateLimit(SQLModel, table=True):
     tokens: float
     updated_at: datetime
     blocked_until: datetime | None = None
+
+
+class AppSecret(SQLModel, table=True):
+    """A key darebot generated for itself (the dashboard's link signing key when none is configured)."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=200)
+    created_at: datetime

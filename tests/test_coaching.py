@@ -58,4 +58,4 @@ def test_three_unanswered_attempts_or_an_interview_close_a_follow_up() -> None:
 def test_every_nudge_rule_has_its_message_and_nothing_else_does() -> None:
     from bot.nudges import messages, rules
 
-    assert set(messages._RENDER) == set(rules.PARTICIPANT_RULES)
+    assert set(messages._RENDER) == set(rules.PARTICIPANT_RULES) | {rules.WORD_RULE}

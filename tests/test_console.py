@@ -80,3 +80,42 @@ def test_a_second_run_resumes_the_clock_where_the_first_left_it(tmp_path: Path) 
     assert first.returncode == 0, first.stderr
     again = run_console(tmp_path, "@ann /dare outreach Ada\n")
     assert "Follow-up recorded" in again.stdout, again.stdout
+
+
+def test_the_instructors_view_on_the_console(tmp_path: Path) -> None:
+    script = "\n".join([
+        "@prof /dare cohort create Lab --goal 1",
+        "@ann /dare cohort join Lab",
+        "@bob /dare cohort join Lab",
+        "@prof /dare start Lab",
+        "@ann /dare accept",
+        '@ann /dare contact "Ada Lovelace" --decides',
+        '@ann /dare outreach "Ada Lovelace"',
+        "/wait 8d",
+        "@bob /dare report Lab",
+        "@bob /dare cohort close Lab",
+        "@bob /dare progress @ann",
+        "@prof /dare progress @ann Lab",
+        "@prof /dare report Lab",
+        "@prof /dare board Lab --period week",
+        "@prof /dare cohort create Next",
+        "@prof /dare report Next --compare Lab",
+        "@prof /dare cohort close Lab",
+        "@prof /dare cohort reopen Lab",
+        "@prof /dare cohort rename Lab Lab2",
+        "@prof /dare cohort remove Lab2 @bob",
+        "@ann /dare cohort leave Lab2",
+        "@prof /dare dashboard",
+    ])
+    done = run_console(tmp_path, script, "--start", "2026-09-07T13:00:00+00:00")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.count("Only instructors of Lab can do that.") == 2
+    assert "Only instructors see someone else's progress" in out
+    assert "ann: progress" in out and "Ada" not in out.split("ann: progress")[1].split("Lab: take-up report")[0]
+    assert "Who needs a word (2)" in out and "bob: hasn't accepted the dare" in out and "[Word to bob]" in out
+    assert "ann: waiting on a reply for 8 days" in out
+    assert "last 7 days" in out and "Side by side" in out
+    assert "Lab is closed" in out and "open again" in out and "now called Lab2" in out
+    assert "no longer in Lab2" in out and "You've left Lab2" in out
+    assert "The dashboard isn't switched on here" in out

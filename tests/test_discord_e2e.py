@@ -208,3 +208,68 @@ def test_contact_and_story_modals_and_cohort_autocomplete(tmp_path):
         await fake.close()
 
     asyncio.run(scenario())
+
+
+async def run(w: Any, who: FakeUser, guild: dict, path: str, options: dict[str, Any] | None = None) -> dict:
+    """Like `slash`, with the options as a dict (a `user` option can't be a keyword there)."""
+    payload = w.fake.command_interaction(who, guild, ["dare", *path.split()], options or {})
+    await w.fake.dispatch("INTERACTION_CREATE", payload)
+    return await w.fake.wait_final(payload)
+
+
+def test_the_instructors_view_through_discord(tmp_path):
+    """Close, reopen, rename, remove and leave; one student's record; compare; boards; the word button."""
+
+    async def scenario():
+        fake, p, g = await world(tmp_path)
+        async with running_bot(tmp_path, fake=fake) as w:
+            await run(w, p["prof"], g, "cohort create", dict(name="CS101", goal=2))
+            for s in ("ann", "bob", "cy"):
+                await slash(w, p[s], g, "cohort join", name="CS101")
+            await run(w, p["prof"], g, "start", dict(name="CS101"))
+            await run(w, p["ann"], g, "accept")
+            await run(w, p["ann"], g, "contact", dict(name="Ada Lovelace", decides=True))
+            await run(w, p["ann"], g, "outreach", dict(contact="Ada Lovelace"))
+
+            # a participant is refused every instructor-only tool, privately
+            for path, opts in (("cohort close", {"name": "CS101"}), ("cohort reopen", {"name": "CS101"}),
+                               ("cohort remove", {"name": "CS101", "user": p["bob"]}),
+                               ("cohort rename", {"name": "CS101", "new_name": "X"}),
+                               ("report", {"name": "CS101", "compare": "CS101"})):
+                out = await run(w, p["ann"], g, path, opts)
+                assert "Only instructors of CS101" in text_of(out) and out["flags"] & EPHEMERAL, path
+            out = await run(w, p["ann"], g, "progress", dict(user=p["bob"]))
+            assert "Only instructors see someone else's progress" in text_of(out)
+
+            out = await run(w, p["prof"], g, "progress", dict(user=p["ann"], name="CS101"))
+            assert "Ann: progress" in text_of(out) and "Ada" not in text_of(out)
+            rep = fake.command_interaction(p["prof"], g, ["dare", "report"], {"name": "CS101"})
+            await fake.dispatch("INTERACTION_CREATE", rep)
+            out = await fake.wait_final(rep)
+            assert "Who needs a word" in text_of(out) and "accepted the dare" in text_of(out)
+            word = buttons_of(out)["Word to Cy"]
+            shown = fake.originals[rep["token"]]
+            before = len(fake.dm_messages(p["cy"]))
+            press = fake.component_interaction(p["prof"], shown, word, g)
+            await fake.dispatch("INTERACTION_CREATE", press)
+            assert "goes to Cy" in text_of(await fake.wait_final(press))
+            await asyncio.to_thread(w.coach.deliver_due)
+            dms = fake.dm_messages(p["cy"])
+            assert len(dms) == before + 1 and "word from your instructor" in text_of(dms[-1]).lower()
+
+            out = await run(w, p["prof"], g, "board", dict(name="CS101", period="week"))
+            assert "last 7 days" in text_of(out) and "Shown as" in text_of(out)
+            out = await run(w, p["prof"], g, "cohort remove", dict(name="CS101", user=p["cy"]))
+            assert "no longer in CS101" in text_of(out)
+            assert "left CS101" in text_of(await run(w, p["bob"], g, "cohort leave", dict(name="CS101")))
+            out = await run(w, p["prof"], g, "cohort close", dict(name="CS101"))
+            assert "CS101 is closed" in text_of(out)
+            await run(w, p["prof"], g, "cohort create", dict(name="Next", goal=1))
+            out = await run(w, p["prof"], g, "report", dict(name="Next", compare="CS101"))
+            assert "Side by side" in text_of(out) and "CS101 (closed)" in text_of(out)
+            assert "open again" in text_of(await run(w, p["prof"], g, "cohort reopen", dict(name="CS101")))
+            out = await run(w, p["prof"], g, "cohort rename", dict(name="CS101", new_name="CS102"))
+            assert "now called CS102" in text_of(out)
+        await fake.close()
+
+    asyncio.run(scenario())

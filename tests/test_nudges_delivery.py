@@ -215,7 +215,7 @@ def test_real_time_scheduler_fixed_jobs_and_kick_delivers_in_the_background(tmp_
     from bot.engine import Engine
     from bot.identity import Actor, WorkspaceRef
     from bot.ports import Sent
-    from bot.scheduler import DIGEST_JOB, SWEEP_JOB
+    from bot.scheduler import DIGEST_JOB, PURGE_JOB, SWEEP_JOB
 
     got = threading.Event()
 
@@ -229,7 +229,7 @@ def test_real_time_scheduler_fixed_jobs_and_kick_delivers_in_the_background(tmp_
     coach.start()
     coach.start()  # idempotent
     try:
-        assert sorted(j.id for j in coach._scheduler.get_jobs()) == sorted([SWEEP_JOB, DIGEST_JOB])
+        assert sorted(j.id for j in coach._scheduler.get_jobs()) == sorted([SWEEP_JOB, DIGEST_JOB, PURGE_JOB])
         got.clear()
         engine = Engine(db, SystemClock())
         engine.outbox_listener = coach.kick

@@ -105,7 +105,7 @@ def check(r: Room) -> None:
     assert eve.unreachable_at is not None and eve.unreachable_reason == "cannot_dm_bot"
     assert {n.status for n in rows if n.person_id == eve.id} == {"unreachable"}
     digests = [d for d in r.messenger.sent if d.user == "teach"]
-    assert all("Unreachable by DM\nEve" in d.text for d in digests)
+    assert all("Eve: can't be reached by DM" in d.text for d in digests)  # in "who needs a word", with why
     assert "5% baseline" in digests[0].text
     # nobody hears from the coach at night, and participants not during the quiet week
     for d in r.messenger.sent:

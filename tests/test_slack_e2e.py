@@ -412,7 +412,7 @@ def test_the_report_chart_is_uploaded_to_the_instructors_dm(h: SlackHarness) -> 
     [chart] = h.fake.shared_files("DINS")
     assert chart.filename.endswith(".png") and chart.content is not None
     assert chart.content.startswith(PNG_SIGNATURE) and len(chart.content) == chart.length > 1000
-    assert chart.title == "Spring26: take-up report" and chart.alt_txt.startswith("Chart: ")
+    assert chart.title == "Spring26: take-up report" and chart.alt_txt.startswith("Take-up funnel for Spring26")
     # A participant asking for the report is refused and gets no file.
     h.fake.clear()
     refused = h.reply(h.slack.command("UA", "report Spring26"))
@@ -502,7 +502,7 @@ def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
     first = h.reply(h.slack.command("U000", "board Big"))
     assert first["response_type"] == "ephemeral" and "Page 1 of 2" in first["text"]
     nxt = _buttons(first)["Next page"]
-    assert r.decode_action_id(nxt["action_id"]) == "board.page" and nxt["value"] == "2:Big"
+    assert r.decode_action_id(nxt["action_id"]) == "board.page" and nxt["value"] == "2:dare:Big"
     assert "Previous page" not in _buttons(first)
     h.drain()
     h.fake.clear()
@@ -513,7 +513,7 @@ def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
     assert second["replace_original"] is True and second["response_type"] == "ephemeral"
     assert "Page 2 of 2" in second["text"] and "Next page" not in _buttons(second)
     prev = _buttons(second)["Previous page"]
-    assert prev["value"] == "1:Big"
+    assert prev["value"] == "1:dare:Big"
     h.fake.clear()
     h.slack.block_action("U000", prev["action_id"], prev["value"], channel_id="C1")
     h.drain()
@@ -540,3 +540,60 @@ def test_board_pages_replace_the_board_they_sit_on(h: SlackHarness) -> None:
     [refused] = [c.args for c in h.fake.calls_to("response_url")]
     assert refused["replace_original"] is False and refused["response_type"] == "ephemeral"
     assert ":warning:" in json.dumps(refused["blocks"]) and "cohort join Big" in refused["text"]
+
+
+def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
+    """Close and reopen, remove and leave, one student's record, compare, boards, and the word button."""
+    _class_started(h)
+    for uid in ("UA", "UB"):
+        h.slack.command(uid, "accept")
+    h.slack.command("UA", 'contact "Grace Hopper" --decides')
+    h.slack.command("UA", 'outreach "Grace Hopper"')
+    for line in ("cohort close Spring26", "cohort reopen Spring26", "cohort remove Spring26 <@UB|bob>",
+                 "cohort rename Spring26 X", "report Spring26 --compare Spring26"):
+        refused = h.reply(h.slack.command("UA", line))
+        assert refused["response_type"] == "ephemeral" and "Only instructors of Spring26" in refused["text"], line
+    assert "someone else's progress" in _text(h.slack.command("UA", "progress <@UB|bob>"))
+
+    record = _text(h.slack.command("UINS", "progress <@UA|ada> Spring26"))
+    assert "progress" in record and "Grace" not in record
+    report = h.reply(h.slack.command("UINS", "report Spring26"))
+    assert "Who needs a word" in json.dumps(report) and "accepted the dare" in json.dumps(report)
+    buttons = [el for b in report["blocks"] if b["type"] == "actions" for el in b["elements"]]
+    word = next(b for b in buttons if r.decode_action_id(b["action_id"]) == "word.send" and "cy" in
+                json.dumps(b["text"]).lower())
+    before = len([c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"])
+    assert h.slack.block_action("UINS", word["action_id"], word["value"]).status == 200
+    h.drain()
+    h.coach.deliver_due()
+    after = [c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"]
+    assert len(after) == before + 1 and "instructor" in json.dumps(after[-1].args).lower()
+
+    assert "last 7 days" in _text(h.slack.command("UINS", "board Spring26 --period week"))
+    assert "no longer in Spring26" in _text(h.slack.command("UINS", "cohort remove Spring26 <@UC|cy>"))
+    assert "left Spring26" in _text(h.slack.command("UB", "cohort leave Spring26"))
+    closed = h.reply(h.slack.command("UINS", "cohort close Spring26"))
+    assert "Spring26 is closed" in json.dumps(closed)
+    h.slack.command("UINS", "cohort create Fall26")
+    compared = json.dumps(h.reply(h.slack.command("UINS", "report Fall26 --compare Spring26")))
+    assert "Side by side" in compared and "Spring26 (closed)" in compared
+    assert "open again" in _text(h.slack.command("UINS", "cohort reopen Spring26"))
+    assert "now called Spring27" in _text(h.slack.command("UINS", "cohort rename Spring26 Spring27"))
+
+
+def test_the_instructors_weekly_digest_carries_the_weekly_chart(h: SlackHarness) -> None:
+    _class_started(h)
+    h.slack.command("UA", "accept")
+    h.slack.command("UA", 'contact "Grace Hopper"')
+    h.slack.command("UA", 'outreach "Grace Hopper"')
+    h.drain()
+    for _ in range(10):  # ten days of sweeps and deliveries: a Monday digest falls in them
+        h.clock.advance(timedelta(days=1))
+        h.coach.tick()
+    digests = [c for c in h.fake.ok_calls_to("chat.postMessage")
+               if c.args["channel"] == "UINS" and "weekly digest" in json.dumps(c.args)]
+    assert digests, "no instructor digest went out"
+    dm = digests[0].response["channel"]
+    charts = [f for f in h.fake.shared_files(dm) if f.filename.endswith("-weekly.png")]
+    assert charts and charts[0].content is not None and charts[0].content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Weekly progress for Spring26" in charts[0].alt_txt and "first attempts" in charts[0].alt_txt

@@ -95,6 +95,9 @@ def test_install_encrypts_tokens_serves_the_team_and_uninstall_deletes(oauth: Sl
     with h.db.engine.connect() as conn:
         teams = [r[0] for r in conn.execute(text("SELECT team_id FROM slack_installation")).all()]
     assert teams == ["T3"]
+    with h.db.engine.connect() as conn:  # and closes T2 for dashboard links, only T2
+        closed = dict(conn.execute(text("SELECT external_id, closed_at IS NOT NULL FROM workspace")).all())
+    assert closed.get("T2") in (1, True) and not closed.get("T3")
     # tokens_revoked (bot) removes T3's.
     assert t3.event({"type": "tokens_revoked", "tokens": {"bot": ["UBT3"]}}).status == 200
     h.drain()

@@ -52,7 +52,7 @@ def rooms(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Chat]:
     ("s1", "/dare progress", 6),
     ("prof", "/dare board CS101", 6),
     ("s2", "/dare board", 6),
-    ("prof", "/dare report CS101", 7),
+    ("prof", "/dare report CS101", 10),  # + who needs a word: latest attempts, interviews, who muted nudges
     ("prof", "/dare export CS101", 7),
     # writes: +1 for the double-submission check (bot/dedupe.py: one upsert)
     ("s2", '/dare outreach "Person 2"', 8),

@@ -14,7 +14,7 @@ from bot.nudges.policy import local_date
 from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState
 from bot.questions import must_ask
 from bot.replies import Button, Field, Reply, Section
-from storage.models import Cohort, pk
+from storage.models import Cohort
 
 
 def must_ask_lines() -> list[str]:
@@ -228,6 +228,21 @@ def recruiter_revisit(s: ParticipantState, subject: str, period: str, now: datet
     )
 
 
+def a_word(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
+    """Sent when an instructor presses "Word to ..." in the report or digest."""
+    today = local_date(now, s.tz)
+    interviewed = {i.contact_id for i in s.interviews}
+    advice = next_step(list(s.contacts.values()), list(s.outreaches), interviewed, today=today,
+                       followup_days=s.dare.followup_days)
+    return _nudge(
+        f"A word from your instructor ({s.dare.cohort_name})",
+        "Your instructor was thinking of you: the dare is still yours to take on, and one small step today is "
+        "enough to get going again. Stuck or unsure? Message them or catch them after class; that's what they're there for.",
+        "Your next step: " + advice,
+        fields=_goal_fields(s, today),
+    )
+
+
 def participant_digest(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
     today = local_date(now, s.tz)
     fields = list(_goal_fields(s, today))
@@ -240,31 +255,41 @@ def participant_digest(s: ParticipantState, subject: str, period: str, now: date
 
 
 def instructor_digest(s: InstructorState, *, session: Session, now: datetime) -> Reply:
-    from bot.stats import current_dare, dare_window_start, funnel, is_stalled, participant_stats
+    from bot.charts import weekly_alt, weekly_chart
+    from bot.insight import cohort_view, weekly, who_needs_a_word
+    from bot.instructor import stall_section
+    from bot.replies import Attachment
+    from bot.stats import STALL_DAYS
+    from bot.views import file_stem
 
     cohort = session.get(Cohort, s.dare.cohort_id)
-    stats = (participant_stats(session, cohort, since=dare_window_start(current_dare(session, pk(cohort)), cohort))
-             if cohort else [])
-    f = funnel(stats, s.dare.goal)
+    if cohort is None:
+        return _nudge(f"{s.dare.cohort_name}: your weekly digest", "This cohort is gone.", buttons=())
+    view = cohort_view(session, cohort, now)
+    stats, f = view.stats, view.funnel
     week_ago = now - timedelta(days=7)
     moved = [st.person.display_name for st in stats if st.last_activity and st.last_activity >= week_ago]
-    stalled = [st.person.display_name for st in stats if is_stalled(st, now, s.dare.goal)]
-    unreachable = [st.person.display_name for st in stats if st.person.unreachable_at is not None]
 
     def names(xs: list[str]) -> str:
         return ", ".join(sorted(xs)[:25]) + (f" and {len(xs) - 25} more" if len(xs) > 25 else "") if xs else "nobody"
 
-    take_up = f.headline()
+    word, buttons = stall_section(who_needs_a_word(session, view, now), cohort=cohort, stall_days=STALL_DAYS)
+    image = None
+    series = weekly(session, view)
+    if series is not None and f.size:
+        image = Attachment(f"{file_stem(cohort.name)}-weekly.png", weekly_chart(cohort.name, series, day=view.day),
+                           "image/png", alt=weekly_alt(cohort.name, series))
     return Reply(
-        title=f"{s.dare.cohort_name}: your weekly digest",
+        title=f"{cohort.name}: your weekly digest",
         sections=(
-            Section(text=take_up, fields=(
+            Section(text=f.headline(), fields=(
                 Field("Participants", str(f.size)), Field("Accepted", str(f.accepted)),
                 Field("Reached out", str(f.reached_out)), Field("Goal met", str(f.goal_met)))),
             Section(title="Moved this week", text=names(moved)),
-            Section(title="Stalled", text=names(stalled)),
-            Section(title="Unreachable by DM", text=names(unreachable)),
+            word,
         ),
+        buttons=buttons,
+        image=image,
         ephemeral=False,
     )
 
@@ -284,4 +309,5 @@ _RENDER = {
     "gone-quiet": gone_quiet,
     "recruiter-revisit": recruiter_revisit,
     "digest": participant_digest,
+    "a-word": a_word,
 }

@@ -96,7 +96,8 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
     last = 0
     while True:
         q = (select(col(Membership.person_id)).where(col(Membership.cohort_id).in_(cohort_ids),
-                                                     col(Membership.person_id) > last)
+                                                     col(Membership.person_id) > last,
+                                                     col(Membership.removed_at).is_(None))
              .group_by(col(Membership.person_id)).order_by(col(Membership.person_id)).limit(chunk))
         if person_ids is not None:
             q = q.where(col(Membership.person_id).in_(list(person_ids)))
@@ -105,9 +106,8 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
             return
         members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
         for pid, cid, is_part, is_instr in session.execute(
-            select(col(Membership.person_id), col(Membership.cohort_id),
-                   col(Membership.is_participant), col(Membership.is_instructor))
-            .where(col(Membership.person_id).in_(ids), col(Membership.cohort_id).in_(cohort_ids))
+            select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+            .where(col(Membership.person_id).in_(ids), col(Membership.cohort_id).in_(cohort_ids), col(Membership.removed_at).is_(None))
         ).all():
             members[pid].append((cid, is_part, is_instr))
         yield ids, members
@@ -128,9 +128,8 @@ def _chunk_members(session: Session, ids: list[int], active: set[int],
     wanted = set(ids)
     members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
     for pid, cid, is_part, is_instr in session.connection().execute(
-        select(col(Membership.person_id), col(Membership.cohort_id),
-               col(Membership.is_participant), col(Membership.is_instructor))
-        .where(_among(col(Membership.person_id), ids))
+        select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+        .where(_among(col(Membership.person_id), ids), col(Membership.removed_at).is_(None))
     ).all():
         if pid in wanted and cid in active:
             members[pid].append((cid, is_part, is_instr))
@@ -151,7 +150,8 @@ def load_states(session: Session, now: datetime, policy: Policy = DEFAULT_POLICY
         cohort_ids = None
         if person_ids is not None:  # one person at send time: only their cohorts
             cohort_ids = list(session.execute(
-                select(col(Membership.cohort_id)).where(col(Membership.person_id).in_(list(person_ids)))).scalars())
+                select(col(Membership.cohort_id)).where(col(Membership.person_id).in_(list(person_ids)),
+                                                   col(Membership.removed_at).is_(None))).scalars())
         dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return

@@ -327,6 +327,8 @@ PARTICIPANT_RULES: dict[str, ParticipantRule] = {
     "digest": digest,
 }
 INSTRUCTOR_RULES = {"instructor-digest": instructor_digest}
+# Planned by an instructor's button, never by the sweep; the subject is the cohort's id.
+WORD_RULE = "a-word"
 
 # When several nudges wait for one person, the most time-critical goes first.
 PRIORITY = {
@@ -345,6 +347,7 @@ PRIORITY = {
     "close-loop": 9,
     "gone-quiet": 10,
     "recruiter-revisit": 11,
+    WORD_RULE: 4,
 }
 
 
@@ -362,6 +365,11 @@ def still_valid(key: str, rule: str, states: Iterable[ParticipantState | Instruc
     """At send time: the state whose rule still yields `key` (and has not expired), else None."""
     for s in states:
         candidates: Iterable[Candidate]
+        if rule == WORD_RULE:
+            # Still a participant of that cohort's running dare: the word goes out.
+            if isinstance(s, ParticipantState) and str(s.dare.cohort_id) == key.split(":")[2]:
+                return s
+            continue
         if rule in INSTRUCTOR_RULES:
             if not isinstance(s, InstructorState):
                 continue
