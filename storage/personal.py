@@ -47,6 +47,7 @@ NOT_PERSONAL: dict[str, str] = {
     "processedevent": "idempotency keys of platform deliveries; keys naming a person's platform id are "
                       "deleted with them (see delete_keys_naming)",
     "lease": "which worker runs the scheduler",
+    "appsecret": "the random key that signs dashboard links; names nobody",
     "ratelimit": "a send budget per workspace (a token count and a time); deleted with the workspace",
     "slack_installation": "the app's encrypted tokens for a workspace; the installing user's id and token "
                           "are cleared when that person is erased",
