@@ -108,7 +108,8 @@ def run(
     start: Annotated[str | None, typer.Option(help="Console: the clock's starting moment (ISO), for demos")] = None,
     health_port: Annotated[int | None, typer.Option(help="Serve GET /healthz and GET /metrics on this port")] = None,
     health_host: Annotated[str, typer.Option(help="Address for --health-port")] = "0.0.0.0",
-    dashboard_port: Annotated[int | None, typer.Option(help="Also serve the instructors' web dashboard on this port (Slack HTTP mode serves it on --port)")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(
+        help="Also serve the instructors' web dashboard on this port (Slack HTTP mode serves it on --port)")] = None,
 ) -> None:
     """Run darebot: Slack when Slack tokens are set, Discord when a Discord token is, else the console."""
     if platform is not None and platform not in ("console", "slack", "discord"):

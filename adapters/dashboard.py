@@ -10,6 +10,7 @@ server-rendered by Jinja2 with autoescaping on, inline SVG charts, no scripts an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import signal
@@ -176,10 +177,8 @@ def run_dashboard(settings: Settings, *, port: int, host: str = "0.0.0.0") -> No
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
         await serve_dashboard(engine, settings, port=port, host=host, stop=stop)
 
     try:

@@ -596,7 +596,8 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     uploads: list[dict[str, Any]] = []
     if reply.image is not None:
         title = render.file_text(reply.title or reply.image.filename, 250)
-        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content, "title": title,
+        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content,
+                        "title": title,
                         "alt_txt": render.file_text(reply.image.alt or f"Chart: {title}", ALT_TEXT)})
     if reply.file is not None:
         name = render.file_name(reply.file.filename)

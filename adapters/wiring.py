@@ -68,7 +68,8 @@ def build_from_settings(settings: Settings, *, platform: str, messenger: Messeng
     return build(db or open_database(settings.database_url), clock or SystemClock(), platform=platform,
                  default_tz=settings.tz, messenger=messenger, directory=directory,
                  sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id, observer=metrics_observer(),
-                 dashboard=DashboardConfig(settings.public_url, settings.secret_keys[0] if settings.secret_keys else None)
+                 dashboard=DashboardConfig(settings.public_url,
+                                           settings.secret_keys[0] if settings.secret_keys else None)
                  if settings.public_url else None)
 
 

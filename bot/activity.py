@@ -29,7 +29,8 @@ CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous"
 
 
 @command("contact", summary="Add someone you want to reverse-interview.", form="contact",
-         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical --kind decision-maker --decides',
+         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical '
+                   '--kind decision-maker --decides',
                    '/dare contact "Ada Lovelace" --forget'))
 def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
     if cmd.forget:

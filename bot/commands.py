@@ -178,7 +178,8 @@ class AddContact:
     forget: bool = opt("--forget", "Delete this contact and everything logged about them", kind="bool")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name", max_len=NAME_MAX, field="name"))
+        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name",
+                                                    max_len=NAME_MAX, field="name"))
         if self.forget and (self.title or self.org or self.kind or self.decides):
             raise UsageError('--forget takes only the name: /dare contact "FULL NAME" --forget.', field="name")
         for attr, what in (("title", "The title"), ("org", "The organisation")):

@@ -198,7 +198,8 @@ def page_for(session: Session, secret_key: str | None, token: str, now: datetime
     pages: list[CohortPage] = []
     for cohort in cohorts:
         view = cohort_view(session, cohort, now)
-        rows: list[tuple[str, ...]] = [(str(rank), st.person.display_name, SHOWN_AS.get(st.person.board_mode, st.person.board_mode),
+        rows: list[tuple[str, ...]] = [
+                (str(rank), st.person.display_name, SHOWN_AS.get(st.person.board_mode, st.person.board_mode),
                  str(st.score), f"{st.interviews}/{view.goal}", str(st.attempts), str(st.follow_ups), str(st.stories))
                 for rank, st in ranked(view.stats)]
         pages.append(CohortPage(view, numbers(view), rows, who_needs_a_word(session, view, now), weekly(session, view),
@@ -217,7 +218,8 @@ def report_for(session: Session, ws: Workspace, person: Person, cohort: Cohort, 
     return report(ctx, c.Report(cohort.name), chart=False)
 
 
-def export_for(session: Session, secret_key: str | None, token: str, cohort_id: int, now: datetime) -> tuple[str, bytes]:
+def export_for(session: Session, secret_key: str | None, token: str, cohort_id: int,
+               now: datetime) -> tuple[str, bytes]:
     """(file name, CSV) of one of the link owner's cohorts, as `/dare export` makes it."""
     from bot.identity import Actor
     from bot.ports import NoDirectory

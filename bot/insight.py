@@ -141,7 +141,9 @@ class Weekly:
 
 
 def weekly(session: Session, view: CohortView) -> Weekly | None:
-    """The weekly series, counted with the report's filters (current participants, the dare's window, frozen at close)."""
+    """The weekly series, counted with the report's filters.
+
+    Current participants, the dare's window, frozen at close."""
     if view.dare is None or view.since is None:
         return None
     ids = [s.person.id for s in view.stats]
@@ -192,7 +194,8 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
             cur = latest[o.person_id].get(o.contact_id)
             if cur is None or o.attempt_no > cur.attempt_no:
                 latest[o.person_id][o.contact_id] = o
-        for pid, cid, held in session.exec(select(Interview.person_id, Interview.contact_id, func.max(Interview.held_on))
+        for pid, cid, held in session.exec(select(Interview.person_id, Interview.contact_id,
+                                                  func.max(Interview.held_on))
                                            .where(Interview.person_id.in_(ids))  # type: ignore[attr-defined]
                                            .group_by(col(Interview.person_id), col(Interview.contact_id))):
             interviewed[pid][cid] = held
@@ -224,7 +227,8 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
                        and o.contact_id not in interviewed[pid]]
             if waiting:
                 oldest = min(o.sent_on for o in waiting)
-                out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}", pid not in muted))
+                out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}",
+                                 pid not in muted))
             else:
                 quiet = (view.as_of - (s.last_activity or s.joined_at)).days
                 out.append(Stall(p, "quiet", f"no step in {_days(quiet)}", pid not in muted))

@@ -207,7 +207,8 @@ def _summary(data: dict[str, object]) -> tuple[Field, ...]:
     ms = tables.get("membership", [])
     if ms:
         roles = [f"{names.get(str(m['cohort_id']), '?')} ("
-                 f"{'instructor' if m['is_instructor'] else ''}{', ' if m['is_instructor'] and m['is_participant'] else ''}"
+                 f"{'instructor' if m['is_instructor'] else ''}"
+                 f"{', ' if m['is_instructor'] and m['is_participant'] else ''}"
                  f"{'participant' if m['is_participant'] else ''})" for m in ms]
         fields.append(Field("Cohorts", "; ".join(roles)))
     for key, label in _KIND_LABELS[1:]:
@@ -336,7 +337,8 @@ def forget_contact(ctx: Context, name: str) -> Reply:
         row.reached += 1
         row.replied += any(a.status != "no-reply" for a in attempts)
         row.meetings += any(a.status == "meeting" for a in attempts)
-    tag_rows = ctx.session.exec(select(Outcome.interview_id, Outcome.tag).where(col(Outcome.interview_id).in_(iids))).all()
+    tag_rows = ctx.session.exec(select(Outcome.interview_id, Outcome.tag)
+                                .where(col(Outcome.interview_id).in_(iids))).all()
     for i in interviews:
         row = day_row(i.held_on)
         row.interviews += 1
@@ -439,7 +441,8 @@ def purge_cohort(session: Session, cohort: Cohort, now: datetime) -> int:
     for m in members:
         if m.is_instructor:
             continue
-        left = session.exec(select(func.count()).select_from(Membership).where(Membership.person_id == m.person_id)).one()
+        left = session.exec(select(func.count()).select_from(Membership)
+                            .where(Membership.person_id == m.person_id)).one()
         person = session.get(Person, m.person_id)
         if not left and person is not None and ws is not None:
             erase_person(session, ws, person)

@@ -16,7 +16,8 @@ from storage.models import Cohort, Membership
 
 
 @command("cohort close", summary="End the term: nudges and digests stop, the board and report freeze.",
-         instructor=True, details="Closed cohorts stay listed for reports and comparisons; /dare cohort reopen undoes it.",
+         instructor=True,
+         details="Closed cohorts stay listed for reports and comparisons; /dare cohort reopen undoes it.",
          examples=('/dare cohort close "Spring 2027"',))
 def close(ctx: Context, cmd: c.CohortClose) -> Reply:
     from bot.views import report

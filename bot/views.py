@@ -135,7 +135,8 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
     Membership (or teaching) is checked on the same row; refusals come from ctx.cohort and the
     handlers' own checks, so every message stays the same."""
     q = (select(Cohort, Membership, Dare)
-         .outerjoin(Membership, and_(col(Membership.cohort_id) == col(Cohort.id), col(Membership.person_id) == ctx.me.id,
+         .outerjoin(Membership, and_(col(Membership.cohort_id) == col(Cohort.id),
+                                     col(Membership.person_id) == ctx.me.id,
                                      col(Membership.removed_at) == None))  # noqa: E711
          .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
          .where(Cohort.workspace_id == ctx.ws.id))
@@ -332,7 +333,8 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = Fal
     image = None
     if f.size and chart:
         from bot.charts import funnel_alt, funnel_chart
-        image = Attachment(f"{file_stem(cohort.name)}-take-up.png", funnel_chart(cohort.name, f, goal=goal, day=view.day),
+        image = Attachment(f"{file_stem(cohort.name)}-take-up.png",
+                           funnel_chart(cohort.name, f, goal=goal, day=view.day),
                            "image/png", alt=funnel_alt(cohort.name, f, goal, view.day))
     return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image, buttons=buttons)
 
@@ -369,7 +371,8 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
     note = (f" {gone.participants} more whose data was deleted count only in /dare report's anonymous totals."
             if gone and gone.participants else "")
     name = f"{file_stem(cohort.name)}-{span}.csv"
-    return Reply(title=f"{cohort.name}: export", sections=(Section(text=f"{len(stats)} participants, one row each.{note}"),),
+    return Reply(title=f"{cohort.name}: export",
+                 sections=(Section(text=f"{len(stats)} participants, one row each.{note}"),),
                  file=Attachment(name, buf.getvalue().encode("utf-8"), "text/csv"))
 
 

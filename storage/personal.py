@@ -65,7 +65,7 @@ def tables() -> dict[str, Table]:
 
 
 def _person_fks(table: Table) -> list[str]:
-    return [col.name for col in table.columns for fk in col.foreign_keys if fk.column.table.name == PERSON]
+    return [column.name for column in table.columns for fk in column.foreign_keys if fk.column.table.name == PERSON]
 
 
 def owner_paths() -> dict[str, list[tuple[str, str, str]]]:
@@ -80,13 +80,13 @@ def owner_paths() -> dict[str, list[tuple[str, str, str]]]:
             if name in paths:
                 continue
             edges = []
-            for col in table.columns:
-                for fk in col.foreign_keys:
+            for column in table.columns:
+                for fk in column.foreign_keys:
                     parent = fk.column.table.name
-                    if parent == PERSON and col.name != OWNER_COLUMN:
+                    if parent == PERSON and column.name != OWNER_COLUMN:
                         continue  # a reference, not ownership
                     if parent in paths:
-                        edges.append((col.name, parent, fk.column.name))
+                        edges.append((column.name, parent, fk.column.name))
             if edges:
                 paths[name] = edges
                 changed = True
@@ -102,24 +102,25 @@ def unclassified() -> list[str]:
             problems.append(f"{name}: both personal and declared not personal")
         elif name not in owned and name not in NOT_PERSONAL:
             problems.append(f"{name}: no path to a person and not declared in NOT_PERSONAL")
-        for col in _person_fks(table):
-            if col != OWNER_COLUMN and (name, col) not in REFERENCES:
-                problems.append(f"{name}.{col}: points at a person but is not in REFERENCES")
+        for column in _person_fks(table):
+            if column != OWNER_COLUMN and (name, column) not in REFERENCES:
+                problems.append(f"{name}.{column}: points at a person but is not in REFERENCES")
     return problems
 
 
-def _belongs(table_name: str, person_ids: list[int], paths: dict[str, list[tuple[str, str, str]]]) -> ColumnElement[bool]:
+def _belongs(table_name: str, person_ids: list[int],
+             paths: dict[str, list[tuple[str, str, str]]]) -> ColumnElement[bool]:
     """A condition on `table_name` true for rows belonging to any of `person_ids`."""
     table = tables()[table_name]
     if table_name == PERSON:
         return table.c.id.in_(person_ids)
     conds: list[ColumnElement[bool]] = []
-    for col, parent, parent_col in paths[table_name]:
+    for column, parent, parent_col in paths[table_name]:
         if parent == PERSON:
-            conds.append(table.c[col].in_(person_ids))
+            conds.append(table.c[column].in_(person_ids))
         else:
             ptable = tables()[parent]
-            conds.append(table.c[col].in_(select(ptable.c[parent_col]).where(_belongs(parent, person_ids, paths))))
+            conds.append(table.c[column].in_(select(ptable.c[parent_col]).where(_belongs(parent, person_ids, paths))))
     return or_(*conds) if conds else false()
 
 
@@ -129,15 +130,15 @@ def _in_workspace(table_name: str, workspace_id: int, seen: frozenset[str] = fro
     if table_name == WORKSPACE:
         return table.c.id == workspace_id
     conds: list[ColumnElement[bool]] = []
-    for col in table.columns:
-        for fk in col.foreign_keys:
+    for column in table.columns:
+        for fk in column.foreign_keys:
             parent = fk.column.table.name
             if parent in seen or parent == table_name:
                 continue
             inner = _in_workspace(parent, workspace_id, seen | {table_name})
             if inner is not None:
                 ptable = tables()[parent]
-                conds.append(col.in_(select(ptable.c[fk.column.name]).where(inner)))
+                conds.append(column.in_(select(ptable.c[fk.column.name]).where(inner)))
     return or_(*conds) if conds else None
 
 
@@ -163,11 +164,12 @@ def person_rows(session: Session, person_id: int) -> dict[str, list[dict[str, An
 def references_to(session: Session, person_id: int) -> dict[str, list[int]]:
     """Ids of others' rows that mention the person (`cohort.created_by`: the cohorts they created)."""
     out: dict[str, list[int]] = {}
-    for (tname, col), _why in REFERENCES.items():
+    for (tname, column), _why in REFERENCES.items():
         table = tables()[tname]
-        ids = list(session.execute(select(table.c.id).where(table.c[col] == person_id).order_by(table.c.id)).scalars())
+        ids = list(session.execute(select(table.c.id).where(table.c[column] == person_id)
+                                   .order_by(table.c.id)).scalars())
         if ids:
-            out[f"{tname}.{col}"] = ids
+            out[f"{tname}.{column}"] = ids
     return out
 
 
@@ -273,5 +275,5 @@ def iter_text_values(session: Session) -> Iterator[tuple[str, str, Any]]:
     """(table, column, value) for every stored value: the erasure tests scan them."""
     for name, table in tables().items():
         for row in session.execute(select(table)):
-            for col, value in row._mapping.items():
-                yield name, col, value
+            for column, value in row._mapping.items():
+                yield name, column, value

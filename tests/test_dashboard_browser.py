@@ -195,7 +195,8 @@ def test_darebot_dashboard_serves_alone_over_the_configured_database(tmp_path: P
         # A link signed with the same secret by any darebot process over this database opens here.
         from bot.dashboard import DashboardConfig
 
-        chat.engine.dashboard = DashboardConfig(base_url="https://dash.example", secret_key="alone-secret-0123456789abcdef")
+        chat.engine.dashboard = DashboardConfig(base_url="https://dash.example",
+                                                secret_key="alone-secret-0123456789abcdef")
         link = _link(chat).replace("https://dash.example", f"http://127.0.0.1:{port}")
         status, _, body = _get(link)
         assert status == 200 and "Solo" in body

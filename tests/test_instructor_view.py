@@ -172,7 +172,8 @@ def test_stalled_list_says_why_and_a_word_goes_through_the_outbox(term: Chat) ->
     Coach(term.db, term.clock, messenger, platform="console").deliver_due()
     words = [r for u, r in messenger.sent if u == "cy" and "A word from your instructor" in (r.title or "")]
     assert len(words) == 1
-    assert "word from you" in term.ok("prof", "/dare progress @cy") or "a-word 1" in term.ok("prof", "/dare progress @cy")
+    assert ("word from you" in term.ok("prof", "/dare progress @cy")
+            or "a-word 1" in term.ok("prof", "/dare progress @cy"))
 
 
 def test_meeting_passed_unlogged_and_unreachable_are_named(chat: Chat) -> None:

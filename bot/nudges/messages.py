@@ -237,7 +237,8 @@ def a_word(s: ParticipantState, subject: str, period: str, now: datetime) -> Rep
     return _nudge(
         f"A word from your instructor ({s.dare.cohort_name})",
         "Your instructor was thinking of you: the dare is still yours to take on, and one small step today is "
-        "enough to get going again. Stuck or unsure? Message them or catch them after class; that's what they're there for.",
+        "enough to get going again. Stuck or unsure? Message them or catch them after class; "
+        "that's what they're there for.",
         "Your next step: " + advice,
         fields=_goal_fields(s, today),
     )

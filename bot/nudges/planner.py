@@ -106,8 +106,10 @@ def _member_pages(session: Session, cohort_ids: list[int], person_ids: Sequence[
             return
         members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
         for pid, cid, is_part, is_instr in session.execute(
-            select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
-            .where(col(Membership.person_id).in_(ids), col(Membership.cohort_id).in_(cohort_ids), col(Membership.removed_at).is_(None))
+            select(col(Membership.person_id), col(Membership.cohort_id),
+                   col(Membership.is_participant), col(Membership.is_instructor))
+            .where(col(Membership.person_id).in_(ids), col(Membership.cohort_id).in_(cohort_ids),
+                   col(Membership.removed_at).is_(None))
         ).all():
             members[pid].append((cid, is_part, is_instr))
         yield ids, members
@@ -128,7 +130,8 @@ def _chunk_members(session: Session, ids: list[int], active: set[int],
     wanted = set(ids)
     members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
     for pid, cid, is_part, is_instr in session.connection().execute(
-        select(col(Membership.person_id), col(Membership.cohort_id), col(Membership.is_participant), col(Membership.is_instructor))
+        select(col(Membership.person_id), col(Membership.cohort_id),
+               col(Membership.is_participant), col(Membership.is_instructor))
         .where(_among(col(Membership.person_id), ids), col(Membership.removed_at).is_(None))
     ).all():
         if pid in wanted and cid in active:
