@@ -118,6 +118,8 @@ def weekly_chart(title: str, w: Weekly, *, day: date | None = None, fmt: Format 
     fig = _figure()
     ax = fig.add_subplot()
     xs = list(w.week_ends)
+    # The type: ignores below are matplotlib's stubs, not this code: its date converter takes dates where the
+    # stubs allow only numbers, Locator.set_params declares no keywords, and matplotlib.dates is untyped.
     ax.plot(xs, w.first_attempts, marker="o", color=BLUE, linewidth=1.8, label="First attempts (cumulative)")  # type: ignore[arg-type]
     ax.plot(xs, w.interviews, marker="s", color=GREEN, linewidth=1.8, label="Interviews (cumulative)")  # type: ignore[arg-type]
     top = max([*w.first_attempts, *w.interviews, 1])

@@ -32,7 +32,7 @@ from bot.insight import (
 )
 from bot.registry import command
 from bot.replies import Reply, Section
-from storage.models import AppSecret, Cohort, Membership, Person, Workspace
+from storage.models import AppSecret, Cohort, Membership, Person, Workspace, pk
 
 LINK_HOURS = 24
 KEY_NAME = "dashboard-link-key"
@@ -131,7 +131,7 @@ def taught(session: Session, person_id: int) -> list[Cohort]:
 def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
     from bot.errors import NotAllowed, UsageError
 
-    if not taught(ctx.session, ctx.me.id):  # type: ignore[arg-type]
+    if not taught(ctx.session, pk(ctx.me)):
         raise NotAllowed("The dashboard is for instructors. Create a cohort with /dare cohort create NAME.")
     config = ctx.dashboard or served()
     if config is None or not config.base_url:
@@ -140,7 +140,7 @@ def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
     if ctx.ws.closed_at is not None:  # asked from the workspace, so darebot is installed there again
         ctx.ws.closed_at = None
     expires = ctx.now + timedelta(hours=config.hours)
-    token = sign(link_key(ctx.session, config.secret_key, ctx.now), ctx.ws.id, ctx.me.id, expires)  # type: ignore[arg-type]
+    token = sign(link_key(ctx.session, config.secret_key, ctx.now), pk(ctx.ws), pk(ctx.me), expires)
     url = f"{config.base_url.rstrip('/')}/dashboard/{token}"
     until = expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return Reply(title="Your dashboard", sections=(
@@ -191,7 +191,7 @@ def page_for(session: Session, secret_key: str | None, token: str, now: datetime
     from bot.views import SHOWN_AS
 
     ws, person = open_link(session, secret_key, token, now)
-    cohorts = taught(session, person.id)  # type: ignore[arg-type]
+    cohorts = taught(session, pk(person))
     if not cohorts:
         raise LinkRefused("You no longer teach a cohort here.")
     expires = datetime.fromtimestamp(int(_unb64(token.partition(".")[0]).decode().split(".")[2]), UTC)
@@ -226,7 +226,7 @@ def export_for(session: Session, secret_key: str | None, token: str, cohort_id: 
     from bot.views import export
 
     ws, person = open_link(session, secret_key, token, now)
-    cohort = next((ch for ch in taught(session, person.id) if ch.id == cohort_id), None)  # type: ignore[arg-type]
+    cohort = next((ch for ch in taught(session, pk(person)) if ch.id == cohort_id), None)
     if cohort is None:
         raise LinkRefused("That cohort isn't one of yours.")
     ctx = Context(session=session, now=now, ws=ws, me=person, actor=Actor(person.external_id, person.display_name),

@@ -27,7 +27,7 @@ from bot.stats import (
     is_stalled,
     participant_stats,
 )
-from storage.models import AnonymousTotals, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person
+from storage.models import AnonymousTotals, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person, pk
 
 MEETING_GRACE_DAYS = 1  # a meeting not logged a day after it was due counts as "passed unlogged"
 
@@ -57,7 +57,7 @@ class CohortView:
 
 def cohort_view(session: Session, cohort: Cohort, now: datetime, *, dare: Dare | None | _Lookup = LOOKUP) -> CohortView:
     if isinstance(dare, _Lookup):
-        dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+        dare = current_dare(session, pk(cohort))
     as_of = cohort.closed_at or now
     since = dare_window_start(dare, cohort)
     from bot.privacy import totals_for, with_totals
@@ -190,16 +190,17 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
     latest: dict[int, dict[int, Outreach]] = defaultdict(dict)
     interviewed: dict[int, dict[int, date]] = defaultdict(dict)
     if ids:
-        for o in session.exec(select(Outreach).where(Outreach.person_id.in_(ids))):  # type: ignore[attr-defined]
+        for o in session.exec(select(Outreach).where(col(Outreach.person_id).in_(ids))):
             cur = latest[o.person_id].get(o.contact_id)
             if cur is None or o.attempt_no > cur.attempt_no:
                 latest[o.person_id][o.contact_id] = o
         for pid, cid, held in session.exec(select(Interview.person_id, Interview.contact_id,
                                                   func.max(Interview.held_on))
-                                           .where(Interview.person_id.in_(ids))  # type: ignore[attr-defined]
+                                           .where(col(Interview.person_id).in_(ids))
                                            .group_by(col(Interview.person_id), col(Interview.contact_id))):
             interviewed[pid][cid] = held
-    muted = set(session.exec(select(Person.id).where(Person.id.in_(ids), Person.nudges_enabled == False)))  # type: ignore[union-attr]  # noqa: E712
+    muted = set(session.exec(select(col(Person.id)).where(col(Person.id).in_(ids),
+                                                          col(Person.nudges_enabled) == False)))  # noqa: E712
     out: list[Stall] = []
     for s in view.stats:
         p = s.person

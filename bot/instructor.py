@@ -16,7 +16,7 @@ from bot.nudges.policy import CAP_EXEMPT, local_at, local_date
 from bot.nudges.rules import WORD_RULE, nudge_key
 from bot.registry import action
 from bot.replies import Button, Field, Reply, Section, Table, text_reply
-from storage.models import Cohort, Membership, Nudge, Person
+from storage.models import Cohort, Membership, Nudge, Person, pk
 
 WORD_BUTTONS = 10  # buttons a chat message can carry comfortably; the rest are listed
 KIND_LABEL = {"future-self": "future self", "decision-maker": "decision-maker", "business": "business owner",
@@ -153,16 +153,16 @@ def plan_word(ctx: Context, cohort: Cohort, person: Person) -> Reply:
 
     tz = effective_zone(ctx.session, person, ctx.default_tz)[0]
     today = local_date(ctx.now, tz)
-    key = nudge_key(person.id, WORD_RULE, cohort.id, today.isoformat())  # type: ignore[arg-type]
+    key = nudge_key(pk(person), WORD_RULE, pk(cohort), today.isoformat())
     if ctx.session.exec(select(Nudge).where(Nudge.key == key)).first() is not None:
         return text_reply(f"{person.display_name} already has a word from you today.")
-    dare = current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    dare = current_dare(ctx.session, pk(cohort))
     daily_cap = dare.daily_cap if dare else 1
     start = local_at(today, datetime.min.time(), tz)
     used = ctx.session.exec(select(func.count()).select_from(Nudge).where(
-        Nudge.person_id == person.id, Nudge.status == "sent", Nudge.sent_at >= start,  # type: ignore[operator]
-        Nudge.rule.not_in(CAP_EXEMPT))).one()  # type: ignore[attr-defined]
-    ctx.session.add(Nudge(key=key, workspace_id=ctx.ws.id, person_id=person.id, rule=WORD_RULE,  # type: ignore[arg-type]
+        col(Nudge.person_id) == pk(person), col(Nudge.status) == "sent", col(Nudge.sent_at) >= start,
+        col(Nudge.rule).not_in(CAP_EXEMPT))).one()
+    ctx.session.add(Nudge(key=key, workspace_id=pk(ctx.ws), person_id=pk(person), rule=WORD_RULE,
                           subject=str(cohort.id), due_at=ctx.now, planned_at=ctx.now, status="pending"))
     ctx.planned_dms += 1
     when = ("now" if used < daily_cap else

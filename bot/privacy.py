@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import cast
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
@@ -40,6 +41,7 @@ from storage.models import (
     Person,
     Story,
     Workspace,
+    pk,
 )
 
 log = logging.getLogger("darebot.privacy")
@@ -82,7 +84,7 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
         return []
     rows = session.exec(select(Story, Person).join(Person, col(Person.id) == col(Story.person_id))
                         .where(Story.cohort_id == cohort.id)
-                        .order_by(Story.created_at.desc(), Story.id.desc())).all()  # type: ignore[attr-defined,union-attr]
+                        .order_by(col(Story.created_at).desc(), col(Story.id).desc())).all()
     out = []
     for st, author in rows:
         own = author.id == viewer.id
@@ -94,7 +96,7 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
             name = None
         else:
             continue
-        out.append(VisibleStory(st.id, st.text, st.consent, name, st.created_at))  # type: ignore[arg-type]
+        out.append(VisibleStory(pk(st), st.text, st.consent, name, st.created_at))
     return out
 
 
@@ -132,12 +134,12 @@ def fold_into_totals(session: Session, cohort: Cohort, stats: Iterable[Participa
     stats = list(stats)
     if not stats:
         return 0
-    dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+    dare = current_dare(session, pk(cohort))
     goal = dare.goal if dare else cohort.goal
     row = totals_for(session, cohort, dare)
     cohort.has_anonymous_totals = True
     if row is None:
-        row = AnonymousTotals(cohort_id=cohort.id, dare_id=dare.id if dare else None)  # type: ignore[arg-type]
+        row = AnonymousTotals(cohort_id=pk(cohort), dare_id=pk(dare) if dare else None)
         session.add(row)
     tags = _tags(row.outcomes)
     for s in stats:
@@ -184,10 +186,10 @@ _KIND_LABELS = (("membership", "Memberships"), ("acceptance", "Dares accepted"),
 
 def export_person(session: Session, ws: Workspace, person: Person, now: datetime) -> dict[str, object]:
     """Everything stored about one person, by table (see storage.personal)."""
-    rows = personal.person_rows(session, person.id)  # type: ignore[arg-type]
+    rows = personal.person_rows(session, pk(person))
     you = rows.pop(personal.PERSON)
     cohort_ids = {m["cohort_id"] for m in rows.get("membership", [])}
-    cohorts = {str(c.id): c.name for c in session.exec(select(Cohort).where(Cohort.id.in_(cohort_ids)))}  # type: ignore[union-attr]
+    cohorts = {str(c.id): c.name for c in session.exec(select(Cohort).where(col(Cohort.id).in_(cohort_ids)))}
     return {
         "about": "Everything darebot stores about you in this workspace, one list per table. "
                  "Delete it all with /dare forget-me.",
@@ -196,14 +198,14 @@ def export_person(session: Session, ws: Workspace, person: Person, now: datetime
         "you": you[0] if you else {},
         "cohort_names": cohorts,
         "tables": rows,
-        "mentioned_in": personal.references_to(session, person.id),  # type: ignore[arg-type]
+        "mentioned_in": personal.references_to(session, pk(person)),
     }
 
 
 def _summary(data: dict[str, object]) -> tuple[Field, ...]:
-    tables: dict[str, list[dict[str, object]]] = data["tables"]  # type: ignore[assignment]
+    tables = cast("dict[str, list[dict[str, object]]]", data["tables"])
     fields = []
-    names: dict[str, str] = data["cohort_names"]  # type: ignore[assignment]
+    names = cast("dict[str, str]", data["cohort_names"])
     ms = tables.get("membership", [])
     if ms:
         roles = [f"{names.get(str(m['cohort_id']), '?')} ("
@@ -261,7 +263,7 @@ def forget_me(ctx: Context, cmd: ForgetMe) -> Reply:
     if cmd.confirm:
         return _confirm(ctx)
     ctx.me.forget_requested_at = ctx.now
-    rows = personal.person_rows(ctx.session, ctx.me.id)  # type: ignore[arg-type]
+    rows = personal.person_rows(ctx.session, pk(ctx.me))
     counts = {k: len(v) for k, v in rows.items() if v and k != personal.PERSON}
     what = ", ".join(f"{label.lower()} ({n})" for key, label in _KIND_LABELS if (n := counts.get(key)))
     return Reply(title="Delete everything about you?", sections=(
@@ -292,14 +294,14 @@ def _confirm(ctx: Context) -> Reply:
 def erase_person(session: Session, ws: Workspace, person: Person) -> int:
     """Fold the person's counts into their cohorts' anonymous totals, then delete every row that is
     theirs or names them (idempotency keys, the Slack installer mark). Returns rows deleted."""
-    pid: int = person.id  # type: ignore[assignment]
+    pid = pk(person)
     for cohort in session.exec(select(Cohort).join(Membership, col(Membership.cohort_id) == col(Cohort.id)).where(
             Membership.person_id == pid, Membership.is_participant == True)):  # noqa: E712
-        since = dare_window_start(current_dare(session, cohort.id), cohort)  # type: ignore[arg-type]
+        since = dare_window_start(current_dare(session, pk(cohort)), cohort)
         fold_into_totals(session, cohort, participant_stats(session, cohort, since=since, only=pid))
     session.flush()
     external = person.external_id
-    stone = personal.tombstone(session, ws.id, person.created_at)  # type: ignore[arg-type]
+    stone = personal.tombstone(session, pk(ws), person.created_at)
     done = personal.delete_people(session, [pid], tombstone_id=stone)
     extra = personal.delete_keys_naming(session, [external])
     if ws.platform == "slack":
@@ -314,7 +316,7 @@ def erase_person(session: Session, ws: Workspace, person: Person) -> int:
 def forget_contact(ctx: Context, name: str) -> Reply:
     """Delete one contact and everything logged about them; their counts stay, as numbers only."""
     contact = ctx.contact(name, field="name")
-    cid: int = contact.id  # type: ignore[assignment]
+    cid = pk(contact)
     attempts = list(ctx.session.exec(select(Outreach).where(Outreach.contact_id == cid)))
     interviews = list(ctx.session.exec(select(Interview).where(Interview.contact_id == cid)))
     iids = [i.id for i in interviews]
@@ -323,7 +325,7 @@ def forget_contact(ctx: Context, name: str) -> Reply:
 
     def day_row(day: date) -> ForgottenActivity:
         if day not in by_day:
-            by_day[day] = ForgottenActivity(person_id=ctx.me.id, counted_from=day, created_at=ctx.now)  # type: ignore[arg-type]
+            by_day[day] = ForgottenActivity(person_id=pk(ctx.me), counted_from=day, created_at=ctx.now)
         return by_day[day]
 
     for a in attempts:
@@ -349,17 +351,17 @@ def forget_contact(ctx: Context, name: str) -> Reply:
     ctx.session.add_all(by_day.values())
     ctx.me.next_check_at = ctx.now  # bulk deletes skip the ORM's change marks: the planner looks again
     # Planned and sent nudges about them: their subject is the contact's or an interview's id.
-    ctx.session.execute(delete(Nudge).where(Nudge.person_id == ctx.me.id, (  # type: ignore[arg-type]
-        (Nudge.rule.in_(CONTACT_SUBJECT_RULES) & (Nudge.subject == str(cid)))  # type: ignore[attr-defined]
-        | (Nudge.rule.in_(INTERVIEW_SUBJECT_RULES) & Nudge.subject.in_([str(i) for i in iids])))))  # type: ignore[attr-defined]
+    ctx.session.execute(delete(Nudge).where(col(Nudge.person_id) == pk(ctx.me), (
+        (col(Nudge.rule).in_(CONTACT_SUBJECT_RULES) & (col(Nudge.subject) == str(cid)))
+        | (col(Nudge.rule).in_(INTERVIEW_SUBJECT_RULES) & col(Nudge.subject).in_([str(i) for i in iids])))))
     if iids:
-        ctx.session.execute(delete(Outcome).where(Outcome.interview_id.in_(iids)))  # type: ignore[attr-defined]
-    ctx.session.execute(delete(Interview).where(Interview.contact_id == cid))  # type: ignore[arg-type]
-    ctx.session.execute(delete(Outreach).where(Outreach.contact_id == cid))  # type: ignore[arg-type]
+        ctx.session.execute(delete(Outcome).where(col(Outcome.interview_id).in_(iids)))
+    ctx.session.execute(delete(Interview).where(col(Interview.contact_id) == cid))
+    ctx.session.execute(delete(Outreach).where(col(Outreach.contact_id) == cid))
     shown = contact.name
     ctx.session.flush()
     ctx.session.expunge(contact)
-    ctx.session.execute(delete(Contact).where(Contact.id == cid))  # type: ignore[arg-type]
+    ctx.session.execute(delete(Contact).where(col(Contact.id) == cid))
     logged = f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''} and {len(interviews)} " \
              f"interview{'s' if len(interviews) != 1 else ''}"
     return text_reply(f"Forgot {shown}: the contact and {logged} are deleted. Your points and your cohort's "
@@ -386,7 +388,7 @@ def term_end(session: Session, cohort: Cohort) -> datetime | None:
     ends = []
     if cohort.closed_at is not None:
         ends.append(cohort.closed_at)
-    dare = current_dare(session, cohort.id)  # type: ignore[arg-type]
+    dare = current_dare(session, pk(cohort))
     if dare is not None and dare.deadline is not None:
         ends.append(datetime.combine(dare.deadline + timedelta(days=1), time(0), safe_zone(cohort.tz)))
     return min(ends) if ends else None
@@ -421,14 +423,14 @@ def purge_cohort(session: Session, cohort: Cohort, now: datetime) -> int:
     """Past retention: fold every participant into the anonymous totals and delete what is theirs in
     this cohort; people left in no cohort are erased entirely. Instructors keep their membership
     (they compare terms). Returns people erased."""
-    since = dare_window_start(current_dare(session, cohort.id), cohort)  # type: ignore[arg-type]
+    since = dare_window_start(current_dare(session, pk(cohort)), cohort)
     fold_into_totals(session, cohort, participant_stats(session, cohort, since=since))
     members = list(session.exec(select(Membership).where(Membership.cohort_id == cohort.id)))
     dare_ids = list(session.exec(select(Dare.id).where(Dare.cohort_id == cohort.id)))
     from storage.models import Acceptance
-    session.execute(delete(Story).where(Story.cohort_id == cohort.id))  # type: ignore[arg-type]
+    session.execute(delete(Story).where(col(Story.cohort_id) == pk(cohort)))
     if dare_ids:
-        session.execute(delete(Acceptance).where(Acceptance.dare_id.in_(dare_ids)))  # type: ignore[attr-defined]
+        session.execute(delete(Acceptance).where(col(Acceptance.dare_id).in_(dare_ids)))
     for m in members:
         if m.is_instructor:
             m.is_participant = False
@@ -473,14 +475,15 @@ def purge_due(session: Session, now: datetime, *, platform: str | None = None) -
             people += purge_cohort(session, cohort, now)
             cohorts += 1
             session.commit()
-    wq = select(Workspace).where(Workspace.uninstalled_at != None, Workspace.uninstalled_at <= now - UNINSTALL_GRACE)  # type: ignore[operator]  # noqa: E711
+    wq = select(Workspace).where(col(Workspace.uninstalled_at) != None,  # noqa: E711
+                                 col(Workspace.uninstalled_at) <= now - UNINSTALL_GRACE)
     if platform is not None:
         wq = wq.where(Workspace.platform == platform)
     gone = 0
     for ws in list(session.exec(wq)):
         log.info("privacy: deleting the data of %s workspace %s, uninstalled on %s", ws.platform, ws.external_id,
                  ws.uninstalled_at)
-        personal.delete_workspace(session, ws.id, ws.external_id)  # type: ignore[arg-type]
+        personal.delete_workspace(session, pk(ws), ws.external_id)
         session.expunge_all()
         session.commit()
         gone += 1

@@ -34,7 +34,7 @@ from bot.stats import (
     ranked,
 )
 from bot.validate import name_key
-from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story
+from storage.models import Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Story, pk
 
 BOARD_ROWS = 25
 
@@ -79,7 +79,7 @@ def progress(ctx: Context, cmd: c.Progress) -> Reply:
         return other_progress(ctx, cmd)
     sections: list[Section] = []
     query = (select(Cohort, Membership, Dare).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
-             .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+             .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
              .where(Membership.person_id == ctx.me.id, Cohort.workspace_id == ctx.ws.id, Cohort.closed_at == None,  # noqa: E711
                     Membership.is_participant == True, Membership.removed_at == None)  # noqa: E711,E712
              .order_by(col(Membership.joined_at)))
@@ -138,7 +138,7 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
          .outerjoin(Membership, and_(col(Membership.cohort_id) == col(Cohort.id),
                                      col(Membership.person_id) == ctx.me.id,
                                      col(Membership.removed_at) == None))  # noqa: E711
-         .outerjoin(Dare, Dare.id == latest_dare_id(Cohort.id))  # type: ignore[arg-type]
+         .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
          .where(Cohort.workspace_id == ctx.ws.id))
     if name:
         found = ctx.session.exec(q.where(Cohort.name_key == name_key(name))).first()
@@ -152,7 +152,7 @@ def _cohort_view(ctx: Context, name: str | None, *, instructor: bool, example: s
             return mine[0]
     # Closed cohorts stay readable: named, or when no open one fits.
     cohort = ctx.cohort(name, instructor=instructor, example=example, include_closed=True)  # or the usual refusal
-    return cohort, ctx.membership(cohort), current_dare(ctx.session, cohort.id)  # type: ignore[arg-type]
+    return cohort, ctx.membership(cohort), current_dare(ctx.session, pk(cohort))
 
 
 BOARD_TOP = 10
@@ -366,7 +366,7 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
                     s.last_activity.isoformat(timespec="minutes") if s.last_activity else "",
                     "yes" if s.person.unreachable_at else ""])
     span = f"{since or 'start'}_to_{until or 'today'}"
-    gone = (totals_for(ctx.session, cohort, current_dare(ctx.session, cohort.id))  # type: ignore[arg-type]
+    gone = (totals_for(ctx.session, cohort, current_dare(ctx.session, pk(cohort)))
             if cohort.has_anonymous_totals else None)
     note = (f" {gone.participants} more whose data was deleted count only in /dare report's anonymous totals."
             if gone and gone.participants else "")

@@ -181,7 +181,7 @@ class Deleted:
 
 def tombstone(session: Session, workspace_id: int, now: datetime) -> int:
     """The workspace's "(deleted)" person, created on first need."""
-    from storage.models import Person
+    from storage.models import Person, pk
 
     found = session.execute(select(col(Person.id)).where(col(Person.workspace_id) == workspace_id,
                                                          col(Person.external_id) == TOMBSTONE_ID)).scalar()
@@ -191,7 +191,7 @@ def tombstone(session: Session, workspace_id: int, now: datetime) -> int:
                     alias="(deleted)", nudges_enabled=False, created_at=now)
     session.add(person)
     session.flush()
-    return int(person.id)  # type: ignore[arg-type]
+    return pk(person)
 
 
 def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int | None = None) -> Deleted:
