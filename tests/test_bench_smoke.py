@@ -40,7 +40,7 @@ def test_report_keeps_the_hand_written_part(tmp_path) -> None:
 
 
 def test_fold_ranks_darebot_frames_and_leaves() -> None:
-    raw = ("run (/x/site-packages/aiohttp/web.py:10);handle_text (/work/wt/bench/bot/engine.py:80);"
+    raw = ("run (/x/site-packages/aiohttp/web.py:10);handle_text (/srv/darebot/bot/engine.py:80);"
            "do_execute (/x/site-packages/sqlalchemy/engine/default.py:9) 30\n"
            "run (/x/site-packages/aiohttp/web.py:10);select (/usr/lib/python3.11/selectors.py:468) 10\n")
     out = fold(raw)
