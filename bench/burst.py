@@ -293,6 +293,10 @@ def _frame(f: str) -> str:
     name, _, where = f.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     parts = Path(path).parts
+    if "site-packages" not in parts:  # darebot's own code, wherever the checkout lives
+        ours = next((i for i, p in enumerate(parts) if p in ("bot", "adapters", "storage", "bench", "tests")), None)
+        if ours is not None:
+            parts = parts[ours:]
     for anchor in ("site-packages", "wt", "main"):
         if anchor in parts:
             parts = parts[parts.index(anchor) + 1:]
