@@ -342,6 +342,11 @@ def test_json_logs_are_one_object_a_line_and_library_chatter_is_quiet() -> None:
     out = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    # Earlier tests on this worker may have left a darebot logger raised or disabled (a configuration
+    # loaded from a file, say): this test is about the formatter and the library levels, so start clean.
+    for name in ("darebot", "darebot.test"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+        logging.getLogger(name).disabled = False
     try:
         setup_logging("INFO", "json", stream=out)
         logging.getLogger("darebot.test").info("hello %s", "there", extra={"team": "T1"})
