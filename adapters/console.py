@@ -17,22 +17,21 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.clock import ManualClock
-from bot.dates import safe_zone
 from bot.engine import Engine
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import Observer, Sent
 from bot.replies import Reply
+from bot.zones import stored_zone
 from storage.db import Database
 
 WORKSPACE = WorkspaceRef("console", "local", "Local console")
 _SPEAKER = re.compile(r"^@([A-Za-z0-9._-]{1,40})\s+(.*)$")
-_WAIT = re.compile(r"^(\d{1,4})\s*([dhm])$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_WAIT = re.compile(r"^(?:(\d{1,4})w)?(?:(\d{1,4})d)?(?:(\d{1,4})h)?(?:(\d{1,4})m)?$")
 
 BANNER = """darebot console: you can play the instructor and every student.
   @NAME /dare ...   run a command as NAME (created on first use)
   /dare ...         run it as the previous speaker
-  /wait 3d          move the clock on (3d, 12h, 30m) and see the nudges sent meanwhile
+  /wait 3d          move the clock on (3d, 12h, 30m, 1w, 3d15h) and see the nudges sent meanwhile
   /dare help        every command; /quit to leave"""
 
 
@@ -47,7 +46,7 @@ class ConsoleMessenger:
     def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
                 check: bool = False) -> Sent:
         tz = self.engine.person_zone(WORKSPACE, user_id)
-        local = self.engine.clock.now().astimezone(safe_zone(tz))
+        local = self.engine.clock.now().astimezone(stored_zone(tz))
         body = reply.plain_text().replace("\n", "\n    ")
         self.out.write(f"[{local:%Y-%m-%d %H:%M} {tz}] DM to @{user_id}: {body}\n")
         self.out.flush()
@@ -56,10 +55,13 @@ class ConsoleMessenger:
 
 
 def parse_wait(text: str) -> timedelta | None:
-    m = _WAIT.match(text.strip().lower())
-    if not m or int(m.group(1)) == 0:
+    """`3d`, `12h`, `30m`, `1w`, or combined largest first: `1w2d3h`, `3d15h`."""
+    m = _WAIT.match("".join(text.split()).lower())
+    if not m or not any(m.groups()):
         return None
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    w, d, h, mins = (int(g or 0) for g in m.groups())
+    delta = timedelta(weeks=w, days=d, hours=h, minutes=mins)
+    return delta if delta > timedelta(0) else None
 
 
 class Console:
@@ -92,7 +94,7 @@ class Console:
         if line.startswith("/wait"):
             delta = parse_wait(line[5:])
             if delta is None:
-                self.say("! /wait takes a span like 3d, 12h or 30m.")
+                self.say("! /wait takes a span like 3d, 12h, 30m, 1w or 3d15h.")
                 return True
             self.coach.simulate_until(self.clock.now() + delta)
             self.say(f"(the clock is now {self.clock.now():%Y-%m-%d %H:%M} UTC)")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_
 from sqlmodel import col, select
 
 from bot import commands as c
@@ -12,65 +16,133 @@ from bot.coaching import (
     NO_IS_NOT_FOREVER,
     PERSISTENCE_ATTEMPTS,
     PERSISTENCE_TIP,
+    RECRUITER_BETTER_NO,
+    RECRUITER_SELLS,
     RECRUITER_STEPS,
+    RECRUITER_YES,
+    day_word,
     recruiter_steps_done,
 )
 from bot.context import Context
 from bot.dates import not_future, resolve_date
 from bot.errors import UsageError
-from bot.questions import check_ids, must_ask
+from bot.questions import check_ids, suggest
 from bot.registry import command, form_action
 from bot.replies import Field, Reply, Section, text_reply
+from bot.stats import dare_window_start, latest_dare_id
 from bot.validate import name_key
-from storage.models import Cohort, Contact, Interview, Outcome, Outreach, RecruiterCall, Story, pk
+from storage.models import (
+    Acceptance,
+    Cohort,
+    Contact,
+    Dare,
+    Interview,
+    Membership,
+    Outcome,
+    Outreach,
+    RecruiterCall,
+    Story,
+    pk,
+)
 
-CONSENT_LABEL = {"cohort": "shared with the cohort, with your name", "anonymous": "shared with the cohort anonymously",
-                 "instructor": "for your instructor only"}
+CONSENT_LABEL = {
+    "cohort": "shared with the cohort, with your name",
+    "anonymous": "shared with the cohort anonymously",
+    "instructor": "for your instructor only",
+}
 
 
-@command("contact", summary="Add someone you want to reverse-interview.", form="contact",
-         examples=('/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical '
-                   '--kind decision-maker --decides',
-                   '/dare contact "Ada Lovelace" --forget'))
+@command(
+    "contact",
+    summary="Add someone you want to reverse-interview.",
+    form="contact",
+    details=(
+        "Kinds: future-self (where you want to be in a few years), decision-maker (can hire; implies "
+        "--decides), business (someone ahead of you in business), recruiter. The kind shapes the "
+        "questions suggested before your talk. --forget deletes the contact and its history."
+    ),
+    examples=(
+        '/dare contact "Ada Lovelace" --title "Head of Engineering" --org Analytical --kind decision-maker --decides',
+        '/dare contact "Ada Lovelace" --forget',
+    ),
+)
 def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
     if cmd.forget:
         from bot.privacy import forget_contact
+
         return forget_contact(ctx, cmd.name)
     key = name_key(cmd.name)
     if ctx.session.exec(select(Contact).where(Contact.person_id == ctx.me.id, Contact.name_key == key)).first():
-        raise UsageError(f"You already have a contact called '{cmd.name}'. Log an attempt with "
-                         f'/dare outreach "{cmd.name}".', field="name")
+        raise UsageError(
+            f"You already have a contact called '{cmd.name}'. Log an attempt with /dare outreach \"{cmd.name}\".",
+            field="name",
+        )
     kind = cmd.kind or "future-self"
     decides = cmd.decides or kind == "decision-maker"
-    ctx.session.add(Contact(workspace_id=pk(ctx.ws), person_id=pk(ctx.me), name=cmd.name, name_key=key,
-                            title=cmd.title, org=cmd.org, kind=kind, can_decide=decides, created_at=ctx.now))
+    ctx.session.add(
+        Contact(
+            workspace_id=pk(ctx.ws),
+            person_id=pk(ctx.me),
+            name=cmd.name,
+            name_key=key,
+            title=cmd.title,
+            org=cmd.org,
+            kind=kind,
+            can_decide=decides,
+            created_at=ctx.now,
+        )
+    )
     where = ", ".join(x for x in (cmd.title, cmd.org) if x)
-    text = f"Added {cmd.name}{' (' + where + ')' if where else ''}. Reach out, then record it with " \
-           f'/dare outreach "{cmd.name}" --via email.'
+    text = (
+        f"Added {cmd.name}{' (' + where + ')' if where else ''}. Reach out, then record it with "
+        f'/dare outreach "{cmd.name}" --via email.'
+    )
     if not decides:
         text += "\n" + DECIDER_TIP
     return text_reply(text, title="Contact added")
 
 
-@command("outreach", summary="Record one attempt to reach a contact.", form="outreach",
-         details="Attempts are numbered; a follow-up counts from the day after the last one.",
-         examples=('/dare outreach "Ada Lovelace" --via linkedin --on yesterday',))
+@command(
+    "outreach",
+    summary="Record one attempt to reach a contact.",
+    form="outreach",
+    details="Attempts are numbered; a follow-up counts from the day after the last one.",
+    examples=('/dare outreach "Ada Lovelace" --via linkedin --on yesterday',),
+)
 def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
     contact = ctx.contact(cmd.contact)
-    day = not_future(resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today, ctx.today,
-                     what="An attempt", field="on")
-    previous = list(ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
-                                     .order_by(col(Outreach.attempt_no))))
+    day = not_future(
+        resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today,
+        ctx.today,
+        what="An attempt",
+        field="on",
+    )
+    previous = list(
+        ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id).order_by(col(Outreach.attempt_no)))
+    )
     if previous and day < previous[-1].sent_on:
-        raise UsageError(f"Your last attempt to {contact.name} was on {previous[-1].sent_on}; "
-                         "a new one can't be dated before it.", field="on")
+        raise UsageError(
+            f"Your last attempt to {contact.name} was on {previous[-1].sent_on}; a new one can't be dated before it.",
+            field="on",
+        )
     if previous and day == previous[-1].sent_on:
         # A follow-up gives them time to answer; two messages in a day is one attempt (or a double submit).
-        raise UsageError(f"You already recorded an attempt to {contact.name} on {day}. "
-                         "Give them a few days; a follow-up counts from the next day.", field="on")
+        raise UsageError(
+            f"You already recorded an attempt to {contact.name} on {day}. "
+            "Give them a few days; a follow-up counts from the next day.",
+            field="on",
+        )
     n = len(previous) + 1
-    ctx.session.add(Outreach(contact_id=pk(contact), person_id=pk(ctx.me), attempt_no=n, channel=cmd.via or "email",
-                             sent_on=day, created_at=ctx.now))
+    ctx.session.add(
+        Outreach(
+            contact_id=pk(contact),
+            person_id=pk(ctx.me),
+            attempt_no=n,
+            channel=cmd.via or "email",
+            sent_on=day,
+            created_at=ctx.now,
+        )
+    )
     answered = any(o.status != "no-reply" for o in previous)
     if answered:
         tip = "They answered before, so this one is about keeping in touch. Nice."
@@ -82,22 +154,98 @@ def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
         tip = "Third try recorded. Many people only answer now. If this one stays silent, line up someone new."
     else:
         tip = MOVE_ON_TIP
+    before = _before_dare(_running_dares(ctx), day)
+    if before:
+        tip += "\n" + before
     ordinal = {1: "First", 2: "Second", 3: "Third"}.get(n, f"Attempt {n}:")
-    head = f"{ordinal} attempt to {contact.name} ({cmd.via or 'email'}, {day})" if n <= 3 else \
-        f"{ordinal} {contact.name} ({cmd.via or 'email'}, {day})"
+    head = (
+        f"{ordinal} attempt to {contact.name} ({cmd.via or 'email'}, {day})"
+        if n <= 3
+        else f"{ordinal} {contact.name} ({cmd.via or 'email'}, {day})"
+    )
     return text_reply(f"{head} recorded.\n{tip}", title="Outreach recorded")
 
 
-@command("reply", summary="Record that a contact answered.",
-         examples=('/dare reply "Ada Lovelace" --meeting tomorrow', '/dare reply "Ada Lovelace" --declined'))
+@dataclass(frozen=True)
+class _Running:
+    cohort: Cohort
+    dare: Dare
+    start: date
+    goal: int  # the dare's, or the participant's own when higher
+
+
+def _running_dares(ctx: Context) -> list[_Running]:
+    """The dares of the cohorts I take part in, with my own goal: one statement."""
+    rows = ctx.session.exec(
+        select(Cohort, Dare, Acceptance)
+        .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+        .join(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
+        .outerjoin(Acceptance, and_(col(Acceptance.dare_id) == col(Dare.id), col(Acceptance.person_id) == ctx.me.id))
+        .where(
+            col(Membership.person_id) == ctx.me.id,
+            col(Cohort.workspace_id) == ctx.ws.id,
+            col(Cohort.closed_at).is_(None),
+            col(Membership.is_participant).is_(True),
+        )
+        .order_by(col(Membership.joined_at))
+    ).all()
+    out = []
+    for cohort, dare, acc in rows:
+        start = dare_window_start(dare, cohort)
+        if start is not None:
+            out.append(_Running(cohort, dare, start, max(dare.goal, (acc.goal if acc else None) or 0)))
+    return out
+
+
+def _before_dare(running: list[_Running], day: date) -> str:
+    """A note when a date falls before every running dare the person is in: it is kept, but doesn't count."""
+    if running and all(day < r.start for r in running):
+        first = min(running, key=lambda r: r.start)
+        return (
+            f"Note: that's before {first.cohort.name}'s dare started ({first.start}), so it's on your record but "
+            "doesn't count toward the dare."
+        )
+    return ""
+
+
+def _goal_reached(running: list[_Running], held: list[date], day: date) -> str:
+    """Congratulations when this interview is the one that meets a running dare's goal (in the reply only:
+    darebot has no way to post in a cohort's channel on its own)."""
+    for r in running:
+        if day >= r.start and sum(1 for d in held if d >= r.start) == r.goal:
+            return (
+                f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort.name}. Congratulations! Most "
+                "people never try one reverse interview, and you did all of them. What's left is the good part: "
+                "thank them, tell them later what you did with their advice, and share your story."
+            )
+    return ""
+
+
+@command(
+    "reply",
+    summary="Record that a contact answered.",
+    details=(
+        "Without options: they answered, no date yet. --meeting takes a day from today on (a talk that "
+        "already happened is logged with /dare log); you get a prep DM the day before."
+    ),
+    examples=('/dare reply "Ada Lovelace" --meeting tomorrow', '/dare reply "Ada Lovelace" --declined'),
+)
 def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
     contact = ctx.contact(cmd.contact)
-    last = ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
-                            .order_by(col(Outreach.attempt_no).desc())).first()
+    last = ctx.session.exec(
+        select(Outreach).where(Outreach.contact_id == contact.id).order_by(col(Outreach.attempt_no).desc())
+    ).first()
     if last is None:
-        raise UsageError(f"You haven't recorded reaching out to {contact.name} yet: "
-                         f'/dare outreach "{contact.name}" first.')
+        raise UsageError(
+            f'You haven\'t recorded reaching out to {contact.name} yet: /dare outreach "{contact.name}" first.'
+        )
     meeting = resolve_date(cmd.meeting, ctx.today, what="--meeting", field="meeting") if cmd.meeting else None
+    if meeting is not None and meeting < ctx.today:
+        raise UsageError(
+            f"{meeting} has passed: --meeting is for a talk still ahead. If it happened, log it: "
+            f'/dare log "{contact.name}" --on {meeting}.',
+            field="meeting",
+        )
     if meeting is not None and meeting < last.sent_on:
         raise UsageError(f"The meeting can't be before your attempt on {last.sent_on}.", field="meeting")
     last.status = "declined" if cmd.declined else ("meeting" if meeting else "replied")
@@ -106,83 +254,193 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
     if cmd.declined:
         return text_reply(f"{contact.name} said no. {DECLINED_TIP}", title="Reply recorded")
     if meeting:
-        qs = "\n".join(f"- {q.text}" for q in must_ask())
-        return Reply(title="Meeting booked", sections=(
-            Section(text=f"Meeting with {contact.name} on {meeting}. Prepare three questions; these work:\n{qs}"),
-            Section(text=f'Afterwards: /dare log "{contact.name}" --minutes N --learned "..."')))
-    return text_reply(f"{contact.name} answered after {last.attempt_no} attempt{'s' if last.attempt_no > 1 else ''}. "
-                      "Now ask for 15 minutes, and record the date with "
-                      f'/dare reply "{contact.name}" --meeting DATE.', title="Reply recorded")
+        asked = {
+            q
+            for a in ctx.session.exec(select(Interview.asked).where(Interview.person_id == ctx.me.id))
+            for q in a.split(",")
+            if q
+        }
+        qs = "\n".join(f"- {q.text} ({q.id})" for q in suggest(contact.kind, ctx.me.aim, asked))
+        return Reply(
+            title="Meeting booked",
+            sections=(
+                Section(
+                    text=f"Meeting with {contact.name} {day_word(meeting, ctx.today)} ({meeting}). Prepare three "
+                    f"questions; these fit:\n{qs}"
+                ),
+                Section(text=f'Afterwards: /dare log "{contact.name}" --minutes N --learned "..."'),
+            ),
+        )
+    return text_reply(
+        f"{contact.name} answered after {last.attempt_no} attempt{'s' if last.attempt_no > 1 else ''}. "
+        "Now ask for 15 minutes, and record the date with "
+        f'/dare reply "{contact.name}" --meeting DATE.',
+        title="Reply recorded",
+    )
 
 
-@command("log", summary="Record a reverse interview that happened.", form="log",
-         examples=('/dare log "Ada Lovelace" --minutes 20 --outcome advice --outcome referral --asked v1,m2 '
-                   '--learned "Start with the team\'s problems"',))
+@command(
+    "log",
+    summary="Record a reverse interview that happened.",
+    form="log",
+    details=(
+        "Outcome tags (repeat --outcome): advice, connection, referral, job-lead, job-offer, "
+        "business-proposal; they are shown but earn no points. --asked takes the ids of the questions you "
+        "asked, comma-separated (listed below and in /dare questions), so the next prep suggests new ones."
+    ),
+    examples=(
+        '/dare log "Ada Lovelace" --minutes 20 --outcome advice --outcome referral --asked v1,m2 '
+        '--learned "Start with the team\'s problems"',
+    ),
+)
 def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     contact = ctx.contact(cmd.contact)
-    day = not_future(resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today, ctx.today,
-                     what="An interview", field="on")
+    day = not_future(
+        resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today,
+        ctx.today,
+        what="An interview",
+        field="on",
+    )
     check_ids(cmd.asked)
-    if ctx.session.exec(select(Interview).where(Interview.contact_id == contact.id, Interview.held_on == day)).first():
+    # All my interviews at once: the duplicate check here, the goal count below.
+    mine = list(
+        ctx.session.exec(
+            select(col(Interview.contact_id), col(Interview.held_on)).where(Interview.person_id == ctx.me.id)
+        ).all()
+    )
+    if any(cid == contact.id and held == day for cid, held in mine):
         raise UsageError(f"You already logged an interview with {contact.name} on {day}.", field="on")
-    interview = Interview(person_id=pk(ctx.me), contact_id=pk(contact), held_on=day, minutes=cmd.minutes,
-                          asked=",".join(cmd.asked), learned=cmd.learned, created_at=ctx.now)
+    interview = Interview(
+        person_id=pk(ctx.me),
+        contact_id=pk(contact),
+        held_on=day,
+        minutes=cmd.minutes,
+        asked=",".join(cmd.asked),
+        learned=cmd.learned,
+        created_at=ctx.now,
+    )
     ctx.session.add(interview)
     ctx.session.flush()
     for tag in cmd.outcomes:
         ctx.session.add(Outcome(interview_id=pk(interview), tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
-    last = ctx.session.exec(select(Outreach).where(Outreach.contact_id == contact.id)
-                            .order_by(col(Outreach.attempt_no).desc())).first()
+    last = ctx.session.exec(
+        select(Outreach).where(Outreach.contact_id == contact.id).order_by(col(Outreach.attempt_no).desc())
+    ).first()
     if last is not None and last.status == "no-reply":
         last.status, last.replied_on = "meeting", min(day, ctx.today)
         last.meeting_on = day
-    done = ctx.session.exec(select(Interview.id).where(Interview.person_id == ctx.me.id)).all()
+    done = [held for _, held in mine] + [day]
     fields = [Field("With", contact.name + (" (can hire)" if contact.can_decide else "")), Field("On", str(day))]
     if cmd.minutes:
         fields.append(Field("Minutes", str(cmd.minutes)))
     if cmd.outcomes:
         fields.append(Field("Came of it", ", ".join(cmd.outcomes)))
-    follow = ("Send a short thank-you today, and tell them later what you did with their advice. "
-              "Then share how it went with /dare story TEXT --to cohort|anonymous|instructor.")
-    return Reply(title=f"Reverse interview #{len(done)} logged", sections=(Section(fields=tuple(fields)),
-                                                                          Section(text=follow)))
+    follow = (
+        "Send a short thank-you today, and tell them later what you did with their advice. "
+        "Then share how it went with /dare story TEXT --to cohort|anonymous|instructor."
+    )
+    sections = [Section(fields=tuple(fields)), Section(text=follow)]
+    running = _running_dares(ctx)
+    cheer = _goal_reached(running, done, day)
+    if cheer:
+        sections.insert(0, Section(text=cheer))
+    before = _before_dare(running, day)
+    if before:
+        sections.append(Section(text=before))
+    return Reply(title=f"Reverse interview #{len(done)} logged", sections=tuple(sections))
 
 
-@command("story", summary="Share how it went (default: instructor only).", form="story", free_text=True,
-         examples=("/dare story She said my question was the best she'd heard all year --to anonymous",))
+@command(
+    "story",
+    summary="Share how it went (default: instructor only).",
+    form="story",
+    free_text=True,
+    details=(
+        "--to cohort shares it with your name, anonymous without it, instructor keeps it private. "
+        "A story about a logged interview can earn the dare's reward."
+    ),
+    examples=("/dare story She said my question was the best she'd heard all year --to anonymous",),
+)
 def story(ctx: Context, cmd: c.ShareStory) -> Reply:
     cohorts = [cohort for cohort, m in ctx.memberships() if m.is_participant]
     cohort: Cohort | None = cohorts[-1] if cohorts else None
     consent = cmd.to or "instructor"
-    ctx.session.add(Story(person_id=pk(ctx.me), cohort_id=pk(cohort) if cohort else None, text=cmd.text,
-                          consent=consent, created_at=ctx.now))
+    ctx.session.add(
+        Story(
+            person_id=pk(ctx.me),
+            cohort_id=pk(cohort) if cohort else None,
+            text=cmd.text,
+            consent=consent,
+            created_at=ctx.now,
+        )
+    )
     reward = ""
     if cohort is not None:
         from bot.stats import current_dare
+
         dare = current_dare(ctx.session, pk(cohort))
         if dare and dare.reward:
             reward = f" Your instructor will see it and can grant the reward ({dare.reward})."
     return text_reply(f"Thanks for sharing: your story is {CONSENT_LABEL[consent]}.{reward}", title="Story saved")
 
 
-@command("recruiter", summary="Record a recruiter's call and how you handled it.",
-         examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me '
-                   '--answer later --connected',))
+@command(
+    "recruiter",
+    summary="Record a recruiter's call and how you handled it.",
+    details=(
+        "One call per company: run it again to tick more steps. --asked ids: why-open (why is the role "
+        "open?), why-me (why do they think you fit?), role-type (what kind of role is it really?). "
+        "--answer yes|no|later."
+    ),
+    examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me --answer later --connected',),
+)
 def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
-    ctx.session.add(RecruiterCall(person_id=pk(ctx.me), company=cmd.company, role=cmd.role, asked=",".join(cmd.asked),
-                                  answer=cmd.answer, connected=cmd.connected, referred=cmd.referred,
-                                  occurred_on=ctx.today, created_at=ctx.now))
-    done = recruiter_steps_done(cmd.asked, cmd.answer, cmd.connected, cmd.referred)
+    # One call per company: a later command about the same company ticks more steps on the same call.
+    call = next(
+        (
+            rc
+            for rc in ctx.session.exec(select(RecruiterCall).where(RecruiterCall.person_id == ctx.me.id))
+            if name_key(rc.company) == name_key(cmd.company)
+        ),
+        None,
+    )
+    if call is None:
+        call = RecruiterCall(
+            person_id=pk(ctx.me),
+            company=cmd.company,
+            role=cmd.role,
+            asked=",".join(cmd.asked),
+            answer=cmd.answer,
+            connected=cmd.connected,
+            referred=cmd.referred,
+            occurred_on=ctx.today,
+            created_at=ctx.now,
+        )
+        ctx.session.add(call)
+        verb = "recorded"
+    else:
+        call.asked = ",".join(dict.fromkeys([a for a in call.asked.split(",") if a] + list(cmd.asked)))
+        call.role = cmd.role or call.role
+        if cmd.answer is not None and cmd.answer != call.answer:
+            call.answer = cmd.answer
+            if cmd.answer == "no":
+                call.occurred_on = ctx.today  # the revisit counts from the no
+        call.connected = call.connected or cmd.connected
+        call.referred = call.referred or cmd.referred
+        verb = "updated"
+    asked = tuple(a for a in call.asked.split(",") if a)
+    done = recruiter_steps_done(asked, call.answer, call.connected, call.referred)
     lines = [f"{'[x]' if done[key] else '[ ]'} {text}" for key, text in RECRUITER_STEPS]
-    text = "\n".join(lines)
-    if cmd.answer == "no":
-        text += "\n" + NO_IS_NOT_FOREVER
+    advice = {"yes": RECRUITER_YES, "no": RECRUITER_BETTER_NO + " " + NO_IS_NOT_FOREVER}.get(
+        call.answer or "", RECRUITER_SELLS
+    )
     missing = [key for key, _ in RECRUITER_STEPS if not done[key]]
     head = "All four steps: textbook." if not missing else "The playbook, and where you are:"
-    return Reply(title=f"Recruiter call from {cmd.company} recorded", sections=(Section(text=head), Section(text=text)))
-
-
+    sections = [Section(text=head), Section(text="\n".join(lines)), Section(text=advice)]
+    if call.answer in ("yes", "no"):
+        sections.append(Section(text=RECRUITER_SELLS))
+    return Reply(title=f"Recruiter call from {call.company} {verb}", sections=tuple(sections))
 
 
 form_action("nudge.log", "log")

@@ -10,12 +10,13 @@ from sqlmodel import select
 from bot import commands as c
 from bot.coaching import DARE_PITCH
 from bot.context import Context
-from bot.dates import resolve_date, safe_zone, zone
+from bot.dates import resolve_date
 from bot.errors import UsageError
 from bot.registry import action, command
 from bot.replies import Button, Field, Reply, Section, text_reply
 from bot.stats import current_dare
-from bot.validate import name_key
+from bot.validate import name_key, typed
+from bot.zones import stored_zone, zone
 from storage.models import Acceptance, Cohort, Dare, Membership, Nudge, QuietWeek, pk
 
 DEADLINE_HORIZON_DAYS = 366  # a dare is a term's work; further out is a typo
@@ -32,12 +33,13 @@ def resolve_deadline(ctx: Context, text: str) -> date:
 
 
 @command("cohort create", summary="Create a cohort; you become its instructor.",
+         details="Put names with spaces in quotes. --tz sets the clock for members who set none.",
          examples=('/dare cohort create "Spring 2027" --goal 3 --deadline 2027-04-30 --tz Europe/Berlin',))
 def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
     key = name_key(cmd.name)
     if ctx.session.exec(select(Cohort).where(Cohort.workspace_id == ctx.ws.id, Cohort.name_key == key)).first():
         raise UsageError(f"A cohort called '{cmd.name}' already exists here: pick another name, "
-                         f"or join it with /dare cohort join {cmd.name}.", field="name")
+                         f"or join it with /dare cohort join {typed(cmd.name)}.", field="name")
     tz = zone(cmd.tz, field="tz").key if cmd.tz else (ctx.me.tz or ctx.default_tz)
     deadline = resolve_deadline(ctx, cmd.deadline) if cmd.deadline else None
     cohort = Cohort(workspace_id=pk(ctx.ws), name=cmd.name, name_key=key, tz=tz, goal=cmd.goal or 3,
@@ -49,11 +51,12 @@ def create(ctx: Context, cmd: c.CohortCreate) -> Reply:
     when = f", deadline {deadline.isoformat()}" if deadline else ""
     return text_reply(
         f"Cohort {cohort.name} is ready (goal {cohort.goal} reverse interviews{when}, time zone {tz}). "
-        f"You're its instructor.\nNext: students join with /dare cohort join {cohort.name}; "
-        f"then issue the dare with /dare start {cohort.name}.", title="Cohort created")
+        f"You're its instructor.\nNext: students join with /dare cohort join {typed(cohort.name)}; "
+        f"then issue the dare with /dare start {typed(cohort.name)}.", title="Cohort created")
 
 
-@command("cohort join", summary="Join a cohort as a participant.", examples=('/dare cohort join "Spring 2027"',))
+@command("cohort join", summary="Join a cohort as a participant.", examples=('/dare cohort join "Spring 2027"',),
+         details="Put names with spaces in quotes. If the dare is already out, you see it at once.")
 def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
     if not cmd.name:
         raise UsageError("Which cohort? Ask your instructor for its name.", usage="/dare cohort join NAME")
@@ -84,6 +87,7 @@ def join(ctx: Context, cmd: c.CohortJoin) -> Reply:
 
 
 @command("cohort instructor", summary="Make someone an instructor of a cohort.", instructor=True,
+         details="Instructors get the weekly digest and can start, pause and report.",
          examples=('/dare cohort instructor "Spring 2027" @sam',))
 def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
@@ -103,6 +107,8 @@ def add_instructor(ctx: Context, cmd: c.CohortInstructor) -> Reply:
 
 
 @command("cohort pause", summary="Pause every nudge for a cohort.", instructor=True,
+         details=("Without --until it lasts until /dare cohort resume; afterwards only the most relevant nudge "
+                  "goes out."),
          examples=('/dare cohort pause "Spring 2027" --until 2027-03-01',))
 def pause(ctx: Context, cmd: c.CohortPause) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
@@ -111,13 +117,15 @@ def pause(ctx: Context, cmd: c.CohortPause) -> Reply:
         day = resolve_date(cmd.until, ctx.today, what="--until", field="until")
         if day <= ctx.today:
             raise UsageError("--until must be after today.", field="until")
-        until = datetime.combine(day, time(0), safe_zone(cohort.tz))
+        until = datetime.combine(day, time(0), stored_zone(cohort.tz))
     cohort.paused, cohort.paused_until = until is None, until
-    tail = f" until {cmd.until and until.date().isoformat()}" if until else f" until /dare cohort resume {cohort.name}"
+    tail = (f" until {cmd.until and until.date().isoformat()}" if until else
+            f" until /dare cohort resume {typed(cohort.name)}")
     return text_reply(f"Nudges for {cohort.name} are paused{tail}. Commands keep working.")
 
 
 @command("cohort resume", summary="Resume nudges for a paused cohort.", instructor=True,
+         details="Nudges held back during the pause are re-planned: at most one goes out.",
          examples=('/dare cohort resume "Spring 2027"',))
 def resume(ctx: Context, cmd: c.CohortResume) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
@@ -126,6 +134,7 @@ def resume(ctx: Context, cmd: c.CohortResume) -> Reply:
 
 
 @command("cohort quiet", summary="Mark a quiet stretch (exams, a break): no nudges to participants then.",
+         details="Up to 9 weeks; dates are read on each person's own calendar.",
          instructor=True, usage="/dare cohort quiet NAME --from DATE --to DATE [--note TEXT]",
          examples=('/dare cohort quiet "Spring 2027" --from 2027-03-10 --to 2027-03-17 --note exams',))
 def quiet(ctx: Context, cmd: c.CohortQuiet) -> Reply:
@@ -151,7 +160,8 @@ def dare_sections(dare: Dare, cohort: Cohort) -> tuple[Section, ...]:
     if dare.reward:
         fields.append(Field("For sharing your story", dare.reward))
     return (Section(text=DARE_PITCH, fields=tuple(fields)),
-            Section(text=f"Take it with /dare accept {cohort.name}, then add someone with /dare contact \"NAME\"."))
+            Section(text=f"Take it with /dare accept {typed(cohort.name)}, then add someone with "
+                         "/dare contact \"NAME\"."))
 
 
 @command("start", summary="Issue the dare to a cohort and DM every participant; the last four set the nudges' pace.",
@@ -167,10 +177,20 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
         changed = _apply(dare, cmd, deadline)
         if not changed:
             return text_reply(f"The dare for {cohort.name} is already on. To change it, give what changes, e.g. "
-                              f"/dare start {cohort.name} --deadline DATE --reward TEXT.")
+                              f"/dare start {typed(cohort.name)} --deadline DATE --reward TEXT.")
+        told = "no new announcement is sent."
+        if "goal" in changed or "deadline" in changed:
+            from bot.nudges.catalog import plan_now
+
+            participants = list(ctx.session.exec(select(Membership.person_id).where(
+                Membership.cohort_id == cohort.id, Membership.is_participant == True)))  # noqa: E712
+            ctx.planned_dms += plan_now(ctx.session, "dare-changed", workspace_id=ctx.ws.id,  # type: ignore[arg-type]
+                                        person_ids=participants, dare_id=dare.id,  # type: ignore[arg-type]
+                                        event=f"c{ctx.now:%Y%m%d%H%M%S}", now=ctx.now, supersede=True)
+            told = "each participant gets one DM about the change." if participants else told
         return Reply(title=f"Dare updated for {cohort.name}",
                      sections=(Section(text=f"Changed: {', '.join(changed)}. Everything logged so far still counts; "
-                                            "no new announcement is sent."), *dare_sections(dare, cohort)),
+                                            f"{told}"), *dare_sections(dare, cohort)),
                      ephemeral=False)
     if deadline is None and cohort.deadline is not None and cohort.deadline >= ctx.today:
         deadline = cohort.deadline
@@ -218,12 +238,13 @@ def plan_announcements(ctx: Context, dare: Dare, person_ids: list[int]) -> int:
     return len(rows)
 
 
-@command("accept", summary="Take the dare.", examples=("/dare accept",))
+@command("accept", summary="Take the dare.", examples=("/dare accept", '/dare accept "Spring 2027"'),
+         details="The cohort can be left out when you're in one.")
 def accept(ctx: Context, cmd: c.Accept) -> Reply:
     cohort = ctx.cohort(cmd.name, example="/dare accept NAME")
     m = ctx.membership(cohort)
     if m is None or not m.is_participant:
-        raise UsageError(f"Join {cohort.name} first: /dare cohort join {cohort.name}.")
+        raise UsageError(f"Join {cohort.name} first: /dare cohort join {typed(cohort.name)}.")
     dare = current_dare(ctx.session, pk(cohort))
     if dare is None:
         raise UsageError(f"{cohort.name} has no dare yet: your instructor issues it with /dare start.")

@@ -331,6 +331,7 @@ class Export:
 @dataclass(frozen=True)
 class GrantReward:
     user: UserRef = arg("@user", "Whose story reward was granted", kind="user")
+    anyway: bool = opt("--anyway", "Grant it even though the story isn't tied to a logged interview", kind="bool")
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ class Questions:
     pass
 
 
-SETTING_KEYS = ("tz", "quiet", "nudges", "snooze", "board")
+SETTING_KEYS = ("tz", "quiet", "nudges", "snooze", "board", "aim", "goal")
 
 
 @dataclass(frozen=True)

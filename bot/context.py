@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.dates import local_today
 from bot.errors import NotAllowed, NotFound, UsageError
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory
 from bot.validate import NAME_MAX, name_key
+from bot.zones import effective_zone, local_today
 from storage.models import Cohort, Contact, Membership, Person, Workspace, pk
 
 if TYPE_CHECKING:
@@ -97,21 +97,6 @@ def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, 
         ws.uninstalled_at = None
     _refresh(person, actor.user_id, actor.display_name, actor.tz, rename=True)
     return ws, person, cohort_tz
-
-
-def effective_zone(session: Session, person: Person, default_tz: str) -> tuple[str, str]:
-    """(zone, where it came from): the person's own, else their first cohort's, else the default.
-
-    Dates typed by the person, nudges and digests all read the clock in this zone.
-    """
-    if person.tz:
-        return person.tz, "yours"
-    cohort_tz = session.exec(select(Cohort.tz).join(Membership, col(Membership.cohort_id) == Cohort.id)
-                             .where(Membership.person_id == person.id)
-                             .order_by(col(Membership.joined_at), col(Membership.id))).first()
-    if cohort_tz:
-        return cohort_tz, "your cohort's"
-    return default_tz, "the default"
 
 
 @dataclass

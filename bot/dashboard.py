@@ -127,7 +127,8 @@ def taught(session: Session, person_id: int) -> list[Cohort]:
 
 
 @command("dashboard", summary="A private link to your cohorts' web dashboard, valid for a day.", instructor=True,
-         writes=False, examples=("/dare dashboard",))
+         writes=False, examples=("/dare dashboard",),
+         details="The link is yours alone and opens every cohort you teach; ask again for a fresh one when it expires.")
 def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
     from bot.errors import NotAllowed, UsageError
 

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from bot import commands as c
 from bot import dedupe, registry, views
 from bot.clock import Clock
-from bot.context import Context, effective_zone, get_actor, get_person, get_workspace
+from bot.context import Context, get_actor, get_person, get_workspace
 from bot.dashboard import DashboardConfig
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
@@ -28,6 +28,7 @@ from bot.nudges import marks
 from bot.ports import Directory, NoDirectory, NoObserver, Observer
 from bot.replies import OOPS, Reply, Section, error_reply
 from bot.validate import name_key
+from bot.zones import effective_zone
 from storage.db import Database
 from storage.models import Cohort, Contact, ProcessedEvent
 

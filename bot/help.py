@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.context import Context
 from bot.errors import UsageError
+from bot.questions import QUESTION_IDS
 from bot.registry import CommandSpec, Param, arg, command, commands
 from bot.replies import Reply, Section
 
@@ -38,6 +39,9 @@ def _param_line(p: Param) -> str:
         text += f" ({p.minimum}-{p.maximum})"
     if p.kind == "date":
         text += " (YYYY-MM-DD, today, yesterday or tomorrow)"
+    if p.kind == "csv" and p.choices and set(p.choices) <= set(QUESTION_IDS):
+        text = f"  {p.flag}: {p.help}, comma-separated:\n" + "\n".join(
+            f"    {q}  {QUESTION_IDS[q].text}" for q in p.choices)
     return text
 
 
@@ -66,6 +70,7 @@ def help_sections(topic: str | None) -> tuple[Section, ...]:
 
 
 @command("help", summary="What each command does; /dare help COMMAND explains one.", writes=False,
+         details="For a two-word command give both words or the first: /dare help cohort.",
          examples=("/dare help log",))
 def help_reply(_ctx: Context, cmd: Help) -> Reply:
     return Reply(title="darebot help" if not cmd.topic else f"Help: {cmd.topic}", sections=help_sections(cmd.topic))

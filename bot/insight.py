@@ -14,7 +14,6 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.coaching import BASELINE
-from bot.dates import safe_zone
 from bot.stats import (
     LOOKUP,
     Funnel,
@@ -27,6 +26,7 @@ from bot.stats import (
     is_stalled,
     participant_stats,
 )
+from bot.zones import stored_zone as safe_zone
 from storage.models import AnonymousTotals, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person, pk
 
 MEETING_GRACE_DAYS = 1  # a meeting not logged a day after it was due counts as "passed unlogged"

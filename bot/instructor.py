@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot import commands as c
+from bot.coaching import day_word
 from bot.context import Context
-from bot.dates import safe_zone
 from bot.errors import NotAllowed, UsageError
 from bot.insight import CohortView, Stall, cohort_view, comparison_rows, numbers, record, who_needs_a_word
-from bot.nudges.policy import CAP_EXEMPT, local_at, local_date
-from bot.nudges.rules import WORD_RULE, nudge_key
+from bot.nudges import catalog
+from bot.nudges.delivery import cap_release_at
+from bot.nudges.policy import DEFAULT_POLICY, after_quiet_hours
+from bot.nudges.rules import nudge_key
 from bot.registry import action
 from bot.replies import Button, Field, Reply, Section, Table, text_reply
-from storage.models import Cohort, Membership, Nudge, Person, pk
+from bot.zones import effective_zone, local_date, stored_hhmm
+from bot.zones import stored_zone as safe_zone
+from storage.models import Cohort, Dare, Membership, Nudge, Person, pk
 
 WORD_BUTTONS = 10  # buttons a chat message can carry comfortably; the rest are listed
 KIND_LABEL = {"future-self": "future self", "decision-maker": "decision-maker", "business": "business owner",
@@ -66,7 +69,7 @@ def other_progress(ctx: Context, cmd: c.Progress) -> Reply:
         weeks = "; ".join(f"wk of {w:%b %d}: {a} sent, {r} replies" for w, a, r in rec.weeks[-8:]) or "none yet"
         nudges = sum(rec.nudges.values())
         by_rule = ", ".join(f"{k} {v}" for k, v in sorted(rec.nudges.items()))
-        words = rec.nudges.get(WORD_RULE, 0)
+        words = rec.nudges.get(catalog.A_WORD, 0)
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())) or "none yet"
         frozen = f" (closed {view.day})" if view.frozen else ""
         sections.append(Section(title=f"{cohort.name}{frozen}: {stage}", fields=(
@@ -148,27 +151,46 @@ def send_word(ctx: Context, value: str) -> Reply:
 
 
 def plan_word(ctx: Context, cohort: Cohort, person: Person) -> Reply:
-    from bot.context import effective_zone
     from bot.stats import current_dare
 
+    dare = current_dare(ctx.session, pk(cohort))
+    if dare is None:
+        raise UsageError(f"{cohort.name} has no dare yet: issue it with /dare start first.")
     tz = effective_zone(ctx.session, person, ctx.default_tz)[0]
     today = local_date(ctx.now, tz)
-    key = nudge_key(pk(person), WORD_RULE, pk(cohort), today.isoformat())
+    key = nudge_key(pk(person), catalog.A_WORD, pk(dare), today.isoformat())
     if ctx.session.exec(select(Nudge).where(Nudge.key == key)).first() is not None:
         return text_reply(f"{person.display_name} already has a word from you today.")
-    dare = current_dare(ctx.session, pk(cohort))
-    daily_cap = dare.daily_cap if dare else 1
-    start = local_at(today, datetime.min.time(), tz)
-    used = ctx.session.exec(select(func.count()).select_from(Nudge).where(
-        col(Nudge.person_id) == pk(person), col(Nudge.status) == "sent", col(Nudge.sent_at) >= start,
-        col(Nudge.rule).not_in(CAP_EXEMPT))).one()
-    ctx.session.add(Nudge(key=key, workspace_id=pk(ctx.ws), person_id=pk(person), rule=WORD_RULE,
-                          subject=str(cohort.id), due_at=ctx.now, planned_at=ctx.now, status="pending"))
+    ctx.session.add(Nudge(key=key, workspace_id=pk(ctx.ws), person_id=pk(person), rule=catalog.A_WORD,
+                          subject=str(pk(dare)), due_at=ctx.now, planned_at=ctx.now, status="pending"))
     ctx.planned_dms += 1
-    when = ("now" if used < daily_cap else
-            "tomorrow morning: they've had today's nudge already, and the daily cap holds")
-    return text_reply(f"A word of encouragement goes to {person.display_name} {when} "
-                      "(quiet hours respected). It shows in /dare progress @user.")
+    return text_reply(f"A word of encouragement goes to {person.display_name} {_word_goes(ctx, person, dare, tz)}. "
+                      "It shows in /dare progress @user.")
+
+
+def _word_goes(ctx: Context, person: Person, dare: Dare, tz: str) -> str:
+    """When delivery will let the word out, by the same caps, quiet hours and snooze it applies."""
+    policy = DEFAULT_POLICY.for_dare(dare)
+    quiet = (stored_hhmm(person.quiet_start, policy.quiet_start), stored_hhmm(person.quiet_end, policy.quiet_end))
+    reasons: list[str] = []
+    at = ctx.now
+    if person.snoozed_until is not None and person.snoozed_until > at:
+        at = person.snoozed_until
+        reasons.append("they snoozed nudges")
+    for _ in range(3):  # quiet hours, then the caps, then quiet hours again (a freed slot starts at midnight)
+        later = after_quiet_hours(at, tz, *quiet)
+        if later > at and "it's their quiet hours" not in reasons and not reasons:
+            reasons.append("it's their quiet hours")
+        capped = cap_release_at(ctx.session, pk(person), catalog.A_WORD, policy, tz, later)
+        if capped > later and "they've had today's nudge" not in reasons:
+            reasons.append("they've had today's nudge")
+        if capped == at:
+            break
+        at = capped
+    if at <= ctx.now:
+        return "now"
+    local = at.astimezone(safe_zone(tz))
+    return f"{day_word(local.date(), local_date(ctx.now, tz))} at {local:%H:%M} their time ({'; '.join(reasons)})"
 
 
 def compare_section(ctx: Context, view: CohortView, others: tuple[str, ...]) -> Section:

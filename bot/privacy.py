@@ -21,11 +21,11 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from bot.context import Context
-from bot.dates import safe_zone
 from bot.errors import UsageError
 from bot.registry import action, arg, command
 from bot.replies import Attachment, Button, Field, Reply, Section, text_reply
 from bot.stats import Funnel, ParticipantStats, current_dare, dare_window_start, participant_stats
+from bot.zones import stored_zone as safe_zone
 from storage import personal
 from storage.models import (
     AnonymousTotals,
@@ -227,6 +227,7 @@ def _summary(data: dict[str, object]) -> tuple[Field, ...]:
 
 
 @command("mydata", summary="Everything darebot holds about you, as a file.", writes=False,
+         details="A JSON file with your contacts, attempts, interviews, stories, rewards, settings and memberships.",
          examples=("/dare mydata",))
 def mydata(ctx: Context, _cmd: MyData) -> Reply:
     data = export_person(ctx.session, ctx.ws, ctx.me, ctx.now)
@@ -400,7 +401,10 @@ def purge_at(session: Session, cohort: Cohort) -> datetime | None:
 
 
 @command("cohort retention", summary="Keep a cohort's personal data DAYS after the term ends (default 180).",
-         instructor=True, examples=('/dare cohort retention "Spring 2027" 90',))
+         instructor=True,
+         details=f"DAYS runs from 0 to {RETENTION_MAX_DAYS}, counted from the close or the deadline. After that, "
+                 "the cohort keeps only anonymous totals for its report.",
+         examples=('/dare cohort retention "Spring 2027" 90',))
 def retention(ctx: Context, cmd: CohortRetention) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     cohort.retention_days = int(cmd.days)

@@ -56,3 +56,35 @@ def check_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
 def must_ask() -> tuple[Question, ...]:
     """One question from each group: the short list for a prep DM."""
     return tuple(g.questions[0] for g in BANK)
+
+
+AIMS = ("job", "growth", "business")
+# What to ask first depends on what the person is after...
+_AIM_ORDER: dict[str | None, tuple[str, ...]] = {
+    "job": ("v1", "v3", "m2", "p1", "m1", "v2", "p2", "p3", "m3"),
+    "growth": ("v2", "p2", "m2", "v1", "p1", "m1", "p3", "v3", "m3"),
+    "business": ("v2", "p1", "m1", "p3", "v1", "m2", "p2", "v3", "m3"),
+    None: ("v1", "p1", "m1", "v2", "p2", "m2", "v3", "p3", "m3"),
+}
+# ...and on whom they are talking to: a decider's values, a future self's path, a business owner's moves.
+_KIND_GROUP = {"decision-maker": "v", "future-self": "p", "business": "m", "recruiter": "v"}
+
+
+def suggest(kind: str | None, aim: str | None, asked: set[str], n: int = 3) -> tuple[Question, ...]:
+    """`n` must-ask questions not asked yet: one fitting the contact's kind first, then the aim's, one per group."""
+    order = [q for q in _AIM_ORDER.get(aim, _AIM_ORDER[None]) if q not in asked]
+    picks: list[str] = []
+    lead = next((q for q in order if q[0] == _KIND_GROUP.get(kind or "", "")), None)
+    if lead:
+        picks.append(lead)
+    for q in order:
+        if len(picks) >= n:
+            break
+        if q not in picks and q[0] not in {p[0] for p in picks}:
+            picks.append(q)
+    for q in order:
+        if len(picks) >= n:
+            break
+        if q not in picks:
+            picks.append(q)
+    return tuple(QUESTION_IDS[q] for q in picks)

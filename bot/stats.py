@@ -36,8 +36,8 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.coaching import BASELINE
-from bot.dates import safe_zone
 from bot.scoring import score
+from bot.zones import stored_zone
 from storage.models import (
     Acceptance,
     Cohort,
@@ -104,7 +104,7 @@ def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
     """Activity counts from the day the current dare was issued, on the cohort's calendar."""
     if dare is None:
         return None
-    return dare.starts_at.astimezone(safe_zone(cohort.tz)).date()
+    return dare.starts_at.astimezone(stored_zone(cohort.tz)).date()
 
 
 def latest_dare_id(cohort_id: SQLColumnExpression[int | None]) -> ScalarSelect[int | None]:

@@ -35,7 +35,9 @@ def close(ctx: Context, cmd: c.CohortClose) -> Reply:
 
 
 @command("cohort reopen", summary="Reopen a closed cohort: nudges resume and the board moves again.",
-         instructor=True, examples=('/dare cohort reopen "Spring 2027"',))
+         instructor=True,
+         details="Nudges and digests pick up from today; nothing that was held back while closed is sent late.",
+         examples=('/dare cohort reopen "Spring 2027"',))
 def reopen(ctx: Context, cmd: c.CohortReopen) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     if cohort.closed_at is None:
@@ -45,7 +47,9 @@ def reopen(ctx: Context, cmd: c.CohortReopen) -> Reply:
 
 
 @command("cohort remove", summary="Remove a participant: they leave the board and totals; their data stays theirs.",
-         instructor=True, examples=('/dare cohort remove "Spring 2027" @sam',))
+         instructor=True,
+         details="Name the person with an @mention. Instructors cannot be removed; they leave with /dare cohort leave.",
+         examples=('/dare cohort remove "Spring 2027" @sam',))
 def remove(ctx: Context, cmd: c.CohortRemove) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
@@ -63,6 +67,7 @@ def remove(ctx: Context, cmd: c.CohortRemove) -> Reply:
 
 
 @command("cohort rename", summary="Give a cohort a new name.", instructor=True,
+         details="Put a name with spaces in quotes. The new name must not be taken in this workspace.",
          examples=('/dare cohort rename "Spring 2027" "Spring 2027 (evening)"',))
 def rename(ctx: Context, cmd: c.CohortRename) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
@@ -79,6 +84,8 @@ def rename(ctx: Context, cmd: c.CohortRename) -> Reply:
 
 
 @command("cohort leave", summary="Leave a cohort; what you logged stays yours.",
+         details="You come off the board and stop getting its nudges. "
+                 "A cohort's last instructor must add another first.",
          examples=('/dare cohort leave "Spring 2027"',))
 def leave(ctx: Context, cmd: c.CohortLeave) -> Reply:
     cohort = ctx.cohort(cmd.name, example="/dare cohort leave NAME", include_closed=True)

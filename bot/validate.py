@@ -53,3 +53,8 @@ def clean_text(value: str, *, what: str, max_len: int, multiline: bool = False,
 def name_key(name: str) -> str:
     """The form under which names are compared: case- and space-insensitive."""
     return " ".join(name.casefold().split())
+
+
+def typed(name: str) -> str:
+    """A name as it must be typed in a command: quoted when it holds a space (the parser splits on them)."""
+    return f'"{name}"' if any(ch.isspace() for ch in name) else name

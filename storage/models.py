@@ -54,6 +54,7 @@ class Person(SQLModel, table=True):
     nudges_enabled: bool = True
     snoozed_until: datetime | None = None
     board_mode: str = Field(default="named", max_length=8)
+    aim: str | None = Field(default=None, max_length=12)  # job | growth | business: shapes the suggested questions
     unreachable_at: datetime | None = None
     unreachable_reason: str | None = Field(default=None, max_length=200)
     last_active_at: datetime | None = None
@@ -132,6 +133,7 @@ class Acceptance(SQLModel, table=True):
     dare_id: int = Field(foreign_key="dare.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     accepted_at: datetime
+    goal: int | None = None  # a goal the participant raised for themselves, above the dare's
 
 
 class Contact(SQLModel, table=True):

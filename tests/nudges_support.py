@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from adapters.wiring import build
 from bot.clock import Clock, ManualClock
 from bot.identity import Actor, WorkspaceRef
-from bot.nudges.policy import zone
 from bot.ports import PermanentSendError, Sent, TransientSendError
 from bot.replies import Reply
+from bot.zones import stored_zone as zone
 from storage.db import Database
 
 

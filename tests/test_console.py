@@ -59,7 +59,7 @@ def test_speakers_waits_and_errors(tmp_path: Path) -> None:
     out = done.stdout
     assert "darebot -> @ann:\nYour progress" in out
     assert "! 'frobnicate' isn't a /dare command" in out
-    assert "! /wait takes a span like 3d, 12h or 30m." in out
+    assert "! /wait takes a span like 3d, 12h, 30m, 1w or 3d15h." in out
     assert "! Lines start with /dare" in out
     assert "[2026-09-07 13:00 UTC] DM to @ann:" in out
     assert "(the clock is now 2026-09-07 13:30 UTC)" in out

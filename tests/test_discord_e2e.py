@@ -7,6 +7,7 @@ callbacks and webhooks; DMs go out through the coach and the Discord messenger.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -252,7 +253,9 @@ def test_the_instructors_view_through_discord(tmp_path):
             before = len(fake.dm_messages(p["cy"]))
             press = fake.component_interaction(p["prof"], shown, word, g)
             await fake.dispatch("INTERACTION_CREATE", press)
-            assert "goes to Cy" in text_of(await fake.wait_final(press))
+            # Cy had the dare's announcement today: one DM a day, so the word waits for tomorrow and says so.
+            assert "goes to Cy tomorrow" in text_of(await fake.wait_final(press))
+            w.clock.advance(timedelta(days=1))
             await asyncio.to_thread(w.coach.deliver_due)
             dms = fake.dm_messages(p["cy"])
             assert len(dms) == before + 1 and "word from your instructor" in text_of(dms[-1]).lower()

@@ -267,13 +267,14 @@ def test_starting_again_updates_the_dare_and_keeps_what_was_logged(cohort: Chat)
     cohort.ok("ann", '/dare log "Ada"')
     cohort.wait(days=2)
     out = cohort.ok("prof", "/dare start --deadline 2026-12-01 --reward book")
-    assert "Dare updated" in out and "deadline, reward" in out and "no new announcement" in out
+    assert "Dare updated" in out and "deadline, reward" in out and "one DM about the change" in out
     assert "already on" in cohort.ok("prof", "/dare start")
     with cohort.db.session() as s:
         assert len(s.exec(select(Dare)).all()) == 1
         assert len(s.exec(select(Nudge).where(Nudge.rule == "dare-issued")).all()) == 3
+        assert len(s.exec(select(Nudge).where(Nudge.rule == "dare-changed")).all()) == 3  # once each
     assert "Take-up: 1 of 3" in cohort.ok("prof", "/dare report")
-    assert "dare accepted" in cohort.ok("ann", "/dare progress")
+    assert "1/2 reverse interviews" in cohort.ok("ann", "/dare progress")
 
 
 def test_a_deadline_years_away_is_a_typo(cohort: Chat) -> None:
@@ -289,7 +290,7 @@ def test_dates_are_read_on_the_cohorts_clock_until_a_person_sets_their_own(db_ur
     chat.ok("ann", "/dare cohort join West")
     chat.ok("ann", '/dare contact "Ada"')
     assert "2026-09-07" in chat.ok("ann", '/dare outreach "Ada"')
-    assert "on 2026-09-08" in chat.ok("ann", '/dare reply "Ada" --meeting tomorrow')
+    assert "tomorrow (2026-09-08)" in chat.ok("ann", '/dare reply "Ada" --meeting tomorrow')
     assert "can't be in the future" in chat.err("ann", '/dare log "Ada" --on 2026-09-08')
     assert "America/Los_Angeles (your cohort's" in chat.ok("ann", "/dare settings")
 

@@ -13,7 +13,7 @@ from bot.charts import PIXELS, funnel_bars
 from bot.clock import ManualClock
 from bot.dashboard import DashboardConfig, LinkRefused, link_key, page_for, verify
 from bot.insight import cohort_view, weekly
-from bot.nudges.rules import WORD_RULE
+from bot.nudges.catalog import A_WORD as WORD_RULE
 from bot.scheduler import Coach
 from storage.models import Cohort, Membership, Nudge, Person
 from tests.chat import Chat
@@ -145,13 +145,14 @@ def test_instructor_sees_one_students_record_in_counts_only(term: Chat) -> None:
     assert "isn't a participant" in term.err("prof", "/dare progress @zed CS101")
     # Naming yourself, or only a cohort, is your own progress.
     assert "Your progress" in term.ok("ann", "/dare progress @ann")
-    assert "CS101: dare accepted" in term.ok("ann", "/dare progress CS101")
+    assert "CS101: ready for the next one" in term.ok("ann", "/dare progress CS101")
 
 
 # --- who needs a word -------------------------------------------------------------------------
 
 
 def test_stalled_list_says_why_and_a_word_goes_through_the_outbox(term: Chat) -> None:
+    Coach(term.db, term.clock, _Recorder(), platform="console").deliver_due()  # the dare's announcement, on day 0
     term.wait(days=8)
     reply = term.say("prof", "/dare report CS101")
     text = reply.plain_text()
@@ -174,6 +175,10 @@ def test_stalled_list_says_why_and_a_word_goes_through_the_outbox(term: Chat) ->
     assert len(words) == 1
     assert ("word from you" in term.ok("prof", "/dare progress @cy")
             or "a-word 1" in term.ok("prof", "/dare progress @cy"))
+    # Pressed at night, the reply says when it really goes, by the rules delivery applies.
+    term.wait(days=1, hours=8)  # 22:00 in CS101's zone
+    late = term.engine.press(term.ws, _actor("prof"), word.action, word.value).plain_text()
+    assert "goes to Cy tomorrow at 08:00 their time (it's their quiet hours)" in late, late
 
 
 def test_meeting_passed_unlogged_and_unreachable_are_named(chat: Chat) -> None:

@@ -108,7 +108,11 @@ def test_indefinite_pause_holds_until_resumed(tmp_path):
     assert [d.title for d in r.messenger.to("ann")] == ["You're dared: 3 reverse interviews with cs101"]
     r.say("teach", "cohort resume cs101")
     r.until(ny(30))
-    assert [d.title for d in r.messenger.to("ann")][1:] == ["The dare is still waiting for you"] * 2
+    # both reminders were held back; after the pause only the most relevant goes out, not a burst
+    assert [d.title for d in r.messenger.to("ann")][1:] == ["The dare is still waiting for you"]
+    held = [n for n in rows(r).values() if n.rule == "not-accepted"]
+    assert sorted((n.status, n.last_error or "") for n in held) == [
+        ("dropped", "superseded after a pause"), ("sent", "")]
 
 
 def test_transient_failure_backs_off_and_retry_after_holds_the_workspace(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from bot.nudges.catalog import candidates as participant_candidates
+from bot.nudges.catalog import still_valid
 from bot.nudges.policy import DEFAULT_POLICY, after_quiet_hours, in_quiet_hours, local_at
 from bot.nudges.rules import (
     ContactInfo,
@@ -13,9 +15,6 @@ from bot.nudges.rules import (
     OutreachInfo,
     ParticipantState,
     RecruiterInfo,
-    instructor_digest,
-    participant_candidates,
-    still_valid,
 )
 
 P = DEFAULT_POLICY
@@ -74,8 +73,8 @@ def test_follow_up_spacing_from_the_dare_and_try_another_after_the_third():
     k = keys(s)
     assert "1:follow-up:3:a2" not in k and "1:follow-up:3:a3" not in k
     assert k["1:try-another:3:a3"] == ny(2026, 10, 31)
-    # three unanswered in a row: encouragement two days after the last
-    assert k["1:encourage:12:-"] == ny(2026, 10, 29)
+    # the ladder replaces the old "encourage" nudge: no separate DM for a run of silence
+    assert not [key for key in k if "encourage" in key]
     # a reply cancels both
     s.outreaches = [o1, o2, OutreachInfo(12, 3, 3, date(2026, 10, 27), "replied", date(2026, 10, 28), None)]
     k = keys(s)
@@ -130,13 +129,13 @@ def test_deadline_gone_quiet_and_recruiter_revisit():
 
 
 def test_weekly_digests_at_nine_local_across_the_dst_change():
-    s = state(accepted_at=START)
+    s = state(accepted_at=START, outreaches=[OutreachInfo(1, 3, 1, date(2026, 10, 27), "no-reply", None, None)])
     # Sunday 2026-11-01 (US clocks go back that night): next digest Monday 09:00 EST = 14:00 UTC
     k = keys(s, ny(2026, 11, 1, 12))
     assert k["1:digest:7:2026-W45"] == datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
     assert k["1:digest:7:2026-W44"] == datetime(2026, 10, 26, 13, 0, tzinfo=UTC)  # EDT the week before
     i = InstructorState(2, 1, "America/Chicago", dare())
-    got = {c.key: c.due_at for c in instructor_digest(i, ny(2026, 11, 1, 12), P)}
+    got = {c.key: c.due_at for c in participant_candidates(i, ny(2026, 11, 1, 12), P)}
     assert got["2:instructor-digest:7:2026-W45"] == datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 
@@ -185,3 +184,13 @@ def test_no_digest_in_the_first_days_of_a_dare():
     k = keys(s, sunday)
     assert not any(":digest:" in x for x in k)  # not the very next morning
     assert keys(s, datetime(2026, 11, 8, 16, 0, tzinfo=UTC))["1:digest:7:2026-W46"] == ny(2026, 11, 9, 9)
+
+
+def test_a_digest_with_nothing_new_is_not_planned_and_none_after_the_deadline():
+    quiet = state(accepted_at=START)
+    k = keys(quiet, ny(2026, 11, 1, 12))
+    assert "1:digest:7:2026-W44" in k  # the first one always goes
+    assert "1:digest:7:2026-W45" not in k  # nothing happened since
+    busy = state(accepted_at=START, outreaches=[OutreachInfo(1, 3, 1, date(2026, 11, 16), "no-reply", None, None)])
+    after = keys(busy, ny(2026, 11, 22, 12))  # the deadline was the 20th
+    assert "1:digest:7:2026-W47" in after and "1:digest:7:2026-W48" not in after

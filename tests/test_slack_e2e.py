@@ -565,6 +565,9 @@ def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
     before = len([c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"])
     assert h.slack.block_action("UINS", word["action_id"], word["value"]).status == 200
     h.drain()
+    # Cy had the dare's announcement today: one DM a day, so the word goes out tomorrow.
+    assert "goes to cy tomorrow" in json.dumps([c.args for c in h.fake.calls_to("response_url")]).lower()
+    h.clock.advance(timedelta(days=1))
     h.coach.deliver_due()
     after = [c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"]
     assert len(after) == before + 1 and "instructor" in json.dumps(after[-1].args).lower()

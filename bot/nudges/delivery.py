@@ -29,27 +29,25 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from bot.clock import Clock
-from bot.nudges.messages import render
+from bot.nudges import catalog
 from bot.nudges.planner import load_states
 from bot.nudges.policy import (
-    CAP_EXEMPT,
     DEFAULT_POLICY,
-    OPTOUT_EXEMPT,
-    PAUSE_EXEMPT,
     Policy,
     after_quiet_hours,
     local_at,
     local_date,
-    parse_hhmm,
 )
 from bot.nudges.ratelimit import SharedRateLimiter
-from bot.nudges.rules import PRIORITY, InstructorState, ParticipantState, still_valid
+from bot.nudges.rules import InstructorState, ParticipantState
 from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, TransientSendError, WorkspaceAuthError
 from bot.replies import Reply
+from bot.zones import stored_hhmm
 from storage.db import Database
-from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace
+from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace, pk
 
 log = logging.getLogger("darebot.nudges")
+HELD = "held back by a snooze or pause"
 
 
 # last_error of a row whose last send may have gone out: the next attempt checks before sending.
@@ -67,9 +65,18 @@ class _Ready:
 
 
 class Delivery:
-    def __init__(self, db: Database, clock: Clock, messenger: Messenger, *, platform: str, worker_id: str,
-                 policy: Policy = DEFAULT_POLICY, realtime: bool = False,
-                 sleep: Callable[[float], None] = _time.sleep) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        messenger: Messenger,
+        *,
+        platform: str,
+        worker_id: str,
+        policy: Policy = DEFAULT_POLICY,
+        realtime: bool = False,
+        sleep: Callable[[float], None] = _time.sleep,
+    ) -> None:
         self.db, self.clock, self.messenger = db, clock, messenger
         self.platform, self.worker_id, self.policy = platform, worker_id, policy
         self.realtime, self._sleep = realtime, sleep
@@ -92,8 +99,11 @@ class Delivery:
                 .values(claimed_until=self.clock.now() - timedelta(seconds=1))
             )
             if self.db.is_sqlite:
-                s.execute(update(Lease).where(col(Lease.name) == self.lease_name, col(Lease.holder) == self.worker_id)
-                          .values(expires_at=self.clock.now() - timedelta(seconds=1)))
+                s.execute(
+                    update(Lease)
+                    .where(col(Lease.name) == self.lease_name, col(Lease.holder) == self.worker_id)
+                    .values(expires_at=self.clock.now() - timedelta(seconds=1))
+                )
             return res.rowcount or 0
 
     def _lease(self, now: datetime, *, release: bool = False) -> bool:
@@ -101,16 +111,24 @@ class Delivery:
         ttl = timedelta(seconds=self.policy.claim_seconds)
         with self.db.session() as s:
             if release:
-                s.execute(update(Lease).where(col(Lease.name) == self.lease_name, col(Lease.holder) == self.worker_id)
-                          .values(expires_at=now))
+                s.execute(
+                    update(Lease)
+                    .where(col(Lease.name) == self.lease_name, col(Lease.holder) == self.worker_id)
+                    .values(expires_at=now)
+                )
                 return False
             # Start with a write so SQLite takes its write lock first (no read->write upgrade race).
-            s.execute(sqlite_insert(Lease).values(name=self.lease_name, holder=self.worker_id, expires_at=now + ttl)
-                      .on_conflict_do_nothing(index_elements=["name"]))
+            s.execute(
+                sqlite_insert(Lease)
+                .values(name=self.lease_name, holder=self.worker_id, expires_at=now + ttl)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
             res = s.exec(
                 update(Lease)
-                .where(col(Lease.name) == self.lease_name,
-                       or_(col(Lease.holder) == self.worker_id, col(Lease.expires_at) <= now))
+                .where(
+                    col(Lease.name) == self.lease_name,
+                    or_(col(Lease.holder) == self.worker_id, col(Lease.expires_at) <= now),
+                )
                 .values(holder=self.worker_id, expires_at=now + ttl)
             )
             return res.rowcount == 1
@@ -139,8 +157,12 @@ class Delivery:
                 s.execute(
                     update(Nudge)
                     .where(col(Nudge.id).in_(ids))
-                    .values(status="claimed", claimed_by=self.worker_id,
-                            claimed_until=now + timedelta(seconds=self.policy.claim_seconds), sent_at=None)
+                    .values(
+                        status="claimed",
+                        claimed_by=self.worker_id,
+                        claimed_until=now + timedelta(seconds=self.policy.claim_seconds),
+                        sent_at=None,
+                    )
                 )
         return ids
 
@@ -164,8 +186,9 @@ class Delivery:
                         sent += self._deliver_one(nid)
                     except Exception:  # one bad row must not stop the others
                         log.exception("nudge %s: delivery failed", nid)
-                        self._release(nid, self.clock.now() + timedelta(seconds=self.policy.backoff_base),
-                                      error="internal error")
+                        self._release(
+                            nid, self.clock.now() + timedelta(seconds=self.policy.backoff_base), error="internal error"
+                        )
                 if len(ids) < limit:
                     break
                 if self.db.is_sqlite:
@@ -177,9 +200,10 @@ class Delivery:
 
     def _order(self, ids: list[int]) -> list[int]:
         with self.db.session() as s:
-            rows = s.execute(select(col(Nudge.id), col(Nudge.rule), col(Nudge.due_at))
-                             .where(col(Nudge.id).in_(ids))).all()
-        return [r.id for r in sorted(rows, key=lambda r: (r.due_at, PRIORITY.get(r.rule, 50), r.id))]
+            rows = s.execute(
+                select(col(Nudge.id), col(Nudge.rule), col(Nudge.due_at)).where(col(Nudge.id).in_(ids))
+            ).all()
+        return [r.id for r in sorted(rows, key=lambda r: (r.due_at, catalog.priority(r.rule), r.id))]
 
     def _release(self, nid: int, due: datetime, *, error: str | None = None, undo_attempt: bool = False) -> None:
         with self.db.session() as s:
@@ -211,16 +235,18 @@ class Delivery:
             return 0
         now = self.clock.now()
         # Real time: book a slot up to 2 s ahead and wait for it; later than that, hand the row back.
-        granted, wait = self.limiter.reserve(self._limit_key(ready.ws_external), now,
-                                             max_wait=2.0 if self.realtime else 0.0)
+        granted, wait = self.limiter.reserve(
+            self._limit_key(ready.ws_external), now, max_wait=2.0 if self.realtime else 0.0
+        )
         if not granted:
             self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
             return 0
         if wait > 0:
             self._sleep(wait)
         try:
-            sent = self.messenger.send_dm(ready.ws_external, ready.user_id, ready.reply, key=ready.key,
-                                          check=ready.ambiguous)
+            sent = self.messenger.send_dm(
+                ready.ws_external, ready.user_id, ready.reply, key=ready.key, check=ready.ambiguous
+            )
         except AmbiguousSendError as e:
             self._ambiguous(nid, e)
             return 0
@@ -272,8 +298,13 @@ class Delivery:
                 n.last_error = f"held: the workspace's token was rejected ({e.reason})"[:300]
             external = ws.external_id if ws is not None else "?"
         if first:
-            log.error("workspace %s (%s): the platform rejected darebot's token (%s); its DMs are held, not sent, "
-                      "until a new token is installed", external, self.platform, e.reason)
+            log.error(
+                "workspace %s (%s): the platform rejected darebot's token (%s); its DMs are held, not sent, "
+                "until a new token is installed",
+                external,
+                self.platform,
+                e.reason,
+            )
 
     def _ambiguous(self, nid: int, e: AmbiguousSendError) -> None:
         """The DM may be out: look again soon (the platform remembers a repeat only for minutes), and
@@ -322,39 +353,68 @@ class Delivery:
             if person.unreachable_at is not None:
                 n.status, n.claimed_by, n.last_error = "unreachable", None, person.unreachable_reason or "unreachable"
                 return None
-            if not person.nudges_enabled and n.rule not in OPTOUT_EXEMPT:
+            if not person.nudges_enabled and not catalog.exempt(n.rule, "opt-out"):
                 n.status, n.claimed_by, n.last_error = "dropped", None, "opted out"
                 return None
             states = [st for chunk, _ in load_states(s, now, self.policy, person_ids=[person.id]) for st in chunk]
-            state = still_valid(n.key, n.rule, states, now, self.policy)
+            state = catalog.still_valid(n.key, n.rule, states, now, self.policy)
             if state is None:
                 n.status, n.claimed_by, n.last_error = "dropped", None, "reason gone"
                 return None
-            when = self._allowed_at(s, n, person, state, now)
+            when, held = self._allowed_at(s, n, person, state, now)
             if when > now:
                 n.status, n.due_at, n.claimed_by, n.claimed_until = "pending", when, None, None
+                if held and not (n.last_error or "").startswith(AMBIGUOUS):  # that mark must survive
+                    n.last_error = HELD
                 return None
-            reply = render(n.rule, n.subject, n.key.rsplit(":", 1)[-1], state, session=s, now=now)
+            if n.last_error == HELD:
+                # After a snooze or a pause only the most relevant held-back nudge goes out (rows are sent in
+                # priority order); the rest are dropped, and the sweep plans afresh from the new state.
+                s.execute(
+                    update(Nudge)
+                    .where(
+                        col(Nudge.person_id) == person.id,
+                        col(Nudge.id) != n.id,
+                        col(Nudge.last_error) == HELD,
+                        or_(
+                            col(Nudge.status) == "pending",
+                            and_(col(Nudge.status) == "claimed", col(Nudge.claimed_by) == self.worker_id),
+                        ),
+                    )
+                    .values(
+                        status="dropped", last_error="superseded after a pause", claimed_by=None, claimed_until=None
+                    )
+                )
+            reply = catalog.render(n.rule, n.subject, n.key.rsplit(":", 1)[-1], state, session=s, now=now)
             n.attempts += 1
             n.sent_at = now  # reserves the cap slot while in flight
             n.claimed_until = now + timedelta(seconds=self.policy.claim_seconds)
-            return _Ready(nid, ws.external_id, person.external_id, reply, key=n.key,
-                          ambiguous=(n.last_error or "").startswith(AMBIGUOUS))
+            return _Ready(
+                nid,
+                ws.external_id,
+                person.external_id,
+                reply,
+                key=n.key,
+                ambiguous=(n.last_error or "").startswith(AMBIGUOUS),
+            )
 
-    def _allowed_at(self, s: Session, n: Nudge, person: Person, state: ParticipantState | InstructorState,
-                    now: datetime) -> datetime:
+    def _allowed_at(
+        self, s: Session, n: Nudge, person: Person, state: ParticipantState | InstructorState, now: datetime
+    ) -> tuple[datetime, bool]:
+        """The first moment the row may go out, and whether a snooze, pause or quiet week held it back."""
         p = self.policy.for_dare(state.dare)
         tz = state.tz
-        qs = parse_hhmm(person.quiet_start, p.quiet_start)
-        qe = parse_hhmm(person.quiet_end, p.quiet_end)
+        qs = stored_hhmm(person.quiet_start, p.quiet_start)
+        qe = stored_hhmm(person.quiet_end, p.quiet_end)
         cohort = s.get(Cohort, state.dare.cohort_id)
         weeks = list(s.execute(select(QuietWeek).where(col(QuietWeek.cohort_id) == state.dare.cohort_id)).scalars())
         t = now
+        held = False
         for _ in range(50):
             before = t
-            if n.rule not in OPTOUT_EXEMPT and person.snoozed_until is not None and t < person.snoozed_until:
+            if not catalog.exempt(n.rule, "opt-out") and person.snoozed_until is not None and t < person.snoozed_until:
                 t = person.snoozed_until
-            if n.rule not in PAUSE_EXEMPT and cohort is not None:
+            if not catalog.exempt(n.rule, "pause") and cohort is not None:
                 if cohort.paused:
                     t = max(t, now + timedelta(hours=12))  # indefinite pause: look again later
                 if cohort.paused_until is not None and t < cohort.paused_until:
@@ -364,29 +424,47 @@ class Delivery:
                     if w.starts_on <= day <= w.ends_on:
                         t = local_at(w.ends_on + timedelta(days=1), time(0, 0), tz)
                         day = local_date(t, tz)
+            held = held or t != before
             t = after_quiet_hours(t, tz, qs, qe)
-            if t == now and n.rule not in CAP_EXEMPT:
+            if t == now:
                 t = self._after_caps(s, n, person, p, tz, now)
             if t == before:
                 break
-        return t
+        return t, held
 
     def _after_caps(self, s: Session, n: Nudge, person: Person, p: Policy, tz: str, now: datetime) -> datetime:
-        week_ago = now - timedelta(days=7)
-        in_flight = and_(col(Nudge.status) == "claimed", col(Nudge.sent_at).is_not(None),
-                         col(Nudge.claimed_until) > now)
-        times: list[datetime] = sorted(s.execute(
-            select(col(Nudge.sent_at)).where(
-                col(Nudge.person_id) == person.id, col(Nudge.id) != n.id, col(Nudge.rule).not_in(CAP_EXEMPT),
-                col(Nudge.sent_at) > week_ago, or_(col(Nudge.status) == "sent", in_flight),
+        return cap_release_at(s, pk(person), n.rule, p, tz, now, other_than=n.id)
+
+
+def cap_release_at(
+    s: Session, person_id: int, rule: str, p: Policy, tz: str, now: datetime, *, other_than: int | None = None
+) -> datetime:
+    """When the daily and weekly caps let a `rule` DM go to the person: `now`, or the moment a slot frees."""
+    week_ago = now - timedelta(days=7)
+    in_flight = and_(
+        col(Nudge.status) == "claimed", col(Nudge.sent_at).is_not(None), col(Nudge.claimed_until) > now
+    )
+    sent = sorted(
+        s.execute(
+            select(col(Nudge.sent_at), col(Nudge.rule)).where(
+                col(Nudge.person_id) == person_id,
+                col(Nudge.id) != (other_than if other_than is not None else -1),
+                col(Nudge.sent_at) > week_ago,
+                or_(col(Nudge.status) == "sent", in_flight),
             )
-        ).scalars())
-        today_start = local_at(local_date(now, tz), time(0, 0), tz)
-        if sum(1 for t in times if t >= today_start) >= p.daily_cap:
+        ).all()
+    )
+    today_start = local_at(local_date(now, tz), time(0, 0), tz)
+    if not catalog.exempt(rule, "daily-cap"):
+        today = [t for t, other in sent if t >= today_start and not catalog.exempt(other, "daily-cap")]
+        if len(today) >= p.daily_cap:
             return local_at(local_date(now, tz) + timedelta(days=1), time(0, 0), tz)
+    if not catalog.exempt(rule, "weekly-cap"):
+        times = [t for t, other in sent if not catalog.exempt(other, "weekly-cap")]
         if len(times) >= p.weekly_cap:
-            return times[len(times) - p.weekly_cap] + timedelta(days=7)
-        return now
+            weekly_from: datetime = times[len(times) - p.weekly_cap] + timedelta(days=7)
+            return weekly_from
+    return now
 
 
 def count_by_status(db: Database) -> dict[str, int]:

@@ -7,16 +7,12 @@ UTC with zoneinfo, so a daylight-saving change never moves a nudge to the wrong 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, time, timedelta
 
-# Rules whose DMs are not "nudges" for the purpose of the per-person caps.
-CAP_EXEMPT = frozenset({"dare-issued", "digest", "instructor-digest"})
-# Rules that still go out to someone who pressed "Stop these" or snoozed.
-OPTOUT_EXEMPT = frozenset({"dare-issued", "instructor-digest"})
-# Rules that go out even while the cohort is paused or in a quiet week.
-PAUSE_EXEMPT = frozenset({"dare-issued", "instructor-digest"})
+from bot.zones import local_at, local_date, next_local_midnight, stored_zone
+
+__all__ = ["DEFAULT_POLICY", "Policy", "after_quiet_hours", "in_quiet_hours", "local_at", "local_date",
+           "next_local_midnight"]
 
 
 @dataclass(frozen=True)
@@ -73,46 +69,8 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-@lru_cache(maxsize=512)
-def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def tz_name(person_tz: str | None, cohort_tz: str | None = None) -> str:
-    """Person's zone, else the cohort's, else UTC."""
-    return person_tz or cohort_tz or "UTC"
-
-
-# Both are pure and called for every rule of every person in a sweep, mostly with the same arguments.
-@lru_cache(maxsize=65536)
-def local_date(moment: datetime, tz: str) -> date:
-    return moment.astimezone(zone(tz)).date()
-
-
-@lru_cache(maxsize=65536)
-def local_at(day: date, at: time, tz: str) -> datetime:
-    """The UTC moment of wall-clock `at` on local `day` (zoneinfo resolves DST gaps and folds)."""
-    return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(UTC)
-
-
-def next_local_midnight(moment: datetime, tz: str) -> datetime:
-    return local_at(local_date(moment, tz) + timedelta(days=1), time(0, 0), tz)
-
-
-def parse_hhmm(text: str | None, default: str) -> time:
-    try:
-        h, m = (text or default).split(":")
-        return time(int(h), int(m))
-    except ValueError:
-        h, m = default.split(":")
-        return time(int(h), int(m))
-
-
 def in_quiet_hours(moment: datetime, tz: str, start: time, end: time) -> bool:
-    t = moment.astimezone(zone(tz)).time().replace(second=0, microsecond=0)
+    t = moment.astimezone(stored_zone(tz)).time().replace(second=0, microsecond=0)
     if start == end:
         return False
     if start < end:  # e.g. 13:00-14:00
@@ -124,7 +82,7 @@ def after_quiet_hours(moment: datetime, tz: str, start: time, end: time) -> date
     """`moment` if allowed, else the next allowed minute (the local `end` of the quiet span)."""
     if not in_quiet_hours(moment, tz, start, end):
         return moment
-    local = moment.astimezone(zone(tz))
+    local = moment.astimezone(stored_zone(tz))
     day = local.date()
     if start > end and local.time() >= start:
         day += timedelta(days=1)

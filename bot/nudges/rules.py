@@ -1,20 +1,33 @@
 """When to nudge: plain functions of a person's state and the time.
 
 Each rule takes a `ParticipantState` (or an `InstructorState`), the current moment and a `Policy`,
-and yields `Candidate`s: (rule, subject, period) plus the UTC moment the DM falls due and, for
-time-bound reasons, the moment it stops making sense. The planner inserts the candidates that fall
-due soon; delivery runs the same rule again on fresh state at send time and drops the row when its
-key is no longer produced — so anything the person did since planning cancels the nudge.
+and yields `Due`s: (subject, period) plus the UTC moment the DM falls due and, for time-bound
+reasons, the moment it stops making sense; bot.nudges.catalog names them after the rule's
+declaration. The planner inserts the candidates that fall due soon; delivery runs the same rule
+again on fresh state at send time and drops the row when its key is no longer produced, so anything
+the person did since planning cancels the nudge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from bot.coaching import PERSISTENCE_ATTEMPTS
+from bot.coaching import PERSISTENCE_ATTEMPTS, Situation, unlogged_meetings
 from bot.nudges.policy import Policy, local_at, local_date
+
+
+@dataclass(frozen=True)
+class Due:
+    """What a rule yields: the nudge's subject and period, when it falls due and when it stops making sense.
+
+    The rule's name is added from its declaration (bot.nudges.catalog)."""
+
+    subject: str
+    period: str
+    due_at: datetime
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class OutreachInfo:
     status: str
     replied_on: date | None
     meeting_on: date | None
+    channel: str = "email"
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class InterviewInfo:
     contact_id: int
     held_on: date
     created_at: datetime
+    asked: str = ""  # question ids, comma-separated
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,12 @@ class ParticipantState:
     interviews: list[InterviewInfo] = field(default_factory=list)  # sorted by (held_on, id)
     story_times: list[datetime] = field(default_factory=list)
     recruiter_calls: list[RecruiterInfo] = field(default_factory=list)
+    aim: str | None = None  # job | growth | business (/dare settings aim)
+    own_goal: int | None = None  # a goal the person raised for themselves (/dare settings goal)
+
+    @property
+    def goal(self) -> int:
+        return max(self.dare.goal, self.own_goal or 0)
 
     @property
     def start_day(self) -> date:
@@ -113,7 +134,7 @@ class ParticipantState:
         return [i for i in self.interviews if i.held_on >= start]
 
     def goal_met(self) -> bool:
-        return len(self.interviews_in_dare()) >= self.dare.goal
+        return len(self.interviews_in_dare()) >= self.goal
 
     def interviewed(self, contact_id: int) -> bool:
         return any(i.contact_id == contact_id for i in self.interviews)
@@ -152,50 +173,74 @@ def dare_running(dare: DareInfo, today: date, grace_days: int = 0) -> bool:
     return dare.deadline is None or today <= dare.deadline + timedelta(days=grace_days)
 
 
+def situation(s: ParticipantState, now: datetime) -> Situation:
+    """The coach's view of this state (bot.coaching.assess)."""
+    return Situation(
+        today=local_date(now, s.tz), accepted=s.accepted_at is not None, goal=s.goal,
+        done=len(s.interviews_in_dare()), contacts=list(s.contacts.values()), attempts=s.outreaches,
+        interviews=[(i.contact_id, i.held_on) for i in s.interviews], deadline=s.dare.deadline,
+        followup_days=s.dare.followup_days, cohort_name=s.dare.cohort_name,
+        stories=sum(1 for t in s.story_times if t >= s.dare.starts_at), reward=s.dare.reward, open_goal=True,
+    )
+
+
+# After the deadline only what is still worth doing goes out: a thank-you and the story.
+
+
 # --- participant rules --------------------------------------------------------------------
 
 
-def dare_issued(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def dare_issued(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
     """The announcement (normally planned by `/dare start`); also reaches people who join later."""
     today = local_date(now, s.tz)
     if s.accepted_at is None and dare_running(s.dare, today):
-        yield Candidate(s.person_id, "dare-issued", str(s.dare.id), "-", s.dare.starts_at)
+        yield Due(str(s.dare.id), "-", s.dare.starts_at)
 
 
-def not_accepted(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def not_accepted(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
     today = local_date(now, s.tz)
     if s.accepted_at is not None or not dare_running(s.dare, today):
         return
     for n, days in enumerate(p.accept_reminder_days, 1):
         due = local_at(s.start_day + timedelta(days=days), p.send_time, s.tz)
-        yield Candidate(s.person_id, "not-accepted", str(s.dare.id), str(n), due)
+        yield Due(str(s.dare.id), str(n), due)
 
 
-def no_outreach(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    if s.accepted_at is None or s.outreaches or not dare_running(s.dare, local_date(now, s.tz)):
+def no_outreach(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    if s.accepted_at is None or s.outreaches or s.goal_met() or not dare_running(s.dare, local_date(now, s.tz)):
         return
     accepted = local_date(s.accepted_at, s.tz)
     for n in (1, 2):
         due = local_at(accepted + timedelta(days=n * p.stall_days), p.send_time, s.tz)
-        yield Candidate(s.person_id, "no-outreach", str(s.dare.id), str(n), due)
+        yield Due(str(s.dare.id), str(n), due)
 
 
-def follow_up(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    """Attempts 2 and 3 after `followup_days` without an answer; after the third, try someone else."""
-    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+def _unanswered(s: ParticipantState, now: datetime, p: Policy) -> Iterator[tuple[int, OutreachInfo, datetime]]:
+    """The ladder for silence (bot.coaching.ladder): while the dare runs and the goal is still open."""
+    if not dare_running(s.dare, local_date(now, s.tz)) or s.goal_met():
         return
     for contact_id, last in s.latest_by_contact().items():
         if last.status != "no-reply" or s.interviewed(contact_id):
             continue
-        due = local_at(last.sent_on + timedelta(days=p.followup_days), p.send_time, s.tz)
+        yield contact_id, last, local_at(last.sent_on + timedelta(days=p.followup_days), p.send_time, s.tz)
+
+
+def follow_up(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    """Attempts 2 and 3 after `followup_days` without an answer."""
+    for contact_id, last, due in _unanswered(s, now, p):
         if last.attempt_no < PERSISTENCE_ATTEMPTS:
-            yield Candidate(s.person_id, "follow-up", str(contact_id), f"a{last.attempt_no + 1}", due)
-        elif last.attempt_no == PERSISTENCE_ATTEMPTS:
-            yield Candidate(s.person_id, "try-another", str(contact_id), "a3", due)
+            yield Due(str(contact_id), f"a{last.attempt_no + 1}", due)
 
 
-def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+def try_another(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    """After the third unanswered attempt, someone else."""
+    for contact_id, last, due in _unanswered(s, now, p):
+        if last.attempt_no == PERSISTENCE_ATTEMPTS:
+            yield Due(str(contact_id), "a3", due)
+
+
+def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    if not dare_running(s.dare, local_date(now, s.tz)):
         return
     for o in s.outreaches:
         if o.status != "meeting" or o.meeting_on is None:
@@ -204,77 +249,76 @@ def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Cand
             continue
         due = local_at(o.meeting_on - timedelta(days=1), p.send_time, s.tz)
         expires = local_at(o.meeting_on, time(12, 0), s.tz)
-        yield Candidate(s.person_id, "meeting-prep", str(o.contact_id), o.meeting_on.isoformat(), due, expires)
+        yield Due(str(o.contact_id), o.meeting_on.isoformat(), due, expires)
 
 
-def thank_you(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def meeting_check(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    """The day after a booked meeting that nobody logged: did it happen?"""
+    today = local_date(now, s.tz)
+    if not dare_running(s.dare, today) or s.accepted_at is None:
+        return
+    for o in unlogged_meetings(s.outreaches, [(i.contact_id, i.held_on) for i in s.interviews], today):
+        assert o.meeting_on is not None
+        due = local_at(o.meeting_on + timedelta(days=1), p.send_time, s.tz)
+        expires = local_at(o.meeting_on + timedelta(days=5), time(0, 0), s.tz)
+        yield Due(str(o.contact_id), o.meeting_on.isoformat(), due, expires)
+
+
+def thank_you(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
     if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
         return
     for i in s.interviews:
         due = max(local_at(i.held_on, p.thank_you_time, s.tz), i.created_at)
         expires = local_at(i.held_on + timedelta(days=2), time(0, 0), s.tz)
-        yield Candidate(s.person_id, "thank-you", str(i.id), "-", due, expires)
+        yield Due(str(i.id), "-", due, expires)
 
 
-def close_loop(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+def close_loop(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    if not dare_running(s.dare, local_date(now, s.tz)):
         return
     for i in s.interviews:
         due = local_at(i.held_on + timedelta(days=p.close_loop_days), p.send_time, s.tz)
-        yield Candidate(s.person_id, "close-loop", str(i.id), "-", due)
+        yield Due(str(i.id), "-", due)
 
 
-def encourage(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    """People quit after a run of silence: once per `unanswered_run` unanswered attempts in a row."""
-    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
-        return
-    run = 0
-    for o in reversed(s.outreaches):
-        if o.status != "no-reply":
-            break
-        run += 1
-    if run == 0 or run % p.unanswered_run:
-        return
-    last = s.outreaches[-1]
-    due = local_at(last.sent_on + timedelta(days=p.encourage_after_days), p.send_time, s.tz)
-    yield Candidate(s.person_id, "encourage", str(last.id), "-", due)
-
-
-def story_invite(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def story_invite(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
     if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
         return
     done = s.interviews_in_dare()
     if not done or any(t >= s.dare.starts_at for t in s.story_times):
         return
     due = max(local_at(done[0].held_on + timedelta(days=p.story_after_days), p.send_time, s.tz), done[0].created_at)
-    yield Candidate(s.person_id, "story-invite", str(s.dare.id), "-", due)
+    yield Due(str(s.dare.id), "-", due)
 
 
-def deadline_near(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def deadline_near(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
     d = s.dare.deadline
     if d is None or s.accepted_at is None or s.goal_met() or local_date(now, s.tz) > d:
         return
     due = local_at(d - timedelta(days=p.deadline_near_days), p.send_time, s.tz)
-    yield Candidate(s.person_id, "deadline-near", str(s.dare.id), "-", due,
-                    local_at(d + timedelta(days=1), time(0, 0), s.tz))
+    yield Due(str(s.dare.id), "-", due, local_at(d + timedelta(days=1), time(0, 0), s.tz))
 
 
-def gone_quiet(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def gone_quiet(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
     if s.accepted_at is None or not s.outreaches or s.goal_met():
         return
+    if unlogged_meetings(s.outreaches, [(i.contact_id, i.held_on) for i in s.interviews], local_date(now, s.tz)):
+        return  # "did it happen?" covers it
     if not dare_running(s.dare, local_date(now, s.tz)):
         return
     last = s.last_activity_day()
     due = local_at(last + timedelta(days=p.gone_quiet_days), p.send_time, s.tz)
-    yield Candidate(s.person_id, "gone-quiet", str(s.dare.id), last.isoformat(), due)
+    yield Due(str(s.dare.id), last.isoformat(), due)
 
 
-def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    """A recruiter told "no" is worth another look months later: no is not forever."""
+def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    """A recruiter told "no" is worth another look months later: no is not forever.
+
+    About the person's career rather than the dare, so it outlives the deadline."""
     for c in s.recruiter_calls:
         if c.answer == "no":
             due = local_at(c.occurred_on + timedelta(days=p.recruiter_revisit_days), p.send_time, s.tz)
-            yield Candidate(s.person_id, "recruiter-revisit", str(c.id), "-", due)
+            yield Due(str(c.id), "-", due)
 
 
 def _digest_mondays(now: datetime, tz: str, p: Policy) -> list[date]:
@@ -288,97 +332,49 @@ def _week(d: date) -> str:
     return f"{y}-W{w:02d}"
 
 
-def digest(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def _first_digest_day(s: ParticipantState | InstructorState, p: Policy) -> date:
+    """The first digest Monday: the dare's first days have nothing to report."""
+    start = local_date(s.dare.starts_at + timedelta(days=p.digest_first_after_days), s.tz)
+    day = start + timedelta(days=(p.digest_weekday - start.weekday()) % 7)
+    if local_at(day, p.digest_time, s.tz) < s.dare.starts_at + timedelta(days=p.digest_first_after_days):
+        day += timedelta(days=7)
+    return day
+
+
+def digest(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+    """Weekly, while the dare runs, and only with something new since the last one (else nothing)."""
     if s.accepted_at is None:
         return
+    first = _first_digest_day(s, p)
+    last_move = s.last_activity_day()
     for day in _digest_mondays(now, s.tz, p):
         due = local_at(day, p.digest_time, s.tz)
-        if due < s.dare.starts_at + timedelta(days=p.digest_first_after_days) or not dare_running(
-                s.dare, day, p.digest_grace_days):
+        if day < first or not dare_running(s.dare, day):
             continue
-        yield Candidate(s.person_id, "digest", str(s.dare.id), _week(day), due, due + timedelta(days=1))
+        if day > first and last_move < day - timedelta(days=7):
+            continue  # nothing happened since the previous digest
+        yield Due(str(s.dare.id), _week(day), due, due + timedelta(days=1))
 
 
-def instructor_digest(s: InstructorState, now: datetime, p: Policy) -> Iterator[Candidate]:
+def instructor_digest(s: InstructorState, now: datetime, p: Policy) -> Iterator[Due]:
     for day in _digest_mondays(now, s.tz, p):
         due = local_at(day, p.digest_time, s.tz)
-        if due < s.dare.starts_at + timedelta(days=p.digest_first_after_days) or not dare_running(
-                s.dare, day, p.digest_grace_days):
+        if day < _first_digest_day(s, p) or not dare_running(s.dare, day):
             continue
-        yield Candidate(s.person_id, "instructor-digest", str(s.dare.id), _week(day), due, due + timedelta(days=1))
+        yield Due(str(s.dare.id), _week(day), due, due + timedelta(days=1))
 
 
-ParticipantRule = Callable[[ParticipantState, datetime, Policy], Iterable[Candidate]]
-
-PARTICIPANT_RULES: dict[str, ParticipantRule] = {
-    "dare-issued": dare_issued,
-    "not-accepted": not_accepted,
-    "no-outreach": no_outreach,
-    "follow-up": follow_up,
-    "try-another": follow_up,
-    "meeting-prep": meeting_prep,
-    "thank-you": thank_you,
-    "close-loop": close_loop,
-    "encourage": encourage,
-    "story-invite": story_invite,
-    "deadline-near": deadline_near,
-    "gone-quiet": gone_quiet,
-    "recruiter-revisit": recruiter_revisit,
-    "digest": digest,
-}
-INSTRUCTOR_RULES = {"instructor-digest": instructor_digest}
-# Planned by an instructor's button, never by the sweep; the subject is the cohort's id.
-WORD_RULE = "a-word"
-
-# When several nudges wait for one person, the most time-critical goes first.
-PRIORITY = {
-    "dare-issued": 0,
-    "meeting-prep": 1,
-    "thank-you": 2,
-    "instructor-digest": 3,
-    "digest": 3,
-    "deadline-near": 4,
-    "follow-up": 5,
-    "try-another": 5,
-    "story-invite": 6,
-    "not-accepted": 7,
-    "no-outreach": 7,
-    "encourage": 8,
-    "close-loop": 9,
-    "gone-quiet": 10,
-    "recruiter-revisit": 11,
-    WORD_RULE: 4,
-}
+def final_summary(s: InstructorState, now: datetime, p: Policy) -> Iterator[Due]:
+    """Once, the morning after the deadline: how the dare went."""
+    if s.dare.deadline is None:
+        return
+    due = local_at(s.dare.deadline + timedelta(days=1), p.digest_time, s.tz)
+    yield Due(str(s.dare.id), "-", due, due + timedelta(days=7))
 
 
-def participant_candidates(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Candidate]:
-    seen: set[ParticipantRule] = set()
-    for fn in PARTICIPANT_RULES.values():
-        if fn in seen:
-            continue
-        seen.add(fn)
-        yield from fn(s, now, p)
 
 
-def still_valid(key: str, rule: str, states: Iterable[ParticipantState | InstructorState], now: datetime,
-                base: Policy) -> ParticipantState | InstructorState | None:
-    """At send time: the state whose rule still yields `key` (and has not expired), else None."""
-    for s in states:
-        candidates: Iterable[Candidate]
-        if rule == WORD_RULE:
-            # Still a participant of that cohort's running dare: the word goes out.
-            if isinstance(s, ParticipantState) and str(s.dare.cohort_id) == key.split(":")[2]:
-                return s
-            continue
-        if rule in INSTRUCTOR_RULES:
-            if not isinstance(s, InstructorState):
-                continue
-            candidates = INSTRUCTOR_RULES[rule](s, now, base.for_dare(s.dare))
-        else:
-            if not isinstance(s, ParticipantState) or rule not in PARTICIPANT_RULES:
-                continue
-            candidates = PARTICIPANT_RULES[rule](s, now, base.for_dare(s.dare))
-        for c in candidates:
-            if c.key == key and c.rule == rule and (c.expires_at is None or now < c.expires_at):
-                return s
-    return None
+def event_matches(key: str, s: ParticipantState | InstructorState) -> bool:
+    """A command-planned nudge (`person:rule:DARE:event`) belongs to the state of that dare."""
+    parts = key.split(":")
+    return len(parts) >= 4 and parts[0] == str(s.person_id) and parts[2] == str(s.dare.id)

@@ -1,0 +1,198 @@
+"""Every nudge, declared once: its name, priority, what it is exempt from, when it falls due, what it says.
+
+A row of `RULES` is the whole of a nudge. The planner runs each row's `when` (bot.nudges.rules) and
+names the candidates after the row; delivery orders by `priority`, honours `exempt_from` and renders
+with `message` (bot.nudges.messages). A row whose `when` is None is planned by a command (the
+announcement, a granted reward, a changed dare) and only needs a state for the person at send time.
+
+Exemptions:
+- "daily-cap" / "weekly-cap": not counted in, nor held back by, the per-person caps;
+- "opt-out": still sent to someone who pressed "Stop these" or snoozed;
+- "pause": still sent while the cohort is paused or in a quiet week.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from bot.nudges import messages as m
+from bot.nudges import rules as r
+from bot.nudges.policy import Policy
+from bot.replies import Reply
+from storage.models import Nudge
+
+Exemption = Literal["daily-cap", "weekly-cap", "opt-out", "pause"]
+Audience = Literal["participant", "instructor"]
+When = Callable[[Any, datetime, Policy], Iterable[r.Due]]
+
+
+@dataclass(frozen=True)
+class NudgeRule:
+    name: str
+    priority: int  # when several wait for one person, the lowest goes first
+    message: Callable[..., Reply]
+    when: When | None = None
+    exempt_from: frozenset[Exemption] = frozenset()
+    audience: Audience = "participant"
+
+    def candidates(self, state: r.ParticipantState | r.InstructorState, now: datetime,
+                   policy: Policy) -> Iterator[r.Candidate]:
+        if self.when is None:
+            return
+        for d in self.when(state, now, policy):
+            yield r.Candidate(state.person_id, self.name, d.subject, d.period, d.due_at, d.expires_at)
+
+    def exempt(self, what: Exemption) -> bool:
+        return what in self.exempt_from
+
+    def fits(self, state: r.ParticipantState | r.InstructorState) -> bool:
+        return isinstance(state, r.InstructorState) == (self.audience == "instructor")
+
+
+A_WORD = "a-word"
+_DAILY_ONLY: frozenset[Exemption] = frozenset({"weekly-cap", "opt-out", "pause"})
+
+# Every DM counts toward the one-a-day limit, digests included: a digest and a nudge never land on the
+# same day (the nudge waits). Only the weekly cap spares the scheduled digests and announcements.
+RULES: tuple[NudgeRule, ...] = (
+    NudgeRule("dare-issued", 0, m.dare_issued, r.dare_issued, _DAILY_ONLY),
+    NudgeRule("meeting-prep", 1, m.meeting_prep, r.meeting_prep),
+    NudgeRule("meeting-check", 1, m.meeting_check, r.meeting_check),
+    NudgeRule("thank-you", 2, m.thank_you, r.thank_you),
+    NudgeRule("final-summary", 3, m.final_summary, r.final_summary, _DAILY_ONLY, audience="instructor"),
+    NudgeRule("instructor-digest", 3, m.instructor_digest, r.instructor_digest, _DAILY_ONLY,
+              audience="instructor"),
+    NudgeRule("digest", 3, m.participant_digest, r.digest, frozenset({"weekly-cap"})),
+    NudgeRule("dare-changed", 4, m.dare_changed, None, frozenset({"weekly-cap", "opt-out"})),
+    NudgeRule("reward-granted", 4, m.reward_granted, None, frozenset({"weekly-cap", "opt-out", "pause"})),
+    # Planned by an instructor's "Word to ..." button (bot.instructor); every cap and the opt-out apply.
+    NudgeRule(A_WORD, 4, m.a_word, None),
+    NudgeRule("deadline-near", 4, m.deadline_near, r.deadline_near),
+    NudgeRule("follow-up", 5, m.follow_up, r.follow_up),
+    NudgeRule("try-another", 5, m.try_another, r.try_another),
+    NudgeRule("story-invite", 6, m.story_invite, r.story_invite),
+    NudgeRule("not-accepted", 7, m.not_accepted, r.not_accepted),
+    NudgeRule("no-outreach", 7, m.no_outreach, r.no_outreach),
+    NudgeRule("close-loop", 9, m.close_loop, r.close_loop),
+    NudgeRule("gone-quiet", 10, m.gone_quiet, r.gone_quiet),
+    NudgeRule("recruiter-revisit", 11, m.recruiter_revisit, r.recruiter_revisit),
+)
+BY_NAME: dict[str, NudgeRule] = {rule.name: rule for rule in RULES}
+assert len(BY_NAME) == len(RULES), "a nudge rule is declared twice"
+
+
+def rule(name: str) -> NudgeRule | None:
+    return BY_NAME.get(name)
+
+
+def priority(name: str) -> int:
+    found = BY_NAME.get(name)
+    return found.priority if found else 50
+
+
+def exempt(name: str, what: Exemption) -> bool:
+    found = BY_NAME.get(name)
+    return found is not None and found.exempt(what)
+
+
+def exempt_names(what: Exemption) -> frozenset[str]:
+    """The names of the rules exempt from `what` (for SQL filters)."""
+    return frozenset(x.name for x in RULES if x.exempt(what))
+
+
+def candidates(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy) -> Iterator[r.Candidate]:
+    """Every rule's candidates for one state (rules of the other audience are skipped)."""
+    for x in RULES:
+        if x.fits(state):
+            yield from x.candidates(state, now, policy)
+
+
+OVERDUE = timedelta(hours=12)
+
+
+def one_overdue_per_person(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Rows found long after they fell due (nudges turned back on, a worker down for a day) are not released
+    in a burst: of each person's overdue rows only the most relevant goes out; the others are recorded as
+    dropped so no later sweep releases them either."""
+    best: dict[int, dict[str, Any]] = {}
+    out = []
+    overdue = []
+    for row in rows:
+        if row["due_at"] >= now - OVERDUE:
+            out.append(row)
+            continue
+        overdue.append(row)
+        cur = best.get(row["person_id"])
+        if cur is None or (priority(row["rule"]), row["due_at"]) < (priority(cur["rule"]), cur["due_at"]):
+            best[row["person_id"]] = row
+    kept = {id(x) for x in best.values()}
+    for row in overdue:
+        if id(row) not in kept:
+            row = row | {"status": "dropped", "last_error": "overdue: a more relevant nudge went instead"}
+        out.append(row)
+    return [{"last_error": None} | row for row in out]  # one shape for executemany
+
+
+def still_valid(key: str, name: str, states: Iterable[r.ParticipantState | r.InstructorState], now: datetime,
+                base: Policy) -> r.ParticipantState | r.InstructorState | None:
+    """At send time: the state whose rule still yields `key` (and has not expired), else None.
+
+    A command-planned rule needs only a state of the right audience for the dare in its key."""
+    x = BY_NAME.get(name)
+    if x is None:
+        return None
+    for s in states:
+        if not x.fits(s):
+            continue
+        if x.when is None:
+            if r.event_matches(key, s):
+                return s
+            continue
+        for c in x.candidates(s, now, base.for_dare(s.dare)):
+            if c.key == key and (c.expires_at is None or now < c.expires_at):
+                return s
+    return None
+
+
+def render(name: str, subject: str, period: str, state: r.ParticipantState | r.InstructorState, *,
+           session: Session, now: datetime) -> Reply:
+    x = BY_NAME.get(name)
+    if x is None:
+        return m.fallback()
+    if x.audience == "instructor":
+        return x.message(state, subject, period, now, session=session)
+    return x.message(state, subject, period, now)
+
+
+def plan_now(session: Session, name: str, *, workspace_id: int, person_ids: list[int], dare_id: int, event: str,
+             now: datetime, supersede: bool = False) -> int:
+    """Put a command-planned nudge in the outbox for each person, due now (delivery still applies the caps).
+
+    `supersede` drops the same rule's earlier rows for this dare that have not gone out yet: after two quick
+    changes a person hears once, about the latest."""
+    x = BY_NAME[name]
+    assert x.when is None, f"{name} is planned by the sweep"
+    if not person_ids:
+        return 0
+    if supersede:
+        # a row with this very key stays: it renders the dare as it is when it goes out
+        keep = [r.nudge_key(pid, name, dare_id, event) for pid in person_ids]
+        session.execute(update(Nudge).where(col(Nudge.rule) == name, col(Nudge.subject) == str(dare_id),
+                                            col(Nudge.status) == "pending", col(Nudge.person_id).in_(person_ids),
+                                            col(Nudge.key).not_in(keep))
+                        .values(status="dropped", last_error="superseded by a later change"))
+
+    rows = [dict(key=r.nudge_key(pid, name, dare_id, event), workspace_id=workspace_id, person_id=pid, rule=name,
+                 subject=str(dare_id), due_at=now, planned_at=now, status="pending", attempts=0)
+            for pid in person_ids]
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Nudge)
+    session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    return len(rows)
