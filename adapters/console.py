@@ -72,8 +72,8 @@ class Console:
         self.clock = ManualClock(start)
         bot, self.messenger = build_console(db, self.clock, default_tz=default_tz, out=out, observer=observer)
         self.engine = bot.engine
-        assert bot.coach is not None
-        self.coach = bot.coach
+        assert bot.nudges is not None
+        self.nudges = bot.nudges
         self.out = out
         self.files_dir = files_dir
         self.speaker = getpass.getuser() or "me"
@@ -96,7 +96,7 @@ class Console:
             if delta is None:
                 self.say("! /wait takes a span like 3d, 12h, 30m, 1w or 3d15h.")
                 return True
-            self.coach.simulate_until(self.clock.now() + delta)
+            self.nudges.simulate_until(self.clock.now() + delta)
             self.say(f"(the clock is now {self.clock.now():%Y-%m-%d %H:%M} UTC)")
             return True
         if not line.startswith("/dare"):
@@ -104,7 +104,7 @@ class Console:
             return True
         reply = self.engine.handle_text(WORKSPACE, Actor(self.speaker, self.speaker), line)
         self.show(reply)
-        self.coach.deliver_due()
+        self.nudges.deliver_due()
         return True
 
     def show(self, reply: Reply) -> None:

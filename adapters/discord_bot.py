@@ -109,11 +109,11 @@ class DareClientMixin:
 
     tree: app_commands.CommandTree
 
-    def _dare_init(self, settings: Settings, engine: EngineAPI, *, coach: Any = None,
+    def _dare_init(self, settings: Settings, engine: EngineAPI, *, nudges: Any = None,
                    sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER) -> None:
         self.settings = settings
         self.engine = engine
-        self.coach = coach
+        self.nudges = nudges
         self.sync_state_path = sync_state_path or DEFAULT_SYNC_STATE
         self.defer_after = defer_after
         self.synced: bool = False  # whether this start pushed the command tree to Discord
@@ -165,8 +165,8 @@ class DareClientMixin:
 
     async def on_ready(self) -> None:
         log.info("darebot connected to Discord as %s", getattr(self, "user", None))
-        if self.coach is not None and self.start_coach_on_ready:
-            await asyncio.to_thread(self.coach.start)  # idempotent: a reconnect does not start a second one
+        if self.nudges is not None and self.start_coach_on_ready:
+            await asyncio.to_thread(self.nudges.start)  # idempotent: a reconnect does not start a second one
         self.ready_event.set()
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
@@ -323,18 +323,18 @@ class DareClientMixin:
 
 
 class DareBot(DareClientMixin, discord.Client):
-    def __init__(self, settings: Settings, engine: EngineAPI, *, coach: Any = None, sync_state_path: Path | None = None,
-                 defer_after: float = DEFER_AFTER, **options: Any) -> None:
+    def __init__(self, settings: Settings, engine: EngineAPI, *, nudges: Any = None,
+                 sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER, **options: Any) -> None:
         discord.Client.__init__(self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(), **options)
-        self._dare_init(settings, engine, coach=coach, sync_state_path=sync_state_path, defer_after=defer_after)
+        self._dare_init(settings, engine, nudges=nudges, sync_state_path=sync_state_path, defer_after=defer_after)
 
 
 class ShardedDareBot(DareClientMixin, discord.AutoShardedClient):
-    def __init__(self, settings: Settings, engine: EngineAPI, *, coach: Any = None, sync_state_path: Path | None = None,
-                 defer_after: float = DEFER_AFTER, **options: Any) -> None:
+    def __init__(self, settings: Settings, engine: EngineAPI, *, nudges: Any = None,
+                 sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER, **options: Any) -> None:
         discord.AutoShardedClient.__init__(self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(),
                                            **options)
-        self._dare_init(settings, engine, coach=coach, sync_state_path=sync_state_path, defer_after=defer_after)
+        self._dare_init(settings, engine, nudges=nudges, sync_state_path=sync_state_path, defer_after=defer_after)
 
 
 # Longer rate-limit waits than this make discord.py raise RateLimited instead of sleeping: a DM then
@@ -349,7 +349,7 @@ def _intents() -> discord.Intents:
     return intents
 
 
-def make_client(settings: Settings, engine: EngineAPI, *, coach: Any = None, sync_state_path: Path | None = None,
+def make_client(settings: Settings, engine: EngineAPI, *, nudges: Any = None, sync_state_path: Path | None = None,
                 **options: Any) -> DareBot | ShardedDareBot:
     """The client for `settings` (sharded when DISCORD_SHARDED). Call inside a running event loop's
     task or before `asyncio.run`; tests pass `guild_ready_timeout` to make on_ready quick."""
@@ -358,7 +358,7 @@ def make_client(settings: Settings, engine: EngineAPI, *, coach: Any = None, syn
         configure_gateway(settings.discord_gateway_url)
     cls = ShardedDareBot if settings.discord_sharded else DareBot
     options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
-    return cls(settings, engine, coach=coach, sync_state_path=sync_state_path, **options)
+    return cls(settings, engine, nudges=nudges, sync_state_path=sync_state_path, **options)
 
 
 def _read_state(path: Path) -> dict[str, str]:
@@ -424,13 +424,13 @@ def run_discord(settings: Settings, *, health_port: int | None = None, health_ho
     if not settings.discord_token:
         raise ConfigError("DISCORD_TOKEN is not set (see docs/discord.md)")
     bot, messenger = build_discord(settings)
-    engine, coach, db = bot.engine, bot.coach, bot.db
-    assert coach is not None
+    engine, nudges, db = bot.engine, bot.nudges, bot.db
+    assert nudges is not None
     engine.db.on_fatal = exit_now  # storage gone (already logged CRITICAL): nothing written from here would last
     current: list[DareClientMixin] = []
 
     def build() -> DareClientMixin:
-        client = make_client(settings, engine, coach=coach, sync_state_path=sync_state_path)
+        client = make_client(settings, engine, nudges=nudges, sync_state_path=sync_state_path)
         client.start_coach_on_ready = True
         messenger.attach(client)  # type: ignore[arg-type]
         current[:] = [client]
@@ -475,6 +475,6 @@ def run_discord(settings: Settings, *, health_port: int | None = None, health_ho
     finally:
         if health is not None:
             health.stop()
-        coach.shutdown()
+        nudges.shutdown()
         messenger.attach(None)
         db.dispose()

@@ -31,7 +31,7 @@ SWEEP_PLANNED = Counter("darebot_sweep_planned", "Nudges planned by sweeps")
 
 
 class PrometheusObserver:
-    """bot.ports.Observer for Prometheus: set it as `engine.observer` and `coach.observer`."""
+    """bot.ports.Observer for Prometheus: set it as `engine.observer` and `nudges.observer`."""
 
     def command(self, name: str, outcome: str, seconds: float) -> None:
         COMMANDS.labels(name, outcome).inc()

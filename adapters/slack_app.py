@@ -81,7 +81,7 @@ class SlackAdapter:
         settings: Settings,
         engine: EngineAPI,
         *,
-        coach: Any = None,
+        nudges: Any = None,
         clients: ClientPool,
         directory: SlackDirectory,
         store: Any = None,
@@ -89,7 +89,7 @@ class SlackAdapter:
         """Built by adapters.wiring.build_slack, which gives the engine the same directory."""
         self.settings = settings
         self.engine = engine
-        self.coach = coach
+        self.nudges = nudges
         self.base_url = api_base_url(settings.slack_api_url)
         self.oauth = oauth_mode(settings)
         self.store = store
@@ -688,21 +688,21 @@ async def serve(
             pass
     health: HealthServer | None = None
     adapter: SlackAdapter | None = None
-    coach: Any = None
+    nudges: Any = None
     try:
         from adapters.wiring import build_slack
 
         adapter = await asyncio.to_thread(build_slack, settings)
         adapter.engine.db.on_fatal = on_fatal
-        coach = adapter.coach
+        nudges = adapter.nudges
         await adapter.identify()  # single-token mode: which workspace the token serves (auth.test)
         if health_port is not None:
             health = HealthServer(Probe(adapter.engine.db, "slack", adapter.connected), health_port, health_host)
             await asyncio.to_thread(health.start)
         if stop.is_set():
             return
-        if coach is not None:
-            coach.start(sweep=scheduler)
+        if nudges is not None:
+            nudges.start(sweep=scheduler)
         if http:
             runner = web.AppRunner(adapter.web_app(), access_log=None, shutdown_timeout=5)
             await runner.setup()
@@ -724,8 +724,8 @@ async def serve(
             loop.remove_signal_handler(sig)
         if health is not None:
             await asyncio.to_thread(health.stop)
-        if coach is not None:
-            await asyncio.to_thread(coach.shutdown)
+        if nudges is not None:
+            await asyncio.to_thread(nudges.shutdown)
         if adapter is not None:
             adapter.engine.db.dispose()
         log.info("stopped")

@@ -15,7 +15,7 @@ from bot.clock import Clock, SystemClock
 from bot.dashboard import DashboardConfig
 from bot.engine import Engine
 from bot.ports import Directory, Messenger, Observer
-from bot.scheduler import Coach
+from bot.scheduler import NudgeScheduler
 from storage.db import Database, open_database
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class Darebot:
     db: Database
     clock: Clock
     engine: Engine
-    coach: Coach | None
+    nudges: NudgeScheduler | None
 
 
 def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messenger: Messenger | None,
@@ -40,19 +40,20 @@ def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messeng
     """The engine with its ports; with a messenger, the nudge scheduler too (its kick is the engine's
     outbox listener, so a command that plans a DM due now gets it sent at once). With an observer, the
     engine's commands and the scheduler's sweeps are reported to it, and the messenger's DMs counted."""
-    coach = None
+    nudges = None
     if messenger is not None:
         if observer is not None:
             from adapters.metrics import CountingMessenger
 
             messenger = CountingMessenger(messenger)
-        coach = Coach(db, clock, messenger, platform=platform, sweep_seconds=sweep_seconds, worker_id=worker_id)
+        nudges = NudgeScheduler(db, clock, messenger, platform=platform, sweep_seconds=sweep_seconds,
+                                worker_id=worker_id)
         if observer is not None:
-            coach.observer = observer
+            nudges.observer = observer
     engine = Engine(db, clock, default_tz=default_tz, directory=directory,
-                    outbox_listener=coach.kick if coach is not None else None, observer=observer,
+                    outbox_listener=nudges.kick if nudges is not None else None, observer=observer,
                     dashboard=dashboard)
-    return Darebot(db, clock, engine, coach)
+    return Darebot(db, clock, engine, nudges)
 
 
 def metrics_observer() -> Observer:
@@ -92,7 +93,7 @@ def build_slack(settings: Settings, *, clock: Clock | None = None, db: Database 
     directory = SlackDirectory(clients)
     bot = build_from_settings(settings, platform="slack", messenger=SlackMessenger(clients), directory=directory,
                               clock=clock, db=db)
-    return SlackAdapter(settings, bot.engine, coach=bot.coach, clients=clients, directory=directory, store=store)
+    return SlackAdapter(settings, bot.engine, nudges=bot.nudges, clients=clients, directory=directory, store=store)
 
 
 def build_discord(settings: Settings, *, clock: Clock | None = None,
@@ -113,7 +114,7 @@ def build_console(db: Database, clock: Clock, *, default_tz: str, out: TextIO,
     bot = build(db, clock, platform="console", default_tz=default_tz, messenger=None, observer=observer)
     messenger = ConsoleMessenger(bot.engine, out)
     # One console at a time per file: a fixed id reclaims anything left in flight by a killed run.
-    coach = Coach(db, clock, messenger, platform="console", worker_id="console")
+    nudges = NudgeScheduler(db, clock, messenger, platform="console", worker_id="console")
     if observer is not None:
-        coach.observer = observer
-    return replace(bot, coach=coach), messenger
+        nudges.observer = observer
+    return replace(bot, nudges=nudges), messenger

@@ -187,9 +187,9 @@ def open_link(session: Session, secret_key: str | None, token: str, now: datetim
 
 
 def page_for(session: Session, secret_key: str | None, token: str, now: datetime) -> DashboardPage:
+    from bot.board import SHOWN_AS
     from bot.scoring import score  # noqa: F401  (the board's points, as on /dare board)
     from bot.stats import ranked
-    from bot.views import SHOWN_AS
 
     ws, person = open_link(session, secret_key, token, now)
     cohorts = taught(session, pk(person))
@@ -212,7 +212,7 @@ def report_for(session: Session, ws: Workspace, person: Person, cohort: Cohort, 
     """The same report `/dare report` gives, without its chart (the page draws its own SVGs)."""
     from bot.identity import Actor
     from bot.ports import NoDirectory
-    from bot.views import report
+    from bot.report import report
 
     ctx = Context(session=session, now=now, ws=ws, me=person, actor=Actor(person.external_id, person.display_name),
                   default_tz=cohort.tz, directory=NoDirectory())
@@ -224,7 +224,7 @@ def export_for(session: Session, secret_key: str | None, token: str, cohort_id: 
     """(file name, CSV) of one of the link owner's cohorts, as `/dare export` makes it."""
     from bot.identity import Actor
     from bot.ports import NoDirectory
-    from bot.views import export
+    from bot.report import export
 
     ws, person = open_link(session, secret_key, token, now)
     cohort = next((ch for ch in taught(session, pk(person)) if ch.id == cohort_id), None)

@@ -15,14 +15,15 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from bot import board, dedupe, progress, registry, report
 from bot import commands as c
-from bot import dedupe, registry, views
 from bot.clock import Clock
 from bot.context import Context, get_actor, get_person, get_workspace
 from bot.dashboard import DashboardConfig
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
 from bot.grammar import parse
+from bot.help import questions
 from bot.identity import Actor, WorkspaceRef
 from bot.nudges import marks
 from bot.ports import Directory, NoDirectory, NoObserver, Observer
@@ -149,20 +150,20 @@ class Engine:
     def home(self, ws: WorkspaceRef, actor: Actor) -> Reply:
         """An overview: my progress, the questions and, for instructors, their cohorts."""
         def build(ctx: Context) -> Reply:
-            mine = views.progress(ctx, c.Progress())
+            mine = progress.progress(ctx, c.Progress())
             sections = list(mine.sections)
             for cohort, m in ctx.memberships():
                 if m.is_instructor:
-                    rep = views.report(ctx, c.Report(cohort.name), chart=False, brief=True)
+                    rep = report.report(ctx, c.Report(cohort.name), chart=False, brief=True)
                     sections.append(Section(title=f"Teaching: {cohort.name}", text=rep.sections[0].text))
-                    sections.extend(views.board(ctx, c.Board(cohort.name)).sections[:1])
-            sections.extend(views.questions(ctx, c.Questions()).sections)
+                    sections.extend(board.board(ctx, c.Board(cohort.name)).sections[:1])
+            sections.extend(questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
         def stranger() -> Reply:
             # Looking at the Home tab registers nobody (nor brings back someone who was just forgotten).
             return Reply(title="darebot", sections=(
                 Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
-                *views.questions(None, c.Questions()).sections))
+                *questions(None, c.Questions()).sections))
         try:
             return self._transaction(ws, actor, build, stranger=stranger)
         except DareError as err:

@@ -1,4 +1,5 @@
-"""`/dare help`: the list of commands and, per command, its options, choices and an example.
+"""`/dare help` and `/dare questions`: the commands and, per command, its options, choices and an example;
+and the must-ask questions with their ids.
 
 Everything here is generated from the declarations in bot.registry, so help cannot drift from the
 grammar.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import commands as c
 from bot.context import Context
 from bot.errors import UsageError
-from bot.questions import QUESTION_IDS
-from bot.registry import CommandSpec, Param, arg, command, commands
+from bot.questions import BANK, QUESTION_IDS
+from bot.registry import CommandSpec, Param, action, arg, command, commands
 from bot.replies import Reply, Section
 
 INTRO = ("darebot dares your cohort to do reverse interviews: short talks with people who are where you "
@@ -74,3 +76,28 @@ def help_sections(topic: str | None) -> tuple[Section, ...]:
          examples=("/dare help log",))
 def help_reply(_ctx: Context, cmd: Help) -> Reply:
     return Reply(title="darebot help" if not cmd.topic else f"Help: {cmd.topic}", sections=help_sections(cmd.topic))
+
+
+@command(
+    "questions",
+    summary="The must-ask reverse-interview questions.",
+    writes=False,
+    details="Each question has a short id (v1, p2, m3...) to record with /dare log --asked.",
+    examples=("/dare questions",),
+)
+def questions(_ctx: Context | None, _cmd: c.Questions) -> Reply:
+    sections = [
+        Section(title=f"{g.title}: {g.why}", text="\n".join(f"{q.id}  {q.text}" for q in g.questions)) for g in BANK
+    ]
+    sections.append(
+        Section(
+            text="Ask three, listen more than you talk, and keep it to 15 minutes. Record which "
+            'you asked: /dare log "NAME" --asked v1,m1'
+        )
+    )
+    return Reply(title="Must-ask reverse-interview questions", sections=tuple(sections))
+
+
+@action("questions.show", transaction=False)
+def questions_button(ctx: Context | None, _value: str) -> Reply:
+    return questions(ctx, c.Questions())

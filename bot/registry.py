@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 ParamKind = Literal["text", "int", "bool", "date", "choice", "list", "csv", "user", "zone"]
 Lookup = Literal["cohort", "contact"]
 
-COMMAND_MODULES = ("bot.help", "bot.cohorts", "bot.term", "bot.activity", "bot.views", "bot.people",
-                   "bot.instructor", "bot.dashboard", "bot.privacy")
+COMMAND_MODULES = ("bot.help", "bot.cohorts", "bot.term", "bot.activity", "bot.progress", "bot.board", "bot.report",
+                   "bot.people", "bot.instructor", "bot.dashboard", "bot.privacy")
 _META = "darebot"
 
 

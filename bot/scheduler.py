@@ -38,7 +38,7 @@ PURGE_JOB = "darebot:purge"
 DIGEST_RULES = frozenset({"digest", "instructor-digest"})
 
 
-class Coach:
+class NudgeScheduler:
     """Plans and delivers the nudges of every workspace on one platform."""
 
     def __init__(self, db: Database, clock: Clock, messenger: Messenger, *, platform: str, sweep_seconds: int = 60,
@@ -62,7 +62,7 @@ class Coach:
             planned = plan(s, self.clock.now(), self.policy, platform=self.platform)
         try:
             self.observer.sweep(time.perf_counter() - started, planned)
-        except Exception:  # metrics must never stop the coach
+        except Exception:  # metrics must never stop the nudges
             log.exception("observer failed")
         return planned
 

@@ -20,7 +20,7 @@ from storage.models import Cohort, Membership
          details="Closed cohorts stay listed for reports and comparisons; /dare cohort reopen undoes it.",
          examples=('/dare cohort close "Spring 2027"',))
 def close(ctx: Context, cmd: c.CohortClose) -> Reply:
-    from bot.views import report
+    from bot.report import report
 
     cohort = ctx.cohort(cmd.name, instructor=True)
     if cohort.closed_at is not None:

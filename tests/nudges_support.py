@@ -1,4 +1,4 @@
-"""Test support for the nudge tests: a recording Messenger and a chat room wired to a Coach."""
+"""Test support for the nudge tests: a recording Messenger and a chat room wired to a NudgeScheduler."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ class Room:
         self.messenger = RecordingMessenger(self.clock)
         built = build(db, self.clock, platform=platform, default_tz=tz, messenger=self.messenger, worker_id="w-test")
         self.engine = built.engine
-        assert built.coach is not None
-        self.coach = built.coach
+        assert built.nudges is not None
+        self.nudges = built.nudges
         self.tz: dict[str, str | None] = {}
 
     def say(self, user: str, text: str) -> str:
@@ -75,10 +75,10 @@ class Room:
         return reply.plain_text()
 
     def wait(self, **delta: float) -> None:
-        self.coach.simulate_until(self.clock.now() + timedelta(**delta))
+        self.nudges.simulate_until(self.clock.now() + timedelta(**delta))
 
     def until(self, moment: datetime) -> None:
-        self.coach.simulate_until(moment)
+        self.nudges.simulate_until(moment)
 
     def log(self, tzs: dict[str, str]) -> list[tuple[str, str, str]]:
         """(user, rule-ish title, local 'YYYY-MM-DD HH:MM') of every DM, in order."""

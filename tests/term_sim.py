@@ -141,7 +141,7 @@ def run_term(url: str) -> tuple[Room, TruthMessenger, list[tuple[str, str, str]]
     room = Room(db, START)
     messenger = TruthMessenger(db, room.clock)
     room.messenger = messenger  # type: ignore[assignment]
-    room.coach.delivery.messenger = messenger
+    room.nudges.delivery.messenger = messenger
     refused: list[tuple[str, str, str]] = []
 
     def say(user: str, text: str) -> None:

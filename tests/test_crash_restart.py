@@ -1,5 +1,5 @@
 """Kill a real delivery process mid-send, restart it: no nudge is lost, at most the one in flight is
-sent twice. The child runs the real-time Coach (APScheduler) with a slow messenger that writes each
+sent twice. The child runs the real-time NudgeScheduler (APScheduler) with a slow messenger that writes each
 DM to a file before the platform's answer comes back."""
 
 from __future__ import annotations
@@ -45,15 +45,15 @@ class FileMessenger:
 
 def child(url: str, out: str, worker: str, hang_at: str) -> None:
     from bot.clock import SystemClock
-    from bot.scheduler import Coach
+    from bot.scheduler import NudgeScheduler
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # before any thread starts: sigwait takes it
-    coach = Coach(Database(url), SystemClock(), FileMessenger(out, int(hang_at)), platform="console", sweep_seconds=1,
-                  worker_id=worker)
-    coach.start()
+    nudges = NudgeScheduler(Database(url), SystemClock(), FileMessenger(out, int(hang_at)), platform="console",
+                            sweep_seconds=1, worker_id=worker)
+    nudges.start()
     print("READY", flush=True)
     signal.sigwait({signal.SIGTERM})
-    coach.shutdown()
+    nudges.shutdown()
 
 
 def spawn(url: str, out: Path, hang_at: int = 0) -> subprocess.Popen[str]:

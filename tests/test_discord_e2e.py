@@ -46,7 +46,7 @@ def test_cohort_dare_by_dm_reports_modals_board_and_refusal(tmp_path):
             out = await slash(w, p["prof"], g, "start", name="CS101", reward="a book")
             assert "out to 3 participants" in text_of(out)
             assert not (out.get("flags", 0) & EPHEMERAL)  # an announcement in the channel
-            await asyncio.to_thread(w.coach.deliver_due)
+            await asyncio.to_thread(w.nudges.deliver_due)
             [dm_ann] = fake.dm_messages(p["ann"])
             [dm_bob] = fake.dm_messages(p["bob"])
             assert fake.dm_messages(p["cy"]) == []
@@ -57,7 +57,7 @@ def test_cohort_dare_by_dm_reports_modals_board_and_refusal(tmp_path):
                 statuses = {n.status for n in s.exec(select(Nudge).where(Nudge.person_id == cy.id))}
                 assert statuses == {"unreachable"}
             cy_channel = fake.dm_channels[p["cy"].id]
-            await asyncio.to_thread(w.coach.deliver_due)  # a refusal (50007) is never retried
+            await asyncio.to_thread(w.nudges.deliver_due)  # a refusal (50007) is never retried
             assert len(fake.calls_to("POST", f"/channels/{cy_channel}/messages")) == 1
 
             # ann takes the dare with the DM's button
@@ -256,7 +256,7 @@ def test_the_instructors_view_through_discord(tmp_path):
             # Cy had the dare's announcement today: one DM a day, so the word waits for tomorrow and says so.
             assert "goes to Cy tomorrow" in text_of(await fake.wait_final(press))
             w.clock.advance(timedelta(days=1))
-            await asyncio.to_thread(w.coach.deliver_due)
+            await asyncio.to_thread(w.nudges.deliver_due)
             dms = fake.dm_messages(p["cy"])
             assert len(dms) == before + 1 and "word from your instructor" in text_of(dms[-1]).lower()
 

@@ -22,7 +22,7 @@ def _harness(tmp_path) -> SlackHarness:  # type: ignore[no-untyped-def]
         h.fake.add_user(TEAM, uid, uid.lower())
     h.engine.outbox_listener = None  # delivery runs below, step by step
     messenger = SlackMessenger(h.adapter.clients, timeout=1)  # gives up after 1 s
-    h.coach.messenger = h.coach.delivery.messenger = messenger
+    h.nudges.messenger = h.nudges.delivery.messenger = messenger
     h.slack.command("UINS", "cohort create C")
     for uid in STUDENTS:
         h.slack.command(uid, "cohort join C")
@@ -32,7 +32,7 @@ def _harness(tmp_path) -> SlackHarness:  # type: ignore[no-untyped-def]
 
 def _deliver_until_settled(h: SlackHarness) -> dict[str, tuple[str, str | None]]:
     for _ in range(30):
-        h.coach.deliver_due()
+        h.nudges.deliver_due()
         with h.db.session() as s:
             rows = list(s.execute(select(Nudge)).scalars())
         if all(n.status not in ("pending", "claimed") for n in rows):

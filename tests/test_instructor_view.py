@@ -14,7 +14,7 @@ from bot.clock import ManualClock
 from bot.dashboard import DashboardConfig, LinkRefused, link_key, page_for, verify
 from bot.insight import cohort_view, weekly
 from bot.nudges.catalog import A_WORD as WORD_RULE
-from bot.scheduler import Coach
+from bot.scheduler import NudgeScheduler
 from storage.models import Cohort, Membership, Nudge, Person
 from tests.chat import Chat
 
@@ -67,18 +67,18 @@ def test_closing_freezes_the_report_and_board_and_stops_nudges(term: Chat) -> No
     assert "Ann" in term.ok("prof", "/dare board CS101")
     assert "already" in term.err("prof", "/dare cohort close CS101") or True
     # The sweep plans nothing for a closed cohort.
-    coach = Coach(term.db, term.clock, _Null(), platform="console")
+    nudges = NudgeScheduler(term.db, term.clock, _Null(), platform="console")
     term.wait(days=10)
     with term.db.session() as s:
         before = len(s.exec(select(Nudge)).all())
-    coach.sweep()
+    nudges.sweep()
     with term.db.session() as s:
         assert len(s.exec(select(Nudge)).all()) == before
     # Joining a closed cohort is refused; reopening brings the live numbers back.
     assert "closed" in term.err("dan", "/dare cohort join CS101")
     assert "open again" in term.ok("prof", "/dare cohort reopen CS101")
     assert "Take-up: 2 of 3" in term.ok("prof", "/dare report CS101")
-    assert coach.sweep() > 0
+    assert nudges.sweep() > 0
 
 
 class _Null:
@@ -152,7 +152,8 @@ def test_instructor_sees_one_students_record_in_counts_only(term: Chat) -> None:
 
 
 def test_stalled_list_says_why_and_a_word_goes_through_the_outbox(term: Chat) -> None:
-    Coach(term.db, term.clock, _Recorder(), platform="console").deliver_due()  # the dare's announcement, on day 0
+    # the dare's announcement goes out on day 0
+    NudgeScheduler(term.db, term.clock, _Recorder(), platform="console").deliver_due()
     term.wait(days=8)
     reply = term.say("prof", "/dare report CS101")
     text = reply.plain_text()
@@ -170,7 +171,7 @@ def test_stalled_list_says_why_and_a_word_goes_through_the_outbox(term: Chat) ->
         rows = s.exec(select(Nudge).where(Nudge.rule == WORD_RULE)).all()
     assert len(rows) == 1 and rows[0].status == "pending" and rows[0].due_at <= term.clock.now()
     messenger = _Recorder()
-    Coach(term.db, term.clock, messenger, platform="console").deliver_due()
+    NudgeScheduler(term.db, term.clock, messenger, platform="console").deliver_due()
     words = [r for u, r in messenger.sent if u == "cy" and "A word from your instructor" in (r.title or "")]
     assert len(words) == 1
     assert ("word from you" in term.ok("prof", "/dare progress @cy")

@@ -120,7 +120,7 @@ def test_a_rejected_token_holds_the_workspaces_dms_until_a_token_works(h: SlackH
     h.slack.command("UINS", "start C")
     with caplog.at_level(logging.ERROR):
         for _ in range(5):
-            h.coach.deliver_due()
+            h.nudges.deliver_due()
             h.clock.advance(timedelta(minutes=30))
     # one attempt, then held: no retry every few seconds, and the people are not written off
     assert len(h.fake.calls_to("chat.postMessage")) == 1
@@ -139,7 +139,7 @@ def test_a_rejected_token_holds_the_workspaces_dms_until_a_token_works(h: SlackH
     h.call(h.adapter.identify())
     assert held_workspaces(h.db) == []
     for _ in range(3):
-        h.coach.deliver_due()
+        h.nudges.deliver_due()
         h.clock.advance(timedelta(minutes=1))
     with h.db.session() as s:
         assert {n.status for n in s.execute(select(Nudge)).scalars()} == {"sent"}

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from bot.nudges.policy import local_at
 from bot.ports import PermanentSendError, TransientSendError
-from bot.scheduler import Coach
+from bot.scheduler import NudgeScheduler
 from storage.db import Database, open_database
 from storage.models import Nudge, Person
 from tests.nudges_support import RecordingMessenger, Room
@@ -42,21 +42,21 @@ def test_planning_twice_plans_once(db_url):
     r = room(db_url)
     r.say("ann", "accept")
     r.clock.set(ny(25))
-    first = r.coach.sweep()
+    first = r.nudges.sweep()
     assert first > 0
-    assert r.coach.sweep() == 0
+    assert r.nudges.sweep() == 0
     # two planners racing on separate connections still insert each key once
-    other = Coach(Database(db_url), r.clock, RecordingMessenger(r.clock), platform="console")
+    other = NudgeScheduler(Database(db_url), r.clock, RecordingMessenger(r.clock), platform="console")
     r.clock.set(ny(27))
     results: list[int] = []
-    threads = [threading.Thread(target=lambda c=c: results.append(c.sweep())) for c in (r.coach, other)]
+    threads = [threading.Thread(target=lambda c=c: results.append(c.sweep())) for c in (r.nudges, other)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     keys = [n.key for n in rows(r).values()]
     assert len(keys) == len(set(keys))
-    assert r.coach.sweep() == 0 and other.sweep() == 0
+    assert r.nudges.sweep() == 0 and other.sweep() == 0
 
 
 def test_caps_one_a_day_three_a_week(tmp_path):
@@ -71,7 +71,7 @@ def test_caps_one_a_day_three_a_week(tmp_path):
     # weekly cap (3 in any 7 days) holds the fourth until a week after the first
     assert [at for _, at in follow] == [ny(23), ny(24, 8), ny(25, 8), ny(30)]
     coaching = [d for d in r.messenger.to("ann") if not d.title.startswith(("You're dared", "Your week"))]
-    days = [d.at.astimezone(r.coach.clock.now().tzinfo).date() for d in coaching]
+    days = [d.at.astimezone(r.nudges.clock.now().tzinfo).date() for d in coaching]
     assert len(days) == len(set(days))
 
 
@@ -121,16 +121,16 @@ def test_transient_failure_backs_off_and_retry_after_holds_the_workspace(tmp_pat
     with r.db.session() as s:  # undo the announcements so both go out together again
         s.execute(update(Nudge).values(status="pending", sent_at=None, attempts=0))
     r.messenger.fail["ann"] = [TransientSendError("ratelimited", retry_after=120)]
-    assert r.coach.deliver_due() == 0  # ann hit the rate limit; bob waits for the same workspace
+    assert r.nudges.deliver_due() == 0  # ann hit the rate limit; bob waits for the same workspace
     got = rows(r)
     assert got["2:dare-issued:1:-"].status == "pending" and got["2:dare-issued:1:-"].attempts == 1
     assert got["2:dare-issued:1:-"].due_at == START + timedelta(seconds=120)
     assert got["3:dare-issued:1:-"].due_at == START + timedelta(seconds=120)
     assert got["3:dare-issued:1:-"].attempts == 0
     r.clock.advance(timedelta(seconds=119))
-    assert r.coach.deliver_due() == 0
+    assert r.nudges.deliver_due() == 0
     r.clock.advance(timedelta(seconds=1))
-    assert r.coach.deliver_due() == 2
+    assert r.nudges.deliver_due() == 2
     # plain transient errors back off exponentially and give up after max_attempts
     r.messenger.fail["ann"] = [TransientSendError("timeout")] * 10
     with r.db.session() as s:
@@ -138,7 +138,7 @@ def test_transient_failure_backs_off_and_retry_after_holds_the_workspace(tmp_pat
                   .values(status="pending", sent_at=None, attempts=0))
     due = []
     for _ in range(10):
-        r.coach.deliver_due()
+        r.nudges.deliver_due()
         n = rows(r)["2:dare-issued:1:-"]
         if n.status != "pending":
             break
@@ -165,7 +165,7 @@ def test_permanent_failure_marks_the_person_unreachable(tmp_path):
 
 def test_platform_message_id_is_recorded_and_only_own_platform_delivered(tmp_path):
     r = room(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    slack = Coach(r.db, r.clock, RecordingMessenger(r.clock), platform="slack")
+    slack = NudgeScheduler(r.db, r.clock, RecordingMessenger(r.clock), platform="slack")
     slack.tick()
     assert slack.messenger.sent == []
     assert {n.platform_message_id for n in rows(r).values()} == {"m1", "m2"}
@@ -178,11 +178,11 @@ def test_sqlite_lease_one_runner_at_a_time(tmp_path):
     r.say("ann", "cohort join cs101")
     r.engine.outbox_listener = None
     r.say("teach", "start cs101")
-    other = Coach(Database(url), r.clock, RecordingMessenger(r.clock), platform="console", worker_id="other")
+    other = NudgeScheduler(Database(url), r.clock, RecordingMessenger(r.clock), platform="console", worker_id="other")
     assert other.delivery._lease(r.clock.now())  # the other runner holds the lease
-    assert r.coach.deliver_due() == 0
+    assert r.nudges.deliver_due() == 0
     other.delivery._lease(r.clock.now(), release=True)
-    assert r.coach.deliver_due() == 1
+    assert r.nudges.deliver_due() == 1
 
 
 def test_a_dead_workers_claim_expires_and_the_row_is_sent_once(tmp_path):
@@ -191,10 +191,10 @@ def test_a_dead_workers_claim_expires_and_the_row_is_sent_once(tmp_path):
         s.execute(update(Nudge).values(status="claimed", claimed_by="dead", sent_at=None,
                                        claimed_until=START + timedelta(seconds=120)))
     r.messenger.sent.clear()
-    assert r.coach.deliver_due() == 0
+    assert r.nudges.deliver_due() == 0
     r.clock.advance(timedelta(seconds=121))
-    assert r.coach.deliver_due() == 1
-    assert r.coach.deliver_due() == 0
+    assert r.nudges.deliver_due() == 1
+    assert r.nudges.deliver_due() == 0
 
 
 @pytest.mark.parametrize("act,gone", [
@@ -229,14 +229,14 @@ def test_real_time_scheduler_fixed_jobs_and_kick_delivers_in_the_background(tmp_
             return Sent("x1")
 
     db = open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    coach = Coach(db, SystemClock(), Signalling(), platform="console", sweep_seconds=3600)
-    coach.start()
-    coach.start()  # idempotent
+    nudges = NudgeScheduler(db, SystemClock(), Signalling(), platform="console", sweep_seconds=3600)
+    nudges.start()
+    nudges.start()  # idempotent
     try:
-        assert sorted(j.id for j in coach._scheduler.get_jobs()) == sorted([SWEEP_JOB, DIGEST_JOB, PURGE_JOB])
+        assert sorted(j.id for j in nudges._scheduler.get_jobs()) == sorted([SWEEP_JOB, DIGEST_JOB, PURGE_JOB])
         got.clear()
         engine = Engine(db, SystemClock())
-        engine.outbox_listener = coach.kick
+        engine.outbox_listener = nudges.kick
         ws = WorkspaceRef("console", "T1")
         engine.handle_text(ws, Actor("teach", "Teach"), "cohort create rt")
         engine.handle_text(ws, Actor("ann", "Ann"), "cohort join rt")
@@ -245,5 +245,5 @@ def test_real_time_scheduler_fixed_jobs_and_kick_delivers_in_the_background(tmp_
         engine.handle_text(ws, Actor("teach", "Teach"), "start rt")  # plans a DM due now and kicks
         assert got.wait(20)
     finally:
-        coach.shutdown()
-    assert coach._scheduler is None
+        nudges.shutdown()
+    assert nudges._scheduler is None

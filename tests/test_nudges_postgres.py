@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.nudges.policy import DEFAULT_POLICY
 from bot.ports import Sent
-from bot.scheduler import Coach
+from bot.scheduler import NudgeScheduler
 from storage.db import Database
 from storage.models import Nudge
 from tests.nudges_support import Dm, Room
@@ -38,11 +38,11 @@ class SlowMessenger:
             return Sent(f"{id(self)}-{self.n}")
 
 
-def run_workers(coaches: list[Coach]) -> None:
+def run_workers(coaches: list[NudgeScheduler]) -> None:
     barrier = threading.Barrier(len(coaches))
     errors: list[BaseException] = []
 
-    def work(c: Coach) -> None:
+    def work(c: NudgeScheduler) -> None:
         try:
             barrier.wait()
             while c.deliver_due(limit=5):
@@ -73,7 +73,7 @@ def test_two_workers_send_each_nudge_once(pg_url):
     log: list[Dm] = []
     lock = threading.Lock()
     messengers = [SlowMessenger(r.clock, log, lock) for _ in range(2)]
-    coaches = [Coach(Database(pg_url), r.clock, m, platform="console", worker_id=f"w{i}", policy=FAST)
+    coaches = [NudgeScheduler(Database(pg_url), r.clock, m, platform="console", worker_id=f"w{i}", policy=FAST)
                for i, m in enumerate(messengers)]
 
     # round 1: the 60 announcements (30 of them no longer needed: those people accepted already)

@@ -281,10 +281,10 @@ def test_retention_purges_on_the_injected_clock(db_url: str) -> None:
     before = funnel_and_effort(room)
     deadline_end = datetime(2026, 12, 1, tzinfo=UTC)
     room.clock.set(deadline_end + timedelta(days=10) - timedelta(minutes=1))
-    assert room.coach.purge().cohorts == 0
+    assert room.nudges.purge().cohorts == 0
     assert scan(room, (ANN["id"],), ann)
     room.clock.set(deadline_end + timedelta(days=10))
-    done = room.coach.purge()
+    done = room.nudges.purge()
     assert (done.cohorts, done.people) == (1, 1)
     assert scan(room, (ANN["id"], ANN["name"], *ANN_SECRETS), ann) == []
     assert funnel_and_effort(room) == before  # the instructor still compares: anonymous totals only
@@ -295,7 +295,7 @@ def test_retention_purges_on_the_injected_clock(db_url: str) -> None:
     assert set(bob_data["cohort_names"].values()) == {"Autumn"}
     with room.db.session() as s:
         assert s.get(Person, bob) is not None
-    assert room.coach.purge().cohorts == 0  # once
+    assert room.nudges.purge().cohorts == 0  # once
 
 
 def test_an_uninstalled_workspace_is_deleted_after_30_days(db_url: str) -> None:
@@ -306,9 +306,9 @@ def test_an_uninstalled_workspace_is_deleted_after_30_days(db_url: str) -> None:
     other.do("ida", "/dare cohort create Elsewhere")
     room.engine.uninstalled(room.ws)
     room.clock.advance(timedelta(days=29))
-    assert room.coach.purge().workspaces == 0
+    assert room.nudges.purge().workspaces == 0
     room.clock.advance(timedelta(days=2))
-    assert room.coach.purge().workspaces == 1
+    assert room.nudges.purge().workspaces == 1
     with room.db.engine.connect() as conn:
         for name, table in personal.tables().items():
             rows = list(conn.execute(select(table)).mappings())
@@ -325,7 +325,7 @@ def test_coming_back_cancels_the_uninstall_purge(tmp_path: Any) -> None:
     room.clock.advance(timedelta(days=3))
     room.do("ann", "/dare progress")  # reinstalled and used again
     room.clock.advance(timedelta(days=40))
-    assert room.coach.purge().workspaces == 0
+    assert room.nudges.purge().workspaces == 0
     with room.db.session() as s:
         assert s.query(Workspace).one().uninstalled_at is None
 

@@ -71,7 +71,7 @@ def test_uninstall_marks_the_workspace_for_deletion_in_30_days(h: SlackHarness, 
         assert ws.uninstalled_at == h.clock.now()
     assert any("in 30 days" in rec.getMessage() for rec in caplog.records)
     h.clock.advance(timedelta(days=31))
-    assert h.coach.purge().workspaces == 1
+    assert h.nudges.purge().workspaces == 1
     with h.db.session() as s:
         assert s.exec(select(Contact)).all() == [] and s.exec(select(Workspace)).all() == []
 

@@ -277,7 +277,7 @@ def test_dms_under_a_rate_limit_all_arrive_once(tmp_path) -> None:
             if not pending:
                 break
             h.clock.advance(timedelta(seconds=1))
-            h.coach.deliver_due()
+            h.nudges.deliver_due()
         delivered = [c.args["channel"] for c in fake.ok_calls_to("chat.postMessage")]
         assert sorted(delivered) == sorted(students)  # every student once, none twice
         limited = [c for c in fake.calls_to("chat.postMessage") if c.status == 429]
@@ -568,7 +568,7 @@ def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
     # Cy had the dare's announcement today: one DM a day, so the word goes out tomorrow.
     assert "goes to cy tomorrow" in json.dumps([c.args for c in h.fake.calls_to("response_url")]).lower()
     h.clock.advance(timedelta(days=1))
-    h.coach.deliver_due()
+    h.nudges.deliver_due()
     after = [c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"]
     assert len(after) == before + 1 and "instructor" in json.dumps(after[-1].args).lower()
 
@@ -592,7 +592,7 @@ def test_the_instructors_weekly_digest_carries_the_weekly_chart(h: SlackHarness)
     h.drain()
     for _ in range(10):  # ten days of sweeps and deliveries: a Monday digest falls in them
         h.clock.advance(timedelta(days=1))
-        h.coach.tick()
+        h.nudges.tick()
     digests = [c for c in h.fake.ok_calls_to("chat.postMessage")
                if c.args["channel"] == "UINS" and "weekly digest" in json.dumps(c.args)]
     assert digests, "no instructor digest went out"

@@ -338,8 +338,8 @@ def instructor_digest(s: InstructorState, subject: str, period: str, now: dateti
     from bot.insight import cohort_view, weekly, who_needs_a_word
     from bot.instructor import stall_section
     from bot.replies import Attachment
+    from bot.report import file_stem
     from bot.stats import STALL_DAYS
-    from bot.views import file_stem
 
     cohort = session.get(Cohort, s.dare.cohort_id)
     if cohort is None:

@@ -31,7 +31,7 @@ class World:
     clock: ManualClock
     settings: Settings
     task: asyncio.Task[None]
-    coach: Any
+    nudges: Any
     messenger: DiscordMessenger
 
 
@@ -58,9 +58,9 @@ async def running_bot(tmp_path: Path, *, fake: FakeDiscord | None = None, engine
     settings = discord_settings(fake, db_url, **settings_extra)
     messenger = DiscordMessenger()
     built = build(db, clock, platform="discord", default_tz="UTC", messenger=messenger if with_coach else None)
-    coach = built.coach
+    nudges = built.nudges
     engine = engine or built.engine
-    client = make_client(settings, engine, coach=coach, sync_state_path=tmp_path / "commands.json",
+    client = make_client(settings, engine, nudges=nudges, sync_state_path=tmp_path / "commands.json",
                          guild_ready_timeout=0.05, **client_options)
     messenger.attach(client)
     task = asyncio.create_task(client.start(settings.discord_token or ""))
@@ -71,7 +71,7 @@ async def running_bot(tmp_path: Path, *, fake: FakeDiscord | None = None, engine
             if task in done:
                 task.result()  # raise the start-up error
             assert ready in done, "the client never became ready"
-        yield World(fake, client, engine, db, clock, settings, task, coach, messenger)
+        yield World(fake, client, engine, db, clock, settings, task, nudges, messenger)
     finally:
         await client.close()
         with contextlib.suppress(Exception):

@@ -51,8 +51,8 @@ class SlackHarness:
         self.clock = ManualClock(START)
         self.adapter = build_slack(self.settings, clock=self.clock, db=self.db)
         self.engine = self.adapter.engine
-        self.coach = self.adapter.coach
-        self.messenger = self.coach.messenger
+        self.nudges = self.adapter.nudges
+        self.messenger = self.nudges.messenger
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="slack-app", daemon=True)
         self._thread.start()

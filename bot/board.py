@@ -1,0 +1,239 @@
+"""/dare board: the cohort's leaderboard, its pages and posting it; and the cohort a read command names."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import and_
+from sqlmodel import col, select
+
+from bot import commands as c
+from bot.context import Context
+from bot.errors import UsageError
+from bot.privacy import visible_stories
+from bot.registry import action, command
+from bot.replies import Button, Reply, Section, Table
+from bot.scoring import POINTS
+from bot.stats import (
+    Member,
+    current_dare,
+    dare_window_start,
+    latest_dare_id,
+    participant_stats,
+    ranked,
+)
+from bot.validate import name_key, typed
+from bot.zones import stored_zone as safe_zone
+from storage.models import Cohort, Dare, Membership, Person, pk
+
+BOARD_ROWS = 25
+
+
+def display(person: Member, *, viewer: Person | None = None) -> str:
+    if viewer is not None and viewer.id == person.id:
+        return f"{person.display_name} (you)"
+    return person.alias if person.board_mode == "alias" else person.display_name
+
+
+def cohort_in_view(
+    ctx: Context,
+    name: str | None,
+    *,
+    instructor: bool,
+    example: str,
+) -> tuple[Cohort, Membership | None, Dare | None]:
+    """The cohort a read command names (or the only one), with its current dare, in one statement.
+
+    Membership (or teaching) is checked on the same row; refusals come from ctx.cohort and the
+    handlers' own checks, so every message stays the same."""
+    q = (
+        select(Cohort, Membership, Dare)
+        .outerjoin(
+            Membership,
+            and_(
+                col(Membership.cohort_id) == col(Cohort.id),
+                col(Membership.person_id) == ctx.me.id,
+                col(Membership.removed_at).is_(None),
+            ),
+        )  # noqa: E711
+        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
+        .where(Cohort.workspace_id == ctx.ws.id)
+    )
+    if name:
+        found = ctx.session.exec(q.where(Cohort.name_key == name_key(name))).first()
+        if found is not None and (not instructor or (found[1] is not None and found[1].is_instructor)):
+            return found[0], found[1], found[2]
+    else:
+        mine = [
+            (co, m, d)
+            for co, m, d in ctx.session.exec(
+                q.where(col(Membership.id).is_not(None), col(Cohort.closed_at).is_(None))
+                .order_by(col(Membership.joined_at))
+            ).all()
+            if m is not None and (m.is_instructor if instructor else True)
+        ]
+        if len(mine) == 1:
+            return mine[0]
+    # Closed cohorts stay readable: named, or when no open one fits.
+    cohort = ctx.cohort(name, instructor=instructor, example=example, include_closed=True)  # or the usual refusal
+    return cohort, ctx.membership(cohort), current_dare(ctx.session, pk(cohort))
+
+
+BOARD_TOP = 10
+
+
+SHOWN_AS = {"named": "by name", "alias": "alias", "hidden": "hidden"}
+
+
+def board_window(ctx: Context, cohort: Cohort, dare: Dare | None, period: str | None) -> tuple[date | None, str]:
+    """From which day the board counts, and how to say it: the last 7 or 30 days, or the whole dare."""
+    since = dare_window_start(dare, cohort)
+    if period in ("week", "month"):
+        days = 7 if period == "week" else 30
+        day = (cohort.closed_at or ctx.now).astimezone(safe_zone(cohort.tz)).date()
+        start = day - timedelta(days=days - 1)
+        if since is not None and start < since:
+            start = since
+        return start, f"the last {days} days"
+    return since, "the whole dare"
+
+
+@command(
+    "board",
+    summary="The cohort's leaderboard (--post shares it in the channel).",
+    writes=False,
+    details="--period counts the last week, month or the whole dare. With --post, --show chooses what the "
+    "channel sees: everyone, the top 10, or ranks only. Each person's board setting is always honoured.",
+    examples=('/dare board "Spring 2027" --period week', "/dare board --post --show top"),
+)
+def board(ctx: Context, cmd: c.Board) -> Reply:
+    cohort, mine, dare = cohort_in_view(ctx, cmd.name, instructor=False, example="/dare board NAME")
+    if mine is None:
+        raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {typed(cohort.name)}.")
+    since, span = board_window(ctx, cohort, dare, cmd.period)
+    stats = participant_stats(ctx.session, cohort, since=since, dare=dare, detail=False, as_of=cohort.closed_at)
+    goal = dare.goal if dare else cohort.goal
+    # A public board shows no "(you)" marker: it is read by everyone.
+    viewer = None if cmd.post else ctx.me
+    # The instructor's private board lists everyone by name, marked with their setting: the report names them anyway.
+    teacher = not cmd.post and mine.is_instructor
+    show = cmd.show or "all"
+    rows: list[tuple[str, ...]] = []
+    hidden = 0
+    for rank, st in ranked(stats):
+        p = st.person
+        if teacher:
+            rows.append(
+                (
+                    str(rank),
+                    p.display_name,
+                    SHOWN_AS.get(p.board_mode, p.board_mode),
+                    str(st.score),
+                    f"{st.interviews}/{goal}",
+                    str(st.attempts),
+                    str(st.follow_ups),
+                    str(st.stories),
+                )
+            )
+            continue
+        if p.board_mode == "hidden" and (viewer is None or p.id != viewer.id):
+            hidden += 1
+            continue
+        name = display(p, viewer=viewer)
+        if cmd.post and show == "ranks":
+            rows.append((str(rank), name))
+        else:
+            rows.append(
+                (
+                    str(rank),
+                    name,
+                    str(st.score),
+                    f"{st.interviews}/{goal}",
+                    str(st.attempts),
+                    str(st.follow_ups),
+                    str(st.stories),
+                )
+            )
+    if cmd.post and show == "top":
+        rows = [r for r in rows if int(r[0]) <= BOARD_TOP]
+    headers: tuple[str, ...] = ("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories")
+    if teacher:
+        headers = ("#", "Name", "Shown as", *headers[2:])
+    elif cmd.post and show == "ranks":
+        headers = ("#", "Name")
+    pages = max(1, -(-len(rows) // BOARD_ROWS))
+    page = 1 if cmd.post else min(cmd.page, pages)
+    shown = rows if cmd.post and show != "all" else rows[(page - 1) * BOARD_ROWS : page * BOARD_ROWS]
+    sections = [Section(table=Table(headers, tuple(shown)))]
+    notes = [] if stats else [f"Nobody has joined yet: /dare cohort join {typed(cohort.name)}."]
+    notes.append(
+        f"Counting {span}"
+        + (f", as it stood when the cohort closed on {cohort.closed_at:%Y-%m-%d}." if cohort.closed_at else ".")
+    )
+    if pages > 1 and not (cmd.post and show != "all"):
+        notes.append(
+            f"Page {page} of {pages} ({len(rows)} people)." if not cmd.post else f"Top {len(shown)} of {len(rows)}."
+        )
+        me_row = next((r for r in rows if r[1].endswith("(you)")), None)
+        if me_row is not None and me_row not in shown:
+            notes.append(f"You are #{me_row[0]} with {me_row[2]} points.")
+    if cmd.post and show == "top" and len(stats) > len(rows):
+        notes.append(f"The top {BOARD_TOP} of {len(stats)}.")
+    if hidden:
+        notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
+    if teacher:
+        notes.append("Only you see names this way; participants see each person as their setting says.")
+    if not (cmd.post and show == "ranks"):
+        notes.append(points_summary())
+    sections.append(Section(text=" ".join(notes)))
+    # Stories were shared with classmates, not with whatever channel a posted board lands in.
+    shared = [st for st in visible_stories(ctx.session, cohort, viewer, membership=mine) if st.consent != "instructor"][
+        :3
+    ]
+    if shared:
+        # The board is the cohort's view, even for an instructor: anonymous stays anonymous.
+        lines = [f'"{clip(st.text, 180)}" - {st.author if st.consent == "cohort" else "a classmate"}' for st in shared]
+        sections.append(Section(title="From the cohort", text="\n".join(lines)))
+    buttons: tuple[Button, ...] = ()
+    if not cmd.post:
+        period = cmd.period or "dare"
+        if page > 1:
+            buttons += (Button("Previous page", "board.page", f"{page - 1}:{period}:{cohort.name}"),)
+        if page < pages:
+            buttons += (Button("Next page", "board.page", f"{page + 1}:{period}:{cohort.name}"),)
+        buttons += (Button("Post to channel", "board.post", cohort.name),)
+    when = {"week": " (last 7 days)", "month": " (last 30 days)"}.get(cmd.period or "", "")
+    return Reply(
+        title=f"{cohort.name} leaderboard{when}", sections=tuple(sections), buttons=buttons, ephemeral=not cmd.post
+    )
+
+
+def points_summary() -> str:
+    p = POINTS
+    return (
+        f"Points reward effort: interviews {p['interview']} (+{p['decider_bonus']} when the person can hire), "
+        f"follow-ups {p['follow_up']}, first attempts {p['first_attempt']}, stories {p['story']}; "
+        "outcomes earn nothing."
+    )
+
+
+def clip(text: str, n: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+@action("board.page", replaces_message=True)
+def board_page(ctx: Context, value: str) -> Reply:
+    page, _, rest = value.partition(":")
+    if not page.isdigit():
+        raise UsageError("That button has expired. Try the command instead: /dare board.")
+    period, sep, name = rest.partition(":")
+    if not sep or period not in c.PERIODS:  # a button from before periods: "page:name"
+        period, name = "dare", rest
+    return board(ctx, c.Board(name or None, page=int(page), period=period))
+
+
+@action("board.post", posts_publicly=True)
+def board_post(ctx: Context, value: str) -> Reply:
+    return board(ctx, c.Board(value or None, post=True))
+
