@@ -136,7 +136,7 @@ def test_a_rejected_token_holds_the_workspaces_dms_until_a_token_works(h: SlackH
     # a working token again (what serve() checks at start with auth.test): the DMs go out, once each
     h.fake.clear()
     h.fake._failures.clear()
-    h.call(h.adapter.identify())
+    h.call(h.adapter.gate.identify())
     assert held_workspaces(h.db) == []
     for _ in range(3):
         h.nudges.deliver_due()

@@ -442,7 +442,7 @@ def test_a_failed_chart_upload_is_logged_and_told_and_the_report_stands(h: Slack
 
 
 def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHarness, monkeypatch) -> None:
-    from adapters import slack_app
+    from adapters import slack_home
 
     _class_started(h)
     h.slack.command("UA", "accept")
@@ -456,7 +456,7 @@ def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHa
     assert "*Contacts*\\n1 (1 can hire)" in json.dumps(homes[-1].args["view"])
     assert not _homes_of(h, "UB")  # only the person who acted
     # A burst of commands inside one window: a single publish, reading the state after the last.
-    monkeypatch.setattr(slack_app, "HOME_REFRESH_SECONDS", 60.0)
+    monkeypatch.setattr(slack_home, "HOME_REFRESH_SECONDS", 60.0)
     h.fake.clear()
     for name in ("Ada L", "Alan T", "Barbara L"):
         assert h.slack.command("UA", f'contact "{name}"').status == 200
@@ -464,7 +464,7 @@ def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHa
     homes = _homes_of(h, "UA")
     assert len(homes) == 1 and "*Contacts*\\n4 (1 can hire)" in json.dumps(homes[0].args["view"])
     # Left alone, the held-back publish goes out when its window ends.
-    monkeypatch.setattr(slack_app, "HOME_REFRESH_SECONDS", 0.3)
+    monkeypatch.setattr(slack_home, "HOME_REFRESH_SECONDS", 0.3)
     h.fake.clear()
     h.slack.command("UA", 'outreach "Ada L" --via email')
     h.fake.wait_for(lambda calls: any(c.method == "views.publish" and c.args.get("user_id") == "UA"
