@@ -192,11 +192,6 @@ class DareClientMixin:
         engine = self.engine
         await self.answer(interaction, lambda ws, actor: engine.run(ws, actor, build()))
 
-    async def run_text(self, interaction: discord.Interaction, text: str) -> None:
-        """For subcommands the engine only takes as text (quote user input with shlex.quote)."""
-        engine = self.engine
-        await self.answer(interaction, lambda ws, actor: engine.handle_text(ws, actor, text))
-
     async def answer(self, interaction: discord.Interaction, work: Callable[[WorkspaceRef, Actor], Reply],
                      *, ws: WorkspaceRef | None = None) -> None:
         """Handle an interaction once: dedupe on its id, call the engine off the loop, answer within

@@ -102,11 +102,6 @@ def exempt(name: str, what: Exemption) -> bool:
     return found is not None and found.exempt(what)
 
 
-def exempt_names(what: Exemption) -> frozenset[str]:
-    """The names of the rules exempt from `what` (for SQL filters)."""
-    return frozenset(x.name for x in RULES if x.exempt(what))
-
-
 def candidates(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy) -> Iterator[r.Candidate]:
     """Every rule's candidates for one state (rules of the other audience are skipped)."""
     for x in RULES:
