@@ -59,7 +59,7 @@ log = logging.getLogger("darebot.slack")
 
 
 class SlackAdapter:
-    """The bolt app with darebot's listeners, and the ports (messenger, directory) it shares."""
+    """The bolt app with darebot's listeners, and the client pool and directory it shares with the engine."""
 
     def __init__(
         self,

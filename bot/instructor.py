@@ -82,9 +82,9 @@ def other_progress(ctx: Context, cmd: c.Progress) -> Reply:
             Field("Week by week", weeks),
             Field("Outcomes", outcomes),
             Field("Stories", str(s.stories) + (f" ({s.rewards_pending} reward pending)" if s.rewards_pending else "")),
-            Field("Nudges sent", f"{nudges}" + (f" ({by_rule}); last {_when(rec.last_nudge, ctx.zone)}"
+            Field("Nudges sent", f"{nudges}" + (f" ({by_rule}); last {_when(rec.last_nudge, ctx.effective_zone())}"
                                                  if nudges else "") + (f"; {words} from you" if words else "")),
-            Field("Last acted", _when(rec.last_active or s.last_activity, ctx.zone)),
+            Field("Last acted", _when(rec.last_active or s.last_activity, ctx.effective_zone())),
         )))
     if not sections:
         raise UsageError(f"{other.display_name} has no record in those cohorts yet.")

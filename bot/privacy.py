@@ -230,7 +230,7 @@ def _summary(data: dict[str, object]) -> tuple[Field, ...]:
 def mydata(ctx: Context, _cmd: MyData) -> Reply:
     data = export_person(ctx.session, ctx.ws, ctx.me, ctx.now)
     body = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8")
-    name = f"darebot-mydata-{ctx.today.isoformat()}.json"
+    name = f"darebot-mydata-{ctx.local_today().isoformat()}.json"
     return Reply(title="Your data", sections=(
         Section(text="Everything darebot stores about you is in the attached file (JSON, one list per kind of "
                      "record). In short:", fields=_summary(data)),

@@ -177,8 +177,8 @@ EXPORT_COLUMNS = (
 )
 def export(ctx: Context, cmd: c.Export) -> Reply:
     cohort, _m, dare = cohort_in_view(ctx, cmd.name, instructor=True, example="/dare export NAME")
-    since = resolve_date(cmd.since, ctx.today, what="--since", field="since") if cmd.since else None
-    until = resolve_date(cmd.until, ctx.today, what="--until", field="until") if cmd.until else None
+    since = resolve_date(cmd.since, ctx.local_today(), what="--since", field="since") if cmd.since else None
+    until = resolve_date(cmd.until, ctx.local_today(), what="--until", field="until") if cmd.until else None
     if since and until and until < since:
         raise UsageError("--until comes before --since.")
     stats = participant_stats(
