@@ -10,7 +10,7 @@ from sqlmodel import select
 from adapters.console import parse_wait
 from bot.questions import suggest
 from storage.models import Nudge, RecruiterCall
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 
 @pytest.fixture

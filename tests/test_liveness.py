@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from storage.db import StorageGone, open_database
 from storage.health import check_database, held_workspaces, release_held
 from storage.models import Cohort, Nudge, Workspace
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 from tests.fakes.slack_harness import TEAM, SlackHarness
 
 
