@@ -109,3 +109,22 @@ def test_small_fixes(cohort: Chat) -> None:
     assert "doesn't count toward the dare" in out
     assert parse_wait("1w") == timedelta(weeks=1) and parse_wait("3d15h") == timedelta(days=3, hours=15)
     assert parse_wait("0m") is None and parse_wait("soon") is None
+
+
+def test_after_the_deadline_the_report_lists_who_fell_short_without_word_buttons(tmp_path) -> None:
+    chat = Chat.open(f"sqlite:///{tmp_path}/d.db")
+    chat.ok("prof", "/dare cohort create C --goal 1")
+    for s in ("ann", "bob"):
+        chat.ok(s, "/dare cohort join C")
+    chat.ok("prof", "/dare start C --deadline tomorrow")
+    before = chat.say("prof", "/dare report C")
+    word = next(b for b in before.buttons if b.action == "word.send")
+    chat.wait(days=3)
+    after = chat.say("prof", "/dare report C")
+    text = after.plain_text()
+    assert "Still short of the goal when the dare ended (2)" in text and "Who needs a word" not in text
+    assert not [b for b in after.buttons if b.action == "word.send"]
+    from bot.identity import Actor
+
+    late = chat.engine.press(chat.ws, Actor("prof", "Prof"), word.action, word.value)
+    assert late.is_error and "dare ended on" in late.plain_text()
