@@ -39,8 +39,12 @@ def test_meeting_the_goal_is_congratulated_at_once_and_progress_switches(cohort:
     first = cohort.ok("ann", '/dare log "Ada Lovelace" --asked v1')
     assert "Congratulations" not in first
     cohort.ok("ann", '/dare outreach "Bo Chen"')
-    out = cohort.ok("ann", '/dare log "Bo Chen"')
+    met = cohort.say("ann", '/dare log "Bo Chen"')
+    out = met.plain_text()
     assert "2 of 2: you met your goal" in out and "Congratulations" in out
+    # The channel cheers too, under the name Ann shows on the board.
+    assert met.public is not None and not met.public.ephemeral
+    assert "Ann just met the goal of 2 reverse interviews in Spring 2027" in met.public.plain_text()
     progress = cohort.ok("ann", "/dare progress")
     assert "goal met" in progress and "Add someone" not in progress and "/dare contact" not in progress
     assert "/dare settings goal 3" in progress
@@ -128,3 +132,16 @@ def test_after_the_deadline_the_report_lists_who_fell_short_without_word_buttons
 
     late = chat.engine.press(chat.ws, Actor("prof", "Prof"), word.action, word.value)
     assert late.is_error and "dare ended on" in late.plain_text()
+
+
+@pytest.mark.parametrize(("mode", "shown"), [("alias", "alias"), ("hidden", None)])
+def test_the_channel_cheer_follows_the_board_setting(cohort: Chat, mode: str, shown: str | None) -> None:
+    cohort.ok("ann", f"/dare settings board {mode}")
+    for name in ("Ada Lovelace", "Bo Chen"):
+        cohort.ok("ann", f'/dare outreach "{name}"')
+        met = cohort.say("ann", f'/dare log "{name}"')
+    if shown is None:
+        assert met.public is None  # kept off the board, kept out of the channel
+    else:
+        assert met.public is not None and "Ann" not in met.public.plain_text()
+        assert "just met the goal" in met.public.plain_text()
