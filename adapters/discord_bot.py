@@ -226,6 +226,14 @@ class DareClientMixin:
                 await self._follow_up(interaction, rendered)
         except discord.HTTPException:
             log.exception("could not answer interaction %s", interaction.id)
+            return
+        if reply.public is not None and not reply.is_error and interaction.guild_id is not None:
+            # A goal met is cheered in the channel it was logged from; in a DM nobody else would see it.
+            public = render(reply.public, workspace_id=ws.external_id, button_factory=DareButton.make)
+            try:
+                await interaction.followup.send(**public.kwargs(), ephemeral=False)
+            except discord.HTTPException:
+                log.warning("could not post the public note for interaction %s", interaction.id)
 
     async def _follow_up(self, interaction: discord.Interaction, rendered: Rendered) -> None:
         """After an (ephemeral) defer: private replies replace the 'thinking…' message; a public

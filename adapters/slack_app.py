@@ -191,6 +191,7 @@ class SlackAdapter:
             return
         await ack(**self._ack_message(reply))
         self._after_answer(client, team_id, user_id, reply, respond)
+        self._post_public(reply, body.get("channel_id", ""), respond=respond)
 
     @staticmethod
     def _ack_message(reply: Reply) -> dict[str, Any]:
@@ -214,6 +215,7 @@ class SlackAdapter:
                 return  # nothing was done: no App Home to refresh
         await self._respond(respond, reply)
         self._after_answer(client, body.get("team_id", ""), body.get("user_id", ""), reply, respond)
+        self._post_public(reply, body.get("channel_id", ""), respond=respond)
 
     async def _respond(self, respond: Any, reply: Reply, *, replace: bool = False) -> None:
         """Answer through response_url: a new message, or (`replace`) in place of the one whose
@@ -236,6 +238,18 @@ class SlackAdapter:
             self._spawn(send_files(client, user_id, reply, tell), "file upload")
         if not reply.is_error and not reply.form:
             self.homes.refresh(client, team_id, user_id)
+
+    def _post_public(self, reply: Reply, channel_id: str, *, respond: Any = None,
+                     client: AsyncWebClient | None = None) -> None:
+        """A reply's public companion (a goal met) goes to the channel the command came from; never to a
+        direct message (ids starting with D), where nobody else would read it."""
+        public = reply.public
+        if public is None or reply.is_error or not channel_id or channel_id.startswith("D"):
+            return
+        if respond is not None:
+            self._spawn(self._respond(respond, public), "public note")
+        elif client is not None:  # a form's submission has no response_url: post as the app
+            self._spawn(client.chat_postMessage(channel=channel_id, **render.render_message(public)), "public note")
 
     async def _open_form(self, client: AsyncWebClient, team_id: str, actor: Actor,
                          name: str, trigger_id: str, channel_id: str) -> None:
@@ -331,6 +345,7 @@ class SlackAdapter:
         else:
             await ack(response_action="update", view=render.render_result_modal(payload, title=form.title))
             self._after_answer(client, team_id, user.get("id", ""), payload)
+            self._post_public(payload, render.modal_channel(view), client=client)
 
     async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient,
                                       team_id: str, user_id: str) -> None:

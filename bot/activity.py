@@ -40,6 +40,7 @@ from storage.models import (
     Membership,
     Outcome,
     Outreach,
+    Person,
     RecruiterCall,
     Story,
     pk,
@@ -208,17 +209,33 @@ def _before_dare(running: list[_Running], day: date) -> str:
     return ""
 
 
-def _goal_reached(running: list[_Running], held: list[date], day: date) -> str:
-    """Congratulations when this interview is the one that meets a running dare's goal (in the reply only:
-    darebot has no way to post in a cohort's channel on its own)."""
+def _goal_reached(running: list[_Running], held: list[date], day: date) -> _Running | None:
+    """The running dare whose goal this interview meets, if any."""
     for r in running:
         if day >= r.start and sum(1 for d in held if d >= r.start) == r.goal:
-            return (
-                f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort.name}. Congratulations! Most "
-                "people never try one reverse interview, and you did all of them. What's left is the good part: "
-                "thank them, tell them later what you did with their advice, and share your story."
-            )
-    return ""
+            return r
+    return None
+
+
+def _cheer(r: _Running) -> str:
+    return (
+        f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort.name}. Congratulations! Most "
+        "people never try one reverse interview, and you did all of them. What's left is the good part: "
+        "thank them, tell them later what you did with their advice, and share your story."
+    )
+
+
+def _public_cheer(me: Person, r: _Running) -> Reply | None:
+    """The cohort's cheer, under the name the person shows on the board; none when they keep off it."""
+    if me.board_mode == "hidden":
+        return None
+    name = me.alias if me.board_mode == "alias" else me.display_name
+    return text_reply(
+        f"{name} just met the goal of {r.goal} reverse interview{'s' if r.goal != 1 else ''} in {r.cohort.name}. "
+        "Most people never try one. Who's next?",
+        title="Goal met",
+        ephemeral=False,
+    )
 
 
 @command(
@@ -343,13 +360,14 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     )
     sections = [Section(fields=tuple(fields)), Section(text=follow)]
     running = _running_dares(ctx)
-    cheer = _goal_reached(running, done, day)
-    if cheer:
-        sections.insert(0, Section(text=cheer))
+    met = _goal_reached(running, done, day)
+    if met is not None:
+        sections.insert(0, Section(text=_cheer(met)))
     before = _before_dare(running, day)
     if before:
         sections.append(Section(text=before))
-    return Reply(title=f"Reverse interview #{len(done)} logged", sections=tuple(sections))
+    return Reply(title=f"Reverse interview #{len(done)} logged", sections=tuple(sections),
+                 public=_public_cheer(ctx.me, met) if met is not None else None)
 
 
 @command(

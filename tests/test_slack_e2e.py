@@ -600,3 +600,26 @@ def test_the_instructors_weekly_digest_carries_the_weekly_chart(h: SlackHarness)
     charts = [f for f in h.fake.shared_files(dm) if f.filename.endswith("-weekly.png")]
     assert charts and charts[0].content is not None and charts[0].content[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Weekly progress for Spring26" in charts[0].alt_txt and "first attempts" in charts[0].alt_txt
+
+
+def test_meeting_the_goal_is_cheered_in_the_channel_but_not_in_a_dm(h: SlackHarness) -> None:
+    assert h.slack.command("UINS", "cohort create Duo --goal 1").status == 200
+    for uid in ("UA", "UB"):
+        h.slack.command(uid, "cohort join Duo")
+    h.slack.command("UINS", "start Duo")
+    for uid in ("UA", "UB"):
+        h.slack.command(uid, "accept")
+        h.slack.command(uid, 'contact "Grace Hopper"')
+        h.slack.command(uid, 'outreach "Grace Hopper"')
+    h.drain()
+    h.fake.clear()
+    in_channel = h.slack.command("UA", 'log "Grace Hopper"', channel_id="C1")
+    assert "you met your goal" in _text(in_channel) and h.reply(in_channel)["response_type"] == "ephemeral"
+    h.drain()
+    posts = [c.args for c in h.fake.calls_to("response_url") if c.args.get("response_type") == "in_channel"]
+    assert len(posts) == 1 and "just met the goal of 1 reverse interview in Duo" in json.dumps(posts[0])
+    h.fake.clear()
+    in_dm = h.slack.command("UB", 'log "Grace Hopper"', channel_id="D0BOB")
+    assert "you met your goal" in _text(in_dm)
+    h.drain()
+    assert not [c for c in h.fake.calls_to("response_url") if c.args.get("response_type") == "in_channel"]
