@@ -24,8 +24,6 @@ from storage.db import Database
 from storage.models import Nudge, Person, Workspace
 from tests.fakes.slack_api import FakeSlackAPI
 
-pytestmark = pytest.mark.postgres
-
 RATE, BURST = 2.0, 3  # per workspace: the limiter's budget and the fake's, the same
 STEP = timedelta(milliseconds=250)
 
@@ -74,6 +72,7 @@ def _step(workers: list[Delivery]) -> None:
     assert not errors, errors
 
 
+@pytest.mark.postgres
 def test_two_workers_sharing_the_limiter_never_exceed_a_workspace_rate(pg_url: str) -> None:
     db = Database(pg_url)
     db.upgrade()
@@ -121,6 +120,7 @@ def test_two_workers_sharing_the_limiter_never_exceed_a_workspace_rate(pg_url: s
         db.dispose()
 
 
+@pytest.mark.postgres
 def test_a_workspace_without_budget_holds_up_no_other(pg_url: str) -> None:
     db = Database(pg_url)
     db.upgrade()
@@ -148,4 +148,46 @@ def test_a_workspace_without_budget_holds_up_no_other(pg_url: str) -> None:
     finally:
         fake.stop()
         worker.db.dispose()
+        db.dispose()
+
+
+class _Died(BaseException):
+    """The process died: nothing in delivery catches this."""
+
+
+class _DiesAfterSending:
+    """Slack gets the DM, then the process dies before recording it."""
+
+    def __init__(self, inner: SlackMessenger) -> None:
+        self.inner = inner
+
+    def send_dm(self, workspace_external_id: str, user_id: str, reply, *, key: str = "", check: bool = False):  # type: ignore[no-untyped-def]
+        self.inner.send_dm(workspace_external_id, user_id, reply, key=key, check=check)
+        raise _Died
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_dm_in_flight_when_its_worker_died_is_checked_before_it_is_sent_again(db_url: str, concurrency: int) -> None:
+    db = Database(db_url)
+    db.upgrade()
+    planned = build_outbox(db, 2, 1)
+    clock = ManualClock(NOW)
+    fake = _fake(db, clock, 2)
+    dead, alive = _workers(db_url, clock, fake, 2)
+    dead.messenger = _DiesAfterSending(SlackMessenger(ClientPool(token, fake.url)))
+    dead.concurrency = alive.concurrency = concurrency if not db.is_sqlite else 1
+    try:
+        with pytest.raises(_Died):
+            dead.run(limit=5)
+        assert len(fake.ok_calls_to("chat.postMessage")) >= 1  # out, but not recorded as sent
+        clock.advance(timedelta(seconds=DEFAULT_POLICY.claim_seconds + 1))  # its claims run out
+        assert alive.run(limit=5) == planned
+        channels = Counter(c.args.get("channel") for c in fake.ok_calls_to("chat.postMessage"))
+        assert len(channels) == planned and set(channels.values()) == {1}  # nobody got it twice
+        with db.session() as s:
+            assert {n.status for n in s.execute(select(Nudge)).scalars()} == {"sent"}
+    finally:
+        fake.stop()
+        dead.db.dispose()
+        alive.db.dispose()
         db.dispose()

@@ -12,7 +12,9 @@ Claiming
 - SQLite: one runner at a time, holding a `Lease` row; a lease or claim whose holder died expires.
 A claimed row records `claimed_until`; a worker killed mid-delivery leaves it claimed, and it is
 picked up again when that time passes (or at once by a worker restarted with the same id). So a
-crash loses nothing and re-sends at most the DM that was in flight.
+crash loses nothing. A DM that was in flight (one per workspace being sent) is marked ambiguous
+when it is claimed again, so a messenger that can look (Slack: the DM's history) sends it only if it
+never arrived; one that can't may send it once more.
 
 At send time, for each row, in order: unreachable person -> 'unreachable'; opted out -> 'dropped';
 the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
@@ -169,7 +171,7 @@ class Delivery:
             if workspace_id is not None:
                 where.append(col(Nudge.workspace_id) == workspace_id)
             q = (
-                select(col(Nudge.id))
+                select(col(Nudge.id), col(Nudge.status), col(Nudge.sent_at))
                 .join(Workspace, col(Workspace.id) == col(Nudge.workspace_id))
                 .where(*where)
                 .order_by(col(Nudge.due_at), col(Nudge.id))
@@ -177,7 +179,20 @@ class Delivery:
             )
             if self.db.is_postgres:
                 q = q.with_for_update(skip_locked=True, of=Nudge)
-            ids = list(s.execute(q).scalars())
+            rows = s.execute(q).all()
+            ids = [r.id for r in rows]
+            # A claim that ran out on a row its worker had readied (sent_at set): the worker died with
+            # the DM in flight, and it may be out. The next attempt asks the platform first.
+            in_flight = [r.id for r in rows if r.status == "claimed" and r.sent_at is not None]
+            if in_flight:
+                s.execute(
+                    update(Nudge)
+                    .where(
+                        col(Nudge.id).in_(in_flight),
+                        or_(col(Nudge.last_error).is_(None), ~col(Nudge.last_error).startswith(AMBIGUOUS)),
+                    )
+                    .values(last_error=AMBIGUOUS + "its worker stopped while sending it")
+                )
             if ids:
                 s.execute(
                     update(Nudge)
@@ -364,12 +379,19 @@ class Delivery:
         except PermanentSendError as e:
             self._permanent(nid, e.reason)
             return 0, None
-        with self.db.session() as s:
-            n = s.get_one(Nudge, nid)
-            n.status, n.claimed_by, n.claimed_until = "sent", None, None
-            n.sent_at = self.clock.now()
-            n.platform_message_id = (sent.message_id or "")[:120] if sent is not None else None
-            n.last_error = None
+        with self.db.session() as s:  # one statement: the row is ours, nothing to read first
+            s.execute(
+                update(Nudge)
+                .where(col(Nudge.id) == nid)
+                .values(
+                    status="sent",
+                    claimed_by=None,
+                    claimed_until=None,
+                    sent_at=self.clock.now(),
+                    platform_message_id=(sent.message_id or "")[:120] if sent is not None else None,
+                    last_error=None,
+                )
+            )
         return 1, None
 
     def _transient(self, nid: int, ws: str, e: TransientSendError) -> None:
@@ -444,11 +466,16 @@ class Delivery:
             n = s.get(Nudge, nid)
             if n is None or n.status != "claimed" or n.claimed_by != self.worker_id:
                 return None
-            pq = select(Person).where(col(Person.id) == n.person_id)
+            # The person and the row's workspace in one round trip.
+            pq = (
+                select(Person, Workspace)
+                .join(Workspace, col(Workspace.id) == n.workspace_id)
+                .where(col(Person.id) == n.person_id)
+            )
             if self.db.is_postgres:  # serialise decisions per person: the caps count in-flight DMs
-                pq = pq.with_for_update()
-            person = s.execute(pq).scalars().first()
-            ws = s.get(Workspace, n.workspace_id)
+                pq = pq.with_for_update(of=Person)
+            found = s.execute(pq).first()
+            person, ws = (found[0], found[1]) if found is not None else (None, None)
             if person is None or ws is None:
                 n.status, n.last_error = "dropped", "person gone"
                 return None
