@@ -3,12 +3,12 @@
 Claiming
 - PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then mark the rows claimed, in one short
   transaction, so any number of workers share the outbox without sending a row twice. Each
-  workspace with due rows gets its own loop on a small thread pool (`concurrency`), claiming and
-  sending that workspace's rows in order: a worker waiting for one workspace's next send slot (its
-  share of the platform's rate) never holds up another workspace that has budget left, and the
-  database round trips of several workspaces overlap. A workspace whose budget is spent further
-  ahead than a short wait hands its claimed rows back and its loop ends; the rows fall due again
-  when the budget has refilled.
+  workspace with due rows gets a task on a small thread pool (`concurrency`) that claims a batch of
+  that workspace's rows and sends them in order, then queues again behind the other workspaces: a
+  worker waiting for one workspace's next send slot (its share of the platform's rate) never holds
+  up another workspace that has budget left, and the database round trips of several workspaces
+  overlap. A workspace whose budget is spent further ahead than a short wait hands its claimed rows
+  back untouched; they fall due again when the budget has refilled.
 - SQLite: one runner at a time, holding a `Lease` row; a lease or claim whose holder died expires.
 A claimed row records `claimed_until`; a worker killed mid-delivery leaves it claimed, and it is
 picked up again when that time passes (or at once by a worker restarted with the same id). So a
