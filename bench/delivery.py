@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -86,10 +88,18 @@ def build_outbox(db: Database, workspaces: int, per_workspace: int) -> int:
 
 def worker(cfg: dict) -> None:
     """One delivering process: deliver until nothing is left to send (or the deadline passes)."""
+    from sqlalchemy import event
+
     from adapters.slack_messenger import ClientPool, SlackMessenger
     from bot.nudges.delivery import Delivery
 
     db = Database(cfg["url"])
+    statements = [0]
+
+    def count(*_args: object, **_kw: object) -> None:
+        statements[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
     clock = OffsetClock(cfg["t0"])
     policy = replace(DEFAULT_POLICY, ws_rate=cfg["rate"], ws_burst=cfg["burst"], backoff_base=1.0)
     clients = ClientPool(lambda team: token(team), cfg["api_url"])
@@ -107,6 +117,8 @@ def worker(cfg: dict) -> None:
             break
         time.sleep(0.02)
     db.dispose()
+    if cfg.get("stats"):
+        Path(cfg["stats"]).write_text(json.dumps({"statements": statements[0]}))
 
 
 @dataclass
@@ -122,6 +134,17 @@ class DeliveryResult:
     lost: int            # planned DMs never delivered
     ratelimited: int     # 429s the fake answered
     statuses: dict[str, int]
+    worker_cpu: float = 0.0  # CPU seconds the worker processes used (user + system), all of them
+    statements: int = 0      # SQL statements the workers sent
+
+    @property
+    def cpu_ms_per_dm(self) -> float:
+        """The workers' own cost per DM: unlike the rate, hardly moved by other load on the machine."""
+        return 1000.0 * self.worker_cpu / self.delivered if self.delivered else 0.0
+
+    @property
+    def statements_per_dm(self) -> float:
+        return self.statements / self.delivered if self.delivered else 0.0
 
     @property
     def rate(self) -> float:
@@ -155,13 +178,22 @@ def run(url: str, *, workspaces: int = 10, per_workspace: int = 200, workers: in
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         t0 = time.time()
         procs = []
+        stats = [Path(tempfile.mkstemp(prefix="darebot-delivery-", suffix=".json")[1]) for _ in range(workers)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for i in range(workers):
             cfg = dict(url=url, api_url=fake.url, worker_id=f"bench-w{i}", t0=t0, rate=per_min / 60.0, burst=burst,
-                       timeout=timeout)
+                       timeout=timeout, stats=str(stats[i]))
             procs.append(subprocess.Popen([sys.executable, "-m", "bench.delivery", "worker", json.dumps(cfg)],
                                           cwd=ROOT, env=env))
         for p in procs:
             p.wait(timeout + 60)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        statements = 0
+        for path in stats:
+            text = path.read_text()
+            statements += json.loads(text)["statements"] if text else 0
+            path.unlink()
         posts = fake.ok_calls_to("chat.postMessage")
         ok_channels = Counter(c.args.get("channel") for c in posts)
         # From the first DM out (the workers have started) to the last.
@@ -172,7 +204,7 @@ def run(url: str, *, workspaces: int = 10, per_workspace: int = 200, workers: in
             dms=planned, workspaces=workspaces, workers=workers, seconds=elapsed,
             allowed_per_s=workspaces * per_min / 60.0, sent_rows=statuses.get("sent", 0), delivered=len(posts),
             duplicated=sum(1 for n in ok_channels.values() if n > 1), lost=planned - len(ok_channels),
-            ratelimited=sum(fake.ratelimited.values()), statuses=statuses)
+            ratelimited=sum(fake.ratelimited.values()), statuses=statuses, worker_cpu=cpu, statements=statements)
     finally:
         fake.stop()
         db.dispose()

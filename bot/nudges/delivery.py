@@ -2,11 +2,19 @@
 
 Claiming
 - PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then mark the rows claimed, in one short
-  transaction, so any number of workers share the outbox without sending a row twice.
+  transaction, so any number of workers share the outbox without sending a row twice. Each
+  workspace with due rows gets a task on a small thread pool (`concurrency`) that claims a batch of
+  that workspace's rows and sends them in order, then queues again behind the other workspaces: a
+  worker waiting for one workspace's next send slot (its share of the platform's rate) never holds
+  up another workspace that has budget left, and the database round trips of several workspaces
+  overlap. A workspace whose budget is spent further ahead than a short wait hands its claimed rows
+  back untouched; they fall due again when the budget has refilled.
 - SQLite: one runner at a time, holding a `Lease` row; a lease or claim whose holder died expires.
 A claimed row records `claimed_until`; a worker killed mid-delivery leaves it claimed, and it is
 picked up again when that time passes (or at once by a worker restarted with the same id). So a
-crash loses nothing and re-sends at most the DM that was in flight.
+crash loses nothing. A DM that was in flight (one per workspace being sent) is marked ambiguous
+when it is claimed again, so a messenger that can look (Slack: the DM's history) sends it only if it
+never arrived; one that can't may send it once more.
 
 At send time, for each row, in order: unreachable person -> 'unreachable'; opted out -> 'dropped';
 the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
@@ -21,11 +29,13 @@ from __future__ import annotations
 import logging
 import time as _time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from bot.clock import Clock
@@ -48,6 +58,10 @@ from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace, p
 
 log = logging.getLogger("darebot.nudges")
 HELD = "held back by a snooze or pause"
+# Workspaces delivered at once by one process on PostgreSQL. A thread mostly waits (for its
+# workspace's next send slot, the platform, the database), so this can exceed the CPUs; it stays
+# under the engine's connection pool (10 + 10 overflow) as each thread holds at most one connection.
+DEFAULT_CONCURRENCY = 16
 
 
 # last_error of a row whose last send may have gone out: the next attempt checks before sending.
@@ -76,10 +90,16 @@ class Delivery:
         policy: Policy = DEFAULT_POLICY,
         realtime: bool = False,
         sleep: Callable[[float], None] = _time.sleep,
+        concurrency: int | None = None,
     ) -> None:
         self.db, self.clock, self.messenger = db, clock, messenger
         self.platform, self.worker_id, self.policy = platform, worker_id, policy
         self.realtime, self._sleep = realtime, sleep
+        # Workspaces delivered at once (threads). SQLite has one writer and a lease holder: one at a
+        # time there. The Messenger must be thread-safe (every adapter's is).
+        if concurrency is None:
+            concurrency = 1 if db.is_sqlite else DEFAULT_CONCURRENCY
+        self.concurrency = max(1, concurrency)
         # Shared through the database: every process delivering for a workspace spends one budget.
         self.limiter = SharedRateLimiter(db, policy.ws_rate, policy.ws_burst)
         self.lease_name = f"delivery:{platform}"[:40]
@@ -133,26 +153,46 @@ class Delivery:
             )
             return res.rowcount == 1
 
-    def claim(self, limit: int) -> list[int]:
+    def _claimable(self, now: datetime) -> list[ColumnElement[bool]]:
+        """Rows of this platform this worker may take at `now`: due, or claimed by a worker whose claim ran out."""
+        return [
+            col(Workspace.platform) == self.platform,
+            col(Workspace.token_rejected_at).is_(None),  # held: see _hold_workspace
+            or_(
+                and_(col(Nudge.status) == "pending", col(Nudge.due_at) <= now),
+                and_(col(Nudge.status) == "claimed", col(Nudge.claimed_until) < now),
+            ),
+        ]
+
+    def claim(self, limit: int, *, workspace_id: int | None = None) -> list[int]:
         now = self.clock.now()
         with self.db.session() as s:
+            where = self._claimable(now)
+            if workspace_id is not None:
+                where.append(col(Nudge.workspace_id) == workspace_id)
             q = (
-                select(col(Nudge.id))
+                select(col(Nudge.id), col(Nudge.status), col(Nudge.sent_at))
                 .join(Workspace, col(Workspace.id) == col(Nudge.workspace_id))
-                .where(
-                    col(Workspace.platform) == self.platform,
-                    col(Workspace.token_rejected_at).is_(None),  # held: see _hold_workspace
-                    or_(
-                        and_(col(Nudge.status) == "pending", col(Nudge.due_at) <= now),
-                        and_(col(Nudge.status) == "claimed", col(Nudge.claimed_until) < now),
-                    ),
-                )
+                .where(*where)
                 .order_by(col(Nudge.due_at), col(Nudge.id))
                 .limit(limit)
             )
             if self.db.is_postgres:
                 q = q.with_for_update(skip_locked=True, of=Nudge)
-            ids = list(s.execute(q).scalars())
+            rows = s.execute(q).all()
+            ids = [r.id for r in rows]
+            # A claim that ran out on a row its worker had readied (sent_at set): the worker died with
+            # the DM in flight, and it may be out. The next attempt asks the platform first.
+            in_flight = [r.id for r in rows if r.status == "claimed" and r.sent_at is not None]
+            if in_flight:
+                s.execute(
+                    update(Nudge)
+                    .where(
+                        col(Nudge.id).in_(in_flight),
+                        or_(col(Nudge.last_error).is_(None), ~col(Nudge.last_error).startswith(AMBIGUOUS)),
+                    )
+                    .values(last_error=AMBIGUOUS + "its worker stopped while sending it")
+                )
             if ids:
                 s.execute(
                     update(Nudge)
@@ -166,6 +206,17 @@ class Delivery:
                 )
         return ids
 
+    def _due_workspaces(self) -> list[int]:
+        """Workspaces with rows to claim now, the one with the oldest due row first."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(col(Nudge.workspace_id), func.min(col(Nudge.due_at)))
+                .join(Workspace, col(Workspace.id) == col(Nudge.workspace_id))
+                .where(*self._claimable(self.clock.now()))
+                .group_by(col(Nudge.workspace_id))
+            ).all()
+        return [w for w, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
+
     # --- the run ----------------------------------------------------------------------------
 
     def run(self, limit: int = 100) -> int:
@@ -175,6 +226,8 @@ class Delivery:
         now = self.clock.now()
         if self.db.is_sqlite and not self._lease(now):
             return 0
+        if self.concurrency > 1 and not self.db.is_sqlite:
+            return self._run_by_workspace(limit)
         sent = 0
         try:
             for _ in range(1000):
@@ -182,13 +235,7 @@ class Delivery:
                 if not ids:
                     break
                 for nid in self._order(ids):
-                    try:
-                        sent += self._deliver_one(nid)
-                    except Exception:  # one bad row must not stop the others
-                        log.exception("nudge %s: delivery failed", nid)
-                        self._release(
-                            nid, self.clock.now() + timedelta(seconds=self.policy.backoff_base), error="internal error"
-                        )
+                    sent += self._deliver_guarded(nid)[0]
                 if len(ids) < limit:
                     break
                 if self.db.is_sqlite:
@@ -197,6 +244,77 @@ class Delivery:
             if self.db.is_sqlite:
                 self._lease(self.clock.now(), release=True)
         return sent
+
+    def _run_by_workspace(self, limit: int) -> int:
+        """A task per workspace with due rows, up to `concurrency` at once. A task sends one claimed
+        batch; a workspace with more to send queues again behind the others, so every workspace
+        gets a thread in turn however many there are."""
+        sent = 0
+        running: dict[Future[tuple[int, bool]], int] = {}
+        idle: set[int] = set()  # tasks that found nothing to claim: not queued again in this run
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="darebot-delivery") as pool:
+            for _ in range(100_000):
+                busy = set(running.values())
+                for ws_id in self._due_workspaces():
+                    if ws_id not in busy and ws_id not in idle:
+                        running[pool.submit(self._run_workspace, ws_id, limit)] = ws_id
+                if not running:
+                    break
+                done, _pending = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    ws_id = running.pop(f)
+                    try:
+                        n, claimed = f.result()
+                    except Exception:  # the database failed under this task: the rows' claims expire
+                        log.exception("workspace %s: delivery failed", ws_id)
+                        n, claimed = 0, False
+                    sent += n
+                    if not claimed:
+                        idle.add(ws_id)
+        return sent
+
+    def _run_workspace(self, ws_id: int, limit: int) -> tuple[int, bool]:
+        """Claim up to `limit` of one workspace's due rows and send them in order: (DMs sent, whether
+        any row was claimed)."""
+        ids = self.claim(limit, workspace_id=ws_id)
+        sent = 0
+        order = self._order(ids) if ids else []
+        for i, nid in enumerate(order):
+            n, refused_until = self._deliver_guarded(nid)
+            sent += n
+            if refused_until is not None:
+                # The workspace's budget is spent for a while: hand the rest back untouched rather
+                # than re-checking and refusing each, and let other workspaces have the thread.
+                self._unclaim(order[i + 1 :], refused_until)
+                break
+        return sent, bool(ids)
+
+    def _unclaim(self, ids: list[int], due: datetime) -> None:
+        """Claimed rows never prepared (no attempt counted) go back to pending, due no earlier than `due`."""
+        if not ids:
+            return
+        with self.db.session() as s:
+            s.execute(
+                update(Nudge)
+                .where(
+                    col(Nudge.id).in_(ids), col(Nudge.status) == "claimed", col(Nudge.claimed_by) == self.worker_id
+                )
+                .values(
+                    status="pending",
+                    claimed_by=None,
+                    claimed_until=None,
+                    sent_at=None,
+                    due_at=case((col(Nudge.due_at) < due, due), else_=col(Nudge.due_at)),
+                )
+            )
+
+    def _deliver_guarded(self, nid: int) -> tuple[int, datetime | None]:
+        try:
+            return self._deliver_one(nid)
+        except Exception:  # one bad row must not stop the others
+            log.exception("nudge %s: delivery failed", nid)
+            self._release(nid, self.clock.now() + timedelta(seconds=self.policy.backoff_base), error="internal error")
+            return 0, None
 
     def _order(self, ids: list[int]) -> list[int]:
         with self.db.session() as s:
@@ -229,18 +347,20 @@ class Delivery:
             if error:
                 n.last_error = error[:300]
 
-    def _deliver_one(self, nid: int) -> int:
+    def _deliver_one(self, nid: int) -> tuple[int, datetime | None]:
+        """(1 if the DM went out else 0, the moment the workspace's budget frees when it had none)."""
         ready = self._prepare(nid)
         if ready is None:
-            return 0
+            return 0, None
         now = self.clock.now()
         # Real time: book a slot up to 2 s ahead and wait for it; later than that, hand the row back.
         granted, wait = self.limiter.reserve(
             self._limit_key(ready.ws_external), now, max_wait=2.0 if self.realtime else 0.0
         )
         if not granted:
-            self._release(nid, now + timedelta(seconds=wait), undo_attempt=True)
-            return 0
+            until = now + timedelta(seconds=wait)
+            self._release(nid, until, undo_attempt=True)
+            return 0, until
         if wait > 0:
             self._sleep(wait)
         try:
@@ -249,23 +369,30 @@ class Delivery:
             )
         except AmbiguousSendError as e:
             self._ambiguous(nid, e)
-            return 0
+            return 0, None
         except WorkspaceAuthError as e:
             self._hold_workspace(nid, e)
-            return 0
+            return 0, None
         except TransientSendError as e:
             self._transient(nid, ready.ws_external, e)
-            return 0
+            return 0, None
         except PermanentSendError as e:
             self._permanent(nid, e.reason)
-            return 0
-        with self.db.session() as s:
-            n = s.get_one(Nudge, nid)
-            n.status, n.claimed_by, n.claimed_until = "sent", None, None
-            n.sent_at = self.clock.now()
-            n.platform_message_id = (sent.message_id or "")[:120] if sent is not None else None
-            n.last_error = None
-        return 1
+            return 0, None
+        with self.db.session() as s:  # one statement: the row is ours, nothing to read first
+            s.execute(
+                update(Nudge)
+                .where(col(Nudge.id) == nid)
+                .values(
+                    status="sent",
+                    claimed_by=None,
+                    claimed_until=None,
+                    sent_at=self.clock.now(),
+                    platform_message_id=(sent.message_id or "")[:120] if sent is not None else None,
+                    last_error=None,
+                )
+            )
+        return 1, None
 
     def _transient(self, nid: int, ws: str, e: TransientSendError) -> None:
         now = self.clock.now()
@@ -339,11 +466,16 @@ class Delivery:
             n = s.get(Nudge, nid)
             if n is None or n.status != "claimed" or n.claimed_by != self.worker_id:
                 return None
-            pq = select(Person).where(col(Person.id) == n.person_id)
+            # The person and the row's workspace in one round trip.
+            pq = (
+                select(Person, Workspace)
+                .join(Workspace, col(Workspace.id) == n.workspace_id)
+                .where(col(Person.id) == n.person_id)
+            )
             if self.db.is_postgres:  # serialise decisions per person: the caps count in-flight DMs
-                pq = pq.with_for_update()
-            person = s.execute(pq).scalars().first()
-            ws = s.get(Workspace, n.workspace_id)
+                pq = pq.with_for_update(of=Person)
+            found = s.execute(pq).first()
+            person, ws = (found[0], found[1]) if found is not None else (None, None)
             if person is None or ws is None:
                 n.status, n.last_error = "dropped", "person gone"
                 return None

@@ -27,6 +27,12 @@ class SharedRateLimiter:
         self.db, self.rate, self.burst = db, rate, burst
 
     def _row(self, s: Session, key: str, now: datetime) -> RateLimit:
+        if self.db.is_postgres:
+            # Lock the row if it is there (every reservation but a key's first): one statement.
+            q = select(RateLimit).where(col(RateLimit.key) == key).with_for_update()
+            row = s.exec(q).first()
+            if row is not None:
+                return row
         # Write first: on SQLite this takes the write lock before the read (no read->write upgrade
         # race); on PostgreSQL the row then exists for FOR UPDATE to lock.
         insert = pg_insert if self.db.is_postgres else sqlite_insert
