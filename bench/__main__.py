@@ -169,7 +169,10 @@ def delivery_section(rep: Run, pg: Postgres, quick: bool) -> None:
     rep.add(Figure(section, "achieved rate", r.rate, "DM/s", limit=0.9 * r.allowed_per_s, higher_is_better=True),
             Figure(section, "lost", r.lost, "DMs", limit=0.0),
             Figure(section, "duplicated", r.duplicated, "DMs", limit=0.0),
-            Figure(section, "429 answers", r.ratelimited, "", limit=max(2.0, 0.01 * r.dms)))
+            Figure(section, "429 answers", r.ratelimited, "", limit=max(2.0, 0.01 * r.dms)),
+            # These move far less with the machine's load than the rate does.
+            Figure(section, "worker CPU per DM", r.cpu_ms_per_dm, "ms"),
+            Figure(section, "SQL statements per DM", r.statements_per_dm, ""))
     rep.note(section, f"Allowed aggregate {r.allowed_per_s:.0f} DM/s ({workspaces} x {per_min:.0f}/min); the rate "
              f"limit shown is 90% of it. {r.delivered:,} delivered in {r.seconds:.1f}s from the first DM to the "
              f"last; outbox: {r.statuses}.")
