@@ -8,17 +8,15 @@ flat however large the workspace.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ARRAY, Connection, Integer, any_, bindparam, select
 from sqlmodel import Session, SQLModel, col
-from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.nudges import catalog
 from bot.nudges.policy import DEFAULT_POLICY, Policy
@@ -154,33 +152,6 @@ def _among(col: Any, ids: list[int]) -> Any:
     return col.in_(ids)
 
 
-def _chunk_members(
-    session: Session,
-    ids: list[int],
-    active: set[int],
-) -> Iterator[tuple[list[int], dict[int, list[tuple[int, bool, bool]]]]]:
-    """The memberships in running cohorts of a chunk of people already chosen (the incremental sweep)."""
-    wanted = set(ids)
-    members: dict[int, list[tuple[int, bool, bool]]] = defaultdict(list)
-    for pid, cid, is_part, is_instr in (
-        session.connection()
-        .execute(
-            select(
-                col(Membership.person_id),
-                col(Membership.cohort_id),
-                col(Membership.is_participant),
-                col(Membership.is_instructor),
-            ).where(_among(col(Membership.person_id), ids), col(Membership.removed_at).is_(None))
-        )
-        .all()
-    ):
-        if pid in wanted and cid in active:
-            members[pid].append((cid, is_part, is_instr))
-    found = sorted(members)
-    if found:
-        yield found, members
-
-
 def load_states(
     session: Session,
     now: datetime,
@@ -189,23 +160,21 @@ def load_states(
     platform: str | None = None,
     person_ids: Sequence[int] | None = None,
     chunk: int = CHUNK,
-    dares: list[tuple[DareInfo, str]] | None = None,
 ) -> Iterator[tuple[list[ParticipantState | InstructorState], dict[int, Any]]]:
     """Yield (states, persons by id) chunk by chunk: each participant of each running dare and
-    each instructor of a cohort with one. `dares` (every running dare, from `_active_dares`) says
-    that `person_ids` is one sorted chunk chosen by the sweep."""
-    swept = dares is not None
-    if dares is None:
-        cohort_ids = None
-        if person_ids is not None:  # one person at send time: only their cohorts
-            cohort_ids = list(
-                session.execute(
-                    select(col(Membership.cohort_id)).where(
-                        col(Membership.person_id).in_(list(person_ids)), col(Membership.removed_at).is_(None)
-                    )
-                ).scalars()
-            )
-        dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
+    each instructor of a cohort with one. Delivery reads one person's state this way at send time;
+    the sweep reads whole batches with `_sweep_states`, which must build the very same states
+    (tests/test_sweep_batch.py holds the two to that)."""
+    cohort_ids = None
+    if person_ids is not None:  # one person at send time: only their cohorts
+        cohort_ids = list(
+            session.execute(
+                select(col(Membership.cohort_id)).where(
+                    col(Membership.person_id).in_(list(person_ids)), col(Membership.removed_at).is_(None)
+                )
+            ).scalars()
+        )
+    dares = _active_dares(session, now, policy, platform=platform, cohort_ids=cohort_ids)
     if not dares:
         return
     by_cohort: dict[int, list[tuple[DareInfo, str]]] = defaultdict(list)
@@ -214,13 +183,8 @@ def load_states(
     active_cohorts = list(by_cohort)
     dare_ids = {info.id for info, _ in dares}
 
-    pages = (
-        _chunk_members(session, list(person_ids or ()), set(active_cohorts))
-        if swept
-        else _member_pages(session, active_cohorts, person_ids, chunk)
-    )
     conn = session.connection()
-    for ids, members in pages:
+    for ids, members in _member_pages(session, active_cohorts, person_ids, chunk):
         # Plain rows, not ORM objects: the rules and the planner read five columns.
         persons = {
             p.id: p
@@ -364,30 +328,238 @@ def candidates_for(
         yield from found
 
 
-def insert_nudges(session: Session, rows: list[dict[str, Any]]) -> int:
-    """INSERT ... ON CONFLICT (key) DO NOTHING; returns the number of rows actually inserted.
+# --- the sweep's batch reads: a few statements per batch of people, plain tuples ---------------
 
-    A plain executemany, counted by its row count: one short statement the driver prepares once
-    (a multi-row VALUES with RETURNING costs psycopg more to parse than the database to run)."""
+
+def _within(column: Any, ids: list[int], postgres: bool) -> Any:
+    """`column` among the sorted `ids`: a BETWEEN when they are dense (a first sweep), else one array
+    parameter on PostgreSQL (no statement with thousands of parameters to parse) or an IN list on SQLite.
+    A BETWEEN also matches people outside `ids`: the caller keeps only the rows of `ids`."""
+    if len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids):
+        return column.between(ids[0], ids[-1])
+    if postgres:
+        return column == any_(bindparam("ids_array", ids, type_=ARRAY(Integer())))
+    return column.in_(ids)
+
+
+_PERSONS = select(
+    col(Person.id),
+    col(Person.workspace_id),
+    col(Person.tz),
+    col(Person.unreachable_at),
+    col(Person.nudges_enabled),
+    col(Person.aim),
+)
+# Every membership, removed ones too, in join order: the first one gives the person's cohort zone
+# (bot.zones.first_cohort_zones reads the same order).
+_MEMBERSHIPS = (
+    select(
+        col(Membership.person_id),
+        col(Membership.id),
+        col(Membership.cohort_id),
+        col(Membership.is_participant),
+        col(Membership.is_instructor),
+        col(Membership.removed_at),
+        col(Cohort.tz),
+    )
+    .join(Cohort, col(Cohort.id) == col(Membership.cohort_id))
+    .order_by(col(Membership.joined_at), col(Membership.id))
+)
+_ACCEPTANCES = select(
+    col(Acceptance.person_id), col(Acceptance.dare_id), col(Acceptance.accepted_at), col(Acceptance.goal)
+)
+_CONTACTS = select(
+    col(Contact.person_id),
+    col(Contact.id),
+    col(Contact.name),
+    col(Contact.kind),
+    col(Contact.can_decide),
+    col(Contact.created_at),
+)
+_OUTREACH = select(
+    col(Outreach.person_id),
+    col(Outreach.id),
+    col(Outreach.contact_id),
+    col(Outreach.attempt_no),
+    col(Outreach.sent_on),
+    col(Outreach.status),
+    col(Outreach.replied_on),
+    col(Outreach.meeting_on),
+    col(Outreach.channel),
+).order_by(col(Outreach.person_id), col(Outreach.sent_on), col(Outreach.id))
+_INTERVIEWS = select(
+    col(Interview.person_id),
+    col(Interview.id),
+    col(Interview.contact_id),
+    col(Interview.held_on),
+    col(Interview.created_at),
+    col(Interview.asked),
+).order_by(col(Interview.person_id), col(Interview.held_on), col(Interview.id))
+_STORIES = select(col(Story.person_id), col(Story.created_at))
+_CALLS = select(
+    col(RecruiterCall.person_id),
+    col(RecruiterCall.id),
+    col(RecruiterCall.company),
+    col(RecruiterCall.answer),
+    col(RecruiterCall.occurred_on),
+)
+
+
+def _sweep_states(
+    conn: Connection,
+    ids: list[int],
+    by_cohort: dict[int, list[DareInfo]],
+    dare_ids: set[int],
+) -> tuple[list[ParticipantState | InstructorState], dict[int, Any]]:
+    """The states of a sorted batch of people the sweep chose, and their person rows: eight statements
+    however many people, rows read as tuples. The same states `load_states` builds one person at a time."""
+    postgres = conn.dialect.name == "postgresql"
+    wanted = set(ids)
+
+    def rows(query: Any, column: Any) -> Iterator[Any]:
+        # .all(): one fetchall, where iterating the result fetches row by row
+        for row in conn.execute(query.where(_within(column, ids, postgres))).all():
+            if row[0] in wanted:
+                yield row
+
+    persons = {row[0]: row for row in rows(_PERSONS, col(Person.id))}
+    first_zone: dict[int, str | None] = {}
+    members: dict[int, list[tuple[int, int, bool, bool]]] = {}
+    for pid, mid, cid, is_part, is_instr, removed_at, ctz in rows(_MEMBERSHIPS, col(Membership.person_id)):
+        if pid not in first_zone:
+            first_zone[pid] = ctz
+        if removed_at is None and cid in by_cohort:
+            members.setdefault(pid, []).append((mid, cid, is_part, is_instr))
+    if not members:
+        return [], persons
+    accepted = {
+        (pid, did): (at, own_goal)
+        for pid, did, at, own_goal in rows(_ACCEPTANCES, col(Acceptance.person_id))
+        if did in dare_ids
+    }
+    contacts: dict[int, dict[int, ContactInfo]] = {}
+    for pid, *c in rows(_CONTACTS, col(Contact.person_id)):
+        contacts.setdefault(pid, {})[c[0]] = ContactInfo(*c)
+    outreaches: dict[int, list[OutreachInfo]] = {}
+    for pid, *o in rows(_OUTREACH, col(Outreach.person_id)):
+        outreaches.setdefault(pid, []).append(OutreachInfo(*o))
+    interviews: dict[int, list[InterviewInfo]] = {}
+    for pid, *i in rows(_INTERVIEWS, col(Interview.person_id)):
+        interviews.setdefault(pid, []).append(InterviewInfo(*i))
+    stories: dict[int, list[datetime]] = {}
+    for pid, at in rows(_STORIES, col(Story.person_id)):
+        stories.setdefault(pid, []).append(at)
+    calls: dict[int, list[RecruiterInfo]] = {}
+    for pid, *r in rows(_CALLS, col(RecruiterCall.person_id)):
+        calls.setdefault(pid, []).append(RecruiterInfo(*r))
+
+    states: list[ParticipantState | InstructorState] = []
+    for pid in sorted(members):
+        person = persons.get(pid)
+        if person is None:
+            continue
+        mine = members[pid]
+        if len(mine) > 1:
+            mine.sort()  # membership id order, as `load_states` reads them
+        # one clock per person, whichever cohort the nudge is about (bot.zones)
+        tz = choose_zone(person.tz, [first_zone.get(pid) or ""], DEFAULT_ZONE)[0]
+        for _mid, cid, is_part, is_instr in mine:
+            for info in by_cohort[cid]:
+                if is_part:
+                    got = accepted.get((pid, info.id))
+                    states.append(
+                        ParticipantState(
+                            pid,
+                            person.workspace_id,
+                            tz,
+                            info,
+                            got[0] if got is not None else None,
+                            contacts.get(pid, {}),
+                            outreaches.get(pid, []),
+                            interviews.get(pid, []),
+                            stories.get(pid, []),
+                            calls.get(pid, []),
+                            person.aim,
+                            got[1] if got is not None else None,
+                        )
+                    )
+                if is_instr:
+                    states.append(InstructorState(pid, person.workspace_id, tz, info))
+    return states, persons
+
+
+# --- the sweep's batch writes: one statement per batch -------------------------------------------
+
+
+# The tables themselves, for core statements (SQLModel's stubs don't declare __table__).
+_person = SQLModel.metadata.tables["person"]
+_nudge = SQLModel.metadata.tables["nudge"]
+_COLUMNS = ", ".join(catalog.OutboxRow._fields)
+
+# PostgreSQL: the whole batch as one JSON array of rows, expanded by the server into one INSERT. An
+# executemany costs a round trip and a parse per row, and psycopg builds array parameters in Python, while
+# json.dumps runs in C.
+_PG_INSERT = (
+    f"INSERT INTO nudge ({_COLUMNS}) SELECT r->>0, (r->>1)::int, (r->>2)::int, r->>3, r->>4, "
+    "(r->>5)::timestamptz, (r->>6)::timestamptz, r->>7, (r->>8)::int, r->>9 "
+    "FROM json_array_elements(%(rows)s::json) AS r ON CONFLICT (key) DO NOTHING"
+)
+_PG_NEXT_CHECK = (
+    "UPDATE person SET next_check_at = (r->>1)::timestamptz FROM json_array_elements(%(rows)s::json) AS r "
+    "WHERE person.id = (r->>0)::int AND person.next_check_at IS NOT DISTINCT FROM (r->>2)::timestamptz"
+)
+# SQLite: the driver's executemany of plain tuples, the datetimes stored as SQLAlchemy stores them.
+_SQLITE_INSERT = (
+    f"INSERT INTO nudge ({_COLUMNS}) VALUES ({', '.join('?' * len(catalog.OutboxRow._fields))}) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+# Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
+_SQLITE_NEXT_CHECK = "UPDATE person SET next_check_at = ? WHERE id = ? AND next_check_at IS ?"
+
+
+class _Stored:
+    """Datetimes as this database is sent them, memoised: a sweep writes the same few due times for
+    thousands of rows. SQLite: the string SQLAlchemy's column type writes (the column's own bind
+    processor), so comparisons with rows written through SQLAlchemy hold. PostgreSQL: ISO 8601 text
+    for the JSON parameter."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.postgres = conn.dialect.name == "postgresql"
+        dialect = conn.dialect
+        self.process = None if self.postgres else _nudge.c.due_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self.seen: dict[datetime | None, Any] = {None: None}
+
+    def __call__(self, at: datetime | None) -> Any:
+        try:
+            return self.seen[at]
+        except KeyError:
+            assert at is not None
+            out = at.isoformat() if self.postgres else self.process(at) if self.process is not None else at
+            self.seen[at] = out
+            return out
+
+
+def insert_nudges(session: Session, rows: list[catalog.OutboxRow]) -> int:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, one statement (PostgreSQL) or one executemany of plain
+    tuples (SQLite) for the batch; returns the number of rows actually inserted."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     conn = session.connection()
-    stmt = insert(_nudge).on_conflict_do_nothing(index_elements=["key"])
-    inserted = 0
-    for i in range(0, len(rows), INSERT_BATCH):
-        batch = rows[i : i + INSERT_BATCH]
-        count = conn.execute(stmt, batch).rowcount
-        if count < 0:  # psycopg's pipelined executemany reports no count: ask for the rows this sweep wrote
-            keys = [r["key"] for r in batch]
-            count = conn.execute(
-                select(func.count())
-                .select_from(_nudge)
-                .where(_nudge.c.key.in_(keys), _nudge.c.planned_at == batch[0]["planned_at"])
-            ).scalar_one()
-        inserted += count
-    return inserted
+    stored = _Stored(conn)
+    params = [(*r[:5], stored(r.due_at), stored(r.planned_at), *r[7:]) for r in rows]
+    if stored.postgres:
+        return conn.exec_driver_sql(_PG_INSERT, {"rows": json.dumps(params)}).rowcount
+    return conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
+
+
+def _set_next_check(session: Session, next_check: dict[int, datetime], seen: dict[int, datetime | None]) -> None:
+    conn = session.connection()
+    stored = _Stored(conn)
+    params = [(pid, stored(at), stored(seen.get(pid))) for pid, at in next_check.items()]
+    if stored.postgres:
+        conn.exec_driver_sql(_PG_NEXT_CHECK, {"rows": json.dumps(params)})
+    else:
+        conn.exec_driver_sql(_SQLITE_NEXT_CHECK, [(at, pid, was) for pid, at, was in params])
 
 
 def due_people(session: Session, now: datetime, *, platform: str | None = None) -> list[tuple[int, datetime | None]]:
@@ -395,29 +567,16 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     changed since, or with a time threshold passed. Two range scans of the next_check_at index,
     however many people there are; the platform is filtered here, so no join can steer the database
     to a scan of everyone."""
+    conn = session.connection()
     base = select(col(Person.id), col(Person.next_check_at), col(Person.workspace_id))
-    rows = [
-        *session.execute(base.where(col(Person.next_check_at).is_(None))).all(),
-        *session.execute(base.where(col(Person.next_check_at) <= now)).all(),
+    rows: list[Any] = [
+        *conn.execute(base.where(col(Person.next_check_at).is_(None))).all(),
+        *conn.execute(base.where(col(Person.next_check_at) <= now)).all(),
     ]
     if platform is not None and rows:
-        mine = set(session.execute(select(col(Workspace.id)).where(col(Workspace.platform) == platform)).scalars())
+        mine = set(conn.execute(select(col(Workspace.id)).where(col(Workspace.platform) == platform)).scalars())
         rows = [r for r in rows if r[2] in mine]
     return sorted((pid, at) for pid, at, _ws in rows)
-
-
-# The tables themselves, for core statements (SQLModel's stubs don't declare __table__).
-_person = SQLModel.metadata.tables["person"]
-_nudge = SQLModel.metadata.tables["nudge"]
-# Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
-_SET_NEXT_CHECK = (
-    update(_person)
-    .where(
-        _person.c.id == bindparam("b_pid"),
-        _person.c.next_check_at.is_not_distinct_from(bindparam("b_seen", type_=UTCDateTime())),
-    )
-    .values(next_check_at=bindparam("b_next", type_=UTCDateTime()))
-)
 
 
 def plan(
@@ -434,68 +593,78 @@ def plan(
     Incremental: only the people `due_people` names (or `person_ids`) are planned for. Each gets
     `next_check_at` = the earliest moment one of their candidates comes within `plan_ahead` (and at
     most RECHECK from now, for reasons that appear with time alone, such as a new week's digest).
-    A sweep restricted to some `rules` looks at the same people but leaves their due time alone."""
+    A sweep restricted to some `rules` looks at the same people but leaves their due time alone.
+
+    Set-based: a batch of CHUNK people is read in eight statements, run through the rules, and
+    written with one INSERT and one UPDATE, then committed."""
     horizon = now + policy.plan_ahead
     dares = _active_dares(session, now, policy, platform=platform)
+    by_cohort: dict[int, list[DareInfo]] = defaultdict(list)
+    for info, _ctz in dares:
+        by_cohort[info.cohort_id].append(info)
+    dare_ids = {info.id for info, _ in dares}
+    conn = session.connection()
     if person_ids is None:
         due = due_people(session, now, platform=platform)
         seen: dict[int, datetime | None] = dict(due)
         ids = [pid for pid, _ in due]
     else:
-        ids = list(person_ids)
-        seen = {
-            pid: at
-            for pid, at in session.execute(
-                select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))
-            ).all()
-        }
+        ids = sorted(set(person_ids))
+        found: Sequence[Any] = conn.execute(
+            select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))
+        ).all()
+        seen = {pid: at for pid, at in found}
+    opt_out_exempt = catalog.exempt_names("opt-out")
+    plan_ahead = policy.plan_ahead
     total = 0
     for chunk in _chunks(ids, CHUNK):
-        next_check = {pid: now + RECHECK for pid in chunk}
-        for states, persons in load_states(
-            session, now, policy, platform=platform, person_ids=sorted(chunk), dares=dares
-        ):
-            ids_loaded = sorted(persons)
+        batch = list(chunk)
+        recheck = now + RECHECK
+        next_check = dict.fromkeys(batch, recheck)
+        states, persons = _sweep_states(session.connection(), batch, by_cohort, dare_ids)
+        existing: set[str] = set()
+        if states:
+            loaded = sorted({s.person_id for s in states})
             existing = set(
                 session.connection()
-                .execute(select(col(Nudge.key)).where(_among(col(Nudge.person_id), ids_loaded)))
+                .execute(select(col(Nudge.key)).where(_within(col(Nudge.person_id), loaded, conn.dialect.name
+                                                              == "postgresql")))
                 .scalars()
             )
-            rows: dict[str, dict[str, Any]] = {}
-            for c in candidates_for(states, now, policy):
-                if c.due_at > horizon:
-                    later = c.due_at - policy.plan_ahead
-                    if later < next_check[c.person_id]:
-                        next_check[c.person_id] = later
+        planned: dict[str, catalog.OutboxRow] = {}
+        per_dare: dict[int, Policy] = {}
+        for s in states:
+            p = per_dare.get(s.dare.id)
+            if p is None:
+                p = per_dare[s.dare.id] = policy.for_dare(s.dare)
+            pid = s.person_id
+            try:
+                # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
+                found = catalog.dues(s, now, p)
+            except (ArithmeticError, ValueError):
+                log.exception("nudge rules failed for person %s, dare %s", pid, s.dare.id)
+                continue
+            person = persons[pid]
+            for rule, (subject, period, due_at, expires_at) in found:
+                if due_at > horizon:
+                    later = due_at - plan_ahead
+                    if later < next_check[pid]:
+                        next_check[pid] = later
                     continue
-                if rules is not None and c.rule not in rules:
+                if rules is not None and rule not in rules:
                     continue
-                if c.expires_at is not None and now >= c.expires_at:
+                if expires_at is not None and now >= expires_at:
                     continue
-                key = c.key
-                if key in existing or key in rows:
+                key = f"{pid}:{rule}:{subject}:{period}"  # rules.nudge_key, inlined: once per candidate
+                if key in existing or key in planned:
                     continue
-                person = persons[c.person_id]
                 if person.unreachable_at is not None:
                     continue
-                if not person.nudges_enabled and not catalog.exempt(c.rule, "opt-out"):
+                if not person.nudges_enabled and rule not in opt_out_exempt:
                     continue
-                rows[key] = dict(
-                    key=key,
-                    workspace_id=person.workspace_id,
-                    person_id=c.person_id,
-                    rule=c.rule,
-                    subject=c.subject[:80],
-                    due_at=c.due_at,
-                    planned_at=now,
-                    status="pending",
-                    attempts=0,
-                )
-            total += insert_nudges(session, catalog.one_overdue_per_person(list(rows.values()), now))
+                planned[key] = catalog.OutboxRow(key, person.workspace_id, pid, rule, subject[:80], due_at, now)
+        total += insert_nudges(session, catalog.one_overdue_per_person(list(planned.values()), now))
         if rules is None:
-            session.connection().execute(
-                _SET_NEXT_CHECK,
-                [{"b_pid": pid, "b_seen": seen.get(pid), "b_next": at} for pid, at in next_check.items()],
-            )
+            _set_next_check(session, next_check, seen)
         session.commit()
     return total
