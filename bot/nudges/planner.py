@@ -8,10 +8,12 @@ flat however large the workspace.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -342,11 +344,13 @@ def _within(column: Any, ids: list[int], postgres: bool) -> Any:
     return column.in_(ids)
 
 
+# Column orders below put the person id first and then a snapshot's fields in its own order, so a
+# snapshot is the row's tail (tuple.__new__ on a slice: no Python-level constructor per row).
 _PERSONS = select(
     col(Person.id),
     col(Person.workspace_id),
     col(Person.tz),
-    col(Person.unreachable_at),
+    col(Person.unreachable_at).is_not(None),
     col(Person.nudges_enabled),
     col(Person.aim),
 )
@@ -359,7 +363,7 @@ _MEMBERSHIPS = (
         col(Membership.cohort_id),
         col(Membership.is_participant),
         col(Membership.is_instructor),
-        col(Membership.removed_at),
+        col(Membership.removed_at).is_(None),
         col(Cohort.tz),
     )
     .join(Cohort, col(Cohort.id) == col(Membership.cohort_id))
@@ -405,31 +409,45 @@ _CALLS = select(
 )
 
 
+def _by_person(rows: Iterable[Any], snapshot: type[Any]) -> dict[int, list[Any]]:
+    """Rows (person id, *fields) as snapshots, listed by person in row order."""
+    out: dict[int, list[Any]] = {}
+    new = tuple.__new__
+    for row in rows:
+        mine = out.get(row[0])
+        if mine is None:
+            mine = out[row[0]] = []
+        mine.append(new(snapshot, row[1:]))
+    return out
+
+
 def _sweep_states(
     conn: Connection,
     ids: list[int],
     by_cohort: dict[int, list[DareInfo]],
     dare_ids: set[int],
 ) -> tuple[list[ParticipantState | InstructorState], dict[int, Any]]:
-    """The states of a sorted batch of people the sweep chose, and their person rows: eight statements
-    however many people, rows read as tuples. The same states `load_states` builds one person at a time."""
+    """The states of a sorted batch of people the sweep chose, and their person rows (id, workspace id,
+    tz, unreachable, nudges enabled, aim): eight statements however many people, rows read as tuples.
+    The same states `load_states` builds one person at a time."""
     postgres = conn.dialect.name == "postgresql"
     wanted = set(ids)
 
-    def rows(query: Any, column: Any) -> Iterator[Any]:
-        # .all(): one fetchall, where iterating the result fetches row by row
-        for row in conn.execute(query.where(_within(column, ids, postgres))).all():
-            if row[0] in wanted:
-                yield row
+    def rows(query: Any, column: Any) -> list[Any]:
+        got = conn.execute(query.where(_within(column, ids, postgres))).all()  # one fetchall
+        return [row for row in got if row[0] in wanted]
 
     persons = {row[0]: row for row in rows(_PERSONS, col(Person.id))}
     first_zone: dict[int, str | None] = {}
     members: dict[int, list[tuple[int, int, bool, bool]]] = {}
-    for pid, mid, cid, is_part, is_instr, removed_at, ctz in rows(_MEMBERSHIPS, col(Membership.person_id)):
+    for pid, mid, cid, is_part, is_instr, current, ctz in rows(_MEMBERSHIPS, col(Membership.person_id)):
         if pid not in first_zone:
             first_zone[pid] = ctz
-        if removed_at is None and cid in by_cohort:
-            members.setdefault(pid, []).append((mid, cid, is_part, is_instr))
+        if current and cid in by_cohort:
+            mine = members.get(pid)
+            if mine is None:
+                mine = members[pid] = []
+            mine.append((mid, cid, is_part, is_instr))
     if not members:
         return [], persons
     accepted = {
@@ -437,21 +455,16 @@ def _sweep_states(
         for pid, did, at, own_goal in rows(_ACCEPTANCES, col(Acceptance.person_id))
         if did in dare_ids
     }
-    contacts: dict[int, dict[int, ContactInfo]] = {}
-    for pid, *c in rows(_CONTACTS, col(Contact.person_id)):
-        contacts.setdefault(pid, {})[c[0]] = ContactInfo(*c)
-    outreaches: dict[int, list[OutreachInfo]] = {}
-    for pid, *o in rows(_OUTREACH, col(Outreach.person_id)):
-        outreaches.setdefault(pid, []).append(OutreachInfo(*o))
-    interviews: dict[int, list[InterviewInfo]] = {}
-    for pid, *i in rows(_INTERVIEWS, col(Interview.person_id)):
-        interviews.setdefault(pid, []).append(InterviewInfo(*i))
+    contacts: dict[int, dict[int, ContactInfo]] = {
+        pid: {c.id: c for c in mine} for pid, mine in _by_person(rows(_CONTACTS, col(Contact.person_id)),
+                                                                 ContactInfo).items()
+    }
+    outreaches = _by_person(rows(_OUTREACH, col(Outreach.person_id)), OutreachInfo)
+    interviews = _by_person(rows(_INTERVIEWS, col(Interview.person_id)), InterviewInfo)
     stories: dict[int, list[datetime]] = {}
     for pid, at in rows(_STORIES, col(Story.person_id)):
         stories.setdefault(pid, []).append(at)
-    calls: dict[int, list[RecruiterInfo]] = {}
-    for pid, *r in rows(_CALLS, col(RecruiterCall.person_id)):
-        calls.setdefault(pid, []).append(RecruiterInfo(*r))
+    calls = _by_person(rows(_CALLS, col(RecruiterCall.person_id)), RecruiterInfo)
 
     states: list[ParticipantState | InstructorState] = []
     for pid in sorted(members):
@@ -463,6 +476,7 @@ def _sweep_states(
             mine.sort()  # membership id order, as `load_states` reads them
         # one clock per person, whichever cohort the nudge is about (bot.zones)
         tz = choose_zone(person.tz, [first_zone.get(pid) or ""], DEFAULT_ZONE)[0]
+        ws = person.workspace_id
         for _mid, cid, is_part, is_instr in mine:
             for info in by_cohort[cid]:
                 if is_part:
@@ -470,7 +484,7 @@ def _sweep_states(
                     states.append(
                         ParticipantState(
                             pid,
-                            person.workspace_id,
+                            ws,
                             tz,
                             info,
                             got[0] if got is not None else None,
@@ -484,7 +498,7 @@ def _sweep_states(
                         )
                     )
                 if is_instr:
-                    states.append(InstructorState(pid, person.workspace_id, tz, info))
+                    states.append(InstructorState(pid, ws, tz, info))
     return states, persons
 
 
@@ -579,6 +593,85 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     return sorted((pid, at) for pid, at, _ws in rows)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A batch builds tens of thousands of small acyclic objects (rows, snapshots, candidates) that
+    reference counting frees; the cyclic collector would walk every live object of the process many
+    times over while they are built, for nothing (about a third of a first sweep's time). Paused for
+    one batch at a time, and left as it was found (a caller may have disabled it)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _plan_batch(
+    session: Session,
+    batch: list[int],
+    seen: dict[int, datetime | None],
+    now: datetime,
+    policy: Policy,
+    by_cohort: dict[int, list[DareInfo]],
+    dare_ids: set[int],
+    rules: frozenset[str] | None,
+) -> int:
+    """Plan one sorted batch of people: read, run the rules, write; returns rows inserted."""
+    horizon = now + policy.plan_ahead
+    plan_ahead = policy.plan_ahead
+    opt_out_exempt = catalog.exempt_names("opt-out")
+    next_check = dict.fromkeys(batch, now + RECHECK)
+    conn = session.connection()
+    states, persons = _sweep_states(conn, batch, by_cohort, dare_ids)
+    existing: set[str] = set()
+    if states:
+        loaded = sorted({s.person_id for s in states})
+        existing = set(
+            conn.execute(
+                select(col(Nudge.key)).where(_within(col(Nudge.person_id), loaded, conn.dialect.name == "postgresql"))
+            ).scalars()
+        )
+    planned: dict[str, catalog.OutboxRow] = {}
+    per_dare: dict[int, Policy] = {}
+    for s in states:
+        p = per_dare.get(s.dare.id)
+        if p is None:
+            p = per_dare[s.dare.id] = policy.for_dare(s.dare)
+        pid = s.person_id
+        try:
+            # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
+            found = catalog.dues(s, now, p)
+        except (ArithmeticError, ValueError):
+            log.exception("nudge rules failed for person %s, dare %s", pid, s.dare.id)
+            continue
+        _pid, ws, _tz, unreachable, enabled, _aim = persons[pid]
+        for rule, (subject, period, due_at, expires_at) in found:
+            if due_at > horizon:
+                later = due_at - plan_ahead
+                if later < next_check[pid]:
+                    next_check[pid] = later
+                continue
+            if rules is not None and rule not in rules:
+                continue
+            if expires_at is not None and now >= expires_at:
+                continue
+            key = f"{pid}:{rule}:{subject}:{period}"  # rules.nudge_key, inlined: once per candidate
+            if key in existing or key in planned:
+                continue
+            if unreachable:
+                continue
+            if not enabled and rule not in opt_out_exempt:
+                continue
+            planned[key] = catalog.OutboxRow(key, ws, pid, rule, subject[:80], due_at, now)
+    inserted = insert_nudges(session, catalog.one_overdue_per_person(list(planned.values()), now))
+    if rules is None:
+        _set_next_check(session, next_check, seen)
+    return inserted
+
+
 def plan(
     session: Session,
     now: datetime,
@@ -595,76 +688,26 @@ def plan(
     most RECHECK from now, for reasons that appear with time alone, such as a new week's digest).
     A sweep restricted to some `rules` looks at the same people but leaves their due time alone.
 
-    Set-based: a batch of CHUNK people is read in eight statements, run through the rules, and
-    written with one INSERT and one UPDATE, then committed."""
-    horizon = now + policy.plan_ahead
+    Set-based: a batch of CHUNK people is read in eight statements, run through the rules, written
+    with one INSERT and one UPDATE, and committed."""
     dares = _active_dares(session, now, policy, platform=platform)
     by_cohort: dict[int, list[DareInfo]] = defaultdict(list)
     for info, _ctz in dares:
         by_cohort[info.cohort_id].append(info)
     dare_ids = {info.id for info, _ in dares}
-    conn = session.connection()
     if person_ids is None:
         due = due_people(session, now, platform=platform)
         seen: dict[int, datetime | None] = dict(due)
         ids = [pid for pid, _ in due]
     else:
         ids = sorted(set(person_ids))
-        found: Sequence[Any] = conn.execute(
+        found: Sequence[Any] = session.connection().execute(
             select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))
         ).all()
         seen = {pid: at for pid, at in found}
-    opt_out_exempt = catalog.exempt_names("opt-out")
-    plan_ahead = policy.plan_ahead
     total = 0
     for chunk in _chunks(ids, CHUNK):
-        batch = list(chunk)
-        recheck = now + RECHECK
-        next_check = dict.fromkeys(batch, recheck)
-        states, persons = _sweep_states(session.connection(), batch, by_cohort, dare_ids)
-        existing: set[str] = set()
-        if states:
-            loaded = sorted({s.person_id for s in states})
-            existing = set(
-                session.connection()
-                .execute(select(col(Nudge.key)).where(_within(col(Nudge.person_id), loaded, conn.dialect.name
-                                                              == "postgresql")))
-                .scalars()
-            )
-        planned: dict[str, catalog.OutboxRow] = {}
-        per_dare: dict[int, Policy] = {}
-        for s in states:
-            p = per_dare.get(s.dare.id)
-            if p is None:
-                p = per_dare[s.dare.id] = policy.for_dare(s.dare)
-            pid = s.person_id
-            try:
-                # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
-                found = catalog.dues(s, now, p)
-            except (ArithmeticError, ValueError):
-                log.exception("nudge rules failed for person %s, dare %s", pid, s.dare.id)
-                continue
-            person = persons[pid]
-            for rule, (subject, period, due_at, expires_at) in found:
-                if due_at > horizon:
-                    later = due_at - plan_ahead
-                    if later < next_check[pid]:
-                        next_check[pid] = later
-                    continue
-                if rules is not None and rule not in rules:
-                    continue
-                if expires_at is not None and now >= expires_at:
-                    continue
-                key = f"{pid}:{rule}:{subject}:{period}"  # rules.nudge_key, inlined: once per candidate
-                if key in existing or key in planned:
-                    continue
-                if person.unreachable_at is not None:
-                    continue
-                if not person.nudges_enabled and rule not in opt_out_exempt:
-                    continue
-                planned[key] = catalog.OutboxRow(key, person.workspace_id, pid, rule, subject[:80], due_at, now)
-        total += insert_nudges(session, catalog.one_overdue_per_person(list(planned.values()), now))
-        if rules is None:
-            _set_next_check(session, next_check, seen)
+        with _gc_paused():
+            total += _plan_batch(session, list(chunk), seen, now, policy, by_cohort, dare_ids, rules)
         session.commit()
     return total
