@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from bot.nudges import planner
+from bot.nudges import catalog, planner
 from bot.nudges.policy import DEFAULT_POLICY
 from storage.db import Database
 from storage.models import (
@@ -251,3 +251,17 @@ def test_batched_states_are_the_states_delivery_reads(cohort: tuple[Database, li
             return st.person_id, type(st).__name__, st.dare.id
 
         assert sorted(batched, key=order) == sorted(one, key=order)
+
+
+def test_a_batch_racing_another_planner_inserts_only_the_rows_it_adds(cohort: tuple[Database, list[int]]) -> None:
+    """Two planners may write the same keys: the second batch keeps the first's rows and adds its own."""
+    db, ids = cohort
+    rows = [catalog.OutboxRow(f"{pid}:gone-quiet:1:{n}", 1, pid, "gone-quiet", "1", NOW + timedelta(hours=n), NOW)
+            for pid in ids[4:10] for n in range(3)]
+    with db.session() as s:
+        assert planner.insert_nudges(s, rows[:9]) == 9
+        s.commit()
+    with db.session() as s:
+        assert planner.insert_nudges(s, rows) == len(rows) - 9
+        s.commit()
+        assert s.execute(select(func.count()).select_from(Nudge)).scalar_one() == len(rows)

@@ -168,8 +168,9 @@ def one_overdue_per_person(rows: list[OutboxRow], now: datetime) -> list[OutboxR
             best[row.person_id] = row
     kept = {id(x) for x in best.values()}
     for row in overdue:
-        if id(row) not in kept:
-            row = row._replace(status="dropped", last_error="overdue: a more relevant nudge went instead")
+        if id(row) not in kept:  # (_replace, spelled out: it is several times slower)
+            row = OutboxRow(row.key, row.workspace_id, row.person_id, row.rule, row.subject, row.due_at,
+                            row.planned_at, "dropped", row.attempts, "overdue: a more relevant nudge went instead")
         out.append(row)
     return out
 
