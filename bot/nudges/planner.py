@@ -1,9 +1,10 @@
 """The sweep: read database state, run the rules, insert outbox rows that fall due soon.
 
-Idempotent: each row's unique key is `person:rule:subject:period`, inserted with
-INSERT ... ON CONFLICT (key) DO NOTHING on SQLite and PostgreSQL alike, so planning twice (or two
-planners racing) plans once. Participants are processed in chunks of person ids, so memory stays
-flat however large the workspace.
+Idempotent: each row's unique key is `person:rule:subject:period`; keys already in the outbox are
+left out and the rest inserted so that a conflict is skipped (ON CONFLICT (key) DO NOTHING), so planning
+twice (or two planners racing) plans once. Set-based: people are processed in batches of person ids
+(memory stays flat however large the workspace), each read in a few statements as plain tuples, run
+through the pure rules, and written in one statement.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from storage.models import (
 log = logging.getLogger("darebot.nudges")
 
 CHUNK = 1000
-INSERT_BATCH = 1000
 # The longest a person goes unplanned without a change: some reasons appear with time alone.
 RECHECK = timedelta(days=1)
 
