@@ -12,13 +12,15 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Integer, any_, bindparam, select
+from sqlalchemy import ARRAY, Connection, Engine, Integer, any_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col
 
@@ -558,9 +560,12 @@ class _Stored:
 def insert_nudges(session: Session, rows: list[catalog.OutboxRow]) -> int:
     """INSERT ... ON CONFLICT (key) DO NOTHING, one statement (PostgreSQL) or one executemany of plain
     tuples (SQLite) for the batch; returns the number of rows actually inserted."""
+    return _insert(session.connection(), rows)
+
+
+def _insert(conn: Connection, rows: list[catalog.OutboxRow]) -> int:
     if not rows:
         return 0
-    conn = session.connection()
     stored = _Stored(conn)
     params = [(*r[:5], stored(r.due_at), stored(r.planned_at), *r[7:]) for r in rows]
     if stored.postgres:
@@ -577,8 +582,7 @@ def insert_nudges(session: Session, rows: list[catalog.OutboxRow]) -> int:
     return conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
 
 
-def _set_next_check(session: Session, next_check: dict[int, datetime], seen: dict[int, datetime | None]) -> None:
-    conn = session.connection()
+def _set_next_check(conn: Connection, next_check: dict[int, datetime], seen: dict[int, datetime | None]) -> None:
     stored = _Stored(conn)
     params = [(pid, stored(at), stored(seen.get(pid))) for pid, at in next_check.items()]
     if stored.postgres:
@@ -629,8 +633,9 @@ def _plan_batch(
     by_cohort: dict[int, list[DareInfo]],
     dare_ids: set[int],
     rules: frozenset[str] | None,
-) -> int:
-    """Plan one sorted batch of people: read, run the rules, write; returns rows inserted."""
+) -> tuple[list[catalog.OutboxRow], dict[int, datetime] | None]:
+    """Plan one sorted batch of people: read their state and run the rules. Returns the rows to insert
+    and the next_check_at to set (None for a sweep of some rules only)."""
     horizon = now + policy.plan_ahead
     plan_ahead = policy.plan_ahead
     opt_out_exempt = catalog.exempt_names("opt-out")
@@ -677,10 +682,55 @@ def _plan_batch(
             if not enabled and rule not in opt_out_exempt:
                 continue
             planned[key] = catalog.OutboxRow(key, ws, pid, rule, subject[:80], due_at, now)
-    inserted = insert_nudges(session, catalog.one_overdue_per_person(list(planned.values()), now))
-    if rules is None:
-        _set_next_check(session, next_check, seen)
+    return catalog.one_overdue_per_person(list(planned.values()), now), next_check if rules is None else None
+
+
+def _write(conn: Connection, rows: list[catalog.OutboxRow], next_check: dict[int, datetime] | None,
+           seen: dict[int, datetime | None]) -> int:
+    inserted = _insert(conn, rows)
+    if next_check is not None:
+        _set_next_check(conn, next_check, seen)
     return inserted
+
+
+_Job = tuple[list[catalog.OutboxRow], dict[int, datetime] | None]
+
+
+class _Writer:
+    """PostgreSQL: writes each batch (and commits it) on a connection of its own in a thread, while the
+    sweep reads and plans the next batch, so the server inserts while the rules run instead of after
+    them: in a first sweep each side takes about half the time. At most one planned batch waits."""
+
+    def __init__(self, engine: Engine, seen: dict[int, datetime | None]) -> None:
+        self.engine, self.seen = engine, seen
+        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
+        self.inserted = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="darebot-sweep-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            if self.error is not None:
+                continue  # a batch failed: drop the rest, the sweep raises it
+            try:
+                with self.engine.begin() as conn:
+                    self.inserted += _write(conn, *job, self.seen)
+            except BaseException as e:  # handed to the sweep's thread
+                self.error = e
+
+    def put(self, job: _Job) -> None:
+        if self.error is not None:
+            raise self.error
+        self.jobs.put(job)
+
+    def close(self) -> int:
+        """Wait for the batches in flight; returns the rows they inserted, or raises what failed."""
+        self.jobs.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.inserted
 
 
 def plan(
@@ -716,9 +766,28 @@ def plan(
             select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))
         ).all()
         seen = {pid: at for pid, at in found}
+    bind = session.get_bind()
+    writer = None
+    if len(ids) > CHUNK and isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        writer = _Writer(bind, seen)
     total = 0
-    for chunk in _chunks(ids, CHUNK):
-        with _gc_paused():
-            total += _plan_batch(session, list(chunk), seen, now, policy, by_cohort, dare_ids, rules)
-        session.commit()
+    try:
+        for chunk in _chunks(ids, CHUNK):
+            with _gc_paused():
+                job = _plan_batch(session, list(chunk), seen, now, policy, by_cohort, dare_ids, rules)
+                if writer is not None:
+                    session.commit()  # ends this batch's reads (the writer commits its writes)
+                    writer.put(job)
+                    continue
+                total += _write(session.connection(), *job, seen)
+            session.commit()
+    except BaseException:
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:
+                log.exception("the sweep's writer failed as well")
+        raise
+    if writer is not None:
+        total += writer.close()
     return total
