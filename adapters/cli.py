@@ -139,7 +139,7 @@ def run(
             from adapters.workers import run_workers
 
             raise typer.Exit(run_workers(settings, workers=workers, port=port))
-        from adapters.slack_app import run_slack
+        from adapters.slack_serve import run_slack
 
         run_slack(settings, http=http, port=port, health_port=health_port, health_host=health_host)
     elif chosen == "discord":

@@ -188,9 +188,6 @@ class Settings(BaseSettings):
             return "discord"
         return "console"
 
-    def platform_configured(self) -> bool:
-        return self.pick_platform() != "console"
-
 
 _FIELD_ENV = {name: (f.alias or name) for name, f in Settings.model_fields.items()}
 

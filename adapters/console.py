@@ -117,6 +117,8 @@ class Console:
                 path = self.files_dir / att.filename
                 path.write_bytes(att.content)
                 self.say(f"  (saved {path})")
+        if reply.public is not None:  # the console is one shared channel
+            self.say("darebot -> the channel:\n" + reply.public.plain_text().replace("\n", "\n  "))
 
     def run(self, lines: Iterable[str], *, interactive: bool) -> None:
         if interactive:

@@ -192,11 +192,6 @@ class DareClientMixin:
         engine = self.engine
         await self.answer(interaction, lambda ws, actor: engine.run(ws, actor, build()))
 
-    async def run_text(self, interaction: discord.Interaction, text: str) -> None:
-        """For subcommands the engine only takes as text (quote user input with shlex.quote)."""
-        engine = self.engine
-        await self.answer(interaction, lambda ws, actor: engine.handle_text(ws, actor, text))
-
     async def answer(self, interaction: discord.Interaction, work: Callable[[WorkspaceRef, Actor], Reply],
                      *, ws: WorkspaceRef | None = None) -> None:
         """Handle an interaction once: dedupe on its id, call the engine off the loop, answer within
@@ -231,6 +226,14 @@ class DareClientMixin:
                 await self._follow_up(interaction, rendered)
         except discord.HTTPException:
             log.exception("could not answer interaction %s", interaction.id)
+            return
+        if reply.public is not None and not reply.is_error and interaction.guild_id is not None:
+            # A goal met is cheered in the channel it was logged from; in a DM nobody else would see it.
+            public = render(reply.public, workspace_id=ws.external_id, button_factory=DareButton.make)
+            try:
+                await interaction.followup.send(**public.kwargs(), ephemeral=False)
+            except discord.HTTPException:
+                log.warning("could not post the public note for interaction %s", interaction.id)
 
     async def _follow_up(self, interaction: discord.Interaction, rendered: Rendered) -> None:
         """After an (ephemeral) defer: private replies replace the 'thinking…' message; a public

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
@@ -21,6 +22,9 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from bot.clock import Clock, SystemClock
 from storage.db import Database
 from storage.slack_store import InstallationRecord, SlackInstallations
+
+if TYPE_CHECKING:
+    from adapters.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -243,3 +247,14 @@ def oauth_settings(
         installation_store_bot_only=True,
         state_store=DarebotStateStore(store.repo, clock=store.clock),
     )
+
+
+def oauth_mode(settings: Settings) -> bool:
+    """Several workspaces installing through OAuth, rather than one bot token."""
+    return bool(settings.slack_client_id and settings.slack_client_secret and not settings.slack_bot_token)
+
+
+def make_store(settings: Settings, db: Database) -> DarebotInstallationStore:
+    if not settings.secret_key:
+        raise SystemExit("Multi-workspace Slack (SLACK_CLIENT_ID/SECRET) needs DAREBOT_SECRET_KEY to encrypt tokens.")
+    return DarebotInstallationStore(db, settings.secret_key, client_id=settings.slack_client_id or "")

@@ -365,6 +365,16 @@ def form_name(callback_id: str) -> str | None:
     return callback_id[len(FORM_CALLBACK_PREFIX) :] if callback_id.startswith(FORM_CALLBACK_PREFIX) else None
 
 
+def modal_channel(view: Mapping[str, Any]) -> str:
+    """The channel a modal was opened from, as render_modal stored it (empty when unknown)."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return ""
+    channel = meta.get("channel") if isinstance(meta, dict) else None
+    return channel if isinstance(channel, str) else ""
+
+
 def render_modal(form: Form, *, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A Form as a modal view. Block ids are the field names, so errors map back inline."""
     blocks: list[dict[str, Any]] = []

@@ -77,8 +77,9 @@ def build_from_settings(settings: Settings, *, platform: str, messenger: Messeng
 def build_slack(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> SlackAdapter:
     """Slack: the token store (OAuth), one client pool shared by the directory (users.info) and the
     messenger (DMs), the engine, and the bolt app's listeners."""
-    from adapters.slack_app import SlackAdapter, make_store, oauth_mode
+    from adapters.slack_app import SlackAdapter
     from adapters.slack_messenger import ClientPool, SlackDirectory, SlackMessenger
+    from adapters.slack_oauth import make_store, oauth_mode
 
     db = db or open_database(settings.database_url)
     store = make_store(settings, db) if oauth_mode(settings) else None

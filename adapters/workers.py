@@ -40,7 +40,7 @@ def _worker(settings: Settings, index: int, host: str, port: int) -> None:
     import asyncio
 
     from adapters.observability import setup_logging
-    from adapters.slack_app import serve
+    from adapters.slack_serve import serve
 
     setup_logging(settings.log_level, settings.log_format)  # a spawned process starts with no logging set up
     if settings.worker_id:  # each process needs its own id (it names the rows it claims)
@@ -50,7 +50,7 @@ def _worker(settings: Settings, index: int, host: str, port: int) -> None:
 
 def run_workers(settings: Settings, *, workers: int, port: int = 3000, host: str = "0.0.0.0") -> int:
     """Start `workers` server processes on `port`; return when they have stopped (exit status)."""
-    from adapters.slack_app import check_settings
+    from adapters.slack_serve import check_settings
 
     check_settings(settings, http=True)
     if not hasattr(socket, "SO_REUSEPORT"):

@@ -40,6 +40,7 @@ from storage.models import (
     Membership,
     Outcome,
     Outreach,
+    Person,
     RecruiterCall,
     Story,
     pk,
@@ -112,8 +113,8 @@ def add_contact(ctx: Context, cmd: c.AddContact) -> Reply:
 def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
     contact = ctx.contact(cmd.contact)
     day = not_future(
-        resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today,
-        ctx.today,
+        resolve_date(cmd.on, ctx.local_today(), what="--on", field="on") if cmd.on else ctx.local_today(),
+        ctx.local_today(),
         what="An attempt",
         field="on",
     )
@@ -208,17 +209,33 @@ def _before_dare(running: list[_Running], day: date) -> str:
     return ""
 
 
-def _goal_reached(running: list[_Running], held: list[date], day: date) -> str:
-    """Congratulations when this interview is the one that meets a running dare's goal (in the reply only:
-    darebot has no way to post in a cohort's channel on its own)."""
+def _goal_reached(running: list[_Running], held: list[date], day: date) -> _Running | None:
+    """The running dare whose goal this interview meets, if any."""
     for r in running:
         if day >= r.start and sum(1 for d in held if d >= r.start) == r.goal:
-            return (
-                f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort.name}. Congratulations! Most "
-                "people never try one reverse interview, and you did all of them. What's left is the good part: "
-                "thank them, tell them later what you did with their advice, and share your story."
-            )
-    return ""
+            return r
+    return None
+
+
+def _cheer(r: _Running) -> str:
+    return (
+        f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort.name}. Congratulations! Most "
+        "people never try one reverse interview, and you did all of them. What's left is the good part: "
+        "thank them, tell them later what you did with their advice, and share your story."
+    )
+
+
+def _public_cheer(me: Person, r: _Running) -> Reply | None:
+    """The cohort's cheer, under the name the person shows on the board; none when they keep off it."""
+    if me.board_mode == "hidden":
+        return None
+    name = me.alias if me.board_mode == "alias" else me.display_name
+    return text_reply(
+        f"{name} just met the goal of {r.goal} reverse interview{'s' if r.goal != 1 else ''} in {r.cohort.name}. "
+        "Most people never try one. Who's next?",
+        title="Goal met",
+        ephemeral=False,
+    )
 
 
 @command(
@@ -239,8 +256,8 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
         raise UsageError(
             f'You haven\'t recorded reaching out to {contact.name} yet: /dare outreach "{contact.name}" first.'
         )
-    meeting = resolve_date(cmd.meeting, ctx.today, what="--meeting", field="meeting") if cmd.meeting else None
-    if meeting is not None and meeting < ctx.today:
+    meeting = resolve_date(cmd.meeting, ctx.local_today(), what="--meeting", field="meeting") if cmd.meeting else None
+    if meeting is not None and meeting < ctx.local_today():
         raise UsageError(
             f"{meeting} has passed: --meeting is for a talk still ahead. If it happened, log it: "
             f'/dare log "{contact.name}" --on {meeting}.',
@@ -249,7 +266,7 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
     if meeting is not None and meeting < last.sent_on:
         raise UsageError(f"The meeting can't be before your attempt on {last.sent_on}.", field="meeting")
     last.status = "declined" if cmd.declined else ("meeting" if meeting else "replied")
-    last.replied_on = ctx.today
+    last.replied_on = ctx.local_today()
     last.meeting_on = meeting
     if cmd.declined:
         return text_reply(f"{contact.name} said no. {DECLINED_TIP}", title="Reply recorded")
@@ -265,7 +282,8 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
             title="Meeting booked",
             sections=(
                 Section(
-                    text=f"Meeting with {contact.name} {day_word(meeting, ctx.today)} ({meeting}). Prepare three "
+                    text=f"Meeting with {contact.name} {day_word(meeting, ctx.local_today())} ({meeting}). "
+                    "Prepare three "
                     f"questions; these fit:\n{qs}"
                 ),
                 Section(text=f'Afterwards: /dare log "{contact.name}" --minutes N --learned "..."'),
@@ -296,8 +314,8 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
 def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     contact = ctx.contact(cmd.contact)
     day = not_future(
-        resolve_date(cmd.on, ctx.today, what="--on", field="on") if cmd.on else ctx.today,
-        ctx.today,
+        resolve_date(cmd.on, ctx.local_today(), what="--on", field="on") if cmd.on else ctx.local_today(),
+        ctx.local_today(),
         what="An interview",
         field="on",
     )
@@ -328,7 +346,7 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
         select(Outreach).where(Outreach.contact_id == contact.id).order_by(col(Outreach.attempt_no).desc())
     ).first()
     if last is not None and last.status == "no-reply":
-        last.status, last.replied_on = "meeting", min(day, ctx.today)
+        last.status, last.replied_on = "meeting", min(day, ctx.local_today())
         last.meeting_on = day
     done = [held for _, held in mine] + [day]
     fields = [Field("With", contact.name + (" (can hire)" if contact.can_decide else "")), Field("On", str(day))]
@@ -342,13 +360,14 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     )
     sections = [Section(fields=tuple(fields)), Section(text=follow)]
     running = _running_dares(ctx)
-    cheer = _goal_reached(running, done, day)
-    if cheer:
-        sections.insert(0, Section(text=cheer))
+    met = _goal_reached(running, done, day)
+    if met is not None:
+        sections.insert(0, Section(text=_cheer(met)))
     before = _before_dare(running, day)
     if before:
         sections.append(Section(text=before))
-    return Reply(title=f"Reverse interview #{len(done)} logged", sections=tuple(sections))
+    return Reply(title=f"Reverse interview #{len(done)} logged", sections=tuple(sections),
+                 public=_public_cheer(ctx.me, met) if met is not None else None)
 
 
 @command(
@@ -395,7 +414,7 @@ def story(ctx: Context, cmd: c.ShareStory) -> Reply:
     ),
     examples=('/dare recruiter "Acme" --role "Backend engineer" --asked why-open,why-me --answer later --connected',),
 )
-def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
+def recruiter(ctx: Context, cmd: c.RecordRecruiterCall) -> Reply:
     # One call per company: a later command about the same company ticks more steps on the same call.
     call = next(
         (
@@ -414,7 +433,7 @@ def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
             answer=cmd.answer,
             connected=cmd.connected,
             referred=cmd.referred,
-            occurred_on=ctx.today,
+            occurred_on=ctx.local_today(),
             created_at=ctx.now,
         )
         ctx.session.add(call)
@@ -425,7 +444,7 @@ def recruiter(ctx: Context, cmd: c.RecruiterCall) -> Reply:
         if cmd.answer is not None and cmd.answer != call.answer:
             call.answer = cmd.answer
             if cmd.answer == "no":
-                call.occurred_on = ctx.today  # the revisit counts from the no
+                call.occurred_on = ctx.local_today()  # the revisit counts from the no
         call.connected = call.connected or cmd.connected
         call.referred = call.referred or cmd.referred
         verb = "updated"

@@ -217,7 +217,7 @@ class Situation:
 
     @property
     def over(self) -> bool:
-        return self.closed or (self.deadline is not None and self.today > self.deadline)
+        return dare_over(self.deadline, self.closed, self.today)
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,11 @@ class Assessment:
     template: str | None = None  # a message they can copy, when the step is to write one
     contact_id: int | None = None
     extras: tuple[str, ...] = field(default_factory=tuple)
+
+
+def dare_over(deadline: date | None, closed: bool, today: date) -> bool:
+    """The dare is over once its cohort is closed or the day after its deadline has begun (local dates)."""
+    return closed or (deadline is not None and today > deadline)
 
 
 def days_left_text(deadline: date, today: date) -> str:

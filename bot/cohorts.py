@@ -23,10 +23,10 @@ DEADLINE_HORIZON_DAYS = 366  # a dare is a term's work; further out is a typo
 
 
 def resolve_deadline(ctx: Context, text: str) -> date:
-    deadline = resolve_date(text, ctx.today, what="The deadline", field="deadline")
-    if deadline < ctx.today:
+    deadline = resolve_date(text, ctx.local_today(), what="The deadline", field="deadline")
+    if deadline < ctx.local_today():
         raise UsageError("The deadline is in the past: give a date from today on.", field="deadline")
-    if deadline > ctx.today + timedelta(days=DEADLINE_HORIZON_DAYS):
+    if deadline > ctx.local_today() + timedelta(days=DEADLINE_HORIZON_DAYS):
         raise UsageError("The deadline is more than a year away: give a date within the next 12 months.",
                          field="deadline")
     return deadline
@@ -114,8 +114,8 @@ def pause(ctx: Context, cmd: c.CohortPause) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     until = None
     if cmd.until:
-        day = resolve_date(cmd.until, ctx.today, what="--until", field="until")
-        if day <= ctx.today:
+        day = resolve_date(cmd.until, ctx.local_today(), what="--until", field="until")
+        if day <= ctx.local_today():
             raise UsageError("--until must be after today.", field="until")
         until = datetime.combine(day, time(0), stored_zone(cohort.tz))
     cohort.paused, cohort.paused_until = until is None, until
@@ -142,8 +142,8 @@ def quiet(ctx: Context, cmd: c.CohortQuiet) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     if not cmd.start or not cmd.end:
         raise UsageError("A quiet stretch needs --from and --to.", usage=usage)
-    start = resolve_date(cmd.start, ctx.today, what="--from", field="start")
-    end = resolve_date(cmd.end, ctx.today, what="--to", field="end")
+    start = resolve_date(cmd.start, ctx.local_today(), what="--from", field="start")
+    end = resolve_date(cmd.end, ctx.local_today(), what="--to", field="end")
     if end < start:
         raise UsageError("--to comes before --from.", usage=usage)
     if (end - start).days > 62:
@@ -192,7 +192,7 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
                      sections=(Section(text=f"Changed: {', '.join(changed)}. Everything logged so far still counts; "
                                             f"{told}"), *dare_sections(dare, cohort)),
                      ephemeral=False)
-    if deadline is None and cohort.deadline is not None and cohort.deadline >= ctx.today:
+    if deadline is None and cohort.deadline is not None and cohort.deadline >= ctx.local_today():
         deadline = cohort.deadline
     dare = Dare(cohort_id=pk(cohort), goal=cohort.goal, starts_at=ctx.now, deadline=deadline,
                 issued_by=pk(ctx.me), created_at=ctx.now)

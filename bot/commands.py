@@ -250,7 +250,7 @@ class ShareStory:
 
 
 @dataclass(frozen=True)
-class RecruiterCall:
+class RecordRecruiterCall:
     company: str = arg('"COMPANY"', "The recruiter's company", max_len=SHORT_MAX)
     role: str | None = opt("--role", "The role", metavar="R", max_len=SHORT_MAX)
     asked: tuple[str, ...] = opt("--asked", "Qualifying questions you asked", kind="csv", choices=ASKED,

@@ -112,8 +112,9 @@ class Context:
     cohort_zone: str | None = None  # the first cohort's zone, when the engine read it with the person
     dashboard: DashboardConfig | None = None  # where /dare dashboard links point, when it is served
 
-    @property
-    def zone(self) -> str:
+    def effective_zone(self) -> str:
+        """The person's zone, else their first cohort's (a query, unless the engine read it with the
+        person), else the default: a method, not a property, because it may cost a statement."""
         if self.me.tz:
             return self.me.tz
         # A cohort joined during this command may set the zone: look again then.
@@ -121,9 +122,9 @@ class Context:
             self.cohort_zone = effective_zone(self.session, self.me, self.default_tz)[0]
         return self.cohort_zone
 
-    @property
-    def today(self) -> date:
-        return local_today(self.now, self.zone, self.default_tz)
+    def local_today(self) -> date:
+        """Today's date where the person is (see effective_zone)."""
+        return local_today(self.now, self.effective_zone(), self.default_tz)
 
     def person_for(self, user_id: str, name_hint: str = "") -> Person:
         known = self.directory.display_name(self.ws.external_id, user_id)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bot import commands as c
-from bot.coaching import day_word
+from bot.coaching import dare_over, day_word
 from bot.context import Context
 from bot.errors import NotAllowed, UsageError
 from bot.insight import CohortView, Stall, cohort_view, comparison_rows, numbers, record, who_needs_a_word
@@ -82,9 +82,9 @@ def other_progress(ctx: Context, cmd: c.Progress) -> Reply:
             Field("Week by week", weeks),
             Field("Outcomes", outcomes),
             Field("Stories", str(s.stories) + (f" ({s.rewards_pending} reward pending)" if s.rewards_pending else "")),
-            Field("Nudges sent", f"{nudges}" + (f" ({by_rule}); last {_when(rec.last_nudge, ctx.zone)}"
+            Field("Nudges sent", f"{nudges}" + (f" ({by_rule}); last {_when(rec.last_nudge, ctx.effective_zone())}"
                                                  if nudges else "") + (f"; {words} from you" if words else "")),
-            Field("Last acted", _when(rec.last_active or s.last_activity, ctx.zone)),
+            Field("Last acted", _when(rec.last_active or s.last_activity, ctx.effective_zone())),
         )))
     if not sections:
         raise UsageError(f"{other.display_name} has no record in those cohorts yet.")
@@ -108,8 +108,17 @@ def _stage(view: CohortView, accepted: bool, contacts: int, attempts: int, repli
     return "accepted, no contact yet" if accepted else "hasn't accepted"
 
 
-def stall_section(stalls: list[Stall], *, cohort: Cohort, stall_days: int) -> tuple[Section, tuple[Button, ...]]:
-    """The 'who needs a word' section, and one button per reachable person to send them a word now."""
+def stall_section(stalls: list[Stall], *, cohort: Cohort, stall_days: int,
+                  over: bool = False) -> tuple[Section, tuple[Button, ...]]:
+    """The 'who needs a word' section, and one button per reachable person to send them a word now; once the
+    dare is over, who was still short of the goal, without buttons (nudges then cover thank-yous and stories)."""
+    if over:
+        if not stalls:
+            return Section(title="When the dare ended", text="Everyone had met the goal or moved recently."), ()
+        lines = [f"- {st.person.display_name}: {st.text}" for st in stalls]
+        return Section(title=f"Still short of the goal when the dare ended ({len(stalls)})",
+                       text="\n".join(lines) + "\nA word in person still helps; darebot now sends only thank-you "
+                                               "and story reminders."), ()
     if not stalls:
         return Section(title="Who needs a word (0)", text="Nobody: everyone short of the goal moved in the last "
                                                           f"{stall_days} days."), ()
@@ -143,6 +152,12 @@ def send_word(ctx: Context, value: str) -> Reply:
         raise UsageError(f"{cohort.name} is closed: no more nudges go out from it.")
     if ctx.membership(cohort, person) is None:
         raise UsageError(f"{person.display_name} is no longer in {cohort.name}.")
+    from bot.stats import current_dare
+
+    dare = current_dare(ctx.session, pk(cohort))
+    if dare is not None and dare_over(dare.deadline, False, ctx.now.astimezone(safe_zone(cohort.tz)).date()):
+        raise UsageError(f"{cohort.name}'s dare ended on {dare.deadline}: darebot now sends only thank-you and "
+                         "story reminders. Move the deadline with /dare start to nudge again.")
     if person.unreachable_at is not None:
         raise UsageError(f"{person.display_name} can't be reached by DM; a word in person works best.")
     if not person.nudges_enabled:

@@ -28,7 +28,7 @@ def show_settings(ctx: Context) -> Reply:
     p = ctx.me
     snooze = "no"
     if p.snoozed_until and p.snoozed_until > ctx.now:
-        snooze = f"until {p.snoozed_until.astimezone(stored_zone(ctx.zone)):%Y-%m-%d %H:%M}"
+        snooze = f"until {p.snoozed_until.astimezone(stored_zone(ctx.effective_zone())):%Y-%m-%d %H:%M}"
     board = {"named": "by name", "alias": f"as {p.alias}", "hidden": "hidden"}[p.board_mode]
     return Reply(title="Your settings", sections=(Section(fields=(
         Field("Time zone", _zone_label(ctx)), Field("Quiet hours", f"{p.quiet_start}-{p.quiet_end}"),
@@ -134,9 +134,9 @@ def snooze(ctx: Context, days_text: str) -> Reply:
     if not 1 <= days <= 60:
         raise UsageError("Snooze for 1 to 60 days.")
     ctx.me.snoozed_until = ctx.now + timedelta(days=days)
-    resume = ctx.me.snoozed_until.astimezone(stored_zone(ctx.zone)).strftime("%Y-%m-%d %H:%M")
+    resume = ctx.me.snoozed_until.astimezone(stored_zone(ctx.effective_zone())).strftime("%Y-%m-%d %H:%M")
     return text_reply(f"Snoozed for {days} day{'s' if days != 1 else ''}: nudges resume after {resume} "
-                      f"({ctx.zone}).")
+                      f"({ctx.effective_zone()}).")
 
 
 @action("nudge.stop")

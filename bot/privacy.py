@@ -48,7 +48,6 @@ log = logging.getLogger("darebot.privacy")
 
 CONFIRM_MINUTES = 10
 UNINSTALL_GRACE = timedelta(days=30)
-DEFAULT_RETENTION_DAYS = 180
 RETENTION_MAX_DAYS = 3650
 # Nudge rules whose subject is a contact id, and those whose subject is an interview id.
 CONTACT_SUBJECT_RULES = ("follow-up", "try-another", "meeting-prep")
@@ -59,7 +58,6 @@ INTERVIEW_SUBJECT_RULES = ("thank-you", "close-loop")
 
 @dataclass(frozen=True)
 class VisibleStory:
-    story_id: int
     text: str
     consent: str  # cohort | anonymous | instructor
     author: str | None  # None: shown without a name
@@ -96,7 +94,7 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
             name = None
         else:
             continue
-        out.append(VisibleStory(pk(st), st.text, st.consent, name, st.created_at))
+        out.append(VisibleStory(st.text, st.consent, name, st.created_at))
     return out
 
 
@@ -232,7 +230,7 @@ def _summary(data: dict[str, object]) -> tuple[Field, ...]:
 def mydata(ctx: Context, _cmd: MyData) -> Reply:
     data = export_person(ctx.session, ctx.ws, ctx.me, ctx.now)
     body = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8")
-    name = f"darebot-mydata-{ctx.today.isoformat()}.json"
+    name = f"darebot-mydata-{ctx.local_today().isoformat()}.json"
     return Reply(title="Your data", sections=(
         Section(text="Everything darebot stores about you is in the attached file (JSON, one list per kind of "
                      "record). In short:", fields=_summary(data)),

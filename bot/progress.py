@@ -127,7 +127,7 @@ def progress(ctx: Context, cmd: c.Progress) -> Reply:
         else:
             a = assess(
                 Situation(
-                    today=ctx.today,
+                    today=ctx.local_today(),
                     accepted=acc is not None,
                     goal=goal,
                     done=stats.interviews,
@@ -145,7 +145,7 @@ def progress(ctx: Context, cmd: c.Progress) -> Reply:
             )
             state = a.stage.value
             if dare.deadline:
-                fields.append(Field("Deadline", days_left_text(dare.deadline, ctx.today)))
+                fields.append(Field("Deadline", days_left_text(dare.deadline, ctx.local_today())))
             steps.append(a.step if len(rows) == 1 else f"{cohort.name}: {a.step}")
             if a.template:
                 templates.append(a.template)
@@ -165,7 +165,8 @@ def progress(ctx: Context, cmd: c.Progress) -> Reply:
         ]
         sections.append(Section(title="Open follow-ups", text="\n".join(lines)))
     if not steps:
-        steps.append(next_step(list(contacts.values()), attempts, interviewed, today=ctx.today, followup_days=4))
+        steps.append(next_step(list(contacts.values()), attempts, interviewed, today=ctx.local_today(),
+                               followup_days=4))
     sections.append(Section(title="Next step", text="\n".join(dict.fromkeys(steps))))
     if templates:
         sections.append(Section(title="A message you could send", text="> " + templates[0]))

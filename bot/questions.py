@@ -53,11 +53,6 @@ def check_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
     return ids
 
 
-def must_ask() -> tuple[Question, ...]:
-    """One question from each group: the short list for a prep DM."""
-    return tuple(g.questions[0] for g in BANK)
-
-
 AIMS = ("job", "growth", "business")
 # What to ask first depends on what the person is after...
 _AIM_ORDER: dict[str | None, tuple[str, ...]] = {

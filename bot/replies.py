@@ -66,6 +66,9 @@ class Reply:
     form: str | None = None
     # Set on the answer to a button that takes the place of the message the button sits on.
     replaces_message: bool = False
+    # A companion message for everyone in the channel the command came from, posted after this (private)
+    # reply; adapters skip it when the command came from a direct message, where nobody else would see it.
+    public: Reply | None = None
 
     def plain_text(self) -> str:
         """The whole reply as plain text: the console's rendering and the tests' view."""

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from bot import commands as c
 from bot.board import cohort_in_view
-from bot.coaching import BASELINE
+from bot.coaching import BASELINE, dare_over
 from bot.context import Context
 from bot.dates import resolve_date
 from bot.errors import UsageError
@@ -26,6 +26,7 @@ from bot.stats import (
     participant_stats,
 )
 from bot.validate import typed
+from bot.zones import stored_zone
 from storage.models import Person, Story, pk
 
 
@@ -98,7 +99,11 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = Fal
         else f"{shared_n} shared; no rewards pending."
     )
     word, buttons = (
-        stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS) if not brief else (Section(), ())
+        stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS,
+                      over=dare_over(dare.deadline if dare else None, cohort.closed_at is not None,
+                                     ctx.now.astimezone(stored_zone(cohort.tz)).date()))
+        if not brief
+        else (Section(), ())
     )
     sections = [
         Section(text=headline),
@@ -177,8 +182,8 @@ EXPORT_COLUMNS = (
 )
 def export(ctx: Context, cmd: c.Export) -> Reply:
     cohort, _m, dare = cohort_in_view(ctx, cmd.name, instructor=True, example="/dare export NAME")
-    since = resolve_date(cmd.since, ctx.today, what="--since", field="since") if cmd.since else None
-    until = resolve_date(cmd.until, ctx.today, what="--until", field="until") if cmd.until else None
+    since = resolve_date(cmd.since, ctx.local_today(), what="--since", field="since") if cmd.since else None
+    until = resolve_date(cmd.until, ctx.local_today(), what="--until", field="until") if cmd.until else None
     if since and until and until < since:
         raise UsageError("--until comes before --since.")
     stats = participant_stats(

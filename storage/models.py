@@ -73,7 +73,6 @@ class Cohort(SQLModel, table=True):
     name: str = Field(max_length=80)
     name_key: str = Field(max_length=80)
     tz: str = Field(max_length=64)
-    home_channel: str | None = Field(default=None, max_length=64)
     goal: int = 3
     deadline: date | None = None
     paused_until: datetime | None = None

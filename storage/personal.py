@@ -11,7 +11,6 @@ This module knows tables only; the rules (who may ask, what the totals keep) liv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -176,7 +175,6 @@ def references_to(session: Session, person_id: int) -> dict[str, list[int]]:
 @dataclass(frozen=True)
 class Deleted:
     rows: int
-    by_table: dict[str, int]
 
 
 def tombstone(session: Session, workspace_id: int, now: datetime) -> int:
@@ -198,7 +196,7 @@ def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int 
     """Delete every row that belongs to these people, children first, and clear references to them
     (pointing the ones that cannot be empty at `tombstone_id`)."""
     if not person_ids:
-        return Deleted(0, {})
+        return Deleted(0)
     paths = owner_paths()
     for (tname, col_name) in REFERENCES:
         table = tables()[tname]
@@ -215,7 +213,7 @@ def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int 
             n = _rows(session.execute(delete(table).where(_belongs(table.name, person_ids, paths))))
             if n:
                 counts[table.name] = n
-    return Deleted(sum(counts.values()), counts)
+    return Deleted(sum(counts.values()))
 
 
 def delete_keys_naming(session: Session, platform_ids: list[str], *, model: Any = None) -> int:
@@ -268,12 +266,4 @@ def delete_workspace(session: Session, workspace_id: int, team_id: str) -> Delet
         n += delete_keys_naming(session, [team_id], model=RateLimit)
         if n:
             counts["other"] = n
-    return Deleted(sum(counts.values()), counts)
-
-
-def iter_text_values(session: Session) -> Iterator[tuple[str, str, Any]]:
-    """(table, column, value) for every stored value: the erasure tests scan them."""
-    for name, table in tables().items():
-        for row in session.execute(select(table)):
-            for column, value in row._mapping.items():
-                yield name, column, value
+    return Deleted(sum(counts.values()))

@@ -23,7 +23,7 @@ from bot.ports import Sent
 from bot.replies import Reply
 from storage.db import Database, open_database
 from storage.models import Contact, Dare, Interview, Outreach, Person
-from tests.nudges_support import Room
+from tests.fakes.room import Room
 
 START = datetime(2026, 10, 12, 13, 0, tzinfo=UTC)  # Monday; Europe changes clocks Oct 25, the US Nov 1
 DEADLINE = date(2026, 11, 20)  # moved to Nov 23 in week 3; the term runs on two weeks past it

@@ -10,7 +10,7 @@ from sqlmodel import select
 from adapters.console import parse_wait
 from bot.questions import suggest
 from storage.models import Nudge, RecruiterCall
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 
 @pytest.fixture
@@ -39,8 +39,12 @@ def test_meeting_the_goal_is_congratulated_at_once_and_progress_switches(cohort:
     first = cohort.ok("ann", '/dare log "Ada Lovelace" --asked v1')
     assert "Congratulations" not in first
     cohort.ok("ann", '/dare outreach "Bo Chen"')
-    out = cohort.ok("ann", '/dare log "Bo Chen"')
+    met = cohort.say("ann", '/dare log "Bo Chen"')
+    out = met.plain_text()
     assert "2 of 2: you met your goal" in out and "Congratulations" in out
+    # The channel cheers too, under the name Ann shows on the board.
+    assert met.public is not None and not met.public.ephemeral
+    assert "Ann just met the goal of 2 reverse interviews in Spring 2027" in met.public.plain_text()
     progress = cohort.ok("ann", "/dare progress")
     assert "goal met" in progress and "Add someone" not in progress and "/dare contact" not in progress
     assert "/dare settings goal 3" in progress
@@ -109,3 +113,35 @@ def test_small_fixes(cohort: Chat) -> None:
     assert "doesn't count toward the dare" in out
     assert parse_wait("1w") == timedelta(weeks=1) and parse_wait("3d15h") == timedelta(days=3, hours=15)
     assert parse_wait("0m") is None and parse_wait("soon") is None
+
+
+def test_after_the_deadline_the_report_lists_who_fell_short_without_word_buttons(tmp_path) -> None:
+    chat = Chat.open(f"sqlite:///{tmp_path}/d.db")
+    chat.ok("prof", "/dare cohort create C --goal 1")
+    for s in ("ann", "bob"):
+        chat.ok(s, "/dare cohort join C")
+    chat.ok("prof", "/dare start C --deadline tomorrow")
+    before = chat.say("prof", "/dare report C")
+    word = next(b for b in before.buttons if b.action == "word.send")
+    chat.wait(days=3)
+    after = chat.say("prof", "/dare report C")
+    text = after.plain_text()
+    assert "Still short of the goal when the dare ended (2)" in text and "Who needs a word" not in text
+    assert not [b for b in after.buttons if b.action == "word.send"]
+    from bot.identity import Actor
+
+    late = chat.engine.press(chat.ws, Actor("prof", "Prof"), word.action, word.value)
+    assert late.is_error and "dare ended on" in late.plain_text()
+
+
+@pytest.mark.parametrize(("mode", "shown"), [("alias", "alias"), ("hidden", None)])
+def test_the_channel_cheer_follows_the_board_setting(cohort: Chat, mode: str, shown: str | None) -> None:
+    cohort.ok("ann", f"/dare settings board {mode}")
+    for name in ("Ada Lovelace", "Bo Chen"):
+        cohort.ok("ann", f'/dare outreach "{name}"')
+        met = cohort.say("ann", f'/dare log "{name}"')
+    if shown is None:
+        assert met.public is None  # kept off the board, kept out of the channel
+    else:
+        assert met.public is not None and "Ann" not in met.public.plain_text()
+        assert "just met the goal" in met.public.plain_text()

@@ -15,7 +15,7 @@ import pytest
 from adapters.config import Settings
 from adapters.dashboard import start_in_background
 from bot.dashboard import serve_links
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

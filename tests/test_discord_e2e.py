@@ -276,3 +276,28 @@ def test_the_instructors_view_through_discord(tmp_path):
         await fake.close()
 
     asyncio.run(scenario())
+
+
+def test_meeting_the_goal_is_cheered_in_the_guild_channel(tmp_path):
+    async def scenario():
+        fake, p, g = await world(tmp_path)
+        async with running_bot(tmp_path, fake=fake) as w:
+            await run(w, p["prof"], g, "cohort create", dict(name="Duo", goal=1))
+            await slash(w, p["ann"], g, "cohort join", name="Duo")
+            await run(w, p["prof"], g, "start", dict(name="Duo"))
+            await run(w, p["ann"], g, "accept")
+            await run(w, p["ann"], g, "contact", dict(name="Ada Lovelace"))
+            await run(w, p["ann"], g, "outreach", dict(contact="Ada Lovelace"))
+            payload = fake.command_interaction(p["ann"], g, ["dare", "log"], {"contact": "Ada Lovelace"})
+            await fake.dispatch("INTERACTION_CREATE", payload)
+            private = await fake.wait_final(payload)
+            assert "you met your goal" in text_of(private) and private["flags"] & EPHEMERAL
+            for _ in range(100):
+                public = [f for f in fake.followups.get(payload["token"], [])
+                          if f["kind"] == "followup" and not (f.get("flags") or 0) & EPHEMERAL]
+                if public:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(public) == 1 and "just met the goal of 1 reverse interview in Duo" in text_of(public[0])
+
+    asyncio.run(scenario())

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from adapters import slack_render as r
 from storage.models import Outreach, RecruiterCall, Story
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 from tests.fakes.slack_harness import TEAM, SlackHarness
 
 

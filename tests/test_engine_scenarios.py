@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.identity import Actor
 from storage.models import Interview, Nudge, Outreach
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 
 @pytest.fixture

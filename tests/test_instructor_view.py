@@ -16,7 +16,7 @@ from bot.insight import cohort_view, weekly
 from bot.nudges.catalog import A_WORD as WORD_RULE
 from bot.scheduler import NudgeScheduler
 from storage.models import Cohort, Membership, Nudge, Person
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 
 @pytest.fixture

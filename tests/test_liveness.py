@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from storage.db import StorageGone, open_database
 from storage.health import check_database, held_workspaces, release_held
 from storage.models import Cohort, Nudge, Workspace
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 from tests.fakes.slack_harness import TEAM, SlackHarness
 
 
@@ -136,7 +136,7 @@ def test_a_rejected_token_holds_the_workspaces_dms_until_a_token_works(h: SlackH
     # a working token again (what serve() checks at start with auth.test): the DMs go out, once each
     h.fake.clear()
     h.fake._failures.clear()
-    h.call(h.adapter.identify())
+    h.call(h.adapter.gate.identify())
     assert held_workspaces(h.db) == []
     for _ in range(3):
         h.nudges.deliver_due()

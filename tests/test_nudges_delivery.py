@@ -13,7 +13,7 @@ from bot.ports import PermanentSendError, TransientSendError
 from bot.scheduler import NudgeScheduler
 from storage.db import Database, open_database
 from storage.models import Nudge, Person
-from tests.nudges_support import RecordingMessenger, Room
+from tests.fakes.room import RecordingMessenger, Room
 
 START = datetime(2026, 10, 19, 14, 0, tzinfo=UTC)  # Monday 10:00 in New York
 NY = "America/New_York"

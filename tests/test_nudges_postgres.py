@@ -16,7 +16,7 @@ from bot.ports import Sent
 from bot.scheduler import NudgeScheduler
 from storage.db import Database
 from storage.models import Nudge
-from tests.nudges_support import Dm, Room
+from tests.fakes.room import Dm, Room
 
 pytestmark = pytest.mark.postgres
 

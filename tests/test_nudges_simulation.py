@@ -15,7 +15,7 @@ from bot.ports import PermanentSendError
 from bot.zones import stored_zone as zone
 from storage.db import open_database
 from storage.models import Nudge, Person
-from tests.nudges_support import Room
+from tests.fakes.room import Room
 
 START = datetime(2026, 10, 19, 14, 0, tzinfo=UTC)  # a Monday: 10:00 New York, 16:00 Berlin, 23:00 Tokyo
 TZ = {"ann": "America/New_York", "bob": "Europe/Berlin", "cy": "Asia/Tokyo", "dan": "America/New_York",

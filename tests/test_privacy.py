@@ -18,7 +18,7 @@ from storage import personal
 from storage.db import open_database
 from storage.models import Person, ProcessedEvent, Workspace
 from storage.slack_store import SlackInstallation
-from tests.nudges_support import Room
+from tests.fakes.room import Room
 
 START = datetime(2026, 9, 7, 14, 0, tzinfo=UTC)  # a Monday
 

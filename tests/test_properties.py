@@ -15,7 +15,7 @@ from bot.grammar import parse
 from bot.registry import commands, spec_of
 from bot.replies import Reply, Section, Table, render_plain
 from storage.models import Contact, Interview, Outreach, Story
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 SUBCOMMANDS = sorted({s.words[0] for s in commands()})
 

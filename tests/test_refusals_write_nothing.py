@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 from tests.test_properties import LINES
 
 

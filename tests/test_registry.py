@@ -16,7 +16,7 @@ from bot.grammar import parse
 from bot.help import help_sections
 from bot.registry import CommandSpec, arg, command, opt
 from bot.replies import Reply, text_reply
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 from tests.fakes.slack_harness import TEAM, SlackHarness
 
 

@@ -442,7 +442,7 @@ def test_a_failed_chart_upload_is_logged_and_told_and_the_report_stands(h: Slack
 
 
 def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHarness, monkeypatch) -> None:
-    from adapters import slack_app
+    from adapters import slack_home
 
     _class_started(h)
     h.slack.command("UA", "accept")
@@ -456,7 +456,7 @@ def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHa
     assert "*Contacts*\\n1 (1 can hire)" in json.dumps(homes[-1].args["view"])
     assert not _homes_of(h, "UB")  # only the person who acted
     # A burst of commands inside one window: a single publish, reading the state after the last.
-    monkeypatch.setattr(slack_app, "HOME_REFRESH_SECONDS", 60.0)
+    monkeypatch.setattr(slack_home, "HOME_REFRESH_SECONDS", 60.0)
     h.fake.clear()
     for name in ("Ada L", "Alan T", "Barbara L"):
         assert h.slack.command("UA", f'contact "{name}"').status == 200
@@ -464,7 +464,7 @@ def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHa
     homes = _homes_of(h, "UA")
     assert len(homes) == 1 and "*Contacts*\\n4 (1 can hire)" in json.dumps(homes[0].args["view"])
     # Left alone, the held-back publish goes out when its window ends.
-    monkeypatch.setattr(slack_app, "HOME_REFRESH_SECONDS", 0.3)
+    monkeypatch.setattr(slack_home, "HOME_REFRESH_SECONDS", 0.3)
     h.fake.clear()
     h.slack.command("UA", 'outreach "Ada L" --via email')
     h.fake.wait_for(lambda calls: any(c.method == "views.publish" and c.args.get("user_id") == "UA"
@@ -600,3 +600,26 @@ def test_the_instructors_weekly_digest_carries_the_weekly_chart(h: SlackHarness)
     charts = [f for f in h.fake.shared_files(dm) if f.filename.endswith("-weekly.png")]
     assert charts and charts[0].content is not None and charts[0].content[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Weekly progress for Spring26" in charts[0].alt_txt and "first attempts" in charts[0].alt_txt
+
+
+def test_meeting_the_goal_is_cheered_in_the_channel_but_not_in_a_dm(h: SlackHarness) -> None:
+    assert h.slack.command("UINS", "cohort create Duo --goal 1").status == 200
+    for uid in ("UA", "UB"):
+        h.slack.command(uid, "cohort join Duo")
+    h.slack.command("UINS", "start Duo")
+    for uid in ("UA", "UB"):
+        h.slack.command(uid, "accept")
+        h.slack.command(uid, 'contact "Grace Hopper"')
+        h.slack.command(uid, 'outreach "Grace Hopper"')
+    h.drain()
+    h.fake.clear()
+    in_channel = h.slack.command("UA", 'log "Grace Hopper"', channel_id="C1")
+    assert "you met your goal" in _text(in_channel) and h.reply(in_channel)["response_type"] == "ephemeral"
+    h.drain()
+    posts = [c.args for c in h.fake.calls_to("response_url") if c.args.get("response_type") == "in_channel"]
+    assert len(posts) == 1 and "just met the goal of 1 reverse interview in Duo" in json.dumps(posts[0])
+    h.fake.clear()
+    in_dm = h.slack.command("UB", 'log "Grace Hopper"', channel_id="D0BOB")
+    assert "you met your goal" in _text(in_dm)
+    h.drain()
+    assert not [c for c in h.fake.calls_to("response_url") if c.args.get("response_type") == "in_channel"]

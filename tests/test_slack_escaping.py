@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters import slack_render as r
-from adapters.slack_app import file_uploads
+from adapters.slack_files import file_uploads
 from bot.replies import Attachment, Reply
 from tests.fakes.slack_harness import TEAM, SlackHarness
 

@@ -186,8 +186,8 @@ def test_other_workspaces_buttons_and_events_are_ignored(h: SlackHarness) -> Non
 
 
 def test_the_home_team_comes_from_auth_test(h: SlackHarness) -> None:
-    h.call(h.adapter.identify())
-    assert h.adapter.home_team == TEAM
+    h.call(h.adapter.gate.identify())
+    assert h.adapter.gate.home_team == TEAM
     assert any(c.method == "auth.test" for c in h.fake.calls)
     assert h.slack.command("UINS", "cohort create Home1").status == 200
     assert _rows(h)[2] == 1

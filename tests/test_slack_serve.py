@@ -1,4 +1,4 @@
-"""The real entry point, `adapters.slack_app.serve`: HTTP mode on port 0 and Socket Mode, with the
+"""The real entry point, `adapters.slack_serve.serve`: HTTP mode on port 0 and Socket Mode, with the
 APScheduler-driven coach running and every Web API call going to the fake via SLACK_API_URL."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_app import check_settings, serve
+from adapters.slack_serve import check_settings, serve
 from tests.fakes.slack_api import FakeSlackAPI, SlackSigner
 from tests.fakes.slack_harness import SECRET, TEAM, TOKEN, slack_settings
 

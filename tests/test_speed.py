@@ -11,7 +11,7 @@ from bot.identity import Actor
 from bot.nudges.planner import due_people, plan
 from bot.nudges.policy import DEFAULT_POLICY
 from storage.models import Person
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 from tests.sqlcount import counting
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.errors import UsageError
 from bot.validate import clean_text
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 BREAKS = "\n\r\u2028\u2029\x85\x0b\x0c"

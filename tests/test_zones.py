@@ -13,7 +13,7 @@ from bot.errors import UsageError
 from bot.zones import choose_zone, parse_hhmm, stored_hhmm, stored_zone, zone
 from storage.db import open_database
 from storage.models import Person
-from tests.nudges_support import Room
+from tests.fakes.room import Room
 
 
 def test_typed_zones_are_strict_and_stored_ones_fall_back() -> None:

@@ -102,11 +102,6 @@ def exempt(name: str, what: Exemption) -> bool:
     return found is not None and found.exempt(what)
 
 
-def exempt_names(what: Exemption) -> frozenset[str]:
-    """The names of the rules exempt from `what` (for SQL filters)."""
-    return frozenset(x.name for x in RULES if x.exempt(what))
-
-
 # The rules the sweep runs for each audience, in declaration order (the order of their candidates), without
 # the command-planned ones: resolved once here instead of once per rule per person.
 _SWEPT: dict[bool, tuple[tuple[str, When], ...]] = {

@@ -608,6 +608,10 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     return sorted((pid, at) for pid, at, _ws in rows)
 
 
+# Rules whose nudges still go to someone who turned them off.
+_OPT_OUT_EXEMPT = frozenset(x.name for x in catalog.RULES if x.exempt("opt-out"))
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """A batch builds tens of thousands of small acyclic objects (rows, snapshots, candidates) that
@@ -638,7 +642,7 @@ def _plan_batch(
     and the next_check_at to set (None for a sweep of some rules only)."""
     horizon = now + policy.plan_ahead
     plan_ahead = policy.plan_ahead
-    opt_out_exempt = catalog.exempt_names("opt-out")
+    opt_out_exempt = _OPT_OUT_EXEMPT
     next_check = dict.fromkeys(batch, now + RECHECK)
     conn = session.connection()
     states, persons = _sweep_states(conn, batch, by_cohort, dare_ids)

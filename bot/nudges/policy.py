@@ -29,8 +29,6 @@ class Policy:
     accept_reminder_days: tuple[int, ...] = (2, 6)
     thank_you_time: time = time(18, 0)
     close_loop_days: int = 14
-    unanswered_run: int = 3         # encouragement after this many unanswered attempts in a row
-    encourage_after_days: int = 2
     story_after_days: int = 2
     deadline_near_days: int = 5
     gone_quiet_days: int = 10

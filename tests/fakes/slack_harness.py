@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.config import Settings
+from adapters.slack_serve import web_app
 from adapters.wiring import build_slack
 from bot.clock import ManualClock
 from storage.db import Database, open_database
@@ -58,12 +59,13 @@ class SlackHarness:
         self._thread.start()
         self._runner: web.AppRunner | None = None
         self.port = self.call(self._start())
-        self.call(self.adapter.identify())  # as serve() does: which workspace the token serves
+        if self.adapter.gate is not None:  # as serve() does: which workspace the token serves
+            self.call(self.adapter.gate.identify())
         self.url = f"http://127.0.0.1:{self.port}"
         self.slack = SlackSigner(f"{self.url}/slack/events", SECRET, self.fake, TEAM)
 
     async def _start(self) -> int:
-        self._runner = web.AppRunner(self.adapter.web_app(), access_log=None)
+        self._runner = web.AppRunner(web_app(self.adapter), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

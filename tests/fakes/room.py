@@ -1,4 +1,4 @@
-"""Test support for the nudge tests: a recording Messenger and a chat room wired to a NudgeScheduler."""
+"""A chat room wired to a NudgeScheduler, for the nudge tests: its DMs go to a recording Messenger."""
 
 from __future__ import annotations
 
