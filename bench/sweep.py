@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
+from sqlmodel import Session
 
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY
@@ -129,6 +130,8 @@ class Result:
     base_mb: float   # resident set after imports and connecting
     peak_mb: float   # peak resident set after both sweeps
     heap_mb: float | None = None  # peak Python heap (tracemalloc) of a first sweep, on an emptied outbox
+    first_cpu_s: float | None = None  # CPU seconds of the sweeping process in the first sweep
+    first_server_cpu_s: float | None = None  # and of its PostgreSQL backend
 
     @property
     def rate(self) -> float:
@@ -169,12 +172,33 @@ def _peak_mb() -> float:
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def sweep_once(db: Database) -> tuple[float, int]:
+def _server_cpu(s: Session) -> float | None:
+    """CPU seconds used so far by this session's PostgreSQL backend (a local server we can read), else None."""
+    if s.get_bind().dialect.name != "postgresql":
+        return None
+    pid = s.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sweep_once(db: Database, cpu: dict[str, float | None] | None = None) -> tuple[float, int]:
+    """Seconds and rows planned; `cpu` gets the CPU seconds of this process and of the database server
+    for the sweep: on a shared machine the wall time says as much about the neighbours as about us."""
     gc.collect()
-    t0 = time.perf_counter()
     with db.session() as s:
+        server = _server_cpu(s)
+        t0, c0 = time.perf_counter(), time.process_time()
         planned = plan(s, NOW, DEFAULT_POLICY, platform="console")
-    return time.perf_counter() - t0, planned
+        elapsed, used = time.perf_counter() - t0, time.process_time() - c0
+        after = _server_cpu(s)
+    if cpu is not None:
+        cpu["first_cpu_s"] = used
+        cpu["first_server_cpu_s"] = after - server if after is not None and server is not None else None
+    return elapsed, planned
 
 
 def measure(url: str, heap: bool = False) -> dict:
@@ -184,14 +208,15 @@ def measure(url: str, heap: bool = False) -> dict:
         s.execute(select(func.count()).select_from(Nudge)).scalar()
     gc.collect()
     base = _reset_peak()
-    first, planned = sweep_once(db)
+    cpu: dict[str, float | None] = {}
+    first, planned = sweep_once(db, cpu)
     steady, again = sweep_once(db)
     assert again == 0, again
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(Nudge)).scalar() == planned
     peak = _peak_mb()
     if not heap:
-        return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak)
+        return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak, **cpu)
     with db.session() as s:
         s.execute(delete(Nudge))
     tracemalloc.start()
@@ -199,7 +224,7 @@ def measure(url: str, heap: bool = False) -> dict:
     heap = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     assert replanned == planned
-    return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak, heap_mb=heap)
+    return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak, heap_mb=heap, **cpu)
 
 
 def run_case(db: Database, backend: str, n: int, heap: bool = False) -> Result:
@@ -214,7 +239,10 @@ def run_case(db: Database, backend: str, n: int, heap: bool = False) -> Result:
                          cwd=root, env=env, check=True,
                          capture_output=True, text=True).stdout
     r = Result(backend, n, **json.loads(out.strip().splitlines()[-1]))
-    print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s, steady {r.steady_s:.1f}s", flush=True)
+    cpu = f" (CPU: {r.first_cpu_s:.1f}s here" if r.first_cpu_s is not None else " ("
+    cpu += f", {r.first_server_cpu_s:.1f}s in the server)" if r.first_server_cpu_s is not None else ")"
+    print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s{cpu}, steady {r.steady_s:.1f}s, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     return r
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 
-from bot.coaching import PERSISTENCE_ATTEMPTS, Situation, unlogged_meetings
+from bot.coaching import PERSISTENCE_ATTEMPTS, FullAttempt, Situation, unlogged_meetings
 from bot.nudges.policy import Policy, local_at, local_date
 
 
-@dataclass(frozen=True)
-class Due:
+# Due, Candidate and the row snapshots are NamedTuples, not frozen dataclasses: a first sweep builds
+# hundreds of thousands of them, and a tuple is built several times faster (same fields, same reads).
+class Due(NamedTuple):
     """What a rule yields: the nudge's subject and period, when it falls due and when it stops making sense.
 
     The rule's name is added from its declaration (bot.nudges.catalog)."""
@@ -30,8 +33,7 @@ class Due:
     expires_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     person_id: int
     rule: str
     subject: str
@@ -66,8 +68,7 @@ class DareInfo:
     weekly_cap: int
 
 
-@dataclass(frozen=True)
-class ContactInfo:
+class ContactInfo(NamedTuple):
     id: int
     name: str
     kind: str
@@ -75,8 +76,7 @@ class ContactInfo:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class OutreachInfo:
+class OutreachInfo(NamedTuple):
     id: int
     contact_id: int
     attempt_no: int
@@ -87,8 +87,7 @@ class OutreachInfo:
     channel: str = "email"
 
 
-@dataclass(frozen=True)
-class InterviewInfo:
+class InterviewInfo(NamedTuple):
     id: int
     contact_id: int
     held_on: date
@@ -96,8 +95,7 @@ class InterviewInfo:
     asked: str = ""  # question ids, comma-separated
 
 
-@dataclass(frozen=True)
-class RecruiterInfo:
+class RecruiterInfo(NamedTuple):
     id: int
     company: str
     answer: str | None
@@ -173,6 +171,78 @@ def dare_running(dare: DareInfo, today: date, grace_days: int = 0) -> bool:
     return dare.deadline is None or today <= dare.deadline + timedelta(days=grace_days)
 
 
+class Facts:
+    """What several rules ask of one state at one moment, each worked out once.
+
+    `catalog.candidates` makes one per state and passes it to every rule; a rule called on its own
+    makes its own. Each fact is computed on first use, so a state costs what the rules ask of it and
+    nothing else is ever computed (the rules of one state fail together: see planner.candidates_for)."""
+
+    __slots__ = ("s", "now", "_today", "_running", "_goal_met", "_latest", "_pairs", "_unlogged", "_last")
+
+    def __init__(self, s: ParticipantState | InstructorState, now: datetime) -> None:
+        self.s = s
+        self.now = now
+        self._today: date | None = None
+        self._running: bool | None = None
+        self._goal_met: bool | None = None
+        self._latest: dict[int, OutreachInfo] | None = None
+        self._pairs: list[tuple[int, date]] | None = None
+        self._unlogged: list[FullAttempt] | None = None
+        self._last: date | None = None
+
+    @property
+    def p(self) -> ParticipantState:
+        assert isinstance(self.s, ParticipantState)
+        return self.s
+
+    @property
+    def today(self) -> date:
+        """The person's local date."""
+        if self._today is None:
+            self._today = local_date(self.now, self.s.tz)
+        return self._today
+
+    @property
+    def running(self) -> bool:
+        """The dare runs today (no grace days)."""
+        if self._running is None:
+            self._running = dare_running(self.s.dare, self.today)
+        return self._running
+
+    @property
+    def goal_met(self) -> bool:
+        if self._goal_met is None:
+            self._goal_met = self.p.goal_met()
+        return self._goal_met
+
+    @property
+    def latest(self) -> dict[int, OutreachInfo]:
+        if self._latest is None:
+            self._latest = self.p.latest_by_contact()
+        return self._latest
+
+    @property
+    def interview_pairs(self) -> list[tuple[int, date]]:
+        """(contact id, held on) of every interview."""
+        if self._pairs is None:
+            self._pairs = [(i.contact_id, i.held_on) for i in self.p.interviews]
+        return self._pairs
+
+    @property
+    def unlogged(self) -> list[FullAttempt]:
+        """Booked meetings whose day has passed with nothing logged (bot.coaching.unlogged_meetings)."""
+        if self._unlogged is None:
+            self._unlogged = unlogged_meetings(self.p.outreaches, self.interview_pairs, self.today)
+        return self._unlogged
+
+    @property
+    def last_activity_day(self) -> date:
+        if self._last is None:
+            self._last = self.p.last_activity_day()
+        return self._last
+
+
 def situation(s: ParticipantState, now: datetime) -> Situation:
     """The coach's view of this state (bot.coaching.assess)."""
     return Situation(
@@ -185,29 +255,31 @@ def situation(s: ParticipantState, now: datetime) -> Situation:
 
 
 # After the deadline only what is still worth doing goes out: a thank-you and the story.
+# Every rule takes (state, now, policy) and, from catalog.candidates, the state's Facts at `now`.
 
 
 # --- participant rules --------------------------------------------------------------------
 
 
-def dare_issued(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def dare_issued(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """The announcement (normally planned by `/dare start`); also reaches people who join later."""
-    today = local_date(now, s.tz)
-    if s.accepted_at is None and dare_running(s.dare, today):
+    f = f or Facts(s, now)
+    if s.accepted_at is None and f.running:
         yield Due(str(s.dare.id), "-", s.dare.starts_at)
 
 
-def not_accepted(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    today = local_date(now, s.tz)
-    if s.accepted_at is not None or not dare_running(s.dare, today):
+def not_accepted(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if s.accepted_at is not None or not f.running:
         return
     for n, days in enumerate(p.accept_reminder_days, 1):
         due = local_at(s.start_day + timedelta(days=days), p.send_time, s.tz)
         yield Due(str(s.dare.id), str(n), due)
 
 
-def no_outreach(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    if s.accepted_at is None or s.outreaches or s.goal_met() or not dare_running(s.dare, local_date(now, s.tz)):
+def no_outreach(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if s.accepted_at is None or s.outreaches or f.goal_met or not f.running:
         return
     accepted = local_date(s.accepted_at, s.tz)
     for n in (1, 2):
@@ -215,32 +287,34 @@ def no_outreach(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
         yield Due(str(s.dare.id), str(n), due)
 
 
-def _unanswered(s: ParticipantState, now: datetime, p: Policy) -> Iterator[tuple[int, OutreachInfo, datetime]]:
+def _unanswered(s: ParticipantState, now: datetime, p: Policy,
+                f: Facts) -> Iterator[tuple[int, OutreachInfo, datetime]]:
     """The ladder for silence (bot.coaching.ladder): while the dare runs and the goal is still open."""
-    if not dare_running(s.dare, local_date(now, s.tz)) or s.goal_met():
+    if not f.running or f.goal_met:
         return
-    for contact_id, last in s.latest_by_contact().items():
+    for contact_id, last in f.latest.items():
         if last.status != "no-reply" or s.interviewed(contact_id):
             continue
         yield contact_id, last, local_at(last.sent_on + timedelta(days=p.followup_days), p.send_time, s.tz)
 
 
-def follow_up(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def follow_up(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """Attempts 2 and 3 after `followup_days` without an answer."""
-    for contact_id, last, due in _unanswered(s, now, p):
+    for contact_id, last, due in _unanswered(s, now, p, f or Facts(s, now)):
         if last.attempt_no < PERSISTENCE_ATTEMPTS:
             yield Due(str(contact_id), f"a{last.attempt_no + 1}", due)
 
 
-def try_another(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def try_another(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """After the third unanswered attempt, someone else."""
-    for contact_id, last, due in _unanswered(s, now, p):
+    for contact_id, last, due in _unanswered(s, now, p, f or Facts(s, now)):
         if last.attempt_no == PERSISTENCE_ATTEMPTS:
             yield Due(str(contact_id), "a3", due)
 
 
-def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    if not dare_running(s.dare, local_date(now, s.tz)):
+def meeting_prep(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if not f.running:
         return
     for o in s.outreaches:
         if o.status != "meeting" or o.meeting_on is None:
@@ -252,20 +326,21 @@ def meeting_prep(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]
         yield Due(str(o.contact_id), o.meeting_on.isoformat(), due, expires)
 
 
-def meeting_check(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def meeting_check(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """The day after a booked meeting that nobody logged: did it happen?"""
-    today = local_date(now, s.tz)
-    if not dare_running(s.dare, today) or s.accepted_at is None:
+    f = f or Facts(s, now)
+    if not f.running or s.accepted_at is None:
         return
-    for o in unlogged_meetings(s.outreaches, [(i.contact_id, i.held_on) for i in s.interviews], today):
+    for o in f.unlogged:
         assert o.meeting_on is not None
         due = local_at(o.meeting_on + timedelta(days=1), p.send_time, s.tz)
         expires = local_at(o.meeting_on + timedelta(days=5), time(0, 0), s.tz)
         yield Due(str(o.contact_id), o.meeting_on.isoformat(), due, expires)
 
 
-def thank_you(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+def thank_you(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if not dare_running(s.dare, f.today, p.after_deadline_days):
         return
     for i in s.interviews:
         due = max(local_at(i.held_on, p.thank_you_time, s.tz), i.created_at)
@@ -273,16 +348,18 @@ def thank_you(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
         yield Due(str(i.id), "-", due, expires)
 
 
-def close_loop(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    if not dare_running(s.dare, local_date(now, s.tz)):
+def close_loop(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if not f.running:
         return
     for i in s.interviews:
         due = local_at(i.held_on + timedelta(days=p.close_loop_days), p.send_time, s.tz)
         yield Due(str(i.id), "-", due)
 
 
-def story_invite(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    if not dare_running(s.dare, local_date(now, s.tz), p.after_deadline_days):
+def story_invite(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if not dare_running(s.dare, f.today, p.after_deadline_days):
         return
     done = s.interviews_in_dare()
     if not done or any(t >= s.dare.starts_at for t in s.story_times):
@@ -291,27 +368,29 @@ def story_invite(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]
     yield Due(str(s.dare.id), "-", due)
 
 
-def deadline_near(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def deadline_near(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
     d = s.dare.deadline
-    if d is None or s.accepted_at is None or s.goal_met() or local_date(now, s.tz) > d:
+    if d is None or s.accepted_at is None or f.goal_met or f.today > d:
         return
     due = local_at(d - timedelta(days=p.deadline_near_days), p.send_time, s.tz)
     yield Due(str(s.dare.id), "-", due, local_at(d + timedelta(days=1), time(0, 0), s.tz))
 
 
-def gone_quiet(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
-    if s.accepted_at is None or not s.outreaches or s.goal_met():
+def gone_quiet(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
+    f = f or Facts(s, now)
+    if s.accepted_at is None or not s.outreaches or f.goal_met:
         return
-    if unlogged_meetings(s.outreaches, [(i.contact_id, i.held_on) for i in s.interviews], local_date(now, s.tz)):
+    if f.unlogged:
         return  # "did it happen?" covers it
-    if not dare_running(s.dare, local_date(now, s.tz)):
+    if not f.running:
         return
-    last = s.last_activity_day()
+    last = f.last_activity_day
     due = local_at(last + timedelta(days=p.gone_quiet_days), p.send_time, s.tz)
     yield Due(str(s.dare.id), last.isoformat(), due)
 
 
-def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """A recruiter told "no" is worth another look months later: no is not forever.
 
     About the person's career rather than the dare, so it outlives the deadline."""
@@ -321,32 +400,44 @@ def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy) -> Iterator
             yield Due(str(c.id), "-", due)
 
 
-def _digest_mondays(now: datetime, tz: str, p: Policy) -> list[date]:
-    today = local_date(now, tz)
-    this = today - timedelta(days=(today.weekday() - p.digest_weekday) % 7)
-    return [this, this + timedelta(days=7)]
+# Pure functions of a few plain values, asked with the same values for thousands of people in a sweep.
+@lru_cache(maxsize=4096)
+def _mondays(today: date, weekday: int) -> tuple[date, date]:
+    this = today - timedelta(days=(today.weekday() - weekday) % 7)
+    return this, this + timedelta(days=7)
 
 
+def _digest_mondays(now: datetime, tz: str, p: Policy) -> tuple[date, date]:
+    return _mondays(local_date(now, tz), p.digest_weekday)
+
+
+@lru_cache(maxsize=4096)
 def _week(d: date) -> str:
     y, w, _ = d.isocalendar()
     return f"{y}-W{w:02d}"
 
 
-def _first_digest_day(s: ParticipantState | InstructorState, p: Policy) -> date:
-    """The first digest Monday: the dare's first days have nothing to report."""
-    start = local_date(s.dare.starts_at + timedelta(days=p.digest_first_after_days), s.tz)
-    day = start + timedelta(days=(p.digest_weekday - start.weekday()) % 7)
-    if local_at(day, p.digest_time, s.tz) < s.dare.starts_at + timedelta(days=p.digest_first_after_days):
+@lru_cache(maxsize=4096)
+def _first_digest(starts_at: datetime, tz: str, after_days: int, weekday: int, at: time) -> date:
+    start = local_date(starts_at + timedelta(days=after_days), tz)
+    day = start + timedelta(days=(weekday - start.weekday()) % 7)
+    if local_at(day, at, tz) < starts_at + timedelta(days=after_days):
         day += timedelta(days=7)
     return day
 
 
-def digest(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
+def _first_digest_day(s: ParticipantState | InstructorState, p: Policy) -> date:
+    """The first digest Monday: the dare's first days have nothing to report."""
+    return _first_digest(s.dare.starts_at, s.tz, p.digest_first_after_days, p.digest_weekday, p.digest_time)
+
+
+def digest(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """Weekly, while the dare runs, and only with something new since the last one (else nothing)."""
     if s.accepted_at is None:
         return
+    f = f or Facts(s, now)
     first = _first_digest_day(s, p)
-    last_move = s.last_activity_day()
+    last_move = f.last_activity_day
     for day in _digest_mondays(now, s.tz, p):
         due = local_at(day, p.digest_time, s.tz)
         if day < first or not dare_running(s.dare, day):
@@ -356,7 +447,7 @@ def digest(s: ParticipantState, now: datetime, p: Policy) -> Iterator[Due]:
         yield Due(str(s.dare.id), _week(day), due, due + timedelta(days=1))
 
 
-def instructor_digest(s: InstructorState, now: datetime, p: Policy) -> Iterator[Due]:
+def instructor_digest(s: InstructorState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     for day in _digest_mondays(now, s.tz, p):
         due = local_at(day, p.digest_time, s.tz)
         if day < _first_digest_day(s, p) or not dare_running(s.dare, day):
@@ -364,13 +455,12 @@ def instructor_digest(s: InstructorState, now: datetime, p: Policy) -> Iterator[
         yield Due(str(s.dare.id), _week(day), due, due + timedelta(days=1))
 
 
-def final_summary(s: InstructorState, now: datetime, p: Policy) -> Iterator[Due]:
+def final_summary(s: InstructorState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     """Once, the morning after the deadline: how the dare went."""
     if s.dare.deadline is None:
         return
     due = local_at(s.dare.deadline + timedelta(days=1), p.digest_time, s.tz)
     yield Due(str(s.dare.id), "-", due, due + timedelta(days=7))
-
 
 
 
