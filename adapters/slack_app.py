@@ -29,7 +29,6 @@ import random
 import re
 import signal
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -52,7 +51,7 @@ from adapters import slack_render as render
 from adapters.config import Settings
 from adapters.dashboard import add_dashboard_routes
 from adapters.deadline import BUDGET as ACK_BUDGET
-from adapters.deadline import answer_in_time
+from adapters.deadline import ENGINE, answer_in_time
 from adapters.health import HealthServer, Probe
 from adapters.health import add_routes as add_health_routes
 from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url
@@ -97,9 +96,6 @@ class SlackAdapter:
         self.directory = directory
         self._tasks: set[asyncio.Task[Any]] = set()
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
-        # App Home refreshes run on their own thread, so in a burst they queue behind each other,
-        # not in front of the commands waiting for the default pool (profile: docs/benchmarks.md).
-        self._home_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="darebot-home")
         self.client = AsyncWebClient(
             token=None if self.oauth else settings.slack_bot_token,
             base_url=self.base_url,
@@ -168,11 +164,11 @@ class SlackAdapter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _engine(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-        return asyncio.to_thread(fn, *args)
+        return ENGINE.submit(fn, *args)
 
     def _background(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-        """Engine work nobody is waiting on (App Home): off the pool that answers commands."""
-        return asyncio.get_running_loop().run_in_executor(self._home_pool, fn, *args)
+        """Engine work nobody is waiting on (App Home): only when no command is waiting."""
+        return ENGINE.submit(fn, *args, background=True)
 
     # -- listeners ----------------------------------------------------------------------------
 

@@ -109,6 +109,17 @@ def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
 
 def latest_dare_id(cohort_id: SQLColumnExpression[int | None]) -> ScalarSelect[int | None]:
     """The current dare's id of a cohort, as a correlated subquery (the newest dare wins)."""
+    if cohort_id is col(Cohort.id):  # every caller's: built once, not on each command (about 1 ms)
+        return _latest_dare_of_cohort()
+    return _latest_dare_id(cohort_id)
+
+
+@lru_cache(maxsize=1)
+def _latest_dare_of_cohort() -> ScalarSelect[int | None]:
+    return _latest_dare_id(col(Cohort.id))
+
+
+def _latest_dare_id(cohort_id: SQLColumnExpression[int | None]) -> ScalarSelect[int | None]:
     d = aliased(Dare)
     return (sa_select(col(d.id)).where(col(d.cohort_id) == cohort_id)
             .order_by(col(d.created_at).desc(), col(d.id).desc())
