@@ -1,13 +1,14 @@
 """Answer within a platform's deadline: one helper for Slack's 3-second ack and Discord's 3-second
 first response, and the threads the synchronous engine runs on.
 
-The engine is synchronous, so its calls run on a few worker threads (ENGINE, below). If the engine
-is idle, the caller waits up to the budget and puts the answer in the first response (no extra round
-trip); if commands are already waiting for the engine, this one would only queue behind them, so the
-caller acknowledges or defers at once and delivers the pending answer when it comes (Slack's lazy
-listener pattern). Under a class-wide burst the acknowledgement then never waits for the engine's
-queue. A failure becomes the engine's own "something went wrong" reply (bot.replies.OOPS), so every
-platform says the same thing.
+The engine is synchronous, so its calls run on a few worker threads (ENGINE, below). If it answers
+within the budget the caller puts the answer in the first response (no extra round trip); otherwise
+the caller acknowledges or defers at once and delivers the pending answer when it comes. Slack's
+slash commands also pass `when_busy`: if commands are already waiting for the engine, this one would
+only queue behind them, so it is acknowledged at once and answered through its response_url
+(Slack's lazy listener pattern); under a class-wide burst the acknowledgement then never waits for
+the engine's queue. A failure becomes the engine's own "something went wrong" reply
+(bot.replies.OOPS), so every platform says the same thing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,11 +29,17 @@ from bot.replies import OOPS, Reply, error_reply
 log = logging.getLogger(__name__)
 
 BUDGET = 2.0  # seconds of engine time that still leave room to answer inside a 3-second deadline
+BUSY_BUDGET = 0.0  # the same when commands already wait for the engine: acknowledge at once
 # Engine threads. The engine is CPU-bound Python under one GIL: more threads add no throughput on
 # SQLite, only more contenders for the GIL against the event loop that acknowledges requests (the
 # burst profile in docs/benchmarks.md), while two let a short command pass a long one and overlap
 # PostgreSQL's network waits.
 ENGINE_THREADS = 2
+# How long a busy engine thread may keep the GIL once the event loop asks for it (CPython's default
+# is 5 ms). The loop gives the GIL up at every socket call (reading a request, writing an ack,
+# posting an answer) and must win it back each time, so with the engine busy each of those waited
+# up to 5 ms. Set when the first engine thread starts, so only a process running the engine has it.
+SWITCH_INTERVAL = 0.001
 
 T = TypeVar("T")
 
@@ -103,6 +111,8 @@ class EngineLane:
             if not background:
                 self._waiting += 1
             if self._started < self.threads:
+                if not self._started and sys.getswitchinterval() > SWITCH_INTERVAL:
+                    sys.setswitchinterval(SWITCH_INTERVAL)
                 self._started += 1
                 threading.Thread(target=self._work, name=f"darebot-engine-{self._started}", daemon=True).start()
         self._queue.put((priority, next(self._order), run))
@@ -117,14 +127,15 @@ class EngineLane:
 ENGINE = EngineLane()
 
 
-async def answer_in_time(work: Callable[[], T], *, budget: float = BUDGET,
+async def answer_in_time(work: Callable[[], T], *, budget: float = BUDGET, when_busy: float | None = None,
                          what: str = "engine call") -> tuple[T | Reply | None, asyncio.Future[T | Reply] | None]:
     """(answer, None) when `work` finished within `budget` seconds, else (None, pending answer).
 
-    When commands are already waiting for the engine, the budget is 0: this answer would come
-    after theirs, so the caller acknowledges now instead of holding the request open meanwhile."""
-    if ENGINE.busy:
-        budget = 0.0
+    `when_busy` (Slack: BUSY_BUDGET) is the budget when commands already wait for the engine: this
+    answer would come after theirs, so the caller acknowledges now instead of holding the request
+    open meanwhile. Without it (Discord) the budget stays: its twin deliveries must not defer."""
+    if when_busy is not None and ENGINE.busy:
+        budget = min(budget, when_busy)
     task: asyncio.Future[T | Reply] = ENGINE.submit(guarded(work, what))
     if budget > 0:
         done, _ = await asyncio.wait({task}, timeout=budget)

@@ -9,9 +9,10 @@ workspaces nor new acknowledgements.
 
 Translation only: Slack payload -> WorkspaceRef/Actor -> engine call -> Reply -> Block Kit.
 Acknowledgement: a slash command's reply is put in the ack itself when the engine answers within
-ACK_BUDGET seconds (no extra round trip), otherwise the command is acked at once and answered
-through response_url. Work after the ack runs in its own task, so a failure there can't change the
-HTTP answer Slack already got. Retried deliveries record once (engine.first_time).
+ACK_BUDGET seconds (no extra round trip) and no other command is waiting for it; otherwise the
+command is acked at once and answered through response_url (adapters/deadline.py). Work after
+the ack runs in its own task, so a failure there can't change the HTTP answer Slack already got.
+Retried deliveries record once (engine.first_time).
 
 After the answer: a reply's file (CSV export) and image (the report's chart) are uploaded to the
 person's DM; the person's App Home is republished (at most once per HOME_REFRESH_SECONDS, the last
@@ -51,7 +52,7 @@ from adapters import slack_render as render
 from adapters.config import Settings
 from adapters.dashboard import add_dashboard_routes
 from adapters.deadline import BUDGET as ACK_BUDGET
-from adapters.deadline import ENGINE, answer_in_time
+from adapters.deadline import BUSY_BUDGET, ENGINE, answer_in_time
 from adapters.health import HealthServer, Probe
 from adapters.health import add_routes as add_health_routes
 from adapters.slack_messenger import ClientPool, SlackDirectory, api_base_url
@@ -244,7 +245,7 @@ class SlackAdapter:
         text = body.get("text") or ""
         result, pending = await answer_in_time(
             lambda: self._command_sync(team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", "")),
-            budget=ACK_BUDGET, what="slack command")
+            budget=ACK_BUDGET, when_busy=BUSY_BUDGET, what="slack command")
         if pending is not None:
             await ack()
             self._spawn(self._finish_command_late(pending, body, respond, client), "slow command")
@@ -285,7 +286,8 @@ class SlackAdapter:
         """Answer through response_url: a new message, or (`replace`) in place of the one whose
         button was pressed; an ephemeral message can only be changed this way."""
         msg = render.render_message(reply)
-        await respond(
+        await slack_http.post_response(
+            respond,
             text=msg["text"],
             blocks=msg["blocks"],
             response_type="ephemeral" if reply.ephemeral else "in_channel",
@@ -561,6 +563,7 @@ class SlackAdapter:
 
         async def on_cleanup(_app: web.Application) -> None:
             await self.drain()
+            await slack_http.close_response_session()
 
         webapp.on_cleanup.append(on_cleanup)
         return webapp
@@ -768,6 +771,7 @@ async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, stop: as
         except Exception:
             log.warning("Socket Mode connection did not close cleanly", exc_info=True)
         await adapter.drain()
+        await slack_http.close_response_session()
 
 
 def _actor_and_reply(result: Any) -> tuple[Actor | None, Reply]:
