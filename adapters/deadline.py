@@ -73,7 +73,9 @@ class EngineLane:
         self._lock = threading.Lock()
         self._started = 0
         self._waiting = 0  # foreground calls queued, not started
-        self._running = 0  # calls on a thread now, background ones too
+        # Foreground calls on a thread now. Background ones don't count: a command waits at most for
+        # those already running (it goes ahead of every queued one), so they don't make it "busy".
+        self._running = 0
 
     @property
     def busy(self) -> bool:
@@ -92,18 +94,19 @@ class EngineLane:
                 (future.set_result if ok else future.set_exception)(value)
 
         def run() -> None:
-            with self._lock:
-                if not background:
+            if not background:
+                with self._lock:
                     self._waiting -= 1
-                self._running += 1
+                    self._running += 1
             try:
                 result: Any = fn(*args)
                 ok = True
             except BaseException as err:  # handed to the awaiting coroutine, as to_thread does
                 result, ok = err, False
             finally:
-                with self._lock:
-                    self._running -= 1
+                if not background:
+                    with self._lock:
+                        self._running -= 1
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown): nobody waits
                 loop.call_soon_threadsafe(settle, ok, result)
 
