@@ -241,6 +241,8 @@ class Engine:
                     assert stranger is not None
                     return stranger()
                 w, me, cohort_tz = found
+                if me in s.dirty or me in s.new:  # written first anyway (a new name): in the same UPDATE
+                    me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
                               directory=self.directory, cohort_zone=cohort_tz or self.default_tz,
                               dashboard=self.dashboard)
