@@ -6,16 +6,17 @@ of a reply's files adapters/slack_files.py.
 
 Why async: the issue's measurement (500 signed commands at concurrency 20) gave bolt's sync dev
 server p99 3–5 s with ~1 % refused, and AsyncApp on aiohttp p99 16–32 ms with none refused. The
-engine is synchronous, so every engine call runs in a worker thread (asyncio.to_thread) and the
+engine is synchronous, so every engine call runs on the engine lane (adapters/deadline.py) and the
 event loop only acknowledges, renders and talks to Slack. A 429 on the async client is waited out
 by slack_sdk's AsyncRateLimitErrorRetryHandler with asyncio.sleep, so it blocks neither other
 workspaces nor new acknowledgements.
 
 Translation only: Slack payload -> WorkspaceRef/Actor -> engine call -> Reply -> Block Kit.
 Acknowledgement: a slash command's reply is put in the ack itself when the engine answers within
-ACK_BUDGET seconds (no extra round trip), otherwise the command is acked at once and answered
-through response_url. Work after the ack runs in its own task, so a failure there can't change the
-HTTP answer Slack already got. Retried deliveries record once (engine.first_time).
+ACK_BUDGET seconds (no extra round trip) and no other command is waiting for it; otherwise the
+command is acked at once and answered through response_url (adapters/deadline.py). Work after
+the ack runs in its own task, so a failure there can't change the HTTP answer Slack already got.
+Retried deliveries record once (engine.first_time).
 
 After the answer: a reply's file (CSV export) and image (the report's chart) are uploaded to the
 person's DM; the person's App Home is republished (at most once per HOME_REFRESH_SECONDS, the last
@@ -43,7 +44,7 @@ from adapters import slack_http
 from adapters import slack_render as render
 from adapters.config import Settings
 from adapters.deadline import BUDGET as ACK_BUDGET
-from adapters.deadline import answer_in_time
+from adapters.deadline import BUSY_BUDGET, ENGINE, answer_in_time
 from adapters.slack_files import send_files
 from adapters.slack_gate import HomeTeamGate
 from adapters.slack_home import AppHomes
@@ -145,7 +146,7 @@ class SlackAdapter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _engine(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-        return asyncio.to_thread(fn, *args)
+        return ENGINE.submit(fn, *args)
 
     # -- listeners ----------------------------------------------------------------------------
 
@@ -178,7 +179,7 @@ class SlackAdapter:
         text = body.get("text") or ""
         result, pending = await answer_in_time(
             lambda: self._command_sync(team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", "")),
-            budget=ACK_BUDGET, what="slack command")
+            budget=ACK_BUDGET, when_busy=BUSY_BUDGET, what="slack command")
         if pending is not None:
             await ack()
             self._spawn(self._finish_command_late(pending, body, respond, client), "slow command")
@@ -221,7 +222,8 @@ class SlackAdapter:
         """Answer through response_url: a new message, or (`replace`) in place of the one whose
         button was pressed; an ephemeral message can only be changed this way."""
         msg = render.render_message(reply)
-        await respond(
+        await slack_http.post_response(
+            respond,
             text=msg["text"],
             blocks=msg["blocks"],
             response_type="ephemeral" if reply.ephemeral else "in_channel",

@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
+from adapters.deadline import ENGINE
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import EngineAPI
 
@@ -55,13 +55,10 @@ class AppHomes:
         self._actor = actor
         self._spawn = spawn
         self._homes: dict[tuple[str, str], _HomeState] = {}  # (team, user) -> App Home refresh state
-        # App Home refreshes run on their own thread, so in a burst they queue behind each other,
-        # not in front of the commands waiting for the default pool (profile: docs/benchmarks.md).
-        self._home_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="darebot-home")
 
     def _background(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-        """Engine work nobody is waiting on (App Home): off the pool that answers commands."""
-        return asyncio.get_running_loop().run_in_executor(self._home_pool, fn, *args)
+        """Engine work nobody is waiting on (App Home): on the engine lane, only when no command waits."""
+        return ENGINE.submit(fn, *args, background=True)
 
     def flush(self) -> None:
         """Refreshes held back by the window go out now (drain: tests, shutdown)."""

@@ -15,6 +15,7 @@ verify again and log a failing body at INFO), so the app must only be served thr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -23,8 +24,10 @@ import time
 import urllib.parse
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 log = logging.getLogger("darebot.slack.http")
 
@@ -168,3 +171,40 @@ def quiet_library_logs() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
+
+
+# -- answers through response_url ---------------------------------------------------------------
+
+# One keep-alive session per event loop for response_url POSTs. bolt's respond() opens a new
+# aiohttp session (and TCP/TLS connection) for every answer: under a burst that was a quarter of the
+# event loop's time (socket set-up and teardown), time taken from the acknowledgements.
+_response_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+
+def _response_session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    session = _response_sessions.get(loop)
+    if session is None or session.closed:
+        session = _response_sessions[loop] = aiohttp.ClientSession()
+    return session
+
+
+async def post_response(respond: Any, *, text: str, blocks: list[dict[str, Any]], response_type: str,
+                        replace_original: bool) -> None:
+    """What bolt's respond(...) does, over the loop's shared session (bolt's respond when it has no
+    response_url to reuse, e.g. a test double)."""
+    url = getattr(respond, "response_url", None)
+    if not isinstance(url, str) or not url:
+        await respond(text=text, blocks=blocks, response_type=response_type, replace_original=replace_original)
+        return
+    client = AsyncWebhookClient(url=url, session=_response_session(), proxy=getattr(respond, "proxy", None),
+                                ssl=getattr(respond, "ssl", None))
+    await client.send_dict({"text": text, "blocks": blocks, "response_type": response_type,
+                            "replace_original": replace_original})
+
+
+async def close_response_session() -> None:
+    """At shutdown (after the last answer): the running loop's response_url session."""
+    session = _response_sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()

@@ -85,6 +85,7 @@ def web_app(adapter: SlackAdapter, connection: Callable[[], bool] | None = None)
 
     async def on_cleanup(_app: web.Application) -> None:
         await adapter.drain()
+        await slack_http.close_response_session()
 
     webapp.on_cleanup.append(on_cleanup)
     return webapp
@@ -243,3 +244,4 @@ async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, connecti
         except Exception:
             log.warning("Socket Mode connection did not close cleanly", exc_info=True)
         await adapter.drain()
+        await slack_http.close_response_session()

@@ -11,6 +11,7 @@ frames that take the time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import shutil
@@ -24,8 +25,9 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.fakes.slack_api import signature
 
@@ -187,18 +189,25 @@ def _serve_bare(port: int, api_url: str) -> None:
 
 @dataclass
 class Burst:
-    latencies: list[float]  # seconds, one per request
-    wall: float
+    """One burst: when each command was acknowledged and when its answer arrived (the ack's own body,
+    or the POST to its response_url), both from the moment the request was sent."""
+
+    latencies: list[float]  # seconds to the HTTP ack, one per request
+    wall: float  # seconds from the first request to the last ack
     errors: int  # non-200 answers or failed requests
+    answers: list[float] = field(default_factory=list)  # seconds to the answer, one per answered command
+    answer_wall: float = 0.0  # seconds from the first request to the last answer
+    inline: int = 0  # answers carried by the ack itself
+    missing: int = 0  # commands never answered (within the wait)
+    duplicated: int = 0  # answers beyond the first for one command
 
     @property
     def p50(self) -> float:
-        return statistics.median(self.latencies) * 1000
+        return _pct(self.latencies, 0.5)
 
     @property
     def p99(self) -> float:
-        xs = sorted(self.latencies)
-        return xs[max(0, math.ceil(0.99 * len(xs)) - 1)] * 1000
+        return _pct(self.latencies, 0.99)
 
     @property
     def max(self) -> float:
@@ -208,8 +217,76 @@ class Burst:
     def throughput(self) -> float:
         return len(self.latencies) / self.wall
 
+    @property
+    def answer_p50(self) -> float:
+        return _pct(self.answers, 0.5)
 
-async def _burst(url: str, text: str, people: list[str], n: int, concurrency: int) -> Burst:
+    @property
+    def answer_p99(self) -> float:
+        return _pct(self.answers, 0.99)
+
+    @property
+    def answer_throughput(self) -> float:
+        """Commands answered per second: what the class experiences, whatever the ack did."""
+        return len(self.answers) / self.answer_wall if self.answer_wall else 0.0
+
+
+def _pct(xs: list[float], q: float) -> float:
+    """The q-quantile in ms, nearest rank (p50 the median)."""
+    if not xs:
+        return float("nan")
+    if q == 0.5:
+        return statistics.median(xs) * 1000
+    ys = sorted(xs)
+    return ys[max(0, math.ceil(q * len(ys)) - 1)] * 1000
+
+
+class Answers:
+    """Where darebot's response_url POSTs land, in the load generator's own process and clock: the
+    arrival time and count per command."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.count: Counter[int] = Counter()
+        self.arrived = asyncio.Event()
+        self.url = ""
+        self._runner: Any = None
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        async def receive(request: web.Request) -> web.Response:
+            at = time.perf_counter()
+            await request.read()
+            name = request.match_info["name"]
+            i = int(name.removeprefix("cmd")) if name.startswith("cmd") else -1
+            self.count[i] += 1
+            self.first.setdefault(i, at)
+            self.arrived.set()
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/response/{name}", receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}/response"
+
+    async def wait(self, expected: set[int], timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while not expected <= self.first.keys() and time.perf_counter() < deadline:
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), max(0.01, deadline - time.perf_counter()))
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def _burst(url: str, text: str, people: list[str], n: int, concurrency: int, *,
+                 answers: bool, answer_timeout: float) -> Burst:
     import aiohttp
 
     endpoint = url + "/slack/events"
@@ -217,7 +294,11 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
     for i in range(n):
         queue.put_nowait(i)
     latencies: list[float] = []
+    sent: dict[int, float] = {}
+    inline: dict[int, float] = {}  # command -> when its ack (carrying the answer) arrived
     errors = 0
+    got = Answers()
+    await got.start()
 
     async def client(session: aiohttp.ClientSession) -> None:
         nonlocal errors
@@ -230,34 +311,51 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
                     "channel_name": "general", "user_id": people[i % len(people)],
                     "user_name": people[i % len(people)].lower(), "command": "/dare", "text": text,
                     "api_app_id": "A0DAREBOT", "is_enterprise_install": "false",
-                    "response_url": f"{RESPONSE_BASE}/cmd{i}", "trigger_id": f"{i}.1.trigger"}
+                    "response_url": f"{got.url}/cmd{i}", "trigger_id": f"{i}.1.trigger"}
             body = urllib.parse.urlencode(form)
             ts = str(int(time.time()))
             headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
                        "X-Slack-Signature": signature(SECRET, ts, body)}
-            t0 = time.perf_counter()
+            t0 = sent[i] = time.perf_counter()
             try:
                 async with session.post(endpoint, data=body.encode(), headers=headers) as resp:
-                    await resp.read()
+                    content = await resp.read()
                     if resp.status != 200:
                         errors += 1
+                    elif content.strip():
+                        inline[i] = time.perf_counter()
             except aiohttp.ClientError:
                 errors += 1
             latencies.append(time.perf_counter() - t0)
 
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout) as session:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client(session) for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return Burst(latencies, wall, errors)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                         timeout=timeout) as session:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client(session) for _ in range(concurrency)))
+            wall = time.perf_counter() - t0
+        result = Burst(latencies, wall, errors)
+        if answers:
+            await got.wait(set(sent) - set(inline), answer_timeout)
+            await asyncio.sleep(0.2)  # a second answer to the same command would arrive about now
+            done = {i: at for i, at in got.first.items() if i in sent}
+            both = set(done) & set(inline)  # answered in the ack and again through response_url
+            done.update(inline)
+            result.answers = [done[i] - sent[i] for i in done]
+            result.answer_wall = max(done.values()) - t0 if done else 0.0
+            result.inline = len(inline)
+            result.missing = len(set(sent) - set(done))
+            result.duplicated = sum(c - 1 for i, c in got.count.items() if c > 1) + len(both)
+        return result
+    finally:
+        await got.stop()
 
 
-RESPONSE_BASE = "http://127.0.0.1:9/response"  # set to the fake's in run()
-
-
-def burst(url: str, text: str, people: list[str], n: int = 500, concurrency: int = 20) -> Burst:
-    return asyncio.run(_burst(url, text, people, n, concurrency))
+def burst(url: str, text: str, people: list[str], n: int = 500, concurrency: int = 20, *,
+          answers: bool = False, answer_timeout: float = 120.0) -> Burst:
+    """`n` signed `/dare text` at `concurrency`; with `answers`, also wait for every answer."""
+    return asyncio.run(_burst(url, text, people, n, concurrency, answers=answers, answer_timeout=answer_timeout))
 
 
 # --- the profile ---------------------------------------------------------------------------------
@@ -338,41 +436,61 @@ def profile(pid: int, run_load) -> str:  # type: ignore[no-untyped-def]
 
 
 def run(rep, *, n: int = 500, concurrency: int = 20, people: int = 50, do_profile: bool = True,
-        workers_compare: bool = True) -> None:  # type: ignore[no-untyped-def]
-    from bench.report import Figure
+        workers_compare: bool = True, settle: float | None = None) -> None:  # type: ignore[no-untyped-def]
+    """`settle`: seconds left after each darebot burst for its trailing work (App Home refreshes,
+    at most one per person per 5 s) before the next measurement starts; 6 s, 0.5 s for the quick
+    bench's tiny bursts."""
+    from bench.report import Figure, md_table
 
-    global RESPONSE_BASE
+    if settle is None:
+        settle = 6.0 if n >= 100 else 0.5
     tmp = Path(tempfile.mkdtemp(prefix="darebot-burst-"))
     fake = dare = bare = None
     try:
         fake, api_url = start_fake(people)
-        RESPONSE_BASE = api_url.replace("/api/", "/response")
         db_url = f"sqlite:///{tmp / 'burst.sqlite3'}"
         seed(db_url, people)
         bare, bare_url = start_bare(api_url)
         dare, dare_url = start_darebot(db_url, api_url)
         who = users(people)
         burst(bare_url, "help", who, n=min(n, 40), concurrency=concurrency)  # warm-up
-        burst(dare_url, "help", who, n=min(n, 40), concurrency=concurrency)
+        burst(dare_url, "help", who, n=min(n, 40), concurrency=concurrency, answers=True)
+        time.sleep(settle)
         section = f"Slack burst: {n} signed commands at concurrency {concurrency}, cohort of {people}, SQLite"
+        rows: list[tuple[str, ...]] = []
         for label, text in COMMANDS.items():
             floor = burst(bare_url, text, who, n, concurrency)
-            got = burst(dare_url, text, who, n, concurrency)
-            rep.add(Figure(section, f"{label}: bare AsyncApp p99", floor.p99, "ms"),
-                    Figure(section, f"{label}: darebot p50", got.p50, "ms", floor=floor.p50),
-                    Figure(section, f"{label}: darebot p99", got.p99, "ms", floor=floor.p99),
-                    Figure(section, f"{label}: darebot p99 vs 3x floor", got.p99, "ms", limit=3 * floor.p99),
-                    Figure(section, f"{label}: darebot max", got.max, "ms", limit=1000.0),
-                    Figure(section, f"{label}: darebot throughput", got.throughput, "cmd/s",
-                           floor=floor.throughput, higher_is_better=True))
+            got = burst(dare_url, text, who, n, concurrency, answers=True)
+            rep.add(Figure(section, f"{label}: bare AsyncApp ack p99", floor.p99, "ms"),
+                    Figure(section, f"{label}: darebot ack p50", got.p50, "ms", floor=floor.p50),
+                    Figure(section, f"{label}: darebot ack p99", got.p99, "ms", floor=floor.p99),
+                    Figure(section, f"{label}: darebot ack p99 vs 3x floor", got.p99, "ms", limit=3 * floor.p99),
+                    Figure(section, f"{label}: darebot ack max", got.max, "ms", limit=1000.0),
+                    Figure(section, f"{label}: darebot answer p50", got.answer_p50, "ms"),
+                    Figure(section, f"{label}: darebot answer p99", got.answer_p99, "ms"),
+                    Figure(section, f"{label}: darebot answered/s", got.answer_throughput, "cmd/s",
+                           higher_is_better=True),
+                    Figure(section, f"{label}: commands not answered exactly once", got.missing + got.duplicated,
+                           "", limit=0.0))
             if got.errors or floor.errors:
                 rep.note(section, f"{label}: {got.errors} darebot and {floor.errors} bare requests failed.")
-            print(f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot p50 {got.p50:6.1f} p99 "
-                  f"{got.p99:7.1f} max {got.max:7.1f} ms, {got.throughput:5.0f}/s, errors {got.errors}", flush=True)
+            rows.append((label, f"{floor.p99:.0f}", f"{got.p50:.0f}", f"{got.p99:.0f}", f"{got.max:.0f}",
+                         f"{got.p99 / floor.p99:.1f}x", f"{got.answer_p50:.0f}", f"{got.answer_p99:.0f}",
+                         f"{got.answer_throughput:.0f}", f"{got.inline}", f"{got.missing}/{got.duplicated}"))
+            print(f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot ack p50 {got.p50:6.1f} p99 "
+                  f"{got.p99:7.1f} max {got.max:7.1f} ms | answer p50 {got.answer_p50:7.1f} p99 "
+                  f"{got.answer_p99:7.1f} ms, {got.answer_throughput:5.0f}/s answered ({got.inline} in the ack), "
+                  f"missing {got.missing}, twice {got.duplicated}, errors {got.errors}", flush=True)
+            time.sleep(settle)
+        rep.note(section, "Ack: the HTTP answer to the signed request (what Slack's 3 seconds bound). Answer: "
+                 "when the person sees the reply, the ack itself when it carries it, else darebot's POST to "
+                 "the command's response_url (received by the benchmark). Times in ms from sending the request.\n\n"
+                 + md_table(("command", "floor ack p99", "ack p50", "ack p99", "ack max", "ack p99 / floor",
+                             "answer p50", "answer p99", "answered/s", "in the ack", "missing/twice"), rows))
         if do_profile:
             def load() -> None:
                 for text in (COMMANDS["progress"], COMMANDS["board (50 people)"], COMMANDS["story (a write)"]):
-                    burst(dare_url, text, who, n, concurrency)
+                    burst(dare_url, text, who, n, concurrency, answers=True)
             rep.note("Profile of darebot under the burst (py-spy, progress + board + story)",
                      profile(dare.pid, load))
     finally:
@@ -399,11 +517,9 @@ def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 5
     """Throughput of `darebot run --http --workers N` on PostgreSQL, for each N, side by side."""
     from bench.report import Figure
 
-    global RESPONSE_BASE
     fake = None
     try:
         fake, api_url = start_fake(people)
-        RESPONSE_BASE = api_url.replace("/api/", "/response")
         db_url = pg.url("bench_workers")
         seed(db_url, people)
         who = users(people)
@@ -414,15 +530,18 @@ def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 5
             try:
                 burst(url, "help", who, n=min(n, 40), concurrency=concurrency)  # warm-up
                 for label in ("progress", "board (50 people)"):
-                    got = burst(url, COMMANDS[label], who, n, concurrency)
-                    floor = base.setdefault(label, got.throughput)
-                    rep.add(Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} throughput",
-                                   got.throughput, "cmd/s", floor=None if workers == counts[0] else floor,
+                    got = burst(url, COMMANDS[label], who, n, concurrency, answers=True)
+                    floor = base.setdefault(label, got.answer_throughput)
+                    rep.add(Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} answered/s",
+                                   got.answer_throughput, "cmd/s", floor=None if workers == counts[0] else floor,
                                    higher_is_better=True),
-                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} p99",
-                                   got.p99, "ms"))
-                    print(f"  workers={workers} {label:<18} {got.throughput:5.0f}/s p50 {got.p50:6.1f} p99 "
-                          f"{got.p99:7.1f} ms, errors {got.errors}", flush=True)
+                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} ack p99",
+                                   got.p99, "ms"),
+                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} answer p99",
+                                   got.answer_p99, "ms"))
+                    print(f"  workers={workers} {label:<18} {got.answer_throughput:5.0f}/s answered, ack p50 "
+                          f"{got.p50:6.1f} p99 {got.p99:7.1f} ms, answer p99 {got.answer_p99:7.1f} ms, "
+                          f"errors {got.errors}", flush=True)
             finally:
                 stop(proc)
         rep.note(section, f"The ratio of the {counts[-1]}-worker throughput is to the 1-worker figure of the same "

@@ -96,6 +96,13 @@ def machine() -> str:
             f"{platform.system()} {platform.release()};{load}")
 
 
+def md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A Markdown table: the first column left-aligned, the figures right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def table(figures: list[Figure]) -> list[tuple[str, ...]]:
     rows = [("section", "figure", "value", "reference", "ratio", "")]
     for f in figures:

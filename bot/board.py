@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
-from sqlalchemy import and_
+from sqlalchemy import Integer, String, and_, bindparam
 from sqlmodel import col, select
+from sqlmodel.sql.expression import Select
 
 from bot import commands as c
 from bot.context import Context
@@ -35,6 +37,28 @@ def display(person: Member, *, viewer: Person | None = None) -> str:
     return person.alias if person.board_mode == "alias" else person.display_name
 
 
+@lru_cache(maxsize=2)
+def _in_view_query(named: bool) -> Select[Cohort, Membership | None, Dare | None]:
+    """cohort_in_view's statement, built once per shape with bound parameters (me, ws, name_key)."""
+    q = (
+        select(Cohort, Membership, Dare)
+        .outerjoin(
+            Membership,
+            and_(
+                col(Membership.cohort_id) == col(Cohort.id),
+                col(Membership.person_id) == bindparam("me", type_=Integer()),
+                col(Membership.removed_at).is_(None),
+            ),
+        )
+        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
+        .where(Cohort.workspace_id == bindparam("ws", type_=Integer()))
+    )
+    if named:
+        return q.where(Cohort.name_key == bindparam("name_key", type_=String()))
+    return q.where(col(Membership.id).is_not(None), col(Cohort.closed_at).is_(None)).order_by(
+        col(Membership.joined_at))
+
+
 def cohort_in_view(
     ctx: Context,
     name: str | None,
@@ -46,30 +70,15 @@ def cohort_in_view(
 
     Membership (or teaching) is checked on the same row; refusals come from ctx.cohort and the
     handlers' own checks, so every message stays the same."""
-    q = (
-        select(Cohort, Membership, Dare)
-        .outerjoin(
-            Membership,
-            and_(
-                col(Membership.cohort_id) == col(Cohort.id),
-                col(Membership.person_id) == ctx.me.id,
-                col(Membership.removed_at).is_(None),
-            ),
-        )  # noqa: E711
-        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
-        .where(Cohort.workspace_id == ctx.ws.id)
-    )
+    params = {"me": ctx.me.id, "ws": ctx.ws.id, "name_key": name_key(name) if name else None}
     if name:
-        found = ctx.session.exec(q.where(Cohort.name_key == name_key(name))).first()
+        found = ctx.session.exec(_in_view_query(True), params=params).first()
         if found is not None and (not instructor or (found[1] is not None and found[1].is_instructor)):
             return found[0], found[1], found[2]
     else:
         mine = [
             (co, m, d)
-            for co, m, d in ctx.session.exec(
-                q.where(col(Membership.id).is_not(None), col(Cohort.closed_at).is_(None))
-                .order_by(col(Membership.joined_at))
-            ).all()
+            for co, m, d in ctx.session.exec(_in_view_query(False), params=params).all()
             if m is not None and (m.is_instructor if instructor else True)
         ]
         if len(mine) == 1:

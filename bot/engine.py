@@ -241,11 +241,16 @@ class Engine:
                     assert stranger is not None
                     return stranger()
                 w, me, cohort_tz = found
-                me.last_active_at = now
+                if me in s.dirty or me in s.new:  # written first anyway (a new name): in the same UPDATE
+                    me.last_active_at = now
                 ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
                               directory=self.directory, cohort_zone=cohort_tz or self.default_tz,
                               dashboard=self.dashboard)
                 reply = work(ctx)
+                # Written last: on SQLite the first write takes the database's write lock until the
+                # commit, so marking the person active first made every command, even a read-only
+                # progress or board, hold that lock for all its reads, and a burst ran one at a time.
+                me.last_active_at = now
         except DareError:
             raise
         except IntegrityError as err:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.coaching import BASELINE
@@ -187,10 +189,15 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
     """Stalled participants (bot.stats.is_stalled) and the unreachable, each with the reason in plain words."""
     today = view.day
     ids = [s.person.id for s in view.stats]
-    latest: dict[int, dict[int, Outreach]] = defaultdict(dict)
+    latest: dict[int, dict[int, Any]] = defaultdict(dict)  # person -> contact -> their latest attempt
     interviewed: dict[int, dict[int, date]] = defaultdict(dict)
     if ids:
-        for o in session.exec(select(Outreach).where(col(Outreach.person_id).in_(ids))):
+        # The columns read below, not whole ORM rows: building an Outreach object per attempt was most
+        # of a campus report's non-chart time (500 attempts for a cohort of 50).
+        for o in session.execute(sa_select(col(Outreach.person_id), col(Outreach.contact_id),
+                                           col(Outreach.attempt_no), col(Outreach.status),
+                                           col(Outreach.meeting_on), col(Outreach.sent_on))
+                                 .where(col(Outreach.person_id).in_(ids))):
             cur = latest[o.person_id].get(o.contact_id)
             if cur is None or o.attempt_no > cur.attempt_no:
                 latest[o.person_id][o.contact_id] = o

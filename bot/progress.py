@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import Integer, and_, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
+from sqlmodel.sql.expression import Select
 
 from bot import commands as c
 from bot.coaching import Situation, assess, days_left_text, next_step, open_follow_ups
@@ -45,6 +48,60 @@ class _MyAttempt:
     meeting_on: date | None
 
 
+# progress's two statements, built once per shape with bound parameters (me, ws, cohort): building
+# them took about as long as running them on a cohort of 50.
+_ME = bindparam("me", type_=Integer())
+
+
+@lru_cache(maxsize=2)
+def _dares_query(one_cohort: bool) -> Select[Cohort, Membership, Dare, Acceptance]:
+    """My cohorts (as a participant), each with its current dare and my acceptance of it."""
+    query = (
+        select(Cohort, Membership, Dare, Acceptance)
+        .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
+        .outerjoin(Acceptance, and_(col(Acceptance.dare_id) == col(Dare.id), col(Acceptance.person_id) == _ME))
+        .where(
+            col(Membership.person_id) == _ME,
+            col(Cohort.workspace_id) == bindparam("ws", type_=Integer()),
+            col(Cohort.closed_at).is_(None),
+            col(Membership.is_participant).is_(True),
+            col(Membership.removed_at).is_(None),
+        )
+        .order_by(col(Membership.joined_at))
+    )
+    if one_cohort:
+        query = query.where(col(Cohort.id) == bindparam("cohort", type_=Integer()))
+    return query
+
+
+@lru_cache(maxsize=1)
+def _contacts_query() -> Any:
+    """My contacts with their attempts, and the last day I interviewed each: one statement."""
+    last_held = (
+        sa_select(func.max(col(Interview.held_on)))
+        .where(col(Interview.contact_id) == col(Contact.id), col(Interview.person_id) == _ME)
+        .scalar_subquery()
+    )
+    return (
+        sa_select(
+            col(Contact.id),
+            col(Contact.name),
+            col(Contact.can_decide),
+            col(Contact.created_at),
+            col(Outreach.attempt_no),
+            col(Outreach.status),
+            col(Outreach.sent_on),
+            col(Outreach.channel),
+            col(Outreach.meeting_on),
+            last_held,
+        )
+        .outerjoin(Outreach, col(Outreach.contact_id) == col(Contact.id))
+        .where(col(Contact.person_id) == _ME)
+        .order_by(col(Contact.id), col(Outreach.attempt_no))
+    )
+
+
 @command(
     "progress",
     summary="Your progress and your next step; instructors may name a participant.",
@@ -59,48 +116,13 @@ def progress(ctx: Context, cmd: c.Progress) -> Reply:
 
         return other_progress(ctx, cmd)
     sections: list[Section] = []
-    query = (
-        select(Cohort, Membership, Dare, Acceptance)
-        .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
-        .outerjoin(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
-        .outerjoin(Acceptance, and_(col(Acceptance.dare_id) == col(Dare.id), col(Acceptance.person_id) == ctx.me.id))
-        .where(
-            col(Membership.person_id) == ctx.me.id,
-            col(Cohort.workspace_id) == ctx.ws.id,
-            col(Cohort.closed_at).is_(None),
-            col(Membership.is_participant).is_(True),
-            col(Membership.removed_at).is_(None),
-        )
-        .order_by(col(Membership.joined_at))
-    )
-    if cmd.name:
-        query = query.where(col(Cohort.id) == ctx.cohort_by_name(cmd.name).id)
-    rows = ctx.session.exec(query).all()
-    # My contacts with their attempts, and the last day I interviewed each: one statement.
-    last_held = (
-        sa_select(func.max(col(Interview.held_on)))
-        .where(col(Interview.contact_id) == col(Contact.id), col(Interview.person_id) == ctx.me.id)
-        .scalar_subquery()
-    )
+    params = {"me": ctx.me.id, "ws": ctx.ws.id, "cohort": ctx.cohort_by_name(cmd.name).id if cmd.name else None}
+    rows = ctx.session.exec(_dares_query(cmd.name is not None), params=params).all()
     contacts: dict[int, _MyContact] = {}
     attempts: list[_MyAttempt] = []
     held: dict[int, date] = {}
     for cid, name, decides, created, attempt_no, status, sent_on, channel, meeting_on, met in ctx.session.execute(
-        sa_select(
-            col(Contact.id),
-            col(Contact.name),
-            col(Contact.can_decide),
-            col(Contact.created_at),
-            col(Outreach.attempt_no),
-            col(Outreach.status),
-            col(Outreach.sent_on),
-            col(Outreach.channel),
-            col(Outreach.meeting_on),
-            last_held,
-        )
-        .outerjoin(Outreach, col(Outreach.contact_id) == col(Contact.id))
-        .where(col(Contact.person_id) == ctx.me.id)
-        .order_by(col(Contact.id), col(Outreach.attempt_no))
+        _contacts_query(), params
     ):
         if cid not in contacts:
             contacts[cid] = _MyContact(cid, name, bool(decides), created)
