@@ -218,6 +218,8 @@ class DareClientMixin:
         if reply.form and not interaction.response.is_done():
             await self._send_modal(interaction, reply.form, ws, actor)
             return
+        if reply.image is not None:  # a chart is drawn on first read: off the event loop
+            await asyncio.to_thread(lambda: reply.image.content if reply.image else b"")
         rendered = render(reply, workspace_id=ws.external_id, button_factory=DareButton.make)
         try:
             if not interaction.response.is_done():

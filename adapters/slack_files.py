@@ -3,6 +3,7 @@ in one upload (files.getUploadURLExternal, the bytes, files.completeUploadExtern
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,7 +36,8 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
 async def send_files(client: AsyncWebClient, user_id: str, reply: Reply,
                      tell: Callable[[Reply], Awaitable[None]] | None = None) -> None:
     """Upload the reply's files to the person's DM; a failure is logged and, given `tell`, told."""
-    uploads = file_uploads(reply)
+    # A chart is drawn on first read: off the event loop.
+    uploads = await asyncio.to_thread(file_uploads, reply)
     if not uploads or not user_id:
         return
     try:

@@ -6,6 +6,7 @@ typed can turn into markup or a ping. Sizes are not limited here; renderers cut 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,9 +48,21 @@ class Button:
 @dataclass(frozen=True)
 class Attachment:
     filename: str
-    content: bytes
+    # The bytes, or a function that draws them: a chart is then drawn on first read, which on Slack
+    # is the upload after the answer, not the command's transaction (a funnel chart is most of a report).
+    source: bytes | Callable[[], bytes]
     mime: str
     alt: str = ""  # what the picture shows, numbers included, for screen readers and text-only clients
+
+    @property
+    def content(self) -> bytes:
+        if not callable(self.source):
+            return self.source
+        drawn: bytes | None = self.__dict__.get("_drawn")
+        if drawn is None:
+            drawn = self.source()
+            object.__setattr__(self, "_drawn", drawn)  # frozen: the drawing is a cache, not state
+        return drawn
 
 
 @dataclass(frozen=True)

@@ -140,11 +140,13 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = Fal
     if f.size and chart:
         from bot.charts import funnel_alt, funnel_chart
 
+        name, day = cohort.name, view.day  # plain values: the chart is drawn after the transaction
+
         image = Attachment(
-            f"{file_stem(cohort.name)}-take-up.png",
-            funnel_chart(cohort.name, f, goal=goal, day=view.day),
+            f"{file_stem(name)}-take-up.png",
+            lambda: funnel_chart(name, f, goal=goal, day=day),
             "image/png",
-            alt=funnel_alt(cohort.name, f, goal, view.day),
+            alt=funnel_alt(name, f, goal, day),
         )
     return Reply(title=f"{cohort.name}: take-up report", sections=tuple(sections), image=image, buttons=buttons)
 

@@ -334,3 +334,10 @@ def test_dates_move_on_any_clock(db_url: str) -> None:
     chat.ok("prof", "/dare start Z")
     chat.wait(days=8)
     assert "Ann: hasn't accepted the dare" in chat.ok("prof", "/dare report Z")
+
+
+def test_the_reports_chart_is_drawn_after_the_answer_on_first_read(term: Chat) -> None:
+    reply = term.say("prof", "/dare report CS101")
+    assert reply.image is not None and callable(reply.image.source)  # nothing drawn inside the transaction
+    png = reply.image.content
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and reply.image.content is png  # drawn once, then kept
