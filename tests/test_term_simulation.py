@@ -10,7 +10,7 @@ import pytest
 
 from tests.term_sim import TZ, Seen, run_term
 
-# Eight simulated weeks take about a minute alone and several on a loaded machine.
+# Eight simulated weeks take a few seconds alone, longer on a loaded machine.
 pytestmark = pytest.mark.timeout(1200)
 
 AFTER_DEADLINE_OK = ("Say thank you to ", "Tell your story", "Your story earned the reward")
@@ -113,3 +113,13 @@ def test_the_stalled_student_hears_the_ladder_with_a_message_to_copy(term) -> No
     steady = [d.text for d in seen if d.user == "steady"]
     assert any("Try a different way in" in t for t in steady)
     assert any("time to move on to" in t for t in steady)
+
+
+def test_a_long_silence_gets_one_fresh_start_after_still_with_us(term) -> None:
+    seen, _ = term
+    stall = [d for d in seen if d.user == "stall"]
+    titles = [d.title for d in stall]
+    assert titles.count("Still with us?") == 1 and titles.count("A fresh start?") == 1
+    assert titles.index("Still with us?") < titles.index("A fresh start?")
+    fresh = next(d for d in stall if d.title == "A fresh start?")
+    assert "the dare runs on" in fresh.text and "A message you could send" in fresh.text

@@ -23,7 +23,7 @@ from bot.coaching import (
     other_channel,
 )
 from bot.nudges.policy import local_date
-from bot.nudges.rules import ContactInfo, InstructorState, ParticipantState, situation
+from bot.nudges.rules import FRESH_START, ContactInfo, InstructorState, ParticipantState, situation
 from bot.questions import suggest
 from bot.replies import Button, Field, Reply, Section
 from bot.validate import typed
@@ -257,6 +257,14 @@ def deadline_near(s: ParticipantState, subject: str, period: str, now: datetime)
 def gone_quiet(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
     days = (local_date(now, s.tz) - s.last_activity_day()).days
     a = assess(situation(s, now))
+    if period.endswith(FRESH_START):
+        return _nudge(
+            "A fresh start?",
+            f"{_plural(days, 'day')} without a step, and that's all right: nearly everyone stalls somewhere, and "
+            f"the dare runs on. Pick the smallest move and do it today. {a.step}",
+            _template(a.template),
+            fields=_goal_fields(s, local_date(now, s.tz)),
+        )
     return _nudge(
         "Still with us?",
         f"It's been {_plural(days, 'day')} since your last step on the dare. One small move restarts it. {a.step}",

@@ -377,6 +377,9 @@ def deadline_near(s: ParticipantState, now: datetime, p: Policy, f: Facts | None
     yield Due(str(s.dare.id), "-", due, local_at(d + timedelta(days=1), time(0, 0), s.tz))
 
 
+FRESH_START = "/again"  # the period suffix of the second "gone quiet" nudge
+
+
 def gone_quiet(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
     f = f or Facts(s, now)
     if s.accepted_at is None or not s.outreaches or f.goal_met:
@@ -388,6 +391,9 @@ def gone_quiet(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = 
     last = f.last_activity_day
     due = local_at(last + timedelta(days=p.gone_quiet_days), p.send_time, s.tz)
     yield Due(str(s.dare.id), last.isoformat(), due)
+    # Still nothing two weeks later: one more, worded as a fresh start (then silence until they move).
+    later = local_at(last + timedelta(days=p.gone_quiet_days + 14), p.send_time, s.tz)
+    yield Due(str(s.dare.id), last.isoformat() + FRESH_START, later)
 
 
 def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
