@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from sqlmodel import col, select
 
@@ -17,7 +17,8 @@ from bot.nudges.policy import DEFAULT_POLICY, after_quiet_hours
 from bot.nudges.rules import nudge_key
 from bot.registry import action
 from bot.replies import Button, Field, Reply, Section, Table, text_reply
-from bot.zones import effective_zone, local_date, stored_hhmm
+from bot.validate import typed
+from bot.zones import effective_zone, local_at, local_date, stored_hhmm
 from bot.zones import stored_zone as safe_zone
 from storage.models import Cohort, Dare, Membership, Nudge, Person, pk
 
@@ -162,6 +163,9 @@ def send_word(ctx: Context, value: str) -> Reply:
         raise UsageError(f"{person.display_name} can't be reached by DM; a word in person works best.")
     if not person.nudges_enabled:
         raise UsageError(f"{person.display_name} turned nudges off; talk to them directly.")
+    if cohort.paused:
+        raise UsageError(f"{cohort.name}'s nudges are paused, so the word would wait until "
+                         f"/dare cohort resume {typed(cohort.name)}. A word in person works now.")
     return plan_word(ctx, cohort, person)
 
 
@@ -179,26 +183,32 @@ def plan_word(ctx: Context, cohort: Cohort, person: Person) -> Reply:
     ctx.session.add(Nudge(key=key, workspace_id=pk(ctx.ws), person_id=pk(person), rule=catalog.A_WORD,
                           subject=str(pk(dare)), due_at=ctx.now, planned_at=ctx.now, status="pending"))
     ctx.planned_dms += 1
-    return text_reply(f"A word of encouragement goes to {person.display_name} {_word_goes(ctx, person, dare, tz)}. "
+    when = _word_goes(ctx, cohort, person, dare, tz)
+    return text_reply(f"A word of encouragement goes to {person.display_name} {when}. "
                       "It shows in /dare progress @user.")
 
 
-def _word_goes(ctx: Context, person: Person, dare: Dare, tz: str) -> str:
-    """When delivery will let the word out, by the same caps, quiet hours and snooze it applies."""
+def _word_goes(ctx: Context, cohort: Cohort, person: Person, dare: Dare, tz: str) -> str:
+    """When delivery will let the word out, by the same pause, snooze, quiet hours and caps it applies."""
     policy = DEFAULT_POLICY.for_dare(dare)
     quiet = (stored_hhmm(person.quiet_start, policy.quiet_start), stored_hhmm(person.quiet_end, policy.quiet_end))
     reasons: list[str] = []
     at = ctx.now
+    if cohort.paused_until is not None and cohort.paused_until > at:
+        at = cohort.paused_until
+        reasons.append(f"{cohort.name}'s nudges are paused until then")
     if person.snoozed_until is not None and person.snoozed_until > at:
         at = person.snoozed_until
         reasons.append("they snoozed nudges")
     for _ in range(3):  # quiet hours, then the caps, then quiet hours again (a freed slot starts at midnight)
         later = after_quiet_hours(at, tz, *quiet)
-        if later > at and "it's their quiet hours" not in reasons and not reasons:
+        if later > at and not reasons:
             reasons.append("it's their quiet hours")
         capped = cap_release_at(ctx.session, pk(person), catalog.A_WORD, policy, tz, later)
-        if capped > later and "they've had today's nudge" not in reasons:
-            reasons.append("they've had today's nudge")
+        if capped > later and not any(r.startswith("they've had") for r in reasons):
+            next_day = local_at(local_date(later, tz) + timedelta(days=1), time(0, 0), tz)
+            reasons.append("they've had today's DM" if capped == next_day else
+                           f"they've had {policy.weekly_cap} DMs this week")
         if capped == at:
             break
         at = capped

@@ -341,3 +341,21 @@ def test_the_reports_chart_is_drawn_after_the_answer_on_first_read(term: Chat) -
     assert reply.image is not None and callable(reply.image.source)  # nothing drawn inside the transaction
     png = reply.image.content
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and reply.image.content is png  # drawn once, then kept
+
+
+def test_the_word_reply_names_the_limit_or_pause_that_holds_it(chat: Chat) -> None:
+    chat.ok("prof", "/dare cohort create C --goal 1")
+    chat.ok("cy", "/dare cohort join C")
+    chat.ok("prof", "/dare start C")
+    NudgeScheduler(chat.db, chat.clock, _Recorder(), platform="console").deliver_due()  # Cy's DM for today
+    with chat.db.session() as s:
+        cohort = s.exec(select(Cohort)).one()
+        cy = s.exec(select(Person).where(Person.external_id == "cy")).one()
+        value = f"{cohort.id}:{cy.id}"
+    held = chat.engine.press(chat.ws, _actor("prof"), "word.send", value).plain_text()
+    assert "goes to Cy tomorrow at 08:00 their time (they've had today's DM)" in held, held
+    chat.wait(days=1)
+    chat.ok("prof", "/dare cohort pause C")
+    paused = chat.engine.press(chat.ws, _actor("prof"), "word.send", value)
+    text = paused.plain_text()
+    assert paused.is_error and "nudges are paused" in text and "/dare cohort resume C" in text
