@@ -52,6 +52,7 @@ from adapters.discord_render import (
     cut,
     render,
 )
+from adapters.heap import settle_heap
 from bot import dedupe
 from bot.errors import DareError
 from bot.identity import Actor, WorkspaceRef
@@ -167,6 +168,7 @@ class DareClientMixin:
         log.info("darebot connected to Discord as %s", getattr(self, "user", None))
         if self.nudges is not None and self.start_coach_on_ready:
             await asyncio.to_thread(self.nudges.start)  # idempotent: a reconnect does not start a second one
+        settle_heap()
         self.ready_event.set()
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:

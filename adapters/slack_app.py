@@ -233,12 +233,13 @@ class SlackAdapter:
     def _after_answer(self, client: AsyncWebClient, team_id: str, user_id: str,
                       reply: Reply, respond: Any = None) -> None:
         """Once the answer is out, in the background: the reply's file and image go to the
-        person's DM, and a successful action refreshes their App Home. Neither can change the
-        answer; failures are logged (and an upload failure is told through `respond`)."""
+        person's DM, and a successful action that stored something refreshes their App Home.
+        Neither can change the answer; failures are logged (and an upload failure is told
+        through `respond`)."""
         if reply.file is not None or reply.image is not None:
             tell = (lambda r: self._respond(respond, r)) if respond is not None else None
             self._spawn(send_files(client, user_id, reply, tell), "file upload")
-        if not reply.is_error and not reply.form:
+        if not reply.is_error and not reply.form and not reply.read_only:
             self.homes.refresh(client, team_id, user_id)
 
     def _post_public(self, reply: Reply, channel_id: str, *, respond: Any = None,

@@ -28,6 +28,7 @@ from adapters.config import Settings
 from adapters.dashboard import add_dashboard_routes
 from adapters.health import HealthServer, Probe
 from adapters.health import add_routes as add_health_routes
+from adapters.heap import settle_heap
 from adapters.slack_app import SlackAdapter
 
 log = logging.getLogger("darebot.slack")
@@ -180,6 +181,7 @@ async def serve(
             await runner.setup()
             site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
             await site.start()
+            settle_heap()
             bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
             log.info("darebot for Slack: POST http://%s:%d%s, GET /healthz, GET /metrics", host, bound, EVENTS_PATH)
             if on_ready:
@@ -234,6 +236,7 @@ async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, connecti
             if not finished:
                 break
             log.info("darebot for Slack: connected over Socket Mode")
+            settle_heap()
             if on_ready:
                 on_ready(0)
             await stop.wait()

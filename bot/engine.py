@@ -274,6 +274,8 @@ class Engine:
         except KeyError:
             raise UsageError("That command isn't available here. Try /dare help.") from None
         reply = spec.handler(ctx, command)
+        if not dedupe.is_write(command):
+            return replace(reply, read_only=True)
         dedupe.once(ctx, command)  # after the handler: its own, more specific refusal comes first
         return reply
 

@@ -82,6 +82,9 @@ class Reply:
     # A companion message for everyone in the channel the command came from, posted after this (private)
     # reply; adapters skip it when the command came from a direct message, where nobody else would see it.
     public: Reply | None = None
+    # Set when the command only read (its declaration says writes=False): nothing it answered from
+    # has changed, so adapters need not refresh views of the person's state (Slack's App Home).
+    read_only: bool = False
 
     def plain_text(self) -> str:
         """The whole reply as plain text: the console's rendering and the tests' view."""

@@ -475,6 +475,12 @@ def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHa
     assert h.reply(h.slack.command("UA", "report Spring26"))["response_type"] == "ephemeral"
     h.drain()
     assert not h.fake.calls_to("views.publish")
+    # Nor do commands that only look: a class asking for its progress and the board all at once
+    # costs no Home tab publishes.
+    for text in ("progress", "help", "board Spring26", "questions"):
+        assert h.slack.command("UA", text).status == 200
+    h.drain()
+    assert not h.fake.calls_to("views.publish")
 
 
 def test_a_failed_home_refresh_is_logged_and_changes_no_answer(h: SlackHarness, caplog) -> None:
