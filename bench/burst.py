@@ -249,6 +249,7 @@ class Answers:
         self.first: dict[int, float] = {}
         self.count: Counter[int] = Counter()
         self.arrived = asyncio.Event()
+        self.each: dict[int, asyncio.Event] = {}  # per command, for clients that wait for their answer
         self.url = ""
         self._runner: Any = None
 
@@ -263,6 +264,7 @@ class Answers:
             self.count[i] += 1
             self.first.setdefault(i, at)
             self.arrived.set()
+            self.event(i).set()
             return web.Response(text="ok")
 
         app = web.Application()
@@ -272,6 +274,9 @@ class Answers:
         port = free_port()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.url = f"http://127.0.0.1:{port}/response"
+
+    def event(self, i: int) -> asyncio.Event:
+        return self.each.setdefault(i, asyncio.Event())
 
     async def wait(self, expected: set[int], timeout: float) -> None:
         deadline = time.perf_counter() + timeout
@@ -286,7 +291,7 @@ class Answers:
 
 
 async def _burst(url: str, text: str, people: list[str], n: int, concurrency: int, *,
-                 answers: bool, answer_timeout: float) -> Burst:
+                 answers: bool, answer_timeout: float, closed: bool = False) -> Burst:
     import aiohttp
 
     endpoint = url + "/slack/events"
@@ -327,6 +332,9 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
             except aiohttp.ClientError:
                 errors += 1
             latencies.append(time.perf_counter() - t0)
+            if closed and i not in inline:  # like a person: read the answer, then press Enter again
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(got.event(i).wait(), answer_timeout)
 
     timeout = aiohttp.ClientTimeout(total=30)
     try:
@@ -353,9 +361,12 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
 
 
 def burst(url: str, text: str, people: list[str], n: int = 500, concurrency: int = 20, *,
-          answers: bool = False, answer_timeout: float = 120.0) -> Burst:
-    """`n` signed `/dare text` at `concurrency`; with `answers`, also wait for every answer."""
-    return asyncio.run(_burst(url, text, people, n, concurrency, answers=answers, answer_timeout=answer_timeout))
+          answers: bool = False, answer_timeout: float = 120.0, closed: bool = False) -> Burst:
+    """`n` signed `/dare text` at `concurrency`; with `answers`, also wait for every answer. With
+    `closed`, each client sends its next command only once the last one's answer arrived (as 20
+    people do), so at most `concurrency` commands are ever waiting; without it, on the ack."""
+    return asyncio.run(_burst(url, text, people, n, concurrency, answers=answers or closed,
+                              answer_timeout=answer_timeout, closed=closed))
 
 
 # --- the profile ---------------------------------------------------------------------------------
@@ -472,21 +483,40 @@ def run(rep, *, n: int = 500, concurrency: int = 20, people: int = 50, do_profil
                            higher_is_better=True),
                     Figure(section, f"{label}: commands not answered exactly once", got.missing + got.duplicated,
                            "", limit=0.0))
-            if got.errors or floor.errors:
-                rep.note(section, f"{label}: {got.errors} darebot and {floor.errors} bare requests failed.")
-            rows.append((label, f"{floor.p99:.0f}", f"{got.p50:.0f}", f"{got.p99:.0f}", f"{got.max:.0f}",
-                         f"{got.p99 / floor.p99:.1f}x", f"{got.answer_p50:.0f}", f"{got.answer_p99:.0f}",
-                         f"{got.answer_throughput:.0f}", f"{got.inline}", f"{got.missing}/{got.duplicated}"))
-            print(f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot ack p50 {got.p50:6.1f} p99 "
-                  f"{got.p99:7.1f} max {got.max:7.1f} ms | answer p50 {got.answer_p50:7.1f} p99 "
-                  f"{got.answer_p99:7.1f} ms, {got.answer_throughput:5.0f}/s answered ({got.inline} in the ack), "
-                  f"missing {got.missing}, twice {got.duplicated}, errors {got.errors}", flush=True)
             time.sleep(settle)
-        rep.note(section, "Ack: the HTTP answer to the signed request (what Slack's 3 seconds bound). Answer: "
-                 "when the person sees the reply, the ack itself when it carries it, else darebot's POST to "
-                 "the command's response_url (received by the benchmark). Times in ms from sending the request.\n\n"
+            # The same commands from 20 people who each wait for their answer before the next one.
+            paced = burst(dare_url, text, who, n, concurrency, closed=True)
+            rep.add(Figure(section, f"{label}: answer p50, each client waiting for its answer", paced.answer_p50,
+                           "ms"),
+                    Figure(section, f"{label}: answer p99, each client waiting for its answer", paced.answer_p99,
+                           "ms"),
+                    Figure(section, f"{label}: answered/s, each client waiting for its answer",
+                           paced.answer_throughput, "cmd/s", higher_is_better=True),
+                    Figure(section, f"{label}: commands not answered exactly once (clients waiting)",
+                           paced.missing + paced.duplicated, "", limit=0.0))
+            if got.errors or floor.errors or paced.errors:
+                rep.note(section, f"{label}: {got.errors} + {paced.errors} darebot and {floor.errors} bare requests "
+                         "failed.")
+            rows.append((label, f"{floor.p99:.0f}", f"{got.p50:.0f}", f"{got.p99:.0f}", f"{got.max:.0f}",
+                         f"{got.p99 / floor.p99:.1f}x", f"{got.answer_throughput:.0f}", f"{got.inline}",
+                         f"{got.missing}/{got.duplicated}", f"{paced.answer_p50:.0f}", f"{paced.answer_p99:.0f}",
+                         f"{paced.answer_throughput:.0f}"))
+            print(f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot ack p50 {got.p50:6.1f} p99 "
+                  f"{got.p99:7.1f} max {got.max:7.1f} ms, {got.answer_throughput:5.0f}/s answered ({got.inline} in "
+                  f"the ack), missing {got.missing}, twice {got.duplicated}, errors {got.errors} | waiting for "
+                  f"answers: p50 {paced.answer_p50:6.1f} p99 {paced.answer_p99:7.1f} ms, "
+                  f"{paced.answer_throughput:5.0f}/s", flush=True)
+            time.sleep(settle)
+        rep.note(section, "Ack: the HTTP answer to the signed request (what Slack's 3 seconds bound); in the "
+                 "first burst each client sends its next command on the ack, so once acks come at once the "
+                 "commands queue behind the engine and only answered/s compares. Answer: when the person sees the "
+                 "reply, the ack itself when it carries it, else darebot's POST to the command's response_url "
+                 "(received by the benchmark). \"Waiting\": the same 500 commands again, each client sending its "
+                 "next one only once its answer arrived, as 20 people at their keyboards do. Times in ms from "
+                 "sending the request.\n\n"
                  + md_table(("command", "floor ack p99", "ack p50", "ack p99", "ack max", "ack p99 / floor",
-                             "answer p50", "answer p99", "answered/s", "in the ack", "missing/twice"), rows))
+                             "answered/s", "in the ack", "missing/twice", "waiting: answer p50",
+                             "waiting: answer p99", "waiting: answered/s"), rows))
         if do_profile:
             def load() -> None:
                 for text in (COMMANDS["progress"], COMMANDS["board (50 people)"], COMMANDS["story (a write)"]):
