@@ -100,14 +100,12 @@ def run_slack(settings: Settings, *, http: bool, port: int = 3000, host: str = "
 
 
 def check_settings(settings: Settings, *, http: bool) -> None:
-    if http and not settings.slack_signing_secret:
-        raise SystemExit("HTTP mode needs SLACK_SIGNING_SECRET.")
-    if not http and not settings.slack_app_token:
-        raise SystemExit("Socket Mode needs SLACK_APP_TOKEN (or use --http with a public URL).")
-    if not settings.slack_bot_token and not (settings.slack_client_id and settings.slack_client_secret):
-        raise SystemExit("Set SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for OAuth.")
-    if not settings.slack_bot_token and not http:
-        raise SystemExit("Multi-workspace OAuth needs HTTP mode (--http) for its install pages.")
+    """Stop before serving when the chosen mode lacks a setting (the rule: adapters/preflight.py)."""
+    from adapters.preflight import slack_settings_problem
+
+    problem = slack_settings_problem(settings, http=http)
+    if problem:
+        raise SystemExit(f"darebot cannot start for Slack: {problem}.")
 
 
 async def _until(stop: asyncio.Event, aw: Any) -> tuple[bool, Any]:

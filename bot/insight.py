@@ -95,10 +95,6 @@ class CohortNumbers:
         return self.take_up / BASELINE
 
     @property
-    def reply_rate(self) -> float:
-        return self.replied / self.reached if self.reached else 0.0
-
-    @property
     def interviews_per_person(self) -> float:
         return self.interviews / self.size if self.size else 0.0
 

@@ -70,7 +70,6 @@ AMBIGUOUS = "ambiguous: "
 
 @dataclass
 class _Ready:
-    nudge_id: int
     ws_external: str
     user_id: str
     reply: Reply
@@ -522,7 +521,6 @@ class Delivery:
             n.sent_at = now  # reserves the cap slot while in flight
             n.claimed_until = now + timedelta(seconds=self.policy.claim_seconds)
             return _Ready(
-                nid,
                 ws.external_id,
                 person.external_id,
                 reply,
@@ -597,8 +595,3 @@ def cap_release_at(
             weekly_from: datetime = times[len(times) - p.weekly_cap] + timedelta(days=7)
             return weekly_from
     return now
-
-
-def count_by_status(db: Database) -> dict[str, int]:
-    with db.session() as s:
-        return dict(s.execute(select(col(Nudge.status), func.count()).group_by(col(Nudge.status))).all())
