@@ -169,9 +169,12 @@ class SlackAdapter:
     # slash command ----------------------------------------------------------------------------
 
     def _command_sync(self, team_id: str, user_id: str, user_name: str, text: str,
-                      team_name: str = "") -> tuple[Actor, Reply]:
+                      team_name: str = "") -> tuple[Actor, Reply, dict[str, Any] | None]:
+        """On an engine thread: the command's (actor, reply, rendered message). Rendering here keeps
+        it off the event loop, which acknowledges everyone else's requests meanwhile."""
         actor = self._actor(team_id, user_id, user_name)
-        return actor, self.engine.handle_text(self._ws(team_id, team_name), actor, render.neutral_mentions(text))
+        reply = self.engine.handle_text(self._ws(team_id, team_name), actor, render.neutral_mentions(text))
+        return actor, reply, None if reply.form else render.render_message(reply)
 
     async def on_command(self, ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         team_id = body.get("team_id") or ""
@@ -184,25 +187,25 @@ class SlackAdapter:
             await ack()
             self._spawn(self._finish_command_late(pending, body, respond, client), "slow command")
             return
-        actor, reply = _actor_and_reply(result)
+        actor, reply, msg = _answer(result)
         if reply.form and actor is not None:
             await ack()
             self._spawn(self._open_form(client, team_id, actor, reply.form,
                                         body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
             return
-        await ack(**self._ack_message(reply))
+        await ack(**self._ack_message(reply, msg))
         self._after_answer(client, team_id, user_id, reply, respond)
         self._post_public(reply, body.get("channel_id", ""), respond=respond)
 
     @staticmethod
-    def _ack_message(reply: Reply) -> dict[str, Any]:
-        msg = render.render_message(reply)
+    def _ack_message(reply: Reply, msg: dict[str, Any] | None = None) -> dict[str, Any]:
+        msg = msg or render.render_message(reply)
         return {"text": msg["text"], "blocks": msg["blocks"],
                 "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
 
     async def _finish_command_late(self, work: Awaitable[Any], body: dict[str, Any],
                                    respond: Any, client: AsyncWebClient) -> None:
-        actor, reply = _actor_and_reply(await work)
+        actor, reply, msg = _answer(await work)
         if reply.form and actor is not None:
             try:  # the trigger_id may still be inside its 3 seconds
                 await self._open_form(
@@ -214,14 +217,16 @@ class SlackAdapter:
                 log.info("slack: late modal not opened: %s", err)
                 await self._respond(respond, Reply(title=reply.title, sections=reply.sections, ephemeral=True))
                 return  # nothing was done: no App Home to refresh
-        await self._respond(respond, reply)
+        await self._respond(respond, reply, msg=msg)
         self._after_answer(client, body.get("team_id", ""), body.get("user_id", ""), reply, respond)
         self._post_public(reply, body.get("channel_id", ""), respond=respond)
 
-    async def _respond(self, respond: Any, reply: Reply, *, replace: bool = False) -> None:
+    async def _respond(self, respond: Any, reply: Reply, *, replace: bool = False,
+                       msg: dict[str, Any] | None = None) -> None:
         """Answer through response_url: a new message, or (`replace`) in place of the one whose
-        button was pressed; an ephemeral message can only be changed this way."""
-        msg = render.render_message(reply)
+        button was pressed; an ephemeral message can only be changed this way. `msg`: the reply
+        already rendered."""
+        msg = msg or render.render_message(reply)
         await slack_http.post_response(
             respond,
             text=msg["text"],
@@ -408,6 +413,6 @@ class SlackAdapter:
             await self.store.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
 
-def _actor_and_reply(result: Any) -> tuple[Actor | None, Reply]:
-    """A command's (actor, reply), or the failure reply the deadline helper made of a crash."""
-    return (None, result) if isinstance(result, Reply) else result
+def _answer(result: Any) -> tuple[Actor | None, Reply, dict[str, Any] | None]:
+    """A command's (actor, reply, rendered message), or the failure reply made of a crash."""
+    return (None, result, None) if isinstance(result, Reply) else result
