@@ -109,6 +109,22 @@ def test_interview_brings_thank_you_story_and_close_the_loop():
     assert still_valid("1:thank-you:5:-", "thank-you", [s], ny(2026, 10, 30, 0, 1), P) is None
 
 
+def test_two_talks_on_one_day_bring_one_thank_you_naming_both():
+    from bot.nudges import messages
+
+    dana = InterviewInfo(5, 3, date(2026, 10, 28), ny(2026, 10, 28, 12))
+    max_ = InterviewInfo(6, 4, date(2026, 10, 28), ny(2026, 10, 28, 19))
+    later = InterviewInfo(8, 4, date(2026, 11, 2), ny(2026, 11, 2, 12))
+    s = state(accepted_at=START, contacts={3: DANA, 4: MAX}, interviews=[dana, max_, later])
+    thanks = {k: v for k, v in keys(s).items() if ":thank-you:" in k}
+    # the day's reminder keeps the first talk's key and waits for the day's last log
+    assert thanks == {"1:thank-you:5:-": ny(2026, 10, 28, 19), "1:thank-you:8:-": ny(2026, 11, 2, 18)}
+    both = messages.thank_you(s, "5", "-", ny(2026, 10, 28, 19)).plain_text()
+    assert "Say thank you to Dana and Max" in both and "each of them" in both
+    one = messages.thank_you(s, "8", "-", ny(2026, 11, 2, 18)).plain_text()
+    assert "Say thank you to Max" in one and "Thank you, Max," in one and "Dana" not in one
+
+
 def test_deadline_gone_quiet_and_recruiter_revisit():
     o = OutreachInfo(10, 3, 1, date(2026, 10, 20), "replied", date(2026, 10, 22), None)
     s = state(accepted_at=START, contacts={3: DANA}, outreaches=[o],

@@ -208,8 +208,20 @@ def meeting_check(s: ParticipantState, subject: str, period: str, now: datetime)
 
 
 def thank_you(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
+    """Everyone talked with on the day of talk `subject` (rules.thank_you: one reminder per day)."""
     iv = next((i for i in s.interviews if str(i.id) == subject), None)
-    name = s.contacts[iv.contact_id].name if iv and iv.contact_id in s.contacts else "your contact"
+    same_day = sorted((i for i in s.interviews if iv and i.held_on == iv.held_on), key=lambda i: i.id)
+    names = list(dict.fromkeys(s.contacts[i.contact_id].name for i in same_day if i.contact_id in s.contacts))
+    if len(names) > 1:
+        who = ", ".join(names[:-1]) + f" and {names[-1]}"
+        return _nudge(
+            f"Say thank you to {who}",
+            f"Well done on talking with {who}. Send each of them a short thank-you within a day: one thing you "
+            "learned from that talk and what you'll do with it. People remember the ones who write back.",
+            _template("Thank you for your time today. What stayed with me was ... I'm going to ... "
+                      "and I'll let you know how it goes."),
+        )
+    name = names[0] if names else "your contact"
     first = name.split()[0] if name.split() else name
     return _nudge(
         f"Say thank you to {name}",

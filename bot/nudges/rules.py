@@ -342,10 +342,15 @@ def thank_you(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = N
     f = f or Facts(s, now)
     if not dare_running(s.dare, f.today, p.after_deadline_days):
         return
+    # One reminder per day of talks, naming everyone met that day (two talks on one day once brought
+    # two reminders on successive days); it keeps the first talk's key, as a lone talk always had.
+    by_day: dict[date, list[InterviewInfo]] = {}
     for i in s.interviews:
-        due = max(local_at(i.held_on, p.thank_you_time, s.tz), i.created_at)
-        expires = local_at(i.held_on + timedelta(days=2), time(0, 0), s.tz)
-        yield Due(str(i.id), "-", due, expires)
+        by_day.setdefault(i.held_on, []).append(i)
+    for held_on, talks in by_day.items():
+        due = max(local_at(held_on, p.thank_you_time, s.tz), *(i.created_at for i in talks))
+        expires = local_at(held_on + timedelta(days=2), time(0, 0), s.tz)
+        yield Due(str(min(i.id for i in talks)), "-", due, expires)
 
 
 def close_loop(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Iterator[Due]:
