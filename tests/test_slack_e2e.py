@@ -136,6 +136,9 @@ def test_dm_buttons_log_snooze_and_stop(h: SlackHarness) -> None:
     buttons = [el for b in dm.args["blocks"] if b["type"] == "actions" for el in b["elements"]]
     by_action = {r.decode_action_id(b["action_id"]): b for b in buttons}
     h.slack.command("UA", 'contact "Grace Hopper"')
+    h.drain()
+    # A command meeting a busy engine is answered through its response_url too (adapters/deadline.py).
+    earlier = len(h.fake.calls_to("response_url"))
     # "Log it" opens the log modal (the trigger id is used within its 3 seconds).
     log_button = next((b for a, b in by_action.items() if a.endswith(".log")), None)
     action_id = log_button["action_id"] if log_button else r.encode_action_id("nudge.log", 0)
@@ -150,7 +153,7 @@ def test_dm_buttons_log_snooze_and_stop(h: SlackHarness) -> None:
     assert answer.args["response_type"] == "ephemeral" and answer.args["replace_original"] is False
     assert h.slack.block_action("UB", r.encode_action_id("nudge.stop", 2)).status == 200
     h.drain()
-    assert len(h.fake.calls_to("response_url")) == 2
+    assert len(h.fake.calls_to("response_url")) == earlier + 2
     # The dare's own DM button takes the dare.
     accept = next((b for a, b in by_action.items() if a == "dare.accept"), None)
     if accept is not None:
