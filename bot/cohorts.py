@@ -188,6 +188,10 @@ def start(ctx: Context, cmd: c.Start) -> Reply:
                                         person_ids=participants, dare_id=dare.id,  # type: ignore[arg-type]
                                         event=f"c{ctx.now:%Y%m%d%H%M%S}", now=ctx.now, supersede=True)
             told = "each participant gets one DM about the change." if participants else told
+        if "deadline" in changed:
+            from bot.nudges.catalog import reopen
+
+            reopen(ctx.session, "final-summary", dare_id=pk(dare), now=ctx.now)  # the new end gets its summary
         return Reply(title=f"Dare updated for {cohort.name}",
                      sections=(Section(text=f"Changed: {', '.join(changed)}. Everything logged so far still counts; "
                                             f"{told}"), *dare_sections(dare, cohort)),

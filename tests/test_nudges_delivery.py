@@ -247,3 +247,21 @@ def test_real_time_scheduler_fixed_jobs_and_kick_delivers_in_the_background(tmp_
     finally:
         nudges.shutdown()
     assert nudges._scheduler is None
+
+
+def test_a_dare_extended_after_its_end_brings_a_new_final_summary(db_url):
+    r = Room(open_database(db_url), START)
+    r.tz = {p: NY for p in ("ann", "teach")}
+    r.say("teach", "cohort create cs101 --deadline 2026-10-30 --tz America/New_York")
+    r.say("ann", "cohort join cs101")
+    r.say("teach", "start cs101")
+    r.until(ny(3, month=11))
+    over = [d for d in r.messenger.to("teach") if d.title.endswith("the dare is over")]
+    assert len(over) == 1
+    # The instructor gives the class three more weeks: the dare runs again and ends again.
+    assert "deadline" in r.say("teach", "start cs101 --deadline 2026-11-20")
+    r.until(ny(27, month=11))
+    over = [d for d in r.messenger.to("teach") if d.title.endswith("the dare is over")]
+    assert len(over) == 2 and over[1].at > ny(20, month=11)
+    r.until(ny(20, month=12))  # and only once for the new deadline
+    assert len([d for d in r.messenger.to("teach") if d.title.endswith("the dare is over")]) == 2

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -199,6 +199,17 @@ def render(name: str, subject: str, period: str, state: r.ParticipantState | r.I
     if x.audience == "instructor":
         return x.message(state, subject, period, now, session=session)
     return x.message(state, subject, period, now)
+
+
+def reopen(session: Session, name: str, *, dare_id: int, now: datetime) -> int:
+    """Let a once-per-dare nudge that has gone out (or lapsed) be planned again, now that the dare has moved
+    (a later deadline brings a new final summary): its rows keep their history under an archived key, so
+    the rule's own key is free. A row still waiting or in flight is left to the sweep as it is."""
+    archived = func.substr(col(Nudge.key) + f"@{now:%Y%m%d%H%M%S}", 1, 200)
+    result = session.execute(update(Nudge).where(col(Nudge.rule) == name, col(Nudge.subject) == str(dare_id),
+                                                 col(Nudge.status).not_in(("pending", "claimed")))
+                             .values(key=archived))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def plan_now(session: Session, name: str, *, workspace_id: int, person_ids: list[int], dare_id: int, event: str,
