@@ -52,7 +52,7 @@ from adapters.discord_render import (
     cut,
     render,
 )
-from adapters.heap import settle_heap
+from adapters.heap import release_heap, settle_heap
 from bot import dedupe
 from bot.errors import DareError
 from bot.identity import Actor, WorkspaceRef
@@ -170,6 +170,10 @@ class DareClientMixin:
             await asyncio.to_thread(self.nudges.start)  # idempotent: a reconnect does not start a second one
         settle_heap()
         self.ready_event.set()
+
+    async def close(self) -> None:
+        release_heap()
+        await super().close()  # type: ignore[misc]
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         await asyncio.to_thread(self.engine.uninstalled, WorkspaceRef("discord", str(guild.id), guild.name or ""))

@@ -17,6 +17,7 @@ import logging
 log = logging.getLogger(__name__)
 
 YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
+_DEFAULT_THRESHOLD = gc.get_threshold()
 
 
 def settle_heap() -> None:
@@ -27,3 +28,10 @@ def settle_heap() -> None:
     _young, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
     log.debug("heap settled: %d objects frozen", gc.get_freeze_count())
+
+
+def release_heap() -> None:
+    """When the server stops: frozen objects become collectable again and the thresholds are as they
+    were (a process that serves again, like the test suite, does not keep every earlier server's)."""
+    gc.unfreeze()
+    gc.set_threshold(*_DEFAULT_THRESHOLD)

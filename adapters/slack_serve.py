@@ -28,7 +28,7 @@ from adapters.config import Settings
 from adapters.dashboard import add_dashboard_routes
 from adapters.health import HealthServer, Probe
 from adapters.health import add_routes as add_health_routes
-from adapters.heap import settle_heap
+from adapters.heap import release_heap, settle_heap
 from adapters.slack_app import SlackAdapter
 
 log = logging.getLogger("darebot.slack")
@@ -201,6 +201,7 @@ async def serve(
             await asyncio.to_thread(nudges.shutdown)
         if adapter is not None:
             adapter.engine.db.dispose()
+        release_heap()
         log.info("stopped")
     if fatal:
         raise SystemExit(f"darebot stopped: {fatal[0]}")
