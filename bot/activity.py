@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import and_
+from sqlalchemy import Date, Insert, Integer, Update, and_, bindparam
+from sqlalchemy import Select as SaSelect
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import col, select
 
 from bot import commands as c
@@ -29,8 +34,9 @@ from bot.errors import UsageError
 from bot.questions import check_ids, suggest
 from bot.registry import command, form_action
 from bot.replies import Field, Reply, Section, text_reply
-from bot.stats import dare_window_start, latest_dare_id
+from bot.stats import latest_dare_id
 from bot.validate import name_key
+from bot.zones import local_date
 from storage.models import (
     Acceptance,
     Cohort,
@@ -169,33 +175,35 @@ def outreach(ctx: Context, cmd: c.RecordOutreach) -> Reply:
 
 @dataclass(frozen=True)
 class _Running:
-    cohort: Cohort
-    dare: Dare
+    cohort: str  # its name
     start: date
     goal: int  # the dare's, or the participant's own when higher
 
 
-def _running_dares(ctx: Context) -> list[_Running]:
-    """The dares of the cohorts I take part in, with my own goal: one statement."""
-    rows = ctx.session.exec(
-        select(Cohort, Dare, Acceptance)
+@lru_cache(maxsize=1)
+def _running_query() -> SaSelect[str, str, datetime, int, int | None]:
+    """Columns, not objects: the ORM's loading of three objects a row was most of this statement's time."""
+    person = bindparam("person", type_=Integer())
+    return (
+        sa_select(col(Cohort.name), col(Cohort.tz), col(Dare.starts_at), col(Dare.goal), col(Acceptance.goal))
         .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
         .join(Dare, col(Dare.id) == latest_dare_id(col(Cohort.id)))
-        .outerjoin(Acceptance, and_(col(Acceptance.dare_id) == col(Dare.id), col(Acceptance.person_id) == ctx.me.id))
+        .outerjoin(Acceptance, and_(col(Acceptance.dare_id) == col(Dare.id), col(Acceptance.person_id) == person))
         .where(
-            col(Membership.person_id) == ctx.me.id,
-            col(Cohort.workspace_id) == ctx.ws.id,
+            col(Membership.person_id) == person,
+            col(Cohort.workspace_id) == bindparam("workspace", type_=Integer()),
             col(Cohort.closed_at).is_(None),
             col(Membership.is_participant).is_(True),
         )
         .order_by(col(Membership.joined_at))
-    ).all()
-    out = []
-    for cohort, dare, acc in rows:
-        start = dare_window_start(dare, cohort)
-        if start is not None:
-            out.append(_Running(cohort, dare, start, max(dare.goal, (acc.goal if acc else None) or 0)))
-    return out
+    )
+
+
+def _running_dares(ctx: Context) -> list[_Running]:
+    """The dares of the cohorts I take part in, with my own goal: one statement."""
+    rows = ctx.sql(_running_query(), person=ctx.me.id, workspace=ctx.ws.id).all()
+    # Each window starts the day its dare was issued, on the cohort's calendar (as stats.dare_window_start).
+    return [_Running(name, local_date(starts_at, tz), max(goal, own or 0)) for name, tz, starts_at, goal, own in rows]
 
 
 def _before_dare(running: list[_Running], day: date) -> str:
@@ -203,7 +211,7 @@ def _before_dare(running: list[_Running], day: date) -> str:
     if running and all(day < r.start for r in running):
         first = min(running, key=lambda r: r.start)
         return (
-            f"Note: that's before {first.cohort.name}'s dare started ({first.start}), so it's on your record but "
+            f"Note: that's before {first.cohort}'s dare started ({first.start}), so it's on your record but "
             "doesn't count toward the dare."
         )
     return ""
@@ -219,7 +227,7 @@ def _goal_reached(running: list[_Running], held: list[date], day: date) -> _Runn
 
 def _cheer(r: _Running) -> str:
     return (
-        f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort.name}. Congratulations! Most "
+        f"That's {r.goal} of {r.goal}: you met your goal for {r.cohort}. Congratulations! Most "
         "people never try one reverse interview, and you did all of them. What's left is the good part: "
         "thank them, tell them later what you did with their advice, and share your story."
     )
@@ -231,7 +239,7 @@ def _public_cheer(me: Person, r: _Running) -> Reply | None:
         return None
     name = me.alias if me.board_mode == "alias" else me.display_name
     return text_reply(
-        f"{name} just met the goal of {r.goal} reverse interview{'s' if r.goal != 1 else ''} in {r.cohort.name}. "
+        f"{name} just met the goal of {r.goal} reverse interview{'s' if r.goal != 1 else ''} in {r.cohort}. "
         "Most people never try one. Who's next?",
         title="Goal met",
         ephemeral=False,
@@ -297,6 +305,37 @@ def reply_received(ctx: Context, cmd: c.ReplyReceived) -> Reply:
     )
 
 
+# The log's statements, built once with bound parameters (building one cost about as much as running it).
+@lru_cache(maxsize=1)
+def _my_interviews() -> SaSelect[int, date]:
+    return sa_select(col(Interview.contact_id), col(Interview.held_on)).where(
+        col(Interview.person_id) == bindparam("person", type_=Integer())
+    )
+
+
+@lru_cache(maxsize=1)
+def _insert_interview() -> Insert:
+    return sa_insert(Interview)
+
+
+@lru_cache(maxsize=1)
+def _close_last_attempt() -> Update:
+    """The contact's latest attempt, when still unanswered, becomes a meeting."""
+    latest = (
+        sa_select(col(Outreach.id))
+        .where(col(Outreach.contact_id) == bindparam("contact", type_=Integer()))
+        .order_by(col(Outreach.attempt_no).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa_update(Outreach)
+        .where(col(Outreach.id) == latest, col(Outreach.status) == "no-reply")
+        .values(status="meeting", replied_on=bindparam("replied", type_=Date()),
+                meeting_on=bindparam("meeting", type_=Date()))
+    )
+
+
 @command(
     "log",
     summary="Record a reverse interview that happened.",
@@ -321,33 +360,20 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     )
     check_ids(cmd.asked)
     # All my interviews at once: the duplicate check here, the goal count below.
-    mine = list(
-        ctx.session.exec(
-            select(col(Interview.contact_id), col(Interview.held_on)).where(Interview.person_id == ctx.me.id)
-        ).all()
-    )
+    mine = ctx.sql(_my_interviews(), person=ctx.me.id).all()
     if any(cid == contact.id and held == day for cid, held in mine):
         raise UsageError(f"You already logged an interview with {contact.name} on {day}.", field="on")
-    interview = Interview(
-        person_id=pk(ctx.me),
-        contact_id=pk(contact),
-        held_on=day,
-        minutes=cmd.minutes,
-        asked=",".join(cmd.asked),
-        learned=cmd.learned,
-        created_at=ctx.now,
-    )
-    ctx.session.add(interview)
-    ctx.session.flush()
+    # Core writes, as no object is needed afterwards: the ORM's flush was most of this command's time.
+    inserted = ctx.sql(_insert_interview(), person_id=pk(ctx.me), contact_id=pk(contact), held_on=day,
+                       minutes=cmd.minutes, asked=",".join(cmd.asked), learned=cmd.learned,
+                       created_at=ctx.now).inserted_primary_key
+    assert inserted is not None
+    interview_id: int = inserted[0]
     for tag in cmd.outcomes:
-        ctx.session.add(Outcome(interview_id=pk(interview), tag=tag))
+        ctx.session.add(Outcome(interview_id=interview_id, tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
-    last = ctx.session.exec(
-        select(Outreach).where(Outreach.contact_id == contact.id).order_by(col(Outreach.attempt_no).desc())
-    ).first()
-    if last is not None and last.status == "no-reply":
-        last.status, last.replied_on = "meeting", min(day, ctx.local_today())
-        last.meeting_on = day
+    ctx.sql(_close_last_attempt(), contact=contact.id, replied=min(day, ctx.local_today()), meeting=day)
+    ctx.me.next_check_at = ctx.now  # the Core writes above skip the ORM's change marks: the planner looks again
     done = [held for _, held in mine] + [day]
     fields = [Field("With", contact.name + (" (can hire)" if contact.can_decide else "")), Field("On", str(day))]
     if cmd.minutes:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, TypeVarTuple, cast, overload
 
-from sqlalchemy import String, bindparam
+from sqlalchemy import ClauseElement, Integer, String, Table, bindparam
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import TypedReturnsRows
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from bot.errors import NotAllowed, NotFound, UsageError
 from bot.identity import Actor, WorkspaceRef
@@ -23,6 +29,8 @@ from storage.models import Cohort, Contact, Membership, Person, Workspace, pk
 
 if TYPE_CHECKING:
     from bot.dashboard import DashboardConfig
+
+_Ts = TypeVarTuple("_Ts")
 
 _ADJ = ("Brave", "Curious", "Steady", "Bold", "Keen", "Quiet", "Swift", "Bright", "Patient", "Candid", "Nimble", "Calm")
 _ANIMAL = ("Otter", "Falcon", "Heron", "Lynx", "Badger", "Fox", "Owl", "Wren", "Marten", "Ibex", "Puffin", "Hare")
@@ -109,6 +117,20 @@ def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, 
         ws.uninstalled_at = None
     _refresh(person, actor.user_id, actor.display_name, actor.tz, rename=True)
     return ws, person, cohort_tz
+
+
+@lru_cache(maxsize=1)
+def _contact_query() -> SelectOfScalar[Contact]:
+    """A contact of the person by name: built once with bound parameters, as most write commands start here."""
+    return select(Contact).where(Contact.person_id == bindparam("person", type_=Integer()),
+                                 Contact.name_key == bindparam("key", type_=String()))
+
+
+@lru_cache(maxsize=64)
+def _tables_of(statement: Executable) -> frozenset[Table]:
+    """The tables a (prebuilt) statement names anywhere, subqueries and aliases included."""
+    return frozenset(t for t in find_tables(cast(ClauseElement, statement), include_crud=True, include_aliases=True)
+                     if isinstance(t, Table))
 
 
 @dataclass
@@ -202,9 +224,38 @@ class Context:
         if not self.is_instructor(cohort):
             raise NotAllowed(f"Only instructors of {cohort.name} can do that.")
 
+    @overload
+    def sql(self, statement: TypedReturnsRows[*_Ts], **params: Any) -> CursorResult[*_Ts]: ...
+
+    @overload
+    def sql(self, statement: Executable, **params: Any) -> CursorResult[*tuple[Any, ...]]: ...
+
+    def sql(self, statement: Executable, **params: Any) -> CursorResult[*tuple[Any, ...]]:
+        """A Core statement (built once, with bound parameters) on the command's connection.
+
+        It skips the ORM, which was most of a statement's cost: no objects are loaded, and what is
+        pending is flushed first only when it is a row of a table the statement names (an ORM query
+        flushes everything). A write here passes no change mark (bot.nudges.marks hooks the ORM's
+        flush), so the caller marks the person as that hook would.
+        """
+        if self.pending_in(statement):
+            self.session.flush()
+        return self.session.connection().execute(statement, params)
+
+    def pending_in(self, statement: Executable) -> bool:
+        """Whether anything not yet flushed is a row of a table the statement reads or writes."""
+        s = self.session
+        if not (s.new or s.dirty or s.deleted):
+            return False
+        tables = _tables_of(statement)
+        return any(getattr(type(o), "__table__", None) in tables for o in chain(s.new, s.dirty, s.deleted))
+
     def contact(self, name: str, *, field: str = "contact") -> Contact:
-        found = self.session.exec(select(Contact).where(Contact.person_id == self.me.id,
-                                                        Contact.name_key == name_key(name))).first()
+        query = _contact_query()
+        # No autoflush unless it could change the answer: what is pending is then mostly the actor's own
+        # refresh (a new name, the activity mark), written by the commit in one UPDATE with the rest.
+        with nullcontext() if self.pending_in(query) else self.session.no_autoflush:
+            found = self.session.exec(query, params={"person": self.me.id, "key": name_key(name)}).first()
         if found is not None:
             return found
         names = list(self.session.exec(select(Contact.name).where(Contact.person_id == self.me.id)))

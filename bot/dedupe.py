@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import Session, col
 
 from bot import commands as c
@@ -69,14 +71,20 @@ def once(ctx: Context, command: object) -> None:
     """
     if not is_write(command):
         return
-    key = key_for(ctx, command)
-    dialect = ctx.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ProcessedEvent).values(key=key, created_at=ctx.now)
-    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"created_at": stmt.excluded.created_at},
-                                      where=col(ProcessedEvent.created_at) < ctx.now - WINDOW)
-    if ctx.session.execute(stmt.returning(col(ProcessedEvent.key))).first() is None:
+    stmt = _upsert(ctx.session.get_bind().dialect.name)
+    if ctx.sql(stmt, new_key=key_for(ctx, command), at=ctx.now, cutoff=ctx.now - WINDOW).first() is None:
         raise AlreadyRecorded()
+
+
+@lru_cache(maxsize=2)
+def _upsert(dialect: str) -> ReturningInsert[str]:
+    """Built once per dialect, with bound parameters: every write command runs it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Untyped parameters take their column's type (the stored UTC datetime, as the ORM writes it).
+    stmt = insert(ProcessedEvent).values(key=bindparam("new_key"), created_at=bindparam("at"))
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"created_at": stmt.excluded.created_at},
+                                      where=col(ProcessedEvent.created_at) < bindparam("cutoff"))
+    return stmt.returning(col(ProcessedEvent.key))
 
 
 def purge_expired(session: Session, now: datetime) -> int:

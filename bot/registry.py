@@ -170,6 +170,7 @@ class ActionSpec:
 
 
 _COMMANDS: dict[tuple[str, ...], CommandSpec] = {}
+_BY_TYPE: dict[type, CommandSpec] = {}
 _ACTIONS: dict[str, ActionSpec] = {}
 _loaded = False
 
@@ -196,8 +197,12 @@ def command(words: str, *, summary: str, instructor: bool = False, form: str | N
         key = tuple(words.split())
         if key in _COMMANDS and _COMMANDS[key].handler is not handler:
             raise ValueError(f"/dare {words} is declared twice")
-        _COMMANDS[key] = CommandSpec(key, cls, handler, summary, params_of(cls), instructor, form, details,
-                                     examples, free_text, writes, usage)
+        if cls in _BY_TYPE and _BY_TYPE[cls].words != key:  # dispatch goes by the value's type
+            raise ValueError(f"{cls.__name__} already stands for /dare {_BY_TYPE[cls].name}")
+        spec = CommandSpec(key, cls, handler, summary, params_of(cls), instructor, form, details,
+                           examples, free_text, writes, usage)
+        _COMMANDS[key] = spec
+        _BY_TYPE[cls] = spec
         return handler
 
     return register
@@ -246,10 +251,10 @@ def command_for(words: tuple[str, ...]) -> CommandSpec | None:
 def spec_of(cmd: object) -> CommandSpec:
     """The declaration a command value was built from."""
     _load()
-    for spec in _COMMANDS.values():
-        if type(cmd) is spec.type:
-            return spec
-    raise KeyError(type(cmd).__name__)
+    spec = _BY_TYPE.get(type(cmd))
+    if spec is None:
+        raise KeyError(type(cmd).__name__)
+    return spec
 
 
 def action_for(name: str) -> ActionSpec | None:
@@ -273,4 +278,6 @@ def groups() -> dict[str, list[CommandSpec]]:
 
 def unregister(words: str) -> None:
     """Remove a declaration (tests that add a toy command clean up after themselves)."""
-    _COMMANDS.pop(tuple(words.split()), None)
+    spec = _COMMANDS.pop(tuple(words.split()), None)
+    if spec is not None and _BY_TYPE.get(spec.type) is spec:
+        del _BY_TYPE[spec.type]
