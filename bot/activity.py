@@ -373,7 +373,7 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
         ctx.session.add(Outcome(interview_id=interview_id, tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
     ctx.sql(_close_last_attempt(), contact=contact.id, replied=min(day, ctx.local_today()), meeting=day)
-    ctx.me.next_check_at = ctx.now  # the Core writes above skip the ORM's change marks: the planner looks again
+    ctx.replan = True  # the Core writes above skip the ORM's change marks: the planner looks again
     done = [held for _, held in mine] + [day]
     fields = [Field("With", contact.name + (" (can hire)" if contact.can_decide else "")), Field("On", str(day))]
     if cmd.minutes:

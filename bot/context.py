@@ -11,9 +11,12 @@ from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVarTuple, cast, overload
 
-from sqlalchemy import ClauseElement, Integer, String, Table, bindparam
+from sqlalchemy import ClauseElement, Integer, String, Table, Update, bindparam
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from sqlalchemy.sql.util import find_tables
@@ -81,11 +84,58 @@ def get_person(session: Session, ws: Workspace, user_id: str, display_name: str,
 
 def _refresh(person: Person, user_id: str, display_name: str, tz: str | None, *, rename: bool) -> None:
     """A known person: take a changed display name, and a zone when they had none."""
-    name = " ".join(display_name.split())[:NAME_MAX] or user_id
-    if rename and display_name and person.display_name != name:
+    name = _new_name(person, user_id, display_name)
+    if rename and name is not None:
         person.display_name = name
+    _take_zone(person, tz)
+
+
+def _take_zone(person: Person, tz: str | None) -> None:
+    """The platform's zone, when the person has none (an ORM change: the planner's marks see it)."""
     if tz and not person.tz:
         person.tz = tz
+
+
+def _new_name(person: Person, user_id: str, display_name: str) -> str | None:
+    """The name to take when the platform's differs from the stored one."""
+    name = " ".join(display_name.split())[:NAME_MAX] or user_id
+    return name if display_name and person.display_name != name else None
+
+
+# A person's bookkeeping: the nudge planner's change marks ignore these columns (bot.nudges.marks), so
+# writing them with a Core UPDATE, past the ORM's flush and its before_flush hook, misses no mark.
+BOOKKEEPING = frozenset({"display_name", "last_active_at", "next_check_at"})
+
+
+@lru_cache(maxsize=8)
+def _bookkeeping_update(columns: tuple[str, ...]) -> Update:
+    return (sa_update(Person).where(col(Person.id) == bindparam("person", type_=Integer()))
+            .values({c: bindparam(f"new_{c}") for c in columns}))
+
+
+def keep_books(session: Session, person: Person, **values: Any) -> None:
+    """Write some of a person's BOOKKEEPING columns now, and show them on the object as stored.
+
+    When the ORM will flush anyway (anything pending in the session), they go in its UPDATE of the person
+    (or INSERT). Otherwise one Core UPDATE writes them: the ORM's flush of a person alone, its unit of work
+    and hooks, cost several times the statement.
+    """
+    changed = {k: v for k, v in values.items() if getattr(person, k) != v}
+    if not changed:
+        return
+    if not changed.keys() <= BOOKKEEPING:
+        raise ValueError(f"not bookkeeping: {sorted(changed.keys() - BOOKKEEPING)}")
+    if session.new or session.dirty or session.deleted:
+        for key, value in changed.items():
+            setattr(person, key, value)
+        return
+    if not sa_inspect(person).persistent:  # erased during the command (forget-me): nothing to write
+        return
+    columns = tuple(sorted(changed))
+    session.connection().execute(_bookkeeping_update(columns),
+                                 {"person": person.id, **{f"new_{k}": changed[k] for k in columns}})
+    for key, value in changed.items():
+        set_committed_value(person, key, value)
 
 
 @lru_cache(maxsize=1)
@@ -115,7 +165,12 @@ def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, 
     ws, person, cohort_tz = row
     if ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
         ws.uninstalled_at = None
-    _refresh(person, actor.user_id, actor.display_name, actor.tz, rename=True)
+    _take_zone(person, actor.tz)
+    name = _new_name(person, actor.user_id, actor.display_name)
+    if name is not None:
+        # Written at once, so the command's reads of people see it, and the activity mark with it (one
+        # write now rather than another at the end).
+        keep_books(session, person, display_name=name, last_active_at=now)
     return ws, person, cohort_tz
 
 
@@ -145,6 +200,16 @@ class Context:
     planned_dms: int = 0  # DMs this command put in the outbox, due now
     cohort_zone: str | None = None  # the first cohort's zone, when the engine read it with the person
     dashboard: DashboardConfig | None = None  # where /dare dashboard links point, when it is served
+    # A Core write changed what the nudge rules read of this person (the ORM's change marks saw nothing):
+    # their planner mark is written at the end, with the activity mark.
+    replan: bool = False
+
+    def finish(self) -> None:
+        """The person's activity mark (and planner mark, after Core writes), written last, in one statement."""
+        if self.replan:
+            keep_books(self.session, self.me, last_active_at=self.now, next_check_at=self.now)
+        else:
+            keep_books(self.session, self.me, last_active_at=self.now)
 
     def effective_zone(self) -> str:
         """The person's zone, else their first cohort's (a query, unless the engine read it with the

@@ -250,7 +250,7 @@ class Engine:
                 # Written last: on SQLite the first write takes the database's write lock until the
                 # commit, so marking the person active first made every command, even a read-only
                 # progress or board, hold that lock for all its reads, and a burst ran one at a time.
-                me.last_active_at = now
+                ctx.finish()
         except DareError:
             raise
         except IntegrityError as err:
