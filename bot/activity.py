@@ -351,7 +351,7 @@ def _close_last_attempt() -> Update:
     ),
 )
 def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
-    contact = ctx.contact(cmd.contact)
+    contact = ctx.contact_row(cmd.contact)
     day = not_future(
         resolve_date(cmd.on, ctx.local_today(), what="--on", field="on") if cmd.on else ctx.local_today(),
         ctx.local_today(),

@@ -18,6 +18,8 @@ from bot.registry import CommandSpec, command_for, groups
 
 # Slack and phones turn straight double quotes into curly ones; apostrophes (’) stay as they are.
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
+# A word of text with no backslash or apostrophe, split on shlex's whitespace (not str.split's).
+_PLAIN_WORD = re.compile(r'(?:[^ \t\r\n"]+|"[^"]*")+')
 # A user reference as adapters hand it over: `@id` or `@id|Display Name` (the name is optional).
 _USER = re.compile(r"^@([A-Za-z0-9._-]{1,40})(?:\|([^|]{0,80}))?$")
 
@@ -38,8 +40,14 @@ def parse_user(token: str) -> c.UserRef:
 
 
 def tokenize(text: str) -> list[str]:
+    """Words as a POSIX shell splits them (shlex): quotes group, a backslash escapes."""
+    text = text.translate(_CURLY)
+    if "\\" not in text and "'" not in text and text.count('"') % 2 == 0:
+        # Without backslashes or apostrophes, shlex's rules come down to runs of other characters and
+        # "..." groups, which one regular expression splits several times faster than shlex reads them.
+        return [word.replace('"', "") for word in _PLAIN_WORD.findall(text)]
     try:
-        return shlex.split(text.translate(_CURLY))
+        return shlex.split(text)
     except ValueError:
         raise UsageError('A quote was left open: close it, e.g. /dare contact "Ada Lovelace".') from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import string
 
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +12,7 @@ from sqlmodel import select
 
 from bot import commands as c
 from bot.errors import UsageError
-from bot.grammar import parse
+from bot.grammar import _CURLY, parse, tokenize
 from bot.registry import commands, spec_of
 from bot.replies import Reply, Section, Table, render_plain
 from storage.models import Contact, Interview, Outreach, Story
@@ -23,6 +24,19 @@ WORDS = st.sampled_from([*SUBCOMMANDS, "cohort", "create", "join", "--goal", "--
                          "--outcome", "--decides", "today", "2026-13-40", '"', "'", "@ann", "<!channel>", "\x00",
                          "email", "advice", "Ada", "-", "--", "=", "\u202e"])
 LINES = st.lists(st.one_of(WORDS, st.text(max_size=12)), max_size=8).map(" ".join)
+
+
+@given(st.lists(st.one_of(st.sampled_from(['"', "'", "\\", " ", "\t", "\n", "\xa0", "\u201c", "--on", "Ada"]),
+                         st.text(max_size=6)), max_size=12).map("".join))
+def test_the_tokenizer_splits_as_shlex_does(text: str) -> None:
+    try:
+        expected: list[str] | None = shlex.split(text.translate(_CURLY))
+    except ValueError:
+        expected = None
+    try:
+        assert tokenize(text) == expected
+    except UsageError:
+        assert expected is None
 
 
 @given(st.text(max_size=200))
