@@ -104,3 +104,20 @@ def test_board_stats_match_participant_stats(db_url: str, seed: int) -> None:
                 assert [(r, st.person.id) for r, st in ranked(lean)] == [(r, st.person.id) for r, st in ranked(full)]
                 assert any(st.score for st in lean)
     db.dispose()
+
+
+def test_my_place_note_finds_me_not_a_name_ending_in_you(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.identity import Actor
+    from tests.fakes.chat import Chat
+
+    chat = Chat.open(f"sqlite:///{tmp_path}/you.sqlite3")
+    chat.ok("prof", "/dare cohort create Big")
+    chat.engine.handle_text(chat.ws, Actor("sam", "Sam (you)"), "/dare cohort join Big")
+    for i in range(30):
+        chat.ok(f"s{i:02d}", "/dare cohort join Big")
+    chat.ok("prof", "/dare start")
+    chat.engine.handle_text(chat.ws, Actor("sam", "Sam (you)"), '/dare contact "Ada"')
+    chat.engine.handle_text(chat.ws, Actor("sam", "Sam (you)"), '/dare outreach "Ada"')  # Sam leads, on page 1
+    text = chat.ok("s29", "/dare board")
+    assert "Sam (you)  1" in text and "You are #2 with 0 points" in text
+    assert "You are" not in chat.say("s29", "/dare board --post").plain_text()
