@@ -206,10 +206,10 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool, ha
                                                                    Membership.is_participant == True,  # noqa: E712
                                                                    Membership.removed_at == None)  # noqa: E711
     m = (m_q.where(who(Membership.person_id)) if one else m_q).subquery("m")
-    # Joined as the table, not as a subquery: PostgreSQL's generic plan (psycopg prepares a statement
-    # run five times) guessed one row for a filtered subquery and nested-looped it against every
-    # member, 5,000 x 5,000 comparisons (2 s) for the biggest cohort. On the table, each member's row
-    # is one probe of the unique (dare_id, person_id) index, whatever the plan.
+    # Joined as the table, not as a filtered subquery: psycopg prepares a statement run five times, and
+    # PostgreSQL's generic plan for it (planned for an average cohort) guessed one row for the subquery
+    # and nested-looped it against every member: 5,000 x 5,000 comparisons, 2 s for the biggest cohort.
+    # Joined directly it is estimated as one dare's acceptances and hash-joined.
     acc = aliased(Acceptance, name="acc")
     con = (sa_select(col(Contact.person_id), func.count().label("n"),
                      _flag(col(Contact.can_decide) == True).label("dec"),  # noqa: E712
