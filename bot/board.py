@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -18,10 +22,11 @@ from bot.replies import Button, Reply, Section, Table
 from bot.scoring import POINTS
 from bot.stats import (
     Member,
+    Standing,
+    board_stats,
     current_dare,
     dare_window_start,
     latest_dare_id,
-    participant_stats,
     ranked,
 )
 from bot.validate import name_key, typed
@@ -120,75 +125,37 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     if mine is None:
         raise UsageError(f"The board of {cohort.name} is for its members: /dare cohort join {typed(cohort.name)}.")
     since, span = board_window(ctx, cohort, dare, cmd.period)
-    stats = participant_stats(ctx.session, cohort, since=since, dare=dare, detail=False, as_of=cohort.closed_at)
     goal = dare.goal if dare else cohort.goal
     # A public board shows no "(you)" marker: it is read by everyone.
     viewer = None if cmd.post else ctx.me
     # The instructor's private board lists everyone by name, marked with their setting: the report names them anyway.
     teacher = not cmd.post and mine.is_instructor
     show = cmd.show or "all"
-    rows: list[tuple[str, ...]] = []
-    hidden = 0
-    for rank, st in ranked(stats):
-        p = st.person
-        if teacher:
-            rows.append(
-                (
-                    str(rank),
-                    p.display_name,
-                    SHOWN_AS.get(p.board_mode, p.board_mode),
-                    str(st.score),
-                    f"{st.interviews}/{goal}",
-                    str(st.attempts),
-                    str(st.follow_ups),
-                    str(st.stories),
-                )
-            )
-            continue
-        if p.board_mode == "hidden" and (viewer is None or p.id != viewer.id):
-            hidden += 1
-            continue
-        name = display(p, viewer=viewer)
-        if cmd.post and show == "ranks":
-            rows.append((str(rank), name))
-        else:
-            rows.append(
-                (
-                    str(rank),
-                    name,
-                    str(st.score),
-                    f"{st.interviews}/{goal}",
-                    str(st.attempts),
-                    str(st.follow_ups),
-                    str(st.stories),
-                )
-            )
-    if cmd.post and show == "top":
-        rows = [r for r in rows if int(r[0]) <= BOARD_TOP]
+    with _gc_paused():
+        places = _places(ctx, cohort, cmd, since=since, goal=goal, viewer=viewer, teacher=teacher)
     headers: tuple[str, ...] = ("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories")
     if teacher:
         headers = ("#", "Name", "Shown as", *headers[2:])
     elif cmd.post and show == "ranks":
         headers = ("#", "Name")
-    pages = max(1, -(-len(rows) // BOARD_ROWS))
-    page = 1 if cmd.post else min(cmd.page, pages)
-    shown = rows if cmd.post and show != "all" else rows[(page - 1) * BOARD_ROWS : page * BOARD_ROWS]
-    sections = [Section(table=Table(headers, tuple(shown)))]
-    notes = [] if stats else [f"Nobody has joined yet: /dare cohort join {typed(cohort.name)}."]
+    pages, page, shown = places.pages, places.page, places.rows
+    sections = [Section(table=Table(headers, shown))]
+    notes = [] if places.everyone else [f"Nobody has joined yet: /dare cohort join {typed(cohort.name)}."]
     notes.append(
         f"Counting {span}"
         + (f", as it stood when the cohort closed on {cohort.closed_at:%Y-%m-%d}." if cohort.closed_at else ".")
     )
     if pages > 1 and not (cmd.post and show != "all"):
         notes.append(
-            f"Page {page} of {pages} ({len(rows)} people)." if not cmd.post else f"Top {len(shown)} of {len(rows)}."
+            f"Page {page} of {pages} ({places.listed} people)." if not cmd.post
+            else f"Top {len(shown)} of {places.listed}."
         )
-        me_row = next((r for r in rows if r[1].endswith("(you)")), None)
-        if me_row is not None and me_row not in shown:
-            notes.append(f"You are #{me_row[0]} with {me_row[2]} points.")
-    if cmd.post and show == "top" and len(stats) > len(rows):
-        notes.append(f"The top {BOARD_TOP} of {len(stats)}.")
-    if hidden:
+        if places.me is not None:
+            notes.append(f"You are #{places.me[0]} with {places.me[1]} points.")
+    if cmd.post and show == "top" and places.everyone > places.listed:
+        notes.append(f"The top {BOARD_TOP} of {places.everyone}.")
+    if places.hidden:
+        hidden = places.hidden
         notes.append(f"{hidden} {'person keeps' if hidden == 1 else 'people keep'} their place private.")
     if teacher:
         notes.append("Only you see names this way; participants see each person as their setting says.")
@@ -215,6 +182,72 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     return Reply(
         title=f"{cohort.name} leaderboard{when}", sections=tuple(sections), buttons=buttons, ephemeral=not cmd.post
     )
+
+
+@dataclass(frozen=True)
+class _Places:
+    """What the board shows of the ranking: the rows of its page, and the counts its notes quote."""
+
+    rows: tuple[tuple[str, ...], ...]
+    everyone: int  # participants, hidden ones too
+    listed: int  # of them, those the reader sees listed, on every page
+    hidden: int
+    pages: int
+    page: int
+    me: tuple[int, int] | None  # the viewer's rank and points, when their row is on another page
+
+
+def _places(ctx: Context, cohort: Cohort, cmd: c.Board, *, since: date | None, goal: int, viewer: Person | None,
+            teacher: bool) -> _Places:
+    """Rank every participant; format only the rows shown (a 5,000-person board shows 25)."""
+    stats = board_stats(ctx.session, cohort, since=since, as_of=cohort.closed_at)
+    show = cmd.show or "all"
+    listed: list[tuple[int, Standing]] = []
+    hidden = 0
+    for rank, st in ranked(stats):
+        if not teacher and st.person.board_mode == "hidden" and (viewer is None or st.person.id != viewer.id):
+            hidden += 1
+        else:
+            listed.append((rank, st))
+    if cmd.post and show == "top":
+        listed = [(rank, st) for rank, st in listed if rank <= BOARD_TOP]
+    pages = max(1, -(-len(listed) // BOARD_ROWS))
+    page = 1 if cmd.post else min(cmd.page, pages)
+    on_page = listed if cmd.post and show != "all" else listed[(page - 1) * BOARD_ROWS : page * BOARD_ROWS]
+    # The viewer's own place, for a note when it is on another page (the instructor's view marks nobody "you").
+    mine = None if viewer is None or teacher else next((e for e in listed if e[1].person.id == viewer.id), None)
+    return _Places(
+        rows=tuple(_row(rank, st, goal, viewer=viewer, teacher=teacher, ranks_only=cmd.post and show == "ranks")
+                   for rank, st in on_page),
+        everyone=len(stats), listed=len(listed), hidden=hidden, pages=pages, page=page,
+        me=(mine[0], mine[1].score) if mine is not None and mine not in on_page else None)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A big cohort's ranking builds tens of thousands of small acyclic objects that reference counting
+    frees when _places returns; the cyclic collector, run while they live, would move them to its oldest
+    generation and soon walk every object of the process for nothing (a 70 ms pause every other
+    5,000-person board). Left as it was found (a caller may have disabled it), as in the planner."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _row(rank: int, st: Standing, goal: int, *, viewer: Person | None, teacher: bool,
+         ranks_only: bool) -> tuple[str, ...]:
+    """One line of the board, as the reader may see it."""
+    p = st.person
+    counts = (str(st.score), f"{st.interviews}/{goal}", str(st.attempts), str(st.follow_ups), str(st.stories))
+    if teacher:
+        return (str(rank), p.display_name, SHOWN_AS.get(p.board_mode, p.board_mode), *counts)
+    name = display(p, viewer=viewer)
+    return (str(rank), name) if ranks_only else (str(rank), name, *counts)
 
 
 def points_summary() -> str:
