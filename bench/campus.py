@@ -232,8 +232,10 @@ def measure(url: str, backend: str, shape: Shape, rep: Any, repeat: int) -> None
         return out
 
     def say(pid: int, text: str) -> Any:
-        who = f"U{pid}" if pid <= shape.participants else f"T{pid - teacher0}"
-        return engine.handle_text(ws, Actor(who, who), text)
+        # as the platform names them, so a command does not also rename its person
+        who, name = (f"U{pid}", f"Person {pid}") if pid <= shape.participants else \
+            (f"T{pid - teacher0}", f"Teacher {pid - teacher0}")
+        return engine.handle_text(ws, Actor(who, name), text)
 
     picks = rnd.sample(range(1, small + 1), min(small, 3 * repeat))
     engine.handle_text(ws, Actor("U1", "U1"), "/dare progress")  # warm up the ORM and the caches

@@ -163,9 +163,7 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
         notes.append(points_summary())
     sections.append(Section(text=" ".join(notes)))
     # Stories were shared with classmates, not with whatever channel a posted board lands in.
-    shared = [st for st in visible_stories(ctx.session, cohort, viewer, membership=mine) if st.consent != "instructor"][
-        :3
-    ]
+    shared = visible_stories(ctx.session, cohort, viewer, membership=mine, shared_only=True, limit=3)
     if shared:
         # The board is the cohort's view, even for an instructor: anonymous stays anonymous.
         lines = [f'"{clip(st.text, 180)}" - {st.author if st.consent == "cohort" else "a classmate"}' for st in shared]

@@ -65,13 +65,16 @@ class VisibleStory:
 
 
 def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
-                    membership: Membership | None | bool = True) -> list[VisibleStory]:
+                    membership: Membership | None | bool = True, shared_only: bool = False,
+                    limit: int | None = None) -> list[VisibleStory]:
     """The cohort's stories `viewer` may read, newest first, each with the name it may be shown with.
 
     Instructors read every story with its author; members read those shared with the cohort (by
     name, or as "a classmate" when anonymous) and their own; a public channel (`viewer` None) and
     anyone outside the cohort read none. Every output that shows a story goes through here.
-    `membership`: the viewer's membership when the caller has read it already.
+    `membership`: the viewer's membership when the caller has read it already. `shared_only`: only
+    stories shared with the cohort (by name or anonymously), as a board shows them; `limit`: the
+    newest so many (read from the database, not all of them).
     """
     if viewer is None:
         return []
@@ -80,11 +83,18 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
         if membership is True else membership or None
     if m is None:
         return []
-    rows = session.exec(select(Story, Person).join(Person, col(Person.id) == col(Story.person_id))
-                        .where(Story.cohort_id == cohort.id)
-                        .order_by(col(Story.created_at).desc(), col(Story.id).desc())).all()
-    out = []
-    for st, author in rows:
+    query = (select(Story, Person).join(Person, col(Person.id) == col(Story.person_id))
+             .where(Story.cohort_id == cohort.id)
+             .order_by(col(Story.created_at).desc(), col(Story.id).desc()))
+    if shared_only:
+        # every story left is one a member may read, so the limit can be the database's
+        query = query.where(col(Story.consent).in_(("cohort", "anonymous")))
+        if limit is not None:
+            query = query.limit(limit)
+    out: list[VisibleStory] = []
+    for st, author in session.exec(query):
+        if limit is not None and len(out) >= limit:
+            break
         own = author.id == viewer.id
         if m.is_instructor or own:
             name: str | None = author.display_name

@@ -154,3 +154,16 @@ def test_visible_stories_is_the_one_rule(tmp_path: Any) -> None:
         s.add(outsider)
         s.flush()
         assert visible_stories(s, cohort, outsider) == []
+
+
+def test_the_board_shows_the_three_newest_stories_shared_with_the_cohort(tmp_path: Any) -> None:
+    room = classroom(tmp_path)
+    for i in range(4):
+        room.clock.advance(timedelta(minutes=1))
+        room.do("bob", f"/dare story Bob's talk number {i} --to cohort")
+    room.clock.advance(timedelta(minutes=1))
+    room.do("bob", "/dare story Bob's note for the instructor")  # the newest, and not the cohort's to read
+    for who in ("ann", "ida"):
+        board = room.do(who, "/dare board Spring").plain_text()
+        assert [f"number {i}" in board for i in range(4)] == [False, True, True, True], who
+        assert "note for the instructor" not in board and SHARED not in board
