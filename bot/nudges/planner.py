@@ -18,10 +18,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard
 
-from sqlalchemy import ARRAY, Connection, Engine, Integer, any_, bindparam, select
+from sqlalchemy import ARRAY, Connection, Engine, Integer, any_, bindparam, func, literal_column, select
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlmodel import Session, SQLModel, col
 
@@ -337,17 +337,6 @@ def candidates_for(
 # --- the sweep's batch reads: a few statements per batch of people, plain tuples ---------------
 
 
-def _within(column: Any, ids: list[int], postgres: bool) -> Any:
-    """`column` among the sorted `ids`: a BETWEEN when they are dense (a first sweep), else one array
-    parameter on PostgreSQL (no statement with thousands of parameters to parse) or an IN list on SQLite.
-    A BETWEEN also matches people outside `ids`: the caller keeps only the rows of `ids`."""
-    if len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids):
-        return column.between(ids[0], ids[-1])
-    if postgres:
-        return column == any_(bindparam("ids_array", ids, type_=ARRAY(Integer())))
-    return column.in_(ids)
-
-
 # Column orders below put the person id first and then a snapshot's fields in its own order, so a
 # snapshot is the row's tail (tuple.__new__ on a slice: no Python-level constructor per row).
 _PERSONS = select(
@@ -413,6 +402,88 @@ _CALLS = select(
 )
 
 
+_KEYS = select(col(Nudge.person_id), col(Nudge.key))
+
+
+class _Reads:
+    """The sweep's batch reads as SQL compiled once for this database and run on the driver's own cursor:
+    each batch costs the driver's fetch and nothing of SQLAlchemy's statement or row handling. Each read
+    comes in two forms, a BETWEEN for dense ids (a first sweep) and one parameter holding all the ids for
+    sparse ones (an array on PostgreSQL, a JSON list on SQLite), so no statement has thousands of parameters
+    to parse. The values are turned into what SQLAlchemy's column types would give: SQLite hands back dates
+    and datetimes as text, PostgreSQL datetimes in the session's time zone."""
+
+    def __init__(self, dialect: Any, convert: bool) -> None:
+        self.postgres = dialect.name == "postgresql"
+        self.sql: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
+        reads = {"persons": (_PERSONS, col(Person.id)),
+                 "members": (_MEMBERSHIPS, col(Membership.person_id)),
+                 "accepted": (_ACCEPTANCES, col(Acceptance.person_id)),
+                 "contacts": (_CONTACTS, col(Contact.person_id)),
+                 "outreach": (_OUTREACH, col(Outreach.person_id)),
+                 "interviews": (_INTERVIEWS, col(Interview.person_id)),
+                 "stories": (_STORIES, col(Story.person_id)),
+                 "calls": (_CALLS, col(RecruiterCall.person_id)),
+                 "keys": (_KEYS, col(Nudge.person_id))}
+        if self.postgres:
+            many: Any = lambda c: c == any_(bindparam("ids", type_=ARRAY(Integer())))  # noqa: E731
+        else:
+            many = lambda c: c.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))  # noqa: E731
+        for name, (query, column) in reads.items():
+            for dense in (True, False):
+                where = column.between(bindparam("lo"), bindparam("hi")) if dense else many(column)
+                compiled = query.where(where).compile(dialect=dialect)
+                self.sql[name, dense] = (compiled.string, tuple(compiled.positiontup or ()))
+        self.convert = convert  # datetimes (and on SQLite dates and booleans) need turning into Python's
+        self.moment: Any = (lambda v: v if v is None else v.astimezone(UTC)) if self.postgres else _sqlite_moment
+        self.day: Any = (lambda v: v) if self.postgres else _sqlite_day
+
+    def __call__(self, conn: Connection, name: str, ids: list[int], wanted: set[int]) -> list[Any]:
+        """The rows of `name` for the sorted `ids` (only theirs: a BETWEEN also matches others)."""
+        dense = len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids)
+        sql, order = self.sql[name, dense]
+        values: dict[str, Any] = {"lo": ids[0], "hi": ids[-1]} if dense else {
+            "ids": ids if self.postgres else json.dumps(ids)}
+        cur = _driver(conn).cursor()
+        try:
+            cur.execute(sql, values if self.postgres else tuple(values[k] for k in order))
+            got = cur.fetchall()
+        finally:
+            cur.close()
+        return [row for row in got if row[0] in wanted]
+
+
+def _sqlite_moment(v: str | None) -> datetime | None:
+    """A datetime as SQLite stores it (UTC, no offset) read back as UTCDateTime reads it."""
+    return None if v is None else datetime.fromisoformat(v).replace(tzinfo=UTC)
+
+
+def _sqlite_day(v: str | None) -> date | None:
+    return None if v is None else date.fromisoformat(v)
+
+
+_readers: dict[tuple[str, bool], _Reads] = {}
+
+
+def _driver(conn: Connection) -> Any:
+    """The driver's own connection under `conn` (sqlite3's or psycopg's)."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None  # a live connection
+    return dbapi
+
+
+def _reads(conn: Connection) -> _Reads:
+    """The compiled reads for this connection's database (compiled once per dialect and session zone)."""
+    name = conn.dialect.name
+    # psycopg gives timestamptz values in the session's zone (datetime.UTC itself in a UTC session), which
+    # UTCDateTime would move to UTC; SQLite gives text.
+    convert = name != "postgresql" or _driver(conn).info.timezone is not UTC
+    found = _readers.get((name, convert))
+    if found is None:
+        found = _readers[name, convert] = _Reads(conn.dialect, convert)
+    return found
+
+
 def _by_person(rows: Iterable[Any], snapshot: type[Any]) -> dict[int, list[Any]]:
     """Rows (person id, *fields) as snapshots, listed by person in row order."""
     out: dict[int, list[Any]] = {}
@@ -434,17 +505,18 @@ def _sweep_states(
     """The states of a sorted batch of people the sweep chose, and their person rows (id, workspace id,
     tz, unreachable, nudges enabled, aim): eight statements however many people, rows read as tuples.
     The same states `load_states` builds one person at a time."""
-    postgres = conn.dialect.name == "postgresql"
     wanted = set(ids)
+    read = _reads(conn)
+    sqlite = not read.postgres
+    moment, day = read.moment, read.day
 
-    def rows(query: Any, column: Any) -> list[Any]:
-        got = conn.execute(query.where(_within(column, ids, postgres))).all()  # one fetchall
-        return [row for row in got if row[0] in wanted]
+    def rows(name: str) -> list[Any]:
+        return read(conn, name, ids, wanted)
 
-    persons = {row[0]: row for row in rows(_PERSONS, col(Person.id))}
+    persons = {row[0]: row for row in rows("persons")}
     first_zone: dict[int, str | None] = {}
     members: dict[int, list[tuple[int, int, bool, bool]]] = {}
-    for pid, mid, cid, is_part, is_instr, current, ctz in rows(_MEMBERSHIPS, col(Membership.person_id)):
+    for pid, mid, cid, is_part, is_instr, current, ctz in rows("members"):
         if pid not in first_zone:
             first_zone[pid] = ctz
         if current and cid in by_cohort:
@@ -455,20 +527,31 @@ def _sweep_states(
     if not members:
         return [], persons
     accepted = {
-        (pid, did): (at, own_goal)
-        for pid, did, at, own_goal in rows(_ACCEPTANCES, col(Acceptance.person_id))
+        (pid, did): (moment(at) if read.convert else at, own_goal)
+        for pid, did, at, own_goal in rows("accepted")
         if did in dare_ids
     }
+    raw = rows("contacts")
+    if read.convert:  # (person, id, name, kind, can_decide, created_at)
+        raw = [(r[0], r[1], r[2], r[3], bool(r[4]), moment(r[5])) for r in raw]
     contacts: dict[int, dict[int, ContactInfo]] = {
-        pid: {c.id: c for c in mine} for pid, mine in _by_person(rows(_CONTACTS, col(Contact.person_id)),
-                                                                 ContactInfo).items()
+        pid: {c.id: c for c in mine} for pid, mine in _by_person(raw, ContactInfo).items()
     }
-    outreaches = _by_person(rows(_OUTREACH, col(Outreach.person_id)), OutreachInfo)
-    interviews = _by_person(rows(_INTERVIEWS, col(Interview.person_id)), InterviewInfo)
+    raw = rows("outreach")
+    if sqlite:  # (person, id, contact, attempt, sent_on, status, replied_on, meeting_on, channel)
+        raw = [(r[0], r[1], r[2], r[3], day(r[4]), r[5], day(r[6]), day(r[7]), r[8]) for r in raw]
+    outreaches = _by_person(raw, OutreachInfo)
+    raw = rows("interviews")
+    if read.convert:  # (person, id, contact, held_on, created_at, asked)
+        raw = [(r[0], r[1], r[2], day(r[3]), moment(r[4]), r[5]) for r in raw]
+    interviews = _by_person(raw, InterviewInfo)
     stories: dict[int, list[datetime]] = {}
-    for pid, at in rows(_STORIES, col(Story.person_id)):
-        stories.setdefault(pid, []).append(at)
-    calls = _by_person(rows(_CALLS, col(RecruiterCall.person_id)), RecruiterInfo)
+    for pid, at in rows("stories"):
+        stories.setdefault(pid, []).append(moment(at) if read.convert else at)
+    raw = rows("calls")
+    if sqlite:  # (person, id, company, answer, occurred_on)
+        raw = [(r[0], r[1], r[2], r[3], day(r[4])) for r in raw]
+    calls = _by_person(raw, RecruiterInfo)
 
     states: list[ParticipantState | InstructorState] = []
     for pid in sorted(members):
@@ -479,8 +562,8 @@ def _sweep_states(
         if len(mine) > 1:
             mine.sort()  # membership id order, as `load_states` reads them
         # one clock per person, whichever cohort the nudge is about (bot.zones)
-        tz = choose_zone(person.tz, [first_zone.get(pid) or ""], DEFAULT_ZONE)[0]
-        ws = person.workspace_id
+        _pid, ws, own_tz, _unreachable, _enabled, aim = person
+        tz = choose_zone(own_tz, [first_zone.get(pid) or ""], DEFAULT_ZONE)[0]
         for _mid, cid, is_part, is_instr in mine:
             for info in by_cohort[cid]:
                 if is_part:
@@ -497,7 +580,7 @@ def _sweep_states(
                             interviews.get(pid, []),
                             stories.get(pid, []),
                             calls.get(pid, []),
-                            person.aim,
+                            aim,
                             got[1] if got is not None else None,
                         )
                     )
@@ -587,8 +670,7 @@ def _insert(conn: Connection, rows: list[catalog.OutboxRow]) -> int:
         # racing this one can conflict, and COPY costs the server about a third less than an INSERT of the
         # same rows (no statement to plan, no JSON to expand, no speculative insertion). On a conflict the
         # savepoint is rolled back and the batch goes again as one INSERT ... ON CONFLICT DO NOTHING.
-        dbapi = conn.connection.driver_connection
-        assert dbapi is not None
+        dbapi = _driver(conn)
         try:
             with conn.begin_nested(), dbapi.cursor() as cur, cur.copy(_PG_COPY) as copy:
                 write = copy.write_row
@@ -673,11 +755,7 @@ def _plan_batch(
     existing: set[str] = set()
     if states:
         loaded = sorted({s.person_id for s in states})
-        existing = set(
-            conn.execute(
-                select(col(Nudge.key)).where(_within(col(Nudge.person_id), loaded, conn.dialect.name == "postgresql"))
-            ).scalars()
-        )
+        existing = {key for _pid, key in _reads(conn)(conn, "keys", loaded, set(loaded))}
     planned: dict[str, catalog.OutboxRow] = {}
     per_dare: dict[int, Policy] = {}
     for s in states:
