@@ -403,6 +403,7 @@ _CALLS = select(
 
 
 _KEYS = select(col(Nudge.person_id), col(Nudge.key))
+_DUE = select(col(Person.id), col(Person.next_check_at), col(Person.workspace_id))
 
 
 class _Reads:
@@ -431,26 +432,35 @@ class _Reads:
             many = lambda c: c.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))  # noqa: E731
         for name, (query, column) in reads.items():
             for dense in (True, False):
-                where = column.between(bindparam("lo"), bindparam("hi")) if dense else many(column)
-                compiled = query.where(where).compile(dialect=dialect)
-                self.sql[name, dense] = (compiled.string, tuple(compiled.positiontup or ()))
+                self._compile(name, dense, query.where(
+                    column.between(bindparam("lo"), bindparam("hi")) if dense else many(column)), dialect)
+        # due_people's two range scans of the next_check_at index
+        self._compile("unchecked", True, _DUE.where(col(Person.next_check_at).is_(None)), dialect)
+        self._compile("due", True, _DUE.where(col(Person.next_check_at) <= bindparam("now")), dialect)
         self.convert = convert  # datetimes (and on SQLite dates and booleans) need turning into Python's
         self.moment: Any = (lambda v: v if v is None else v.astimezone(UTC)) if self.postgres else _sqlite_moment
         self.day: Any = (lambda v: v) if self.postgres else _sqlite_day
 
-    def __call__(self, conn: Connection, name: str, ids: list[int], wanted: set[int]) -> list[Any]:
-        """The rows of `name` for the sorted `ids` (only theirs: a BETWEEN also matches others)."""
-        dense = len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids)
+    def _compile(self, name: str, dense: bool, query: Any, dialect: Any) -> None:
+        compiled = query.compile(dialect=dialect)
+        self.sql[name, dense] = (compiled.string, tuple(compiled.positiontup or ()))
+
+    def run(self, conn: Connection, name: str, values: dict[str, Any], dense: bool = True) -> list[Any]:
+        """Every row of read `name` with these parameters, as the driver gives them."""
         sql, order = self.sql[name, dense]
-        values: dict[str, Any] = {"lo": ids[0], "hi": ids[-1]} if dense else {
-            "ids": ids if self.postgres else json.dumps(ids)}
         cur = _driver(conn).cursor()
         try:
             cur.execute(sql, values if self.postgres else tuple(values[k] for k in order))
-            got = cur.fetchall()
+            return list(cur.fetchall())
         finally:
             cur.close()
-        return [row for row in got if row[0] in wanted]
+
+    def __call__(self, conn: Connection, name: str, ids: list[int], wanted: set[int]) -> list[Any]:
+        """The rows of `name` for the sorted `ids` (only theirs: a BETWEEN also matches others)."""
+        dense = len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids)
+        values: dict[str, Any] = {"lo": ids[0], "hi": ids[-1]} if dense else {
+            "ids": ids if self.postgres else json.dumps(ids)}
+        return [row for row in self.run(conn, name, values, dense) if row[0] in wanted]
 
 
 def _sqlite_moment(v: str | None) -> datetime | None:
@@ -705,13 +715,15 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     """(person id, next_check_at as read) for everyone the sweep must look at now: never looked at,
     changed since, or with a time threshold passed. Two range scans of the next_check_at index,
     however many people there are; the platform is filtered here, so no join can steer the database
-    to a scan of everyone."""
+    to a scan of everyone. Read on the driver's cursor, as the batches are (`_Reads`)."""
     conn = session.connection()
-    base = select(col(Person.id), col(Person.next_check_at), col(Person.workspace_id))
-    rows: list[Any] = [
-        *conn.execute(base.where(col(Person.next_check_at).is_(None))).all(),
-        *conn.execute(base.where(col(Person.next_check_at) <= now)).all(),
-    ]
+    read = _reads(conn)
+    unchecked = read.run(conn, "unchecked", {})
+    due = read.run(conn, "due", {"now": now if read.postgres else _Stored(conn)(now)})
+    if read.convert:
+        moment = read.moment
+        due = [(pid, moment(at), ws) for pid, at, ws in due]
+    rows: list[Any] = [*unchecked, *due]
     if platform is not None and rows:
         mine = set(conn.execute(select(col(Workspace.id)).where(col(Workspace.platform) == platform)).scalars())
         rows = [r for r in rows if r[2] in mine]
