@@ -750,28 +750,34 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _plan_batch(
-    session: Session,
-    batch: list[int],
-    seen: dict[int, datetime | None],
-    now: datetime,
-    policy: Policy,
-    by_cohort: dict[int, list[DareInfo]],
-    dare_ids: set[int],
-    rules: frozenset[str] | None,
-) -> tuple[list[catalog.OutboxRow], dict[int, datetime] | None]:
-    """Plan one sorted batch of people: read their state and run the rules. Returns the rows to insert
-    and the next_check_at to set (None for a sweep of some rules only)."""
-    horizon = now + policy.plan_ahead
-    plan_ahead = policy.plan_ahead
-    opt_out_exempt = _OPT_OUT_EXEMPT
-    next_check = dict.fromkeys(batch, now + RECHECK)
-    conn = session.connection()
+_Read = tuple[list[int], list[ParticipantState | InstructorState], dict[int, Any], set[str]]
+
+
+def _read_batch(conn: Connection, batch: list[int], by_cohort: dict[int, list[DareInfo]],
+                dare_ids: set[int]) -> _Read:
+    """One sorted batch of people as the rules need it: (the batch, their states, their person rows, the keys
+    already in the outbox for them)."""
     states, persons = _sweep_states(conn, batch, by_cohort, dare_ids)
     existing: set[str] = set()
     if states:
         loaded = sorted({s.person_id for s in states})
         existing = {key for _pid, key in _reads(conn)(conn, "keys", loaded, set(loaded))}
+    return batch, states, persons, existing
+
+
+def _plan_batch(
+    read: _Read,
+    now: datetime,
+    policy: Policy,
+    rules: frozenset[str] | None,
+) -> tuple[list[catalog.OutboxRow], dict[int, datetime] | None]:
+    """Run the rules over one batch read by `_read_batch`. Returns the rows to insert and the next_check_at
+    to set (None for a sweep of some rules only)."""
+    batch, states, persons, existing = read
+    horizon = now + policy.plan_ahead
+    plan_ahead = policy.plan_ahead
+    opt_out_exempt = _OPT_OUT_EXEMPT
+    next_check = dict.fromkeys(batch, now + RECHECK)
     planned: dict[str, catalog.OutboxRow] = {}
     per_dare: dict[int, Policy] = {}
     for s in states:
@@ -857,6 +863,54 @@ class _Writer:
         return self.inserted
 
 
+class _Reader:
+    """PostgreSQL: reads the batches ahead on a connection of its own in a thread, while the sweep runs the
+    rules over the batch before: the server answers the reads while the rules run (the thread waits for it
+    without the GIL). At most two batches wait; each is read in a transaction of its own."""
+
+    def __init__(self, engine: Engine, ids: list[int], by_cohort: dict[int, list[DareInfo]],
+                 dare_ids: set[int]) -> None:
+        self.engine, self.ids, self.by_cohort, self.dare_ids = engine, ids, by_cohort, dare_ids
+        self.batches: queue.Queue[_Read | BaseException | None] = queue.Queue(maxsize=2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="darebot-sweep-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                for chunk in _chunks(self.ids, CHUNK):
+                    if self.stopped.is_set():
+                        return
+                    with conn.begin():
+                        read = _read_batch(conn, list(chunk), self.by_cohort, self.dare_ids)
+                    self._put(read)
+        except BaseException as e:  # handed to the sweep's thread
+            self._put(e)
+            return
+        self._put(None)
+
+    def _put(self, item: _Read | BaseException | None) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.batches.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[_Read]:
+        while (item := self.batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        self.thread.join()
+
+    def close(self) -> None:
+        """Stop reading ahead (the sweep failed)."""
+        self.stopped.set()
+        self.thread.join()
+
+
 def _own_connections(bind: Engine | Connection) -> TypeGuard[Engine]:
     """An engine whose pool opens another connection to the same database (not a SQLite memory database,
     whose pool hands every thread one shared connection, nor a session bound to one connection)."""
@@ -901,12 +955,19 @@ def plan(
         ).all()
         seen = {pid: at for pid, at in found}
     bind = session.get_bind()
-    writer = _Writer(bind, seen) if len(ids) > CHUNK and _own_connections(bind) else None
+    writer: _Writer | None = None
+    reader: _Reader | None = None
+    if len(ids) > CHUNK and _own_connections(bind):
+        writer = _Writer(bind, seen)
+        if bind.dialect.name == "postgresql":
+            reader = _Reader(bind, ids, by_cohort, dare_ids)
+    batches: Iterable[_Read] = reader if reader is not None else (
+        _read_batch(session.connection(), list(chunk), by_cohort, dare_ids) for chunk in _chunks(ids, CHUNK))
     total = 0
     try:
-        for chunk in _chunks(ids, CHUNK):
+        for read in batches:
             with _gc_paused():
-                job = _plan_batch(session, list(chunk), seen, now, policy, by_cohort, dare_ids, rules)
+                job = _plan_batch(read, now, policy, rules)
                 if writer is not None:
                     session.commit()  # ends this batch's reads (the writer commits its writes)
                     writer.put(job)
@@ -914,11 +975,12 @@ def plan(
                 total += _write(session.connection(), *job, seen)
             session.commit()
     except BaseException:
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:
-                log.exception("the sweep's writer failed as well")
+        for other in (reader, writer):
+            if other is not None:
+                try:
+                    other.close()
+                except Exception:
+                    log.exception("the sweep's %s failed as well", type(other).__name__)
         raise
     if writer is not None:
         total += writer.close()
