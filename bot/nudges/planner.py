@@ -3,8 +3,10 @@
 Idempotent: each row's unique key is `person:rule:subject:period`; keys already in the outbox are
 left out and the rest inserted so that a conflict is skipped (ON CONFLICT (key) DO NOTHING), so planning
 twice (or two planners racing) plans once. Set-based: people are processed in batches of person ids
-(memory stays flat however large the workspace), each read in a few statements as plain tuples, run
-through the pure rules, and written in one statement.
+(memory stays flat however large the workspace), each read in a few statements as plain tuples on the
+driver's cursor, run through the pure rules, and written in one statement (a COPY on PostgreSQL). In a
+sweep of several batches a writer thread writes each batch while the next is planned, and on PostgreSQL
+a reader thread reads the batches ahead.
 """
 
 from __future__ import annotations
@@ -669,8 +671,9 @@ class _Stored:
 
 
 def insert_nudges(session: Session, rows: list[catalog.OutboxRow]) -> int:
-    """INSERT ... ON CONFLICT (key) DO NOTHING, one statement (PostgreSQL) or one executemany of plain
-    tuples (SQLite) for the batch; returns the number of rows actually inserted."""
+    """Insert the batch, skipping keys already there: a COPY on PostgreSQL (an INSERT ... ON CONFLICT (key)
+    DO NOTHING of JSON rows after a conflict), one INSERT ... ON CONFLICT of JSON rows on SQLite; returns
+    the number of rows actually inserted."""
     return _insert(session.connection(), rows)
 
 
@@ -730,6 +733,9 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     return sorted((pid, at) for pid, at, _ws in rows)
 
 
+# The fields of a planned row after planned_at (status, attempts, last_error): OutboxRow's defaults.
+_ROW_DEFAULTS = tuple(catalog.OutboxRow._field_defaults[f] for f in catalog.OutboxRow._fields[7:])
+
 # Rules whose nudges still go to someone who turned them off.
 _OPT_OUT_EXEMPT = frozenset(x.name for x in catalog.RULES if x.exempt("opt-out"))
 
@@ -774,6 +780,7 @@ def _plan_batch(
     """Run the rules over one batch read by `_read_batch`. Returns the rows to insert and the next_check_at
     to set (None for a sweep of some rules only)."""
     batch, states, persons, existing = read
+    new = tuple.__new__
     horizon = now + policy.plan_ahead
     plan_ahead = policy.plan_ahead
     opt_out_exempt = _OPT_OUT_EXEMPT
@@ -809,7 +816,8 @@ def _plan_batch(
                 continue
             if not enabled and rule not in opt_out_exempt:
                 continue
-            planned[key] = catalog.OutboxRow(key, ws, pid, rule, subject[:80], due_at, now)
+            # (tuple.__new__ skips the namedtuple's Python-level __new__: once per planned row)
+            planned[key] = new(catalog.OutboxRow, (key, ws, pid, rule, subject[:80], due_at, now) + _ROW_DEFAULTS)
     return catalog.one_overdue_per_person(list(planned.values()), now), next_check if rules is None else None
 
 
@@ -937,8 +945,10 @@ def plan(
     most RECHECK from now, for reasons that appear with time alone, such as a new week's digest).
     A sweep restricted to some `rules` looks at the same people but leaves their due time alone.
 
-    Set-based: a batch of CHUNK people is read in eight statements, run through the rules, written
-    with one INSERT and one UPDATE, and committed."""
+    Set-based: a batch of CHUNK people is read in nine statements (its states and the outbox keys it
+    already has), run through the rules, written with one COPY or INSERT and one UPDATE, and committed.
+    With more than one batch on an engine of its own connections, a writer thread writes (and on
+    PostgreSQL a reader thread reads ahead) while this thread runs the rules."""
     dares = _active_dares(session, now, policy, platform=platform)
     by_cohort: dict[int, list[DareInfo]] = defaultdict(list)
     for info, _ctz in dares:
