@@ -474,7 +474,7 @@ def _sqlite_day(v: str | None) -> date | None:
     return None if v is None else date.fromisoformat(v)
 
 
-_readers: dict[tuple[str, bool], _Reads] = {}
+_readers: dict[tuple[str, str, bool], _Reads] = {}
 
 
 def _driver(conn: Connection) -> Any:
@@ -490,9 +490,10 @@ def _reads(conn: Connection) -> _Reads:
     # psycopg gives timestamptz values in the session's zone (datetime.UTC itself in a UTC session), which
     # UTCDateTime would move to UTC; SQLite gives text.
     convert = name != "postgresql" or _driver(conn).info.timezone is not UTC
-    found = _readers.get((name, convert))
+    key = (name, conn.dialect.driver, convert)
+    found = _readers.get(key)
     if found is None:
-        found = _readers[name, convert] = _Reads(conn.dialect, convert)
+        found = _readers[key] = _Reads(conn.dialect, convert)
     return found
 
 
@@ -550,8 +551,9 @@ def _sweep_states(
         pid: {c.id: c for c in mine} for pid, mine in _by_person(raw, ContactInfo).items()
     }
     raw = rows("outreach")
-    if sqlite:  # (person, id, contact, attempt, sent_on, status, replied_on, meeting_on, channel)
-        raw = [(r[0], r[1], r[2], r[3], day(r[4]), r[5], day(r[6]), day(r[7]), r[8]) for r in raw]
+    if sqlite:  # (person, id, contact, attempt, sent_on, status, replied_on, meeting_on, channel); the most rows
+        iso = date.fromisoformat  # (`x and iso(x)` keeps a NULL None)
+        raw = [(r[0], r[1], r[2], r[3], iso(r[4]), r[5], r[6] and iso(r[6]), r[7] and iso(r[7]), r[8]) for r in raw]
     outreaches = _by_person(raw, OutreachInfo)
     raw = rows("interviews")
     if read.convert:  # (person, id, contact, held_on, created_at, asked)
@@ -562,7 +564,7 @@ def _sweep_states(
         stories.setdefault(pid, []).append(moment(at) if read.convert else at)
     raw = rows("calls")
     if sqlite:  # (person, id, company, answer, occurred_on)
-        raw = [(r[0], r[1], r[2], r[3], day(r[4])) for r in raw]
+        raw = [(r[0], r[1], r[2], r[3], date.fromisoformat(r[4])) for r in raw]
     calls = _by_person(raw, RecruiterInfo)
 
     states: list[ParticipantState | InstructorState] = []
