@@ -279,21 +279,3 @@ def test_a_batch_racing_another_planner_inserts_only_the_rows_it_adds(cohort: tu
         s.commit()
         assert s.execute(select(func.count()).select_from(Nudge)).scalar_one() == len(rows)
 
-
-def test_the_executemany_fallback_stores_what_the_json_statements_store(
-        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite older than 3.38 (no JSON operators) writes each batch with an executemany: same rows, same marks."""
-    db = Database(f"sqlite:///{tmp_path / 'fallback.sqlite3'}")
-    db.upgrade()
-    _populate(db)
-    monkeypatch.setattr(planner, "CHUNK", 16)  # several batches: the writer thread as well
-    with db.session() as s:
-        planner.plan(s, NOW, DEFAULT_POLICY, platform="console")
-    with_json = _outbox(db)
-    _reset(db)
-    monkeypatch.setattr(planner, "_SQLITE_JSON", False)
-    with db.session() as s:
-        planner.plan(s, NOW, DEFAULT_POLICY, platform="console")
-    assert _outbox(db) == with_json
-    assert len(with_json[0]) > 150
-    db.dispose()

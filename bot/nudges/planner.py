@@ -4,9 +4,9 @@ Idempotent: each row's unique key is `person:rule:subject:period`; keys already 
 left out and the rest inserted so that a conflict is skipped (ON CONFLICT (key) DO NOTHING), so planning
 twice (or two planners racing) plans once. Set-based: people are processed in batches of person ids
 (memory stays flat however large the workspace), each read in a few statements as plain tuples on the
-driver's cursor, run through the pure rules, and written in one statement (a COPY on PostgreSQL). In a
-sweep of several batches a writer thread writes each batch while the next is planned, and on PostgreSQL
-a reader thread reads the batches ahead.
+driver's cursor, run through the pure rules, and written in one statement (a COPY on PostgreSQL). On
+PostgreSQL, in a sweep of several batches, a writer thread writes each batch while the next is planned
+and a reader thread reads the batches ahead.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import gc
 import json
 import logging
 import queue
-import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +23,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard
 
 from sqlalchemy import ARRAY, Connection, Engine, Integer, any_, bindparam, func, literal_column, select
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlmodel import Session, SQLModel, col
 
 from bot.nudges import catalog
@@ -628,26 +626,14 @@ _PG_NEXT_CHECK = (
     "UPDATE person SET next_check_at = (r->>1)::timestamptz FROM json_array_elements(%(rows)s::json) AS r "
     "WHERE person.id = (r->>0)::int AND person.next_check_at IS NOT DISTINCT FROM (r->>2)::timestamptz"
 )
-# SQLite: the batch as one JSON array of rows too (the datetimes as SQLAlchemy stores them), so the whole
-# insert is one step of one statement, run without the GIL: an executemany takes the GIL back for every
-# row, which a writer thread would wait for while the rules run. ("WHERE true" lets SQLite parse the
-# upsert after a SELECT.) Older SQLite without the JSON functions or UPDATE ... FROM gets an executemany.
-_SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
+# SQLite: the driver's executemany of plain tuples, the datetimes stored as SQLAlchemy stores them. (One
+# INSERT ... SELECT from a JSON array costs SQLite about 70% more CPU than the executemany.)
 _SQLITE_INSERT = (
-    f"INSERT INTO nudge ({_COLUMNS}) SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(catalog.OutboxRow._fields)))
-    + " FROM json_each(?) WHERE true ON CONFLICT (key) DO NOTHING"
-)
-_SQLITE_INSERT_MANY = (
     f"INSERT INTO nudge ({_COLUMNS}) VALUES ({', '.join('?' * len(catalog.OutboxRow._fields))}) "
     "ON CONFLICT (key) DO NOTHING"
 )
 # Compare-and-set: a command that marked the person while this sweep ran keeps its mark.
-_SQLITE_NEXT_CHECK = (
-    "UPDATE person SET next_check_at = json_extract(r.value, '$[1]') FROM json_each(?) AS r "
-    "WHERE person.id = json_extract(r.value, '$[0]') AND person.next_check_at IS json_extract(r.value, '$[2]')"
-)
-_SQLITE_NEXT_CHECK_MANY = "UPDATE person SET next_check_at = ? WHERE id = ? AND next_check_at IS ?"
+_SQLITE_NEXT_CHECK = "UPDATE person SET next_check_at = ? WHERE id = ? AND next_check_at IS ?"
 
 
 class _Stored:
@@ -674,7 +660,7 @@ class _Stored:
 
 def insert_nudges(session: Session, rows: list[catalog.OutboxRow]) -> int:
     """Insert the batch, skipping keys already there: a COPY on PostgreSQL (an INSERT ... ON CONFLICT (key)
-    DO NOTHING of JSON rows after a conflict), one INSERT ... ON CONFLICT of JSON rows on SQLite; returns
+    DO NOTHING of JSON rows after a conflict), an executemany of INSERT ... ON CONFLICT on SQLite; returns
     the number of rows actually inserted."""
     return _insert(session.connection(), rows)
 
@@ -700,9 +686,7 @@ def _insert(conn: Connection, rows: list[catalog.OutboxRow]) -> int:
             params = [(*r[:5], stored(r.due_at), stored(r.planned_at), *r[7:]) for r in rows]
             return conn.exec_driver_sql(_PG_INSERT, {"rows": json.dumps(params)}).rowcount
     params = [(*r[:5], stored(r.due_at), stored(r.planned_at), *r[7:]) for r in rows]
-    if _SQLITE_JSON:
-        return conn.exec_driver_sql(_SQLITE_INSERT, (json.dumps(params),)).rowcount
-    return conn.exec_driver_sql(_SQLITE_INSERT_MANY, params).rowcount
+    return conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
 
 
 def _set_next_check(conn: Connection, next_check: dict[int, datetime], seen: dict[int, datetime | None]) -> None:
@@ -710,10 +694,8 @@ def _set_next_check(conn: Connection, next_check: dict[int, datetime], seen: dic
     params = [(pid, stored(at), stored(seen.get(pid))) for pid, at in next_check.items()]
     if stored.postgres:
         conn.exec_driver_sql(_PG_NEXT_CHECK, {"rows": json.dumps(params)})
-    elif _SQLITE_JSON:
-        conn.exec_driver_sql(_SQLITE_NEXT_CHECK, (json.dumps(params),))
     else:
-        conn.exec_driver_sql(_SQLITE_NEXT_CHECK_MANY, [(at, pid, was) for pid, at, was in params])
+        conn.exec_driver_sql(_SQLITE_NEXT_CHECK, [(at, pid, was) for pid, at, was in params])
 
 
 def due_people(session: Session, now: datetime, *, platform: str | None = None) -> list[tuple[int, datetime | None]]:
@@ -835,11 +817,11 @@ _Job = tuple[list[catalog.OutboxRow], dict[int, datetime] | None]
 
 
 class _Writer:
-    """Writes each batch (and commits it) on a connection of its own in a thread, while the sweep reads and
-    plans the next batch: PostgreSQL's server inserts while the rules run instead of after them, and SQLite
-    releases the GIL while it steps through an insert, so its B-tree work runs on another core. At most
-    one planned batch waits. Batches are disjoint sets of people, so the reads of one never depend on the
-    writes of another still in flight."""
+    """PostgreSQL: writes each batch (and commits it) on a connection of its own in a thread, while the
+    sweep reads and plans the next batch, so the server inserts while the rules run instead of after
+    them. At most one planned batch waits. Batches are disjoint sets of people, so the reads of one never
+    depend on the writes of another still in flight. (Not on SQLite: sqlite3 takes the GIL back for every
+    row of an executemany, and a reader beside a writer keeps the WAL growing; measured slower.)"""
 
     def __init__(self, engine: Engine, seen: dict[int, datetime | None]) -> None:
         self.engine, self.seen = engine, seen
@@ -921,14 +903,10 @@ class _Reader:
         self.thread.join()
 
 
-def _own_connections(bind: Engine | Connection) -> TypeGuard[Engine]:
-    """An engine whose pool opens another connection to the same database (not a SQLite memory database,
-    whose pool hands every thread one shared connection, nor a session bound to one connection)."""
-    if not isinstance(bind, Engine):
-        return False
-    if bind.dialect.name == "postgresql":
-        return True
-    return bind.dialect.name == "sqlite" and not isinstance(bind.pool, (SingletonThreadPool, StaticPool))
+def _threaded(bind: Engine | Connection) -> TypeGuard[Engine]:
+    """A PostgreSQL engine (not a session bound to one connection): reader and writer threads get
+    connections of their own from its pool."""
+    return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
 
 
 def plan(
@@ -949,8 +927,8 @@ def plan(
 
     Set-based: a batch of CHUNK people is read in nine statements (its states and the outbox keys it
     already has), run through the rules, written with one COPY or INSERT and one UPDATE, and committed.
-    With more than one batch on an engine of its own connections, a writer thread writes (and on
-    PostgreSQL a reader thread reads ahead) while this thread runs the rules."""
+    With more than one batch on PostgreSQL, a writer thread writes and a reader thread reads ahead while
+    this thread runs the rules."""
     dares = _active_dares(session, now, policy, platform=platform)
     by_cohort: dict[int, list[DareInfo]] = defaultdict(list)
     for info, _ctz in dares:
@@ -969,10 +947,10 @@ def plan(
     bind = session.get_bind()
     writer: _Writer | None = None
     reader: _Reader | None = None
-    if len(ids) > CHUNK and _own_connections(bind):
+    if len(ids) > CHUNK and _threaded(bind):
+        session.commit()  # the threads read and write on connections of their own: let them see this session's
         writer = _Writer(bind, seen)
-        if bind.dialect.name == "postgresql":
-            reader = _Reader(bind, ids, by_cohort, dare_ids)
+        reader = _Reader(bind, ids, by_cohort, dare_ids)
     batches: Iterable[_Read] = reader if reader is not None else (
         _read_batch(session.connection(), list(chunk), by_cohort, dare_ids) for chunk in _chunks(ids, CHUNK))
     total = 0
