@@ -131,7 +131,8 @@ class Result:
     peak_mb: float   # peak resident set after both sweeps
     heap_mb: float | None = None  # peak Python heap (tracemalloc) of a first sweep, on an emptied outbox
     first_cpu_s: float | None = None  # CPU seconds of the sweeping process in the first sweep
-    first_server_cpu_s: float | None = None  # and of its PostgreSQL backend
+    first_server_cpu_s: float | None = None  # and of its PostgreSQL backends (the session's and the writer's)
+    first_main_cpu_s: float | None = None  # of the sweep's own thread (reads and rules; the writer thread apart)
 
     @property
     def rate(self) -> float:
@@ -173,16 +174,21 @@ def _peak_mb() -> float:
 
 
 def _server_cpu(s: Session) -> float | None:
-    """CPU seconds used so far by this session's PostgreSQL backend (a local server we can read), else None."""
+    """CPU seconds used so far by the PostgreSQL backends connected to this database (a local server we can
+    read: the session's, and the writer's once it has connected; it stays in the pool), else None."""
     if s.get_bind().dialect.name != "postgresql":
         return None
-    pid = s.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    pids = s.connection().exec_driver_sql(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").scalars().all()
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def sweep_once(db: Database, cpu: dict[str, float | None] | None = None) -> tuple[float, int]:
@@ -191,12 +197,13 @@ def sweep_once(db: Database, cpu: dict[str, float | None] | None = None) -> tupl
     gc.collect()
     with db.session() as s:
         server = _server_cpu(s)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
         planned = plan(s, NOW, DEFAULT_POLICY, platform="console")
-        elapsed, used = time.perf_counter() - t0, time.process_time() - c0
+        elapsed, used, main = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - m0
         after = _server_cpu(s)
     if cpu is not None:
         cpu["first_cpu_s"] = used
+        cpu["first_main_cpu_s"] = main
         cpu["first_server_cpu_s"] = after - server if after is not None and server is not None else None
     return elapsed, planned
 
@@ -240,6 +247,7 @@ def run_case(db: Database, backend: str, n: int, heap: bool = False) -> Result:
                          capture_output=True, text=True).stdout
     r = Result(backend, n, **json.loads(out.strip().splitlines()[-1]))
     cpu = f" (CPU: {r.first_cpu_s:.1f}s here" if r.first_cpu_s is not None else " ("
+    cpu += f", {r.first_main_cpu_s:.1f}s of it in the sweep's thread" if r.first_main_cpu_s is not None else ""
     cpu += f", {r.first_server_cpu_s:.1f}s in the server)" if r.first_server_cpu_s is not None else ")"
     print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s{cpu}, steady {r.steady_s:.1f}s, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)

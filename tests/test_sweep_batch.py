@@ -11,6 +11,7 @@ batches must equal the ones delivery reads for one person at send time (`load_st
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from bot.nudges import catalog, planner
 from bot.nudges.policy import DEFAULT_POLICY
+from bot.nudges.rules import ParticipantState
 from storage.db import Database
 from storage.models import (
     Acceptance,
@@ -232,10 +234,15 @@ def test_rows_are_stored_as_sqlalchemy_stores_them(cohort: tuple[Database, list[
             1 for m in marked if m <= NOW + timedelta(hours=1))
 
 
-def test_batched_states_are_the_states_delivery_reads(cohort: tuple[Database, list[int]]) -> None:
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
+def test_batched_states_are_the_states_delivery_reads(cohort: tuple[Database, list[int]], zone: str) -> None:
+    """Value for value and type for type (compared by repr: a datetime in another zone, or 1 for True, would
+    show), in whatever time zone the PostgreSQL session hands timestamps back."""
     db, ids = cohort
     for now in SWEEPS[::2]:
         with db.session() as s:
+            if db.is_postgres:
+                s.connection().exec_driver_sql(f"SET TIME ZONE '{zone}'")
             dares = planner._active_dares(s, now, DEFAULT_POLICY, platform="console")
             by_cohort = defaultdict(list)
             for info, _ in dares:
@@ -252,6 +259,12 @@ def test_batched_states_are_the_states_delivery_reads(cohort: tuple[Database, li
 
         assert sorted(batched, key=order) == sorted(one, key=order)
 
+        def exact(states: list[Any]) -> str:  # contacts in id order: neither read orders them
+            return repr([dataclasses.replace(st, contacts=dict(sorted(st.contacts.items())))
+                         if isinstance(st, ParticipantState) else st for st in sorted(states, key=order)])
+
+        assert exact(batched) == exact(one)
+
 
 def test_a_batch_racing_another_planner_inserts_only_the_rows_it_adds(cohort: tuple[Database, list[int]]) -> None:
     """Two planners may write the same keys: the second batch keeps the first's rows and adds its own."""
@@ -265,3 +278,4 @@ def test_a_batch_racing_another_planner_inserts_only_the_rows_it_adds(cohort: tu
         assert planner.insert_nudges(s, rows) == len(rows) - 9
         s.commit()
         assert s.execute(select(func.count()).select_from(Nudge)).scalar_one() == len(rows)
+
