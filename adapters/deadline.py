@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 
 BUDGET = 2.0  # seconds of engine time that still leave room to answer inside a 3-second deadline
 BUSY_BUDGET = 0.0  # the same when commands already wait for the engine: acknowledge at once
-# Engine threads. The engine is CPU-bound Python under one GIL: more threads add no throughput on
-# SQLite, only more contenders for the GIL against the event loop that acknowledges requests (the
-# burst profile in docs/benchmarks.md), while two let a short command pass a long one and overlap
-# PostgreSQL's network waits.
+# Engine threads. The engine is CPU-bound Python under one GIL. On PostgreSQL two overlap the
+# network waits and let a short command pass a long one. On SQLite a second thread adds no throughput,
+# only a second contender for the GIL against the event loop that acknowledges requests: when a busy
+# engine thread gives the GIL up, the other one took it about as often as the loop did. Measured side
+# by side (docs/benchmarks.md), one thread gave a 50-person board's ack p99 1.9x the bare app's
+# instead of 4.9x, and more answers a second.
 ENGINE_THREADS = 2
+SQLITE_ENGINE_THREADS = 1
 # How long a busy engine thread may keep the GIL once the event loop asks for it (CPython's default
 # is 5 ms). The loop gives the GIL up at every socket call (reading a request, writing an ack,
 # posting an answer) and must win it back each time, so with the engine busy each of those waited
@@ -76,6 +79,11 @@ class EngineLane:
         # Foreground calls on a thread now. Background ones don't count: a command waits at most for
         # those already running (it goes ahead of every queued one), so they don't make it "busy".
         self._running = 0
+
+    def fit(self, *, sqlite: bool) -> None:
+        """Size the lane for the database this process serves (see ENGINE_THREADS)."""
+        with self._lock:
+            self.threads = SQLITE_ENGINE_THREADS if sqlite else ENGINE_THREADS
 
     @property
     def busy(self) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
 from adapters.config import Settings
+from adapters.deadline import ENGINE
 from bot.clock import Clock, SystemClock
 from bot.dashboard import DashboardConfig
 from bot.engine import Engine
@@ -40,6 +41,7 @@ def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messeng
     """The engine with its ports; with a messenger, the nudge scheduler too (its kick is the engine's
     outbox listener, so a command that plans a DM due now gets it sent at once). With an observer, the
     engine's commands and the scheduler's sweeps are reported to it, and the messenger's DMs counted."""
+    ENGINE.fit(sqlite=db.is_sqlite)
     nudges = None
     if messenger is not None:
         if observer is not None:
