@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -14,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
 from bot import commands as c
+from bot.collector import collector_paused
 from bot.context import Context
 from bot.errors import UsageError
 from bot.privacy import visible_stories
@@ -131,7 +129,7 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     # The instructor's private board lists everyone by name, marked with their setting: the report names them anyway.
     teacher = not cmd.post and mine.is_instructor
     show = cmd.show or "all"
-    with _gc_paused():
+    with collector_paused():
         places = _places(ctx, cohort, cmd, since=since, goal=goal, viewer=viewer, teacher=teacher)
     headers: tuple[str, ...] = ("#", "Name", "Points", "Interviews", "Attempts", "Follow-ups", "Stories")
     if teacher:
@@ -219,22 +217,6 @@ def _places(ctx: Context, cohort: Cohort, cmd: c.Board, *, since: date | None, g
                    for rank, st in on_page),
         everyone=len(stats), listed=len(listed), hidden=hidden, pages=pages, page=page,
         me=(mine[0], mine[1].score) if mine is not None and mine not in on_page else None)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A big cohort's ranking builds tens of thousands of small acyclic objects that reference counting
-    frees when _places returns; the cyclic collector, run while they live, would move them to its oldest
-    generation and soon walk every object of the process for nothing (a 70 ms pause every other
-    5,000-person board). Left as it was found (a caller may have disabled it), as in the planner."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _row(rank: int, st: Standing, goal: int, *, viewer: Person | None, teacher: bool,

@@ -11,20 +11,19 @@ and a reader thread reads the batches ahead.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import queue
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard
 
 from sqlalchemy import ARRAY, Connection, Engine, Integer, any_, bindparam, func, literal_column, select
 from sqlmodel import Session, SQLModel, col
 
+from bot.collector import collector_paused
 from bot.nudges import catalog
 from bot.nudges.policy import DEFAULT_POLICY, Policy
 from bot.nudges.rules import (
@@ -724,22 +723,6 @@ _ROW_DEFAULTS = tuple(catalog.OutboxRow._field_defaults[f] for f in catalog.Outb
 _OPT_OUT_EXEMPT = frozenset(x.name for x in catalog.RULES if x.exempt("opt-out"))
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A batch builds tens of thousands of small acyclic objects (rows, snapshots, candidates) that
-    reference counting frees; the cyclic collector would walk every live object of the process many
-    times over while they are built, for nothing (about a third of a first sweep's time). Paused for
-    one batch at a time, and left as it was found (a caller may have disabled it)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 _Read = tuple[list[int], list[ParticipantState | InstructorState], dict[int, Any], set[str]]
 
 
@@ -956,7 +939,7 @@ def plan(
     total = 0
     try:
         for read in batches:
-            with _gc_paused():
+            with collector_paused():
                 job = _plan_batch(read, now, policy, rules)
                 if writer is not None:
                     session.commit()  # ends this batch's reads (the writer commits its writes)
