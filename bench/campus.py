@@ -281,12 +281,12 @@ def measure(url: str, backend: str, shape: Shape, rep: Any, repeat: int) -> None
                 Figure(section, f"{name} p99", pct(xs, 0.99), "ms", limit=limit))
         print(f"  campus {backend:<8} {name:<22} p50 {statistics.median(xs):7.1f}  p99 {pct(xs, 0.99):7.1f} ms",
               flush=True)
-    rep.add(Figure(section, "log: engine vs its own SQL by hand (driver), median", statistics.median(engine_log),
-                   "ms", limit=2.0 * statistics.median(driver_log)))
+    ratio = statistics.median(engine_log) / statistics.median(driver_log)
+    rep.add(Figure(section, "log: its own SQL by hand (driver), median", statistics.median(driver_log), "ms"),
+            Figure(section, "log: engine / its own SQL by hand (medians)", ratio, "x", limit=2.0))
     rep.note(section, f"The log's own SQL through the bare driver: median {statistics.median(driver_log):.2f} ms, "
              f"engine {statistics.median(engine_log):.2f} ms, ratio "
-             f"{statistics.median(engine_log) / statistics.median(driver_log):.2f}x (target <= 2x: the limit shown "
-             f"is 2x the driver's time). {len(statements)} statements per log.")
+             f"{ratio:.2f}x (target <= 2x). {len(statements)} statements per log.")
     if failures:
         rep.note(section, "Refused commands (the figures include them): " + "; ".join(failures))
 

@@ -34,16 +34,6 @@ MIGRATION_LOCK = 0x64617265
 log = logging.getLogger("darebot.db")
 
 
-def _postgres_session(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    """Plan every statement for its own parameters. psycopg prepares a statement after a few runs, and
-    PostgreSQL then may reuse one generic plan for every cohort: built for an average cohort of 50, it
-    nested-looped a 5,000-person board for 1.5 s instead of 0.12 s (docs/benchmarks.md)."""
-    cursor = dbapi_conn.cursor()
-    cursor.execute("SET plan_cache_mode = force_custom_plan")
-    cursor.close()
-    dbapi_conn.commit()  # a SET inside the connection's first transaction would end with its rollback
-
-
 class DatabaseUnavailable(Exception):
     """The database did not answer within the allowed time."""
 
@@ -120,8 +110,6 @@ class Database:
             event.listen(self.engine, "before_cursor_execute", _sqlite_before_execute)
             event.listen(self.engine, "commit", _sqlite_end)
             event.listen(self.engine, "rollback", _sqlite_end)
-        else:
-            event.listen(self.engine, "connect", _postgres_session)
 
     def _remember_file(self, _dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         if self.path is not None and self._identity is None:

@@ -53,16 +53,3 @@ def test_db_url_gives_an_empty_database(db_url, request):
     finally:
         engine.dispose()
 
-
-@pytest.mark.postgres
-def test_darebot_plans_each_statement_for_its_own_parameters(pg_url):
-    # A generic plan cached for a prepared statement once took a 5,000-person board from 0.12 to 1.5 s.
-    from storage.db import Database
-
-    db = Database(pg_url)
-    try:
-        for _ in range(3):  # every pooled connection, not only the first, and after the pool's rollback
-            with db.engine.connect() as conn:
-                assert conn.execute(sa.text("show plan_cache_mode")).scalar_one() == "force_custom_plan"
-    finally:
-        db.dispose()
