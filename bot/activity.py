@@ -34,9 +34,8 @@ from bot.errors import UsageError
 from bot.questions import check_ids, suggest
 from bot.registry import command, form_action
 from bot.replies import Field, Reply, Section, text_reply
-from bot.stats import latest_dare_id
+from bot.stats import latest_dare_id, window_start
 from bot.validate import name_key
-from bot.zones import local_date
 from storage.models import (
     Acceptance,
     Cohort,
@@ -202,8 +201,7 @@ def _running_query() -> SaSelect[str, str, datetime, int, int | None]:
 def _running_dares(ctx: Context) -> list[_Running]:
     """The dares of the cohorts I take part in, with my own goal: one statement."""
     rows = ctx.sql(_running_query(), person=ctx.me.id, workspace=ctx.ws.id).all()
-    # Each window starts the day its dare was issued, on the cohort's calendar (as stats.dare_window_start).
-    return [_Running(name, local_date(starts_at, tz), max(goal, own or 0)) for name, tz, starts_at, goal, own in rows]
+    return [_Running(name, window_start(starts_at, tz), max(goal, own or 0)) for name, tz, starts_at, goal, own in rows]
 
 
 def _before_dare(running: list[_Running], day: date) -> str:

@@ -104,7 +104,12 @@ def dare_window_start(dare: Dare | None, cohort: Cohort) -> date | None:
     """Activity counts from the day the current dare was issued, on the cohort's calendar."""
     if dare is None:
         return None
-    return dare.starts_at.astimezone(stored_zone(cohort.tz)).date()
+    return window_start(dare.starts_at, cohort.tz)
+
+
+def window_start(starts_at: datetime, cohort_tz: str | None) -> date:
+    """dare_window_start from the columns themselves (for callers that read columns, not objects)."""
+    return starts_at.astimezone(stored_zone(cohort_tz)).date()
 
 
 def latest_dare_id(cohort_id: SQLColumnExpression[int | None]) -> ScalarSelect[int | None]:
@@ -243,8 +248,7 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool, ha
            .where(who(Story.person_id), col(Story.cohort_id) == cohort_id, in_range(None, Story.created_at))
            .group_by(col(Story.person_id)).subquery("sto"))
     r = RecruiterCall
-    steps = (case((col(r.asked) != "", 1), else_=0) + case((col(r.answer).in_(("yes", "no")), 1), else_=0)
-             + case((col(r.connected) == True, 1), else_=0) + case((col(r.referred) == True, 1), else_=0))  # noqa: E712
+    steps = _recruiter_steps()
     rec = (sa_select(col(r.person_id), func.count().label("n"), func.sum(steps).label("steps"),
                      func.max(r.created_at).label("t"))
            .where(who(r.person_id), in_range(r.occurred_on, r.created_at)).group_by(col(r.person_id))
@@ -276,6 +280,14 @@ def _stats_query(has_dare: bool, has_since: bool, has_until: bool, one: bool, ha
     return q.order_by(m.c.joined_at, col(Person.id))
 
 
+def _recruiter_steps() -> Any:
+    """A recruiter call's steps taken, as a column (asked, answered yes or no, connected, referred):
+    the report's statement and the board's both score with it."""
+    r = RecruiterCall
+    return (case((col(r.asked) != "", 1), else_=0) + case((col(r.answer).in_(("yes", "no")), 1), else_=0)
+            + case((col(r.connected) == True, 1), else_=0) + case((col(r.referred) == True, 1), else_=0))  # noqa: E712
+
+
 @lru_cache(maxsize=4)
 def _board_query(has_since: bool, has_as_of: bool) -> Select[Any]:
     """The board's slice of _stats_query: only the counts that score or show, one row per participant.
@@ -303,8 +315,7 @@ def _board_query(has_since: bool, has_as_of: bool) -> Select[Any]:
            .where(who(Story.person_id), col(Story.cohort_id) == cohort_id, in_range(None, Story.created_at))
            .group_by(col(Story.person_id)).subquery("sto"))
     r = RecruiterCall
-    steps = (case((col(r.asked) != "", 1), else_=0) + case((col(r.answer).in_(("yes", "no")), 1), else_=0)
-             + case((col(r.connected) == True, 1), else_=0) + case((col(r.referred) == True, 1), else_=0))  # noqa: E712
+    steps = _recruiter_steps()
     rec = (sa_select(col(r.person_id), func.sum(steps).label("steps"))
            .where(who(r.person_id), in_range(r.occurred_on, r.created_at)).group_by(col(r.person_id))
            .subquery("rec"))
