@@ -111,10 +111,13 @@ _SWEPT: dict[bool, tuple[tuple[str, When], ...]] = {
 }
 
 
-def dues(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy) -> list[tuple[str, r.Due]]:
+def dues(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy,
+         clock: r.Clock | None = None) -> list[tuple[str, r.Due]]:
     """Every rule's (name, Due) for one state (rules of the other audience are skipped), in declaration
-    order; the rules share one Facts, so what several of them ask is worked out once."""
-    facts = r.Facts(state, now)
+    order; the rules share one Facts, so what several of them ask is worked out once. `clock`: the
+    r.Clock of the state's dare and zone at `now` under `policy`, shared by a sweep between everyone on
+    that pair (made here when not given)."""
+    facts = r.Facts(state, now, policy, clock)
     return [(name, d) for name, when in _SWEPT[isinstance(state, r.InstructorState)]
             for d in when(state, now, policy, facts)]
 

@@ -28,6 +28,7 @@ from bot.nudges import catalog
 from bot.nudges.policy import DEFAULT_POLICY, Policy
 from bot.nudges.rules import (
     Candidate,
+    Clock,
     ContactInfo,
     DareInfo,
     InstructorState,
@@ -726,6 +727,23 @@ _OPT_OUT_EXEMPT = frozenset(x.name for x in catalog.RULES if x.exempt("opt-out")
 _Read = tuple[list[int], list[ParticipantState | InstructorState], dict[int, Any], set[str]]
 
 
+class _Clocks(dict[tuple[int, str], Clock]):
+    """Each (dare id, zone)'s Clock at the sweep's moment, made on first need and kept from batch to batch,
+    each under its dare's Policy."""
+
+    def __init__(self, now: datetime, policy: Policy) -> None:
+        super().__init__()
+        self.now, self.policy = now, policy
+        self.policies: dict[int, Policy] = {}
+
+    def make(self, dare: DareInfo, tz: str) -> Clock:
+        p = self.policies.get(dare.id)
+        if p is None:
+            p = self.policies[dare.id] = self.policy.for_dare(dare)
+        clock = self[dare.id, tz] = Clock(dare, tz, self.now, p)
+        return clock
+
+
 def _read_batch(conn: Connection, batch: list[int], by_cohort: dict[int, list[DareInfo]],
                 dare_ids: set[int]) -> _Read:
     """One sorted batch of people as the rules need it: (the batch, their states, their person rows, the keys
@@ -743,9 +761,11 @@ def _plan_batch(
     now: datetime,
     policy: Policy,
     rules: frozenset[str] | None,
+    clocks: _Clocks,
 ) -> tuple[list[catalog.OutboxRow], dict[int, datetime] | None]:
     """Run the rules over one batch read by `_read_batch`. Returns the rows to insert and the next_check_at
-    to set (None for a sweep of some rules only)."""
+    to set (None for a sweep of some rules only). `clocks`: each (dare id, zone)'s Clock, kept by the
+    sweep from batch to batch."""
     batch, states, persons, existing = read
     new = tuple.__new__
     horizon = now + policy.plan_ahead
@@ -753,15 +773,15 @@ def _plan_batch(
     opt_out_exempt = _OPT_OUT_EXEMPT
     next_check = dict.fromkeys(batch, now + RECHECK)
     planned: dict[str, catalog.OutboxRow] = {}
-    per_dare: dict[int, Policy] = {}
     for s in states:
-        p = per_dare.get(s.dare.id)
-        if p is None:
-            p = per_dare[s.dare.id] = policy.for_dare(s.dare)
         pid = s.person_id
+        # everyone of one dare on one zone's calendar shares that pair's Clock (and the dare's Policy)
+        clock = clocks.get((s.dare.id, s.tz))
+        if clock is None:
+            clock = clocks.make(s.dare, s.tz)
         try:
             # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
-            found = catalog.dues(s, now, p)
+            found = catalog.dues(s, now, clock.p, clock)
         except (ArithmeticError, ValueError):
             log.exception("nudge rules failed for person %s, dare %s", pid, s.dare.id)
             continue
@@ -937,10 +957,11 @@ def plan(
     batches: Iterable[_Read] = reader if reader is not None else (
         _read_batch(session.connection(), list(chunk), by_cohort, dare_ids) for chunk in _chunks(ids, CHUNK))
     total = 0
+    clocks = _Clocks(now, policy)
     try:
         for read in batches:
             with collector_paused():
-                job = _plan_batch(read, now, policy, rules)
+                job = _plan_batch(read, now, policy, rules, clocks)
                 if writer is not None:
                     session.commit()  # ends this batch's reads (the writer commits its writes)
                     writer.put(job)
