@@ -279,3 +279,25 @@ def test_a_batch_racing_another_planner_inserts_only_the_rows_it_adds(cohort: tu
         s.commit()
         assert s.execute(select(func.count()).select_from(Nudge)).scalar_one() == len(rows)
 
+
+
+def test_a_clock_shared_by_a_dare_and_zone_gives_each_rule_what_it_gives_alone(
+        cohort: tuple[Database, list[int]]) -> None:
+    """The sweep works out each (dare, zone)'s Clock once and hands it to everyone on that pair; delivery
+    runs one rule on its own at send time. Both must yield the same Dues, in the same order, at every
+    sweep moment (the digest weeks, the deadline's warning and the final summary included)."""
+    db, ids = cohort
+    seen: set[str] = set()
+    for now in SWEEPS:
+        with db.session() as s:
+            states = [st for chunk, _ in planner.load_states(s, now, DEFAULT_POLICY, platform="console")
+                      for st in chunk]
+        clocks = planner._Clocks(now, DEFAULT_POLICY)
+        for st in states:
+            clock = clocks.get((st.dare.id, st.tz)) or clocks.make(st.dare, st.tz)
+            shared = catalog.dues(st, now, clock.p, clock)
+            alone = [(rule.name, due) for rule in catalog.RULES if rule.when is not None and rule.fits(st)
+                     for due in rule.when(st, now, clock.p, None)]
+            assert shared == alone, (st.person_id, st.dare.id, now)
+            seen |= {name for name, _ in shared}
+    assert {"not-accepted", "deadline-near", "digest", "instructor-digest", "final-summary", "follow-up"} <= seen
