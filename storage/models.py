@@ -44,7 +44,7 @@ class Workspace(SQLModel, table=True):
 class Person(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
     external_id: str = Field(max_length=64)
     display_name: str = Field(max_length=200)
     alias: str = Field(max_length=40)
@@ -69,7 +69,7 @@ class Person(SQLModel, table=True):
 class Cohort(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("workspace_id", "name_key"),)
     id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
     name: str = Field(max_length=80)
     name_key: str = Field(max_length=80)
     tz: str = Field(max_length=64)
@@ -91,7 +91,7 @@ class Membership(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("cohort_id", "person_id"),
                       Index("ix_membership_cohort_part", "cohort_id", "is_participant", "person_id", "joined_at"))
     id: int | None = Field(default=None, primary_key=True)
-    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    cohort_id: int = Field(foreign_key="cohort.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     is_instructor: bool = False
     is_participant: bool = False
@@ -112,7 +112,7 @@ class QuietWeek(SQLModel, table=True):
 class Dare(SQLModel, table=True):
     __table_args__ = (Index("ix_dare_cohort_created", "cohort_id", "created_at", "id"),)  # the current dare
     id: int | None = Field(default=None, primary_key=True)
-    cohort_id: int = Field(foreign_key="cohort.id", index=True)
+    cohort_id: int = Field(foreign_key="cohort.id")
     goal: int = 3
     starts_at: datetime
     deadline: date | None = None
@@ -129,7 +129,7 @@ class Dare(SQLModel, table=True):
 class Acceptance(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("dare_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    dare_id: int = Field(foreign_key="dare.id", index=True)
+    dare_id: int = Field(foreign_key="dare.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     accepted_at: datetime
     goal: int | None = None  # a goal the participant raised for themselves, above the dare's
@@ -140,7 +140,7 @@ class Contact(SQLModel, table=True):
                       Index("ix_contact_person_cover", "person_id", "can_decide", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
     name: str = Field(max_length=80)
     name_key: str = Field(max_length=80)
     title: str | None = Field(default=None, max_length=120)
@@ -151,13 +151,13 @@ class Contact(SQLModel, table=True):
 
 
 class Outreach(SQLModel, table=True):
-    # The second index covers the per-person counts (board, report, progress) without reading rows.
+    # The index covers the per-person counts (board, report, progress) without reading rows, and serves every
+    # lookup by person (a narrower index on its first columns would only cost each write another insert).
     __table_args__ = (UniqueConstraint("contact_id", "attempt_no"),
-                      Index("ix_outreach_person_sent", "person_id", "sent_on"),
                       Index("ix_outreach_person_cover", "person_id", "sent_on", "contact_id", "attempt_no", "status",
                             "created_at"))
     id: int | None = Field(default=None, primary_key=True)
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id")
     person_id: int = Field(foreign_key="person.id")
     attempt_no: int
     channel: str = Field(default="email", max_length=16)
@@ -170,8 +170,7 @@ class Outreach(SQLModel, table=True):
 
 
 class Interview(SQLModel, table=True):
-    __table_args__ = (Index("ix_interview_person_held", "person_id", "held_on"),
-                      Index("ix_interview_person_cover", "person_id", "held_on", "contact_id", "created_at"))
+    __table_args__ = (Index("ix_interview_person_cover", "person_id", "held_on", "contact_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id")
     contact_id: int = Field(foreign_key="contact.id", index=True)
@@ -185,7 +184,7 @@ class Interview(SQLModel, table=True):
 class Outcome(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("interview_id", "tag"),)
     id: int | None = Field(default=None, primary_key=True)
-    interview_id: int = Field(foreign_key="interview.id", index=True)
+    interview_id: int = Field(foreign_key="interview.id")
     tag: str = Field(max_length=24)
 
 
@@ -193,7 +192,7 @@ class Story(SQLModel, table=True):
     __table_args__ = (Index("ix_story_cohort_created", "cohort_id", "created_at"),)  # newest stories of a cohort
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    cohort_id: int | None = Field(default=None, foreign_key="cohort.id", index=True)
+    cohort_id: int | None = Field(default=None, foreign_key="cohort.id")
     text: str = Field(max_length=3000)
     consent: str = Field(default="instructor", max_length=12)
     reward_granted_at: datetime | None = None
