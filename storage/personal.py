@@ -1,25 +1,30 @@
 """Which rows belong to a person or a workspace, found by walking the schema's foreign keys.
 
-A table belongs to a person when it has a `person_id` column pointing at `person.id`, or a foreign
-key to a table that belongs to one (an outcome through its interview, say). Any other column that
-points at a person is a reference, listed in REFERENCES with what erasure does to it; every table
-that belongs to nobody is listed in NOT_PERSONAL with the reason. tests/test_privacy.py fails when a
-table or a person column is in neither, so a new table cannot be forgotten by export or erasure.
+A column's edges are its foreign keys plus the reference it declares instead of one (the outbox's
+`nudge.person_id`, see storage.models.refers_to); every walk here follows both alike. A table belongs
+to a person when it has a `person_id` column pointing at `person.id`, or an edge to a table that
+belongs to one (an outcome through its interview, say). Any other column that points at a person is
+a reference, listed in REFERENCES with what erasure does to it; every table that belongs to nobody
+is listed in NOT_PERSONAL with the reason. tests/test_privacy.py fails when a table or a person
+column is in neither, so a new table cannot be forgotten by export or erasure.
 
 This module knows tables only; the rules (who may ask, what the totals keep) live in bot.privacy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Result, Table, delete, false, or_, select, update
+from sqlalchemy import Column, ColumnElement, CursorResult, Result, Table, delete, false, or_, select, update
+from sqlalchemy.schema import sort_tables
 from sqlmodel import Session, SQLModel, col
 
 import storage.models  # noqa: F401  (every table on the metadata)
 import storage.slack_store  # noqa: F401
+from storage.models import REFERS_TO
 
 PERSON = "person"
 WORKSPACE = "workspace"
@@ -63,8 +68,29 @@ def tables() -> dict[str, Table]:
     return dict(SQLModel.metadata.tables)
 
 
+def edges(column: Column[Any]) -> Iterator[tuple[str, str]]:
+    """(table, column) pairs the column points at: its foreign keys, then the reference it declares
+    instead of one (Column.info[REFERS_TO], "table.column")."""
+    for fk in column.foreign_keys:
+        yield fk.column.table.name, fk.column.name
+    declared = column.info.get(REFERS_TO)
+    if declared is not None:
+        parent, _, parent_col = str(declared).partition(".")
+        if parent not in tables() or parent_col not in tables()[parent].c:
+            raise ValueError(f"{column.table.name}.{column.name} refers to {declared!r}, which is no column")
+        yield parent, parent_col
+
+
+def sorted_tables() -> list[Table]:
+    """Every table, parents before children, counting declared references as foreign keys (so a
+    delete in reverse order removes an outbox row before the workspace its condition reads)."""
+    extra = [(tables()[parent], table) for table in tables().values() for column in table.columns
+             if REFERS_TO in column.info for parent, _ in edges(column) if parent != table.name]
+    return sort_tables([t for _, t in sorted(tables().items())], extra_dependencies=extra)
+
+
 def _person_fks(table: Table) -> list[str]:
-    return [column.name for column in table.columns for fk in column.foreign_keys if fk.column.table.name == PERSON]
+    return [column.name for column in table.columns for parent, _ in edges(column) if parent == PERSON]
 
 
 def owner_paths() -> dict[str, list[tuple[str, str, str]]]:
@@ -78,16 +104,15 @@ def owner_paths() -> dict[str, list[tuple[str, str, str]]]:
         for name, table in all_tables.items():
             if name in paths:
                 continue
-            edges = []
+            found = []
             for column in table.columns:
-                for fk in column.foreign_keys:
-                    parent = fk.column.table.name
+                for parent, parent_col in edges(column):
                     if parent == PERSON and column.name != OWNER_COLUMN:
                         continue  # a reference, not ownership
                     if parent in paths:
-                        edges.append((column.name, parent, fk.column.name))
-            if edges:
-                paths[name] = edges
+                        found.append((column.name, parent, parent_col))
+            if found:
+                paths[name] = found
                 changed = True
     return paths
 
@@ -124,20 +149,19 @@ def _belongs(table_name: str, person_ids: list[int],
 
 
 def _in_workspace(table_name: str, workspace_id: int, seen: frozenset[str] = frozenset()) -> ColumnElement[bool] | None:
-    """A condition true for rows reachable from the workspace through any foreign key."""
+    """A condition true for rows reachable from the workspace through any edge (see `edges`)."""
     table = tables()[table_name]
     if table_name == WORKSPACE:
         return table.c.id == workspace_id
     conds: list[ColumnElement[bool]] = []
     for column in table.columns:
-        for fk in column.foreign_keys:
-            parent = fk.column.table.name
+        for parent, parent_col in edges(column):
             if parent in seen or parent == table_name:
                 continue
             inner = _in_workspace(parent, workspace_id, seen | {table_name})
             if inner is not None:
                 ptable = tables()[parent]
-                conds.append(column.in_(select(ptable.c[fk.column.name]).where(inner)))
+                conds.append(column.in_(select(ptable.c[parent_col]).where(inner)))
     return or_(*conds) if conds else None
 
 
@@ -151,7 +175,7 @@ def person_rows(session: Session, person_id: int) -> dict[str, list[dict[str, An
     """Every row that belongs to the person, by table, as JSON-ready dicts (rows in id order)."""
     paths = owner_paths()
     out: dict[str, list[dict[str, Any]]] = {}
-    for table in SQLModel.metadata.sorted_tables:
+    for table in sorted_tables():
         if table.name not in paths:
             continue
         order = [c for c in table.primary_key.columns]
@@ -208,7 +232,7 @@ def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int 
             value = None
         session.execute(update(table).where(table.c[col_name].in_(person_ids)).values({col_name: value}))
     counts: dict[str, int] = {}
-    for table in reversed(SQLModel.metadata.sorted_tables):
+    for table in reversed(sorted_tables()):
         if table.name in paths:
             n = _rows(session.execute(delete(table).where(_belongs(table.name, person_ids, paths))))
             if n:
@@ -251,7 +275,7 @@ def delete_workspace(session: Session, workspace_id: int, team_id: str) -> Delet
     from storage.slack_store import SlackInstallation
 
     counts: dict[str, int] = {}
-    for table in reversed(SQLModel.metadata.sorted_tables):
+    for table in reversed(sorted_tables()):
         cond = _in_workspace(table.name, workspace_id)
         if cond is None:
             continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -64,4 +66,75 @@ def test_0012_drops_home_channel_while_rows_point_at_the_cohort(db_url: str) -> 
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM cohort")).all() == [("C",)]
         assert conn.execute(text("SELECT count(*) FROM membership")).scalar() == 1
+    db.dispose()
+
+
+def _at(db: Database, revision: str, step: Callable[..., None]) -> None:
+    """Run an Alembic command (upgrade, downgrade) to `revision`, as storage.db runs migrations."""
+    cfg = db.alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
+
+
+def _every_row(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    from sqlalchemy import select
+
+    out = {}
+    with db.engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+    return out
+
+
+def _busy_class(db: Database) -> None:
+    """A class with every kind of row, nudges planned and sent, on a database at 0012."""
+    from datetime import UTC, datetime
+
+    from tests.fakes.room import Room
+
+    r = Room(db, datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
+    for line in ("teach: cohort create Spring --deadline 2026-11-30 --tz UTC", "ann: cohort join Spring",
+                 "bob: cohort join Spring", 'teach: start Spring --reward "a coffee"', "ann: accept",
+                 'ann: contact "Zed Q" --org "Acme" --decides', 'ann: outreach "Zed Q" --on yesterday',
+                 'ann: log "Zed Q" --outcome advice --asked v1 --learned "plenty"', "ann: story It went well",
+                 'ann: recruiter "Hire Co" --role Dev --answer no --connected',
+                 "teach: cohort quiet Spring --from 2026-10-05 --to 2026-10-09", "teach: reward @ann"):
+        who, text = line.split(": ", 1)
+        r.say(who, text)
+    r.wait(days=9)  # nudges sent, and some planned ahead still pending
+
+
+def test_0013_rebuilds_the_outbox_without_its_foreign_keys_and_keeps_every_row(db_url: str) -> None:
+    """On SQLite the table is rebuilt while foreign keys are enforced (nothing points at `nudge`)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    _at(db, "0012_tidy", command.upgrade)
+    _busy_class(db)
+    before = _every_row(db)
+    status = list(SQLModel.metadata.tables["nudge"].c.keys()).index("status")
+    statuses = {r[status] for r in before["nudge"]}
+    assert {"sent", "pending"} <= statuses, statuses
+    assert all(before[t] for t in ("person", "membership", "contact", "outreach", "interview", "outcome", "story",
+                                   "recruitercall", "quietweek", "acceptance", "nudge"))
+    assert {fk["referred_table"] for fk in inspect(db.engine).get_foreign_keys("nudge")} == {"person", "workspace"}
+
+    db.upgrade()
+    assert _every_row(db) == before
+    assert inspect(db.engine).get_foreign_keys("nudge") == []
+    assert "ix_nudge_workspace_id" not in {ix["name"] for ix in inspect(db.engine).get_indexes("nudge")}
+    with db.engine.begin() as conn:  # the row a sweep racing an erasure can now write
+        conn.execute(text("INSERT INTO nudge (key, workspace_id, person_id, rule, subject, due_at, planned_at, "
+                          "status, attempts) VALUES ('999:not-accepted:1:1', 1, 999, 'not-accepted', '1', "
+                          "'2026-09-20 10:00:00', '2026-09-20 09:00:00', 'pending', 0)"))
+
+    # Back to 0012: the keys return, the row they would refuse goes first, everything else stays.
+    _at(db, "0012_tidy", command.downgrade)
+    assert _every_row(db) == before
+    assert {fk["referred_table"] for fk in inspect(db.engine).get_foreign_keys("nudge")} == {"person", "workspace"}
+    assert "ix_nudge_workspace_id" in {ix["name"] for ix in inspect(db.engine).get_indexes("nudge")}
+    db.upgrade()  # and up again, from the keys the downgrade named
+    assert _every_row(db) == before and inspect(db.engine).get_foreign_keys("nudge") == []
     db.dispose()

@@ -182,7 +182,7 @@ def scan(room: Class, needles: tuple[str, ...], person: int) -> list[str]:
     found = []
     with room.db.engine.connect() as conn:
         for name, table in personal.tables().items():
-            person_cols = {c.name for c in table.columns for fk in c.foreign_keys if fk.column.table.name == "person"}
+            person_cols = {c.name for c in table.columns for parent, _ in personal.edges(c) if parent == "person"}
             if name == "person":
                 person_cols.add("id")
             for row in conn.execute(select(table)).mappings():

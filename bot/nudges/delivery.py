@@ -16,12 +16,13 @@ crash loses nothing. A DM that was in flight (one per workspace being sent) is m
 when it is claimed again, so a messenger that can look (Slack: the DM's history) sends it only if it
 never arrived; one that can't may send it once more.
 
-At send time, for each row, in order: unreachable person -> 'unreachable'; opted out -> 'dropped';
-the rule no longer yields the row's key on fresh state (the person acted, the meeting passed) ->
-'dropped'; snooze, cohort pause, quiet week, quiet hours (person's zone) and the per-person caps
-move the row to the next allowed moment; otherwise render and send. Transient failures back off
-(honouring Retry-After through the per-workspace limiter that all processes share,
-bot/nudges/ratelimit.py); permanent ones mark the person unreachable.
+At send time, for each row, in order: person or workspace gone (a sweep raced an erasure; the
+database does not enforce the outbox's references) -> the row is deleted; unreachable person ->
+'unreachable'; opted out -> 'dropped'; the rule no longer yields the row's key on fresh state (the
+person acted, the meeting passed) -> 'dropped'; snooze, cohort pause, quiet week, quiet hours
+(person's zone) and the per-person caps move the row to the next allowed moment; otherwise render
+and send. Transient failures back off (honouring Retry-After through the per-workspace limiter that
+all processes share, bot/nudges/ratelimit.py); permanent ones mark the person unreachable.
 """
 
 from __future__ import annotations
@@ -396,7 +397,9 @@ class Delivery:
     def _transient(self, nid: int, ws: str, e: TransientSendError) -> None:
         now = self.clock.now()
         with self.db.session() as s:
-            n = s.get_one(Nudge, nid)
+            n = s.get(Nudge, nid)
+            if n is None:  # deleted while in flight: the person was erased meanwhile
+                return
             attempts = n.attempts
         if e.retry_after is not None and e.retry_after > 0:
             self.limiter.block(self._limit_key(ws), now + timedelta(seconds=e.retry_after))
@@ -448,7 +451,9 @@ class Delivery:
     def _permanent(self, nid: int, reason: str) -> None:
         now = self.clock.now()
         with self.db.session() as s:
-            n = s.get_one(Nudge, nid)
+            n = s.get(Nudge, nid)
+            if n is None:  # deleted while in flight: the person was erased meanwhile
+                return
             person = s.get(Person, n.person_id)
             if person is not None and person.unreachable_at is None:
                 person.unreachable_at = now
@@ -476,7 +481,10 @@ class Delivery:
             found = s.execute(pq).first()
             person, ws = (found[0], found[1]) if found is not None else (None, None)
             if person is None or ws is None:
-                n.status, n.last_error = "dropped", "person gone"
+                # The database does not enforce nudge.person_id (storage.models.Nudge): a sweep that
+                # raced the person's erasure can leave a row behind. Nothing of an erased person may
+                # stay, not even a dropped row naming their id.
+                s.delete(n)
                 return None
             if ws.token_rejected_at is not None:  # held since this batch was claimed
                 n.status, n.claimed_by, n.claimed_until, n.sent_at = "pending", None, None, None
