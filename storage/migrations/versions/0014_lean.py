@@ -6,14 +6,14 @@ table, which answers the same lookups; the planner's sweep, the log and every ot
 both. The columns keep their foreign keys.
 
 Revision ID: 0014_lean
-Revises: 0012_tidy
+Revises: 0013_outbox
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_lean"
-down_revision = "0012_tidy"
+down_revision = "0013_outbox"
 branch_labels = None
 depends_on = None
 
