@@ -353,9 +353,10 @@ def _close_last_attempt() -> Update:
 )
 def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     contact = ctx.contact_row(cmd.contact)
+    today = ctx.local_today()
     day = not_future(
-        resolve_date(cmd.on, ctx.local_today(), what="--on", field="on") if cmd.on else ctx.local_today(),
-        ctx.local_today(),
+        resolve_date(cmd.on, today, what="--on", field="on") if cmd.on else today,
+        today,
         what="An interview",
         field="on",
     )
@@ -371,7 +372,7 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     for tag in cmd.outcomes:
         ctx.session.add(Outcome(interview_id=interview_id, tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
-    ctx.sql(_close_last_attempt(), contact=contact.id, replied=min(day, ctx.local_today()), meeting=day)
+    ctx.sql(_close_last_attempt(), contact=contact.id, replied=min(day, today), meeting=day)
     ctx.replan = True  # the Core writes above skip the ORM's change marks: the planner looks again
     done = [held for _, held in mine] + [day]
     fields = [Field("With", contact.name + (" (can hire)" if contact.can_decide else "")), Field("On", str(day))]

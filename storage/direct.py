@@ -105,13 +105,15 @@ def run(conn: Connection, statement: Executable, values: Mapping[str, Any]) -> l
     dbapi = fairy.driver_connection
     assert dbapi is not None  # a live connection
     cursor = dbapi.cursor()
+    # SQLAlchemy's own test for listeners (Connection._exec_single_context): looking the listeners up
+    # costs more than the test.
+    listened = conn._has_events or conn.engine._has_events
     try:
-        listening = conn.dispatch.before_cursor_execute
-        if listening:
-            for fn in listening:
+        if listened:
+            for fn in conn.dispatch.before_cursor_execute:
                 sql, args = fn(conn, cursor, sql, args, None, False)
         cursor.execute(sql, args)
-        if conn.dispatch.after_cursor_execute:
+        if listened:
             conn.dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
         fetched = cursor.fetchall() if cursor.description is not None else []
     except conn.dialect.loaded_dbapi.Error as err:
