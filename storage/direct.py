@@ -72,6 +72,7 @@ class Prepared:
         self.processors: tuple[_Processor, ...] = tuple(
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         self.row: Any = namedtuple("Row", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
+        self.returns_rows = bool(columns)
 
     def arguments(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters: a tuple in the compiled order (SQLite), a dict by name (psycopg)."""
@@ -115,7 +116,9 @@ def run(conn: Connection, statement: Executable, values: Mapping[str, Any]) -> l
         cursor.execute(sql, args)
         if listened:
             conn.dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
-        fetched = cursor.fetchall() if cursor.description is not None else []
+        # Whether it returns rows is known from the statement: psycopg builds every column's description
+        # when asked for it.
+        fetched = cursor.fetchall() if prep.returns_rows else []
     except conn.dialect.loaded_dbapi.Error as err:
         lost = conn.dialect.is_disconnect(err, fairy, cursor)
         if lost:
