@@ -69,8 +69,8 @@ class Prepared:
         self.plain = all(key is not None and process is None for _, key, process, _ in params)
         # The columns it returns (a SELECT's, or a RETURNING's), each with its type's result processor.
         columns = list(getattr(statement, "exported_columns", ()))
-        self.processors: tuple[_Processor, ...] = tuple(
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.converters = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         self.row: Any = namedtuple("Row", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
         self.returns_rows = bool(columns)
 
@@ -84,11 +84,16 @@ class Prepared:
 
     def rows(self, fetched: list[Any]) -> list[Any]:
         """The fetched rows as named tuples of the values SQLAlchemy would return."""
-        make = self.row._make
-        processors = self.processors
-        if not any(processors):
-            return [make(r) for r in fetched]
-        return [make([p(v) if p else v for p, v in zip(processors, r, strict=True)]) for r in fetched]
+        new, cls, converters = tuple.__new__, self.row, self.converters
+        if not converters:
+            return [new(cls, r) for r in fetched]
+        out = []
+        for r in fetched:
+            values = list(r)
+            for i, process in converters:
+                values[i] = process(values[i])
+            out.append(new(cls, values))
+        return out
 
 
 @lru_cache(maxsize=256)
