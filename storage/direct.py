@@ -32,6 +32,7 @@ from sqlalchemy.sql import ClauseElement, Executable
 
 _Processor = Callable[[Any], Any] | None
 _T = TypeVar("_T")
+_REQUIRED = object()  # a parameter only the caller can give
 
 
 class Unsupported(ValueError):
@@ -53,20 +54,19 @@ class Prepared:
         self.positional: bool = bool(compiled.positional)
         names: Sequence[str] = compiled.positiontup if self.positional else list(by_name)
         escaped: Mapping[str, str] = compiled.escaped_bind_names
-        # (name the driver knows it by, key in the caller's parameters or None, processor, constant)
-        params: list[tuple[str, str | None, _Processor, Any]] = []
+        # (name the driver knows it by, key in the caller's values, processor, the bound value as sent when
+        # the caller gives none: a literal's, a default's, or _REQUIRED)
+        params: list[tuple[str, str, _Processor, Any]] = []
         for name in names:
             bind = by_name[name]
-            if bind.expanding:
-                raise Unsupported(f"expanding parameter {name!r}")
+            if bind.expanding or bind.callable is not None:
+                raise Unsupported(f"parameter {name!r} is computed at execution")
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if bind.required:
-                params.append((escaped.get(name, name), bind.key, process, None))
-            else:
-                value = bind.effective_value
-                params.append((escaped.get(name, name), None, None, process(value) if process else value))
+            default = _REQUIRED if bind.required else process(bind.value) if process else bind.value
+            params.append((escaped.get(name, name), bind.key, process, default))
         self.params = tuple(params)
-        self.plain = all(key is not None and process is None for _, key, process, _ in params)
+        # Every value from the caller, none to convert (integers, text): the values as they are.
+        self.plain = all(d is _REQUIRED and p is None for _, _, p, d in params)
         # The columns it returns (a SELECT's, or a RETURNING's), each with its type's result processor.
         columns = list(getattr(statement, "exported_columns", ()))
         processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
@@ -75,12 +75,16 @@ class Prepared:
         self.returns_rows = bool(columns)
 
     def arguments(self, values: Mapping[str, Any]) -> Any:
-        """The driver's parameters: a tuple in the compiled order (SQLite), a dict by name (psycopg)."""
-        if self.positional:
-            if self.plain:
-                return tuple([values[key] for _, key, _, _ in self.params])  # type: ignore[index]
-            return tuple([(p(values[k]) if p else values[k]) if k is not None else c for _, k, p, c in self.params])
-        return {n: (p(values[k]) if p else values[k]) if k is not None else c for n, k, p, c in self.params}
+        """The driver's parameters: a tuple in the compiled order (SQLite), a dict by name (psycopg). A value
+        the caller gives wins over the statement's own, as in SQLAlchemy."""
+        if self.plain:
+            if self.positional:
+                return tuple([values[k] for _, k, _, _ in self.params])
+            return {n: values[k] for n, k, _, _ in self.params}
+        given = [(p(values[k]) if p else values[k]) if k in values else d for _, k, p, d in self.params]
+        if any(v is _REQUIRED for v in given):
+            raise KeyError(next(k for (_, k, _, _), v in zip(self.params, given, strict=True) if v is _REQUIRED))
+        return tuple(given) if self.positional else {n: v for (n, _, _, _), v in zip(self.params, given, strict=True)}
 
     def rows(self, fetched: list[Any]) -> list[Any]:
         """The fetched rows as named tuples of the values SQLAlchemy would return."""

@@ -175,3 +175,16 @@ def test_the_log_on_the_driver_leaves_the_rows_the_orm_would(chat: Chat) -> None
     chat.err("ann", '/dare log "Ada" --minutes 20 --outcome advice --asked v1')
     with chat.db.session() as s:
         assert len(s.exec(select(Interview)).all()) == 1
+
+
+def test_parameters_as_sqlalchemy_takes_them(chat: Chat) -> None:
+    _, ann, _ = _ids(chat.db)
+    with_default = select(col(Person.external_id)).where(col(Person.id) == bindparam("p", value=ann))
+    required = select(col(Person.external_id)).where(col(Person.id) == bindparam("p"))
+    with Session(chat.db.engine) as s:
+        conn = s.connection()
+        assert [r[0] for r in direct.run(conn, with_default, {})] == ["ann"]  # the statement's own value
+        other = ann - 1  # prof, who spoke first
+        assert [r.external_id for r in direct.run(conn, with_default, {"p": other})] == ["prof"]  # the caller's wins
+        with pytest.raises(KeyError):
+            direct.run(conn, required, {})
