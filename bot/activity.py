@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
-from sqlalchemy import Date, Insert, Integer, Update, and_, bindparam
+from sqlalchemy import Date, Integer, Update, and_, bindparam
 from sqlalchemy import Select as SaSelect
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col, select
 
 from bot import commands as c
@@ -200,7 +201,7 @@ def _running_query() -> SaSelect[str, str, datetime, int, int | None]:
 
 def _running_dares(ctx: Context) -> list[_Running]:
     """The dares of the cohorts I take part in, with my own goal: one statement."""
-    rows = ctx.sql(_running_query(), person=ctx.me.id, workspace=ctx.ws.id).all()
+    rows = ctx.sql(_running_query(), person=ctx.me.id, workspace=ctx.ws.id)
     return [_Running(name, window_start(starts_at, tz), max(goal, own or 0)) for name, tz, starts_at, goal, own in rows]
 
 
@@ -312,8 +313,10 @@ def _my_interviews() -> SaSelect[int, date]:
 
 
 @lru_cache(maxsize=1)
-def _insert_interview() -> Insert:
-    return sa_insert(Interview)
+def _insert_interview() -> ReturningInsert[int]:
+    """Every column given (none left to a Python-side default), and the new id returned."""
+    given = ("person_id", "contact_id", "held_on", "minutes", "asked", "learned", "created_at")
+    return sa_insert(Interview).values({k: bindparam(k) for k in given}).returning(col(Interview.id))
 
 
 @lru_cache(maxsize=1)
@@ -350,27 +353,26 @@ def _close_last_attempt() -> Update:
 )
 def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     contact = ctx.contact_row(cmd.contact)
+    today = ctx.local_today()
     day = not_future(
-        resolve_date(cmd.on, ctx.local_today(), what="--on", field="on") if cmd.on else ctx.local_today(),
-        ctx.local_today(),
+        resolve_date(cmd.on, today, what="--on", field="on") if cmd.on else today,
+        today,
         what="An interview",
         field="on",
     )
     check_ids(cmd.asked)
     # All my interviews at once: the duplicate check here, the goal count below.
-    mine = ctx.sql(_my_interviews(), person=ctx.me.id).all()
+    mine = ctx.sql(_my_interviews(), person=ctx.me.id)
     if any(cid == contact.id and held == day for cid, held in mine):
         raise UsageError(f"You already logged an interview with {contact.name} on {day}.", field="on")
     # Core writes, as no object is needed afterwards: the ORM's flush was most of this command's time.
-    inserted = ctx.sql(_insert_interview(), person_id=pk(ctx.me), contact_id=pk(contact), held_on=day,
-                       minutes=cmd.minutes, asked=",".join(cmd.asked), learned=cmd.learned,
-                       created_at=ctx.now).inserted_primary_key
-    assert inserted is not None
-    interview_id: int = inserted[0]
+    ((interview_id,),) = ctx.sql(_insert_interview(), person_id=pk(ctx.me), contact_id=pk(contact), held_on=day,
+                                 minutes=cmd.minutes, asked=",".join(cmd.asked), learned=cmd.learned,
+                                 created_at=ctx.now)
     for tag in cmd.outcomes:
         ctx.session.add(Outcome(interview_id=interview_id, tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
-    ctx.sql(_close_last_attempt(), contact=contact.id, replied=min(day, ctx.local_today()), meeting=day)
+    ctx.sql(_close_last_attempt(), contact=contact.id, replied=min(day, today), meeting=day)
     ctx.replan = True  # the Core writes above skip the ORM's change marks: the planner looks again
     done = [held for _, held in mine] + [day]
     fields = [Field("With", contact.name + (" (can hire)" if contact.can_decide else "")), Field("On", str(day))]

@@ -5,29 +5,32 @@ from __future__ import annotations
 import difflib
 import hashlib
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVarTuple, cast, overload
 
 from sqlalchemy import ClauseElement, Integer, String, Table, Update, bindparam
+from sqlalchemy import Select as SaSelect
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
-from sqlalchemy.engine import CursorResult, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select, SelectOfScalar
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.errors import NotAllowed, NotFound, UsageError
 from bot.identity import Actor, WorkspaceRef
 from bot.ports import Directory
 from bot.validate import NAME_MAX, name_key
 from bot.zones import effective_zone, local_today
+from storage import direct
 from storage.models import Cohort, Contact, Membership, Person, Workspace, pk
 
 if TYPE_CHECKING:
@@ -132,37 +135,48 @@ def keep_books(session: Session, person: Person, **values: Any) -> None:
     if not sa_inspect(person).persistent:  # erased during the command (forget-me): nothing to write
         return
     columns = tuple(sorted(changed))
-    session.connection().execute(_bookkeeping_update(columns),
-                                 {"person": person.id, **{f"new_{k}": changed[k] for k in columns}})
+    direct.run(session.connection(), _bookkeeping_update(columns),
+               {"person": person.id, **{f"new_{k}": changed[k] for k in columns}})
     for key, value in changed.items():
         set_committed_value(person, key, value)
 
 
 @lru_cache(maxsize=1)
-def _actor_query() -> Select[Workspace, Person, Any]:
-    """Every command's first statement, built once with bound parameters: building it cost about as
-    much as running it."""
+def _actor_query() -> SaSelect[Any]:
+    """Every command's first statement, built once with bound parameters: the workspace's columns, the
+    person's, and their first cohort's zone (columns, not objects: the ORM's loading of the two objects
+    cost several times the statement; see get_actor)."""
     first_zone = (select(col(Cohort.tz)).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
                   .where(Membership.person_id == Person.id)
                   .order_by(col(Membership.joined_at), col(Membership.id)).limit(1).scalar_subquery())
-    return (select(Workspace, Person, first_zone).join(Person, col(Person.workspace_id) == Workspace.id)
-            .where(Workspace.platform == bindparam("platform", type_=String()),
-                   Workspace.external_id == bindparam("workspace", type_=String()),
-                   Person.external_id == bindparam("user", type_=String())))
+    return (sa_select(*direct.columns_of(Workspace), *direct.columns_of(Person), first_zone)
+            .join_from(Workspace, Person, col(Person.workspace_id) == Workspace.id)
+            .where(col(Workspace.platform) == bindparam("platform", type_=String()),
+                   col(Workspace.external_id) == bindparam("workspace", type_=String()),
+                   col(Person.external_id) == bindparam("user", type_=String())))
+
+
+_WS_COLUMNS = len(direct.columns_of(Workspace))
 
 
 def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, *,
               create: bool = True) -> tuple[Workspace, Person, str | None] | None:
     """The workspace, the person acting and their first cohort's zone: one statement when both exist.
-    None for someone not stored yet when `create` is False."""
-    row = session.exec(_actor_query(), params={"platform": ref.platform, "workspace": ref.external_id,
-                                               "user": actor.user_id}).first()
-    if row is None:
+    None for someone not stored yet when `create` is False.
+
+    The statement runs on the driver's cursor and the two rows become the session's objects as if the
+    ORM had loaded them (storage.direct.as_loaded): the same objects, without the ORM's row handling."""
+    rows = direct.run(session.connection(), _actor_query(),
+                      {"platform": ref.platform, "workspace": ref.external_id, "user": actor.user_id})
+    if not rows:
         if not create:
             return None
         ws = get_workspace(session, ref, now)
         return ws, get_person(session, ws, actor.user_id, actor.display_name, now, actor.tz), None
-    ws, person, cohort_tz = row
+    row = rows[0]
+    ws = direct.as_loaded(session, Workspace, row[:_WS_COLUMNS])
+    person = direct.as_loaded(session, Person, row[_WS_COLUMNS:-1])
+    cohort_tz: str | None = row[-1]
     if ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
         ws.uninstalled_at = None
     _take_zone(person, actor.tz)
@@ -203,6 +217,7 @@ class Context:
     # A Core write changed what the nudge rules read of this person (the ORM's change marks saw nothing):
     # their planner mark is written at the end, with the activity mark.
     replan: bool = False
+    _conn: Connection | None = field(default=None, init=False, repr=False)  # the session's, once asked for
 
     def finish(self) -> None:
         """The person's activity mark (and planner mark, after Core writes), written last, in one statement."""
@@ -290,22 +305,27 @@ class Context:
             raise NotAllowed(f"Only instructors of {cohort.name} can do that.")
 
     @overload
-    def sql(self, statement: TypedReturnsRows[*_Ts], **params: Any) -> CursorResult[*_Ts]: ...
+    def sql(self, statement: TypedReturnsRows[*_Ts], **params: Any) -> list[tuple[*_Ts]]: ...
 
     @overload
-    def sql(self, statement: Executable, **params: Any) -> CursorResult[*tuple[Any, ...]]: ...
+    def sql(self, statement: Executable, **params: Any) -> list[Any]: ...
 
-    def sql(self, statement: Executable, **params: Any) -> CursorResult[*tuple[Any, ...]]:
-        """A Core statement (built once, with bound parameters) on the command's connection.
+    def sql(self, statement: Executable, **params: Any) -> list[Any]:
+        """A Core statement (built once, with bound parameters) on the command's connection: its rows
+        (a SELECT's, a RETURNING's) as named tuples.
 
-        It skips the ORM, which was most of a statement's cost: no objects are loaded, and what is
-        pending is flushed first only when it is a row of a table the statement names (an ORM query
-        flushes everything). A write here passes no change mark (bot.nudges.marks hooks the ORM's
-        flush), so the caller marks the person as that hook would.
+        It skips the ORM and SQLAlchemy's execution, which were most of a statement's cost: it runs on the
+        driver's cursor (storage.direct), and what is pending is flushed first only when it is a row of a
+        table the statement names (an ORM query flushes everything). A write here passes no change mark
+        (bot.nudges.marks hooks the ORM's flush), nor updates objects the session holds: the caller marks
+        the person as that hook would, and writes no row the command has loaded as an object.
         """
         if self.pending_in(statement):
             self.session.flush()
-        return self.session.connection().execute(statement, params)
+        conn = self._conn
+        if conn is None or conn.closed:  # a command that committed midway (forget-me) has a new one
+            conn = self._conn = self.session.connection()
+        return direct.run(conn, statement, params)
 
     def pending_in(self, statement: Executable) -> bool:
         """Whether anything not yet flushed is a row of a table the statement reads or writes."""
@@ -325,13 +345,13 @@ class Context:
             self._no_contact(name)
         return found
 
-    def contact_row(self, name: str) -> Row[Contact]:
+    def contact_row(self, name: str) -> Any:
         """The same contact as its columns (`.id`, `.name`...), without loading an object: for a command
         that only reads it (the ORM's loading was most of the lookup's cost)."""
-        found = self.sql(_contact_query(), person=self.me.id, key=name_key(name)).first()
-        if found is None:
+        found = self.sql(_contact_query(), person=self.me.id, key=name_key(name))
+        if not found:
             self._no_contact(name)
-        return found
+        return found[0]
 
     def _no_contact(self, name: str) -> NoReturn:
         names = list(self.session.exec(select(Contact.name).where(Contact.person_id == self.me.id)))

@@ -72,7 +72,7 @@ def once(ctx: Context, command: object) -> None:
     if not is_write(command):
         return
     stmt = _upsert(ctx.session.get_bind().dialect.name)
-    if ctx.sql(stmt, new_key=key_for(ctx, command), at=ctx.now, cutoff=ctx.now - WINDOW).first() is None:
+    if not ctx.sql(stmt, new_key=key_for(ctx, command), at=ctx.now, cutoff=ctx.now - WINDOW):
         raise AlreadyRecorded()
 
 

@@ -30,6 +30,7 @@ The modules holding declarations are listed in COMMAND_MODULES and imported on f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import typing
@@ -131,11 +132,13 @@ class CommandSpec:
     def name(self) -> str:
         return " ".join(self.words)
 
-    @property
+    # Cached: the parser reads them for every command (params never change; a cached_property writes
+    # the instance's __dict__ directly, which a frozen dataclass allows).
+    @functools.cached_property
     def positionals(self) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.flag is None)
 
-    @property
+    @functools.cached_property
     def options(self) -> dict[str, Param]:
         return {p.flag: p for p in self.params if p.flag is not None}
 
@@ -172,6 +175,7 @@ class ActionSpec:
 _COMMANDS: dict[tuple[str, ...], CommandSpec] = {}
 _BY_TYPE: dict[type, CommandSpec] = {}
 _ACTIONS: dict[str, ActionSpec] = {}
+_GROUPS: dict[str, list[CommandSpec]] | None = None  # groups(), built again after any (un)registration
 _loaded = False
 
 H = TypeVar("H", bound=Callable[..., Any])
@@ -201,8 +205,10 @@ def command(words: str, *, summary: str, instructor: bool = False, form: str | N
             raise ValueError(f"{cls.__name__} already stands for /dare {_BY_TYPE[cls].name}")
         spec = CommandSpec(key, cls, handler, summary, params_of(cls), instructor, form, details,
                            examples, free_text, writes, usage)
+        global _GROUPS
         _COMMANDS[key] = spec
         _BY_TYPE[cls] = spec
+        _GROUPS = None
         return handler
 
     return register
@@ -268,16 +274,22 @@ def actions() -> tuple[ActionSpec, ...]:
 
 
 def groups() -> dict[str, list[CommandSpec]]:
-    """Two-word commands by their first word (`cohort` -> create, join, ...)."""
-    out: dict[str, list[CommandSpec]] = {}
-    for spec in commands():
-        if len(spec.words) == 2:
-            out.setdefault(spec.words[0], []).append(spec)
-    return out
+    """Two-word commands by their first word (`cohort` -> create, join, ...). Built once (the parser
+    asks for every command); callers must not change it."""
+    global _GROUPS
+    if _GROUPS is None:
+        out: dict[str, list[CommandSpec]] = {}
+        for spec in commands():
+            if len(spec.words) == 2:
+                out.setdefault(spec.words[0], []).append(spec)
+        _GROUPS = out
+    return _GROUPS
 
 
 def unregister(words: str) -> None:
     """Remove a declaration (tests that add a toy command clean up after themselves)."""
+    global _GROUPS
     spec = _COMMANDS.pop(tuple(words.split()), None)
     if spec is not None and _BY_TYPE.get(spec.type) is spec:
         del _BY_TYPE[spec.type]
+    _GROUPS = None
