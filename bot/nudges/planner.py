@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard
 
@@ -455,12 +457,37 @@ class _Reads:
         finally:
             cur.close()
 
-    def __call__(self, conn: Connection, name: str, ids: list[int], wanted: set[int]) -> list[Any]:
-        """The rows of `name` for the sorted `ids` (only theirs: a BETWEEN also matches others)."""
+    def _values(self, ids: list[int]) -> tuple[dict[str, Any], bool]:
         dense = len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids)
         values: dict[str, Any] = {"lo": ids[0], "hi": ids[-1]} if dense else {
             "ids": ids if self.postgres else json.dumps(ids)}
+        return values, dense
+
+    def __call__(self, conn: Connection, name: str, ids: list[int], wanted: set[int]) -> list[Any]:
+        """The rows of `name` for the sorted `ids` (only theirs: a BETWEEN also matches others)."""
+        values, dense = self._values(ids)
         return [row for row in self.run(conn, name, values, dense) if row[0] in wanted]
+
+    def many(self, conn: Connection, names: Sequence[str], ids: list[int]) -> dict[str, list[Any]]:
+        """The rows of each read in `names` for the sorted `ids`. On PostgreSQL the reads go in one pipeline:
+        one round trip for all of them, where each read alone waited for the server and then for the GIL
+        (a sweep's reader thread runs beside the rules; each hand-over cost up to the switch interval)."""
+        if not self.postgres:
+            wanted = set(ids)
+            return {name: self(conn, name, ids, wanted) for name in names}
+        values, dense = self._values(ids)
+        dbapi = _driver(conn)
+        cursors = [dbapi.cursor() for _ in names]
+        try:
+            with dbapi.pipeline():
+                for name, cur in zip(names, cursors, strict=True):
+                    cur.execute(self.sql[name, dense][0], values)
+            wanted = set(ids)
+            return {name: [row for row in cur.fetchall() if row[0] in wanted]
+                    for name, cur in zip(names, cursors, strict=True)}
+        finally:
+            for cur in cursors:
+                cur.close()
 
 
 def _sqlite_moment(v: str | None) -> datetime | None:
@@ -507,22 +534,29 @@ def _by_person(rows: Iterable[Any], snapshot: type[Any]) -> dict[int, list[Any]]
     return out
 
 
+# The reads that make a batch's states (`_sweep_states`), and the outbox keys its people already have.
+_STATE_READS = ("persons", "members", "accepted", "contacts", "outreach", "interviews", "stories", "calls")
+_BATCH_READS = (*_STATE_READS, "keys")
+
+
 def _sweep_states(
     conn: Connection,
     ids: list[int],
     by_cohort: dict[int, list[DareInfo]],
     dare_ids: set[int],
+    fetched: dict[str, list[Any]] | None = None,
 ) -> tuple[list[ParticipantState | InstructorState], dict[int, Any]]:
     """The states of a sorted batch of people the sweep chose, and their person rows (id, workspace id,
-    tz, unreachable, nudges enabled, aim): eight statements however many people, rows read as tuples.
-    The same states `load_states` builds one person at a time."""
-    wanted = set(ids)
+    tz, unreachable, nudges enabled, aim): eight statements however many people, rows read as tuples
+    (`fetched`: their rows, already read with `_Reads.many`). The same states `load_states` builds one
+    person at a time."""
     read = _reads(conn)
     sqlite = not read.postgres
     moment, day = read.moment, read.day
+    table_rows = fetched if fetched is not None else read.many(conn, _STATE_READS, ids)
 
     def rows(name: str) -> list[Any]:
-        return read(conn, name, ids, wanted)
+        return table_rows[name]
 
     persons = {row[0]: row for row in rows("persons")}
     first_zone: dict[int, str | None] = {}
@@ -748,11 +782,10 @@ def _read_batch(conn: Connection, batch: list[int], by_cohort: dict[int, list[Da
                 dare_ids: set[int]) -> _Read:
     """One sorted batch of people as the rules need it: (the batch, their states, their person rows, the keys
     already in the outbox for them)."""
-    states, persons = _sweep_states(conn, batch, by_cohort, dare_ids)
-    existing: set[str] = set()
-    if states:
-        loaded = sorted({s.person_id for s in states})
-        existing = {key for _pid, key in _reads(conn)(conn, "keys", loaded, set(loaded))}
+    fetched = _reads(conn).many(conn, _BATCH_READS, batch)
+    states, persons = _sweep_states(conn, batch, by_cohort, dare_ids, fetched)
+    loaded = {s.person_id for s in states}
+    existing = {key for pid, key in fetched["keys"] if pid in loaded}
     return batch, states, persons, existing
 
 
@@ -906,6 +939,25 @@ class _Reader:
         self.thread.join()
 
 
+# The interpreter's switch interval while a sweep's reader and writer threads run (5 ms by default).
+HANDOVER_SECONDS = 0.001
+
+
+@contextmanager
+def _quick_handover() -> Iterator[None]:
+    """Beside the rules, the reader and writer threads mostly wait for the server; when its answer comes
+    back, each waits again for the GIL, up to the switch interval, while the server idles. A shorter
+    interval for the sweep's duration lets them send the next statement sooner (side by side at 100k
+    people on PostgreSQL: 1 ms against 5 ms cut the first sweep's time by about a tenth); the interval
+    in force before is restored."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, HANDOVER_SECONDS))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 def _threaded(bind: Engine | Connection) -> TypeGuard[Engine]:
     """A PostgreSQL engine (not a session bound to one connection): reader and writer threads get
     connections of their own from its pool."""
@@ -959,15 +1011,17 @@ def plan(
     total = 0
     clocks = _Clocks(now, policy)
     try:
-        for read in batches:
-            with collector_paused():
+        # Paused for the whole sweep, not batch by batch: re-enabled between batches, the collector ran at the
+        # first allocation after each and walked the batches the reader had queued (a tenth of a first sweep).
+        with collector_paused(), _quick_handover() if writer is not None else nullcontext():
+            for read in batches:
                 job = _plan_batch(read, now, policy, rules, clocks)
                 if writer is not None:
                     session.commit()  # ends this batch's reads (the writer commits its writes)
                     writer.put(job)
                     continue
                 total += _write(session.connection(), *job, seen)
-            session.commit()
+                session.commit()
     except BaseException:
         for other in (reader, writer):
             if other is not None:
@@ -977,5 +1031,6 @@ def plan(
                     log.exception("the sweep's %s failed as well", type(other).__name__)
         raise
     if writer is not None:
-        total += writer.close()
+        with _quick_handover():
+            total += writer.close()
     return total
