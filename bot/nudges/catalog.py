@@ -88,13 +88,15 @@ BY_NAME: dict[str, NudgeRule] = {rule.name: rule for rule in RULES}
 assert len(BY_NAME) == len(RULES), "a nudge rule is declared twice"
 
 
+_PRIORITY: dict[str, int] = {x.name: x.priority for x in RULES}
+
+
 def rule(name: str) -> NudgeRule | None:
     return BY_NAME.get(name)
 
 
 def priority(name: str) -> int:
-    found = BY_NAME.get(name)
-    return found.priority if found else 50
+    return _PRIORITY.get(name, 50)
 
 
 def exempt(name: str, what: Exemption) -> bool:
@@ -153,17 +155,18 @@ def one_overdue_per_person(rows: list[OutboxRow], now: datetime) -> list[OutboxR
     dropped so no later sweep releases them either. Rows due on time come first, then the overdue ones,
     each in the order given."""
     late = now - OVERDUE
+    rank = _PRIORITY.get
     best: dict[int, OutboxRow] = {}
     out = []
     overdue = []
     for row in rows:
-        if row.due_at >= late:
+        if row[5] >= late:  # (due_at, by index: once per planned row)
             out.append(row)
             continue
         overdue.append(row)
-        cur = best.get(row.person_id)
-        if cur is None or (priority(row.rule), row.due_at) < (priority(cur.rule), cur.due_at):
-            best[row.person_id] = row
+        cur = best.get(row[2])
+        if cur is None or (rank(row[3], 50), row[5]) < (rank(cur[3], 50), cur[5]):
+            best[row[2]] = row
     kept = {id(x) for x in best.values()}
     for row in overdue:
         if id(row) not in kept:  # (_replace, spelled out: it is several times slower)

@@ -150,16 +150,23 @@ class ParticipantState:
         acceptance, a contact added, an attempt sent or answered, a talk, a story."""
         tz = self.tz
         last = self.start_day if start_day is None else start_day
-        if self.accepted_at is not None:
-            last = max(last, local_date(self.accepted_at, tz))
+        # (comparisons, not max(): a first sweep asks this of every person who accepted)
+        if self.accepted_at is not None and (day := local_date(self.accepted_at, tz)) > last:
+            last = day
         for c in self.contacts.values():
-            last = max(last, local_date(c.created_at, tz))
+            if (day := local_date(c.created_at, tz)) > last:
+                last = day
         for o in self.outreaches:
-            last = max(last, o.sent_on if o.replied_on is None or o.replied_on < o.sent_on else o.replied_on)
+            if o.sent_on > last:
+                last = o.sent_on
+            if o.replied_on is not None and o.replied_on > last:
+                last = o.replied_on
         for i in self.interviews:
-            last = max(last, i.held_on)
+            if i.held_on > last:
+                last = i.held_on
         for t in self.story_times:
-            last = max(last, local_date(t, tz))
+            if (day := local_date(t, tz)) > last:
+                last = day
         return last
 
 
