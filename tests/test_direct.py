@@ -26,12 +26,7 @@ NOW = datetime(2026, 10, 28, 15, 0, 0, 123456, tzinfo=UTC)
 
 @pytest.fixture
 def chat(db_url: str) -> Iterator[Chat]:
-    chat = Chat.open(db_url)
-    chat.ok("prof", "/dare cohort create CS101")
-    chat.ok("ann", "/dare cohort join CS101")
-    chat.ok("prof", "/dare start")
-    chat.ok("ann", '/dare contact "Ada"')
-    chat.ok("ann", '/dare outreach "Ada"')
+    chat = Chat.with_contact(db_url, '/dare outreach "Ada"')
     try:
         yield chat
     finally:

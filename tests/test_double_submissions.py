@@ -22,11 +22,7 @@ def _count(db, table) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def chat(db_url: str) -> Iterator[Chat]:
-    chat = Chat.open(db_url)
-    chat.ok("prof", "/dare cohort create CS101")
-    chat.ok("ann", "/dare cohort join CS101")
-    chat.ok("prof", "/dare start")
-    chat.ok("ann", '/dare contact "Ada"')
+    chat = Chat.with_contact(db_url)
     try:
         yield chat
     finally:

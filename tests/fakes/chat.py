@@ -24,6 +24,16 @@ class Chat:
     def open(cls, url: str, **kw: object) -> Chat:
         return cls(open_database(url), **kw)  # type: ignore[arg-type]
 
+    @classmethod
+    def with_contact(cls, url: str, *then: str) -> Chat:
+        """CS101 with its dare started: "prof" teaches, "ann" takes part and has added the contact "Ada";
+        then each line of `then`, said by ann."""
+        chat = cls.open(url)
+        for user, line in (("prof", "/dare cohort create CS101"), ("ann", "/dare cohort join CS101"),
+                           ("prof", "/dare start"), ("ann", '/dare contact "Ada"'), *(("ann", x) for x in then)):
+            chat.ok(user, line)
+        return chat
+
     def say(self, user: str, text: str) -> Reply:
         return self.engine.handle_text(self.ws, Actor(user, user.capitalize()), text)
 
