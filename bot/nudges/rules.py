@@ -271,9 +271,9 @@ class Clock:
         if self._instructor_digests is _UNSET:
             p, tz, dare = self.p, self.tz, self.dare
             out = []
+            first = _first_digest(dare.starts_at, tz, p.digest_first_after_days, p.digest_weekday, p.digest_time)
             for day in _mondays(self.today, p.digest_weekday):
                 due = local_at(day, p.digest_time, tz)
-                first = _first_digest(dare.starts_at, tz, p.digest_first_after_days, p.digest_weekday, p.digest_time)
                 if day < first or not dare_running(dare, day):
                     continue
                 out.append(Due(self.subject, _week(day), due, due + timedelta(days=1)))
