@@ -499,4 +499,7 @@ def purge_due(session: Session, now: datetime, *, platform: str | None = None) -
         session.expunge_all()
         session.commit()
         gone += 1
+    if dangling := personal.delete_dangling(session):
+        log.info("privacy: deleted %d outbox rows left for people or workspaces already deleted", dangling)
+    session.commit()
     return Purged(cohorts, people, gone)

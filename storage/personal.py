@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, ColumnElement, CursorResult, Result, Table, delete, false, or_, select, update
+from sqlalchemy import Column, ColumnElement, CursorResult, Result, Table, delete, exists, false, or_, select, update
 from sqlalchemy.schema import sort_tables
 from sqlmodel import Session, SQLModel, col
 
@@ -238,6 +238,21 @@ def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int 
             if n:
                 counts[table.name] = n
     return Deleted(sum(counts.values()))
+
+
+def delete_dangling(session: Session) -> int:
+    """Rows whose declared reference (storage.models.refers_to) points at a row that is gone. The database
+    does not check those references, so a sweep that wrote while a person was erased or a workspace purged
+    can leave such a row; it holds nothing but ids, and nothing would ever claim it."""
+    n = 0
+    for table in sorted_tables():
+        for column in table.columns:
+            if REFERS_TO not in column.info:
+                continue
+            for parent, parent_col in edges(column):
+                target = tables()[parent].c[parent_col]
+                n += _rows(session.execute(delete(table).where(~exists().where(target == column))))
+    return n
 
 
 def delete_keys_naming(session: Session, platform_ids: list[str], *, model: Any = None) -> int:

@@ -144,3 +144,23 @@ def test_erasure_and_workspace_deletion_still_take_the_outbox_rows(db_url: str) 
     ws1 = min(before)
     assert ws1 not in after and after == {w: n for w, n in before.items() if w != ws1}
     r.db.dispose()
+
+
+def test_the_periodic_purge_deletes_outbox_rows_left_for_people_or_workspaces_already_gone(db_url: str) -> None:
+    """A sweep that wrote while a person was erased (or a workspace purged) can leave a row nothing would
+    ever claim; the daily purge deletes it and keeps every row whose person and workspace exist."""
+    from bot import privacy
+
+    r = room(db_url)
+    ann = person_id(r, "ann")
+    with r.db.session() as s:
+        ws = s.execute(select(Person.workspace_id).where(Person.id == ann)).scalar_one()  # type: ignore[call-overload]
+        before = set(s.execute(select(Nudge.key)).scalars())  # type: ignore[call-overload]
+        for key, ws_id, pid in (("kept", ws, ann), ("no-person", ws, 10**6), ("no-workspace", 10**6, ann)):
+            s.add(Nudge(key=key, workspace_id=ws_id, person_id=pid, rule="digest", due_at=START, planned_at=START))
+        s.commit()
+    with r.db.session() as s:
+        privacy.purge_due(s, START)
+    with r.db.session() as s:
+        after = set(s.execute(select(Nudge.key)).scalars())  # type: ignore[call-overload]
+    assert after == before | {"kept"}
