@@ -63,3 +63,17 @@ def test_real_names_and_stories_are_recorded(tmp_path, name: str) -> None:  # ty
         chat.ok("ann", f"/dare story {name} said yes --to cohort")
     finally:
         chat.db.dispose()
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=60))
+def test_printable_ascii_takes_the_short_path_to_the_same_result(text: str) -> None:
+    """clean_text skips the per-character checks for printable ASCII: what it returns must be what the full
+    checks (bot.validate._checked) return for the same text."""
+    from bot.validate import _checked
+
+    full = _checked(text, what="Name", multiline=False, field=None)
+    if not full:
+        with pytest.raises(UsageError):
+            clean_text(text, what="Name", max_len=100)
+        return
+    assert clean_text(text, what="Name", max_len=100) == full
