@@ -201,7 +201,7 @@ def _running_query() -> SaSelect[str, str, datetime, int, int | None]:
 
 def _running_dares(ctx: Context) -> list[_Running]:
     """The dares of the cohorts I take part in, with my own goal: one statement."""
-    rows = ctx.sql(_running_query(), person=ctx.me.id, workspace=ctx.ws.id)
+    rows = ctx.sql(_running_query(), person=ctx.me_id, workspace=ctx.ws_id)
     return [_Running(name, window_start(starts_at, tz), max(goal, own or 0)) for name, tz, starts_at, goal, own in rows]
 
 
@@ -362,11 +362,11 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     )
     check_ids(cmd.asked)
     # All my interviews at once: the duplicate check here, the goal count below.
-    mine = ctx.sql(_my_interviews(), person=ctx.me.id)
+    mine = ctx.sql(_my_interviews(), person=ctx.me_id)
     if any(cid == contact.id and held == day for cid, held in mine):
         raise UsageError(f"You already logged an interview with {contact.name} on {day}.", field="on")
     # Core writes, as no object is needed afterwards: the ORM's flush was most of this command's time.
-    ((interview_id,),) = ctx.sql(_insert_interview(), person_id=pk(ctx.me), contact_id=pk(contact), held_on=day,
+    ((interview_id,),) = ctx.sql(_insert_interview(), person_id=ctx.me_id, contact_id=pk(contact), held_on=day,
                                  minutes=cmd.minutes, asked=",".join(cmd.asked), learned=cmd.learned,
                                  created_at=ctx.now)
     for tag in cmd.outcomes:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections import namedtuple
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import chain
@@ -31,6 +32,7 @@ from bot.ports import Directory
 from bot.validate import NAME_MAX, name_key
 from bot.zones import effective_zone, local_today
 from storage import direct
+from storage.db import Unit
 from storage.models import Cohort, Contact, Membership, Person, Workspace, pk
 
 if TYPE_CHECKING:
@@ -101,8 +103,12 @@ def _take_zone(person: Person, tz: str | None) -> None:
 
 def _new_name(person: Person, user_id: str, display_name: str) -> str | None:
     """The name to take when the platform's differs from the stored one."""
+    return _renamed(person.display_name, user_id, display_name)
+
+
+def _renamed(stored: str, user_id: str, display_name: str) -> str | None:
     name = " ".join(display_name.split())[:NAME_MAX] or user_id
-    return name if display_name and person.display_name != name else None
+    return name if display_name and stored != name else None
 
 
 # A person's bookkeeping: the nudge planner's change marks ignore these columns (bot.nudges.marks), so
@@ -157,26 +163,55 @@ def _actor_query() -> SaSelect[Any]:
 
 
 _WS_COLUMNS = len(direct.columns_of(Workspace))
+# A stored workspace's and person's columns, by their attribute names (in `direct.columns_of` order).
+WorkspaceRow = namedtuple("WorkspaceRow", direct.keys_of(Workspace))  # type: ignore[misc]
+PersonRow = namedtuple("PersonRow", direct.keys_of(Person))  # type: ignore[misc]
 
 
-def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, *,
-              create: bool = True) -> tuple[Workspace, Person, str | None] | None:
-    """The workspace, the person acting and their first cohort's zone: one statement when both exist.
-    None for someone not stored yet when `create` is False.
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The actor as stored, read in one statement, and their first cohort's zone."""
 
-    The statement runs on the driver's cursor and the two rows become the session's objects as if the
-    ORM had loaded them (storage.direct.as_loaded): the same objects, without the ORM's row handling."""
-    rows = direct.run(session.connection(), _actor_query(),
-                      {"platform": ref.platform, "workspace": ref.external_id, "user": actor.user_id})
+    ws: Any  # a WorkspaceRow
+    me: Any  # a PersonRow
+    cohort_tz: str | None
+
+
+def find_actor(conn: Connection, ref: WorkspaceRef, actor: Actor) -> Found | None:
+    """The workspace and person behind a platform's ids, when both are stored: one statement on the
+    driver's cursor (storage.direct), no ORM objects (see Context.me)."""
+    rows = direct.run(conn, _actor_query(), {"platform": ref.platform, "workspace": ref.external_id,
+                                             "user": actor.user_id})
     if not rows:
-        if not create:
-            return None
-        ws = get_workspace(session, ref, now)
-        return ws, get_person(session, ws, actor.user_id, actor.display_name, now, actor.tz), None
+        return None
     row = rows[0]
-    ws = direct.as_loaded(session, Workspace, row[:_WS_COLUMNS])
-    person = direct.as_loaded(session, Person, row[_WS_COLUMNS:-1])
-    cohort_tz: str | None = row[-1]
+    return Found(WorkspaceRow._make(row[:_WS_COLUMNS]), PersonRow._make(row[_WS_COLUMNS:-1]), row[-1])
+
+
+def needs_objects(found: Found, actor: Actor) -> bool:
+    """Whether the platform's view of the actor changes what is stored (a new name or zone, an app
+    back before its purge): those changes go through the ORM objects (see objects_of)."""
+    return (found.ws.uninstalled_at is not None or bool(actor.tz and not found.me.tz)
+            or _renamed(found.me.display_name, actor.user_id, actor.display_name) is not None)
+
+
+def objects_of(session: Session, found: Found, actor: Actor, now: datetime) -> tuple[Workspace, Person]:
+    """The actor's rows as the session's objects, as if the ORM had loaded them (storage.direct.as_loaded),
+    with what the platform says of them taken."""
+    ws = direct.as_loaded(session, Workspace, found.ws)
+    person = direct.as_loaded(session, Person, found.me)
+    take_platform_view(session, ws, person, actor, now)
+    return ws, person
+
+
+def new_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime) -> tuple[Workspace, Person]:
+    """The workspace and person of someone not stored yet (either may exist: a new workspace, a new person)."""
+    ws = get_workspace(session, ref, now)
+    return ws, get_person(session, ws, actor.user_id, actor.display_name, now, actor.tz)
+
+
+def take_platform_view(session: Session, ws: Workspace, person: Person, actor: Actor, now: datetime) -> None:
+    """Store what the platform says of a known actor: the app is back, a zone, a changed name."""
     if ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
         ws.uninstalled_at = None
     _take_zone(person, actor.tz)
@@ -185,7 +220,6 @@ def get_actor(session: Session, ref: WorkspaceRef, actor: Actor, now: datetime, 
         # Written at once, so the command's reads of people see it, and the activity mark with it (one
         # write now rather than another at the end).
         keep_books(session, person, display_name=name, last_active_at=now)
-    return ws, person, cohort_tz
 
 
 @lru_cache(maxsize=1)
@@ -202,37 +236,91 @@ def _tables_of(statement: Executable) -> frozenset[Table]:
                      if isinstance(t, Table))
 
 
-@dataclass
 class Context:
-    session: Session
-    now: datetime
-    ws: Workspace
-    me: Person
-    actor: Actor
-    default_tz: str
-    directory: Directory
-    planned_dms: int = 0  # DMs this command put in the outbox, due now
-    cohort_zone: str | None = None  # the first cohort's zone, when the engine read it with the person
-    dashboard: DashboardConfig | None = None  # where /dare dashboard links point, when it is served
-    # A Core write changed what the nudge rules read of this person (the ORM's change marks saw nothing):
-    # their planner mark is written at the end, with the activity mark.
-    replan: bool = False
-    _conn: Connection | None = field(default=None, init=False, repr=False)  # the session's, once asked for
+    """One command's world: its unit of work, the moment, the workspace and the person acting, and lookups.
+
+    The workspace and person are the rows read when the command began (`find_actor`); `ws` and `me`
+    make them the session's objects on first use, and `ws_id`, `me_id` and the zone never need to: a
+    command that runs only Core statements (a log, an outreach) builds neither a Session nor an object.
+    """
+
+    def __init__(self, *, now: datetime, actor: Actor, default_tz: str, directory: Directory,
+                 unit: Unit | None = None, session: Session | None = None,
+                 ws: Workspace | None = None, me: Person | None = None, found: Found | None = None,
+                 cohort_zone: str | None = None, dashboard: DashboardConfig | None = None) -> None:
+        if unit is None:
+            assert session is not None, "a unit or a session"
+            unit = Unit.around(session)
+        assert (ws is not None and me is not None) or found is not None, "the actor's objects or rows"
+        # Both objects, or neither: one made now and the other later would be loaded from rows of two moments.
+        self.unit = unit
+        self.now = now
+        self.actor = actor
+        self.default_tz = default_tz
+        self.directory = directory
+        self._ws = ws
+        self._me = me
+        self._found = found
+        self.cohort_zone = cohort_zone  # the first cohort's zone, when the engine read it with the person
+        self.dashboard = dashboard  # where /dare dashboard links point, when it is served
+        self.planned_dms = 0  # DMs this command put in the outbox, due now
+        # A Core write changed what the nudge rules read of this person (the ORM's change marks saw nothing):
+        # their planner mark is written at the end, with the activity mark.
+        self.replan = False
+
+    @property
+    def session(self) -> Session:
+        return self.unit.session
+
+    @property
+    def ws(self) -> Workspace:
+        if self._ws is None:
+            assert self._found is not None
+            self._ws = direct.as_loaded(self.session, Workspace, self._found.ws)
+        return self._ws
+
+    @property
+    def me(self) -> Person:
+        if self._me is None:
+            assert self._found is not None
+            self._me = direct.as_loaded(self.session, Person, self._found.me)
+        return self._me
+
+    @property
+    def ws_id(self) -> int:
+        return pk(self._ws) if self._ws is not None else cast(int, self._found.ws.id)  # type: ignore[union-attr]
+
+    @property
+    def me_id(self) -> int:
+        return pk(self._me) if self._me is not None else cast(int, self._found.me.id)  # type: ignore[union-attr]
 
     def finish(self) -> None:
         """The person's activity mark (and planner mark, after Core writes), written last, in one statement."""
+        values: dict[str, Any] = {"last_active_at": self.now}
         if self.replan:
-            keep_books(self.session, self.me, last_active_at=self.now, next_check_at=self.now)
-        else:
-            keep_books(self.session, self.me, last_active_at=self.now)
+            values["next_check_at"] = self.now
+        pending = self.unit.has_session and bool(self.session.new or self.session.dirty or self.session.deleted)
+        if self._me is not None or pending:  # the ORM flushes anyway: in its UPDATE of the person
+            keep_books(self.session, self.me, **values)
+            return
+        assert self._found is not None  # the person was never made an object: the row is what is stored
+        row = self._found.me
+        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if changed:
+            columns = tuple(sorted(changed))
+            direct.run(self.unit.conn, _bookkeeping_update(columns),
+                       {"person": row.id, **{f"new_{k}": changed[k] for k in columns}})
+            self._found = replace(self._found, me=row._replace(**changed))
 
     def effective_zone(self) -> str:
         """The person's zone, else their first cohort's (a query, unless the engine read it with the
         person), else the default: a method, not a property, because it may cost a statement."""
-        if self.me.tz:
-            return self.me.tz
+        tz = self._me.tz if self._me is not None else self._found.me.tz  # type: ignore[union-attr]
+        if tz:
+            return cast(str, tz)
         # A cohort joined during this command may set the zone: look again then.
-        if self.cohort_zone is None or any(isinstance(o, Membership) for o in self.session.new):
+        if self.cohort_zone is None or (self.unit.has_session
+                                        and any(isinstance(o, Membership) for o in self.session.new)):
             self.cohort_zone = effective_zone(self.session, self.me, self.default_tz)[0]
         return self.cohort_zone
 
@@ -322,13 +410,12 @@ class Context:
         """
         if self.pending_in(statement):
             self.session.flush()
-        conn = self._conn
-        if conn is None or conn.closed:  # a command that committed midway (forget-me) has a new one
-            conn = self._conn = self.session.connection()
-        return direct.run(conn, statement, params)
+        return direct.run(self.unit.conn, statement, params)
 
     def pending_in(self, statement: Executable) -> bool:
         """Whether anything not yet flushed is a row of a table the statement reads or writes."""
+        if not self.unit.has_session:
+            return False
         s = self.session
         if not (s.new or s.dirty or s.deleted):
             return False
@@ -348,7 +435,7 @@ class Context:
     def contact_row(self, name: str) -> Any:
         """The same contact as its columns (`.id`, `.name`...), without loading an object: for a command
         that only reads it (the ORM's loading was most of the lookup's cost)."""
-        found = self.sql(_contact_query(), person=self.me.id, key=name_key(name))
+        found = self.sql(_contact_query(), person=self.me_id, key=name_key(name))
         if not found:
             self._no_contact(name)
         return found[0]

@@ -59,7 +59,7 @@ def posts_publicly(action: str) -> bool:
 
 
 def key_for(ctx: Context, command: object) -> str:
-    digest = hashlib.sha256(f"{ctx.ws.id}\x1f{ctx.me.id}\x1f{command!r}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{ctx.ws_id}\x1f{ctx.me_id}\x1f{command!r}".encode()).hexdigest()
     return PREFIX + digest[:48]
 
 
@@ -71,7 +71,7 @@ def once(ctx: Context, command: object) -> None:
     """
     if not is_write(command):
         return
-    stmt = _upsert(ctx.session.get_bind().dialect.name)
+    stmt = _upsert(ctx.unit.conn.dialect.name)
     if not ctx.sql(stmt, new_key=key_for(ctx, command), at=ctx.now, cutoff=ctx.now - WINDOW):
         raise AlreadyRecorded()
 

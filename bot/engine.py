@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from bot import board, dedupe, progress, registry, report
 from bot import commands as c
 from bot.clock import Clock
-from bot.context import Context, get_actor, get_person, get_workspace
+from bot.context import Context, find_actor, get_person, get_workspace, needs_objects, new_actor, objects_of
 from bot.dashboard import DashboardConfig
 from bot.errors import DareError, NotFound, UsageError
 from bot.forms import Form, build_form, to_command
@@ -31,7 +31,7 @@ from bot.replies import OOPS, Reply, Section, error_reply
 from bot.validate import name_key
 from bot.zones import effective_zone
 from storage.db import Database
-from storage.models import Cohort, Contact, ProcessedEvent
+from storage.models import Cohort, Contact, Person, ProcessedEvent, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -234,18 +234,24 @@ class Engine:
         now: datetime = self.clock.now()
         ctx: Context | None = None
         try:
-            with self.db.session() as s:
-                s.info[marks.NOW_KEY] = now  # change marks for the sweep carry the command's moment
-                found = get_actor(s, ws, actor, now, create=stranger is None)
-                if found is None:
-                    assert stranger is not None
-                    return stranger()
-                w, me, cohort_tz = found
-                if me in s.dirty or me in s.new:  # written first anyway (a new name): in the same UPDATE
-                    me.last_active_at = now
-                ctx = Context(session=s, now=now, ws=w, me=me, actor=actor, default_tz=self.default_tz,
-                              directory=self.directory, cohort_zone=cohort_tz or self.default_tz,
-                              dashboard=self.dashboard)
+            with self.db.unit({marks.NOW_KEY: now}) as unit:  # change marks for the sweep carry the command's moment
+                found = find_actor(unit.conn, ws, actor)
+                w: Workspace | None = None
+                me: Person | None = None
+                if found is None or needs_objects(found, actor):
+                    # Someone new, or a change the platform tells of them: through the ORM's objects.
+                    if found is not None:
+                        w, me = objects_of(unit.session, found, actor, now)
+                    elif stranger is not None:
+                        return stranger()
+                    else:
+                        w, me = new_actor(unit.session, ws, actor, now)
+                    s = unit.session
+                    if me in s.dirty or me in s.new:  # written first anyway (a new name): in the same UPDATE
+                        me.last_active_at = now
+                ctx = Context(unit=unit, found=found, ws=w, me=me, now=now, actor=actor, default_tz=self.default_tz,
+                              directory=self.directory, dashboard=self.dashboard,
+                              cohort_zone=(found.cohort_tz if found else None) or self.default_tz)
                 reply = work(ctx)
                 # Written last: on SQLite the first write takes the database's write lock until the
                 # commit, so marking the person active first made every command, even a read-only

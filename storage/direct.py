@@ -149,6 +149,11 @@ def _layout(entity: Hashable) -> tuple[Any, tuple[str, ...], tuple[int, ...]]:
             tuple(columns.index(c) for c in mapper.primary_key))
 
 
+def keys_of(entity: type[Any]) -> tuple[str, ...]:
+    """The mapped attribute of each of the entity's table columns, in `columns_of` order."""
+    return _layout(cast(Hashable, entity))[1]
+
+
 def columns_of(entity: type[Any]) -> list[Any]:
     """The entity's table columns, in the order `as_loaded` takes their values."""
     return list(sa_inspect(entity).local_table.columns)
