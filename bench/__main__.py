@@ -46,6 +46,17 @@ class Postgres:
             self.server = start_postgres()
         return self.server.create_database(f"{prefix}_{uuid.uuid4().hex[:8]}")
 
+    def twin(self, url: str) -> str:
+        """A copy of the database at `url` (nobody may be connected to it): CREATE DATABASE ... TEMPLATE."""
+        from psycopg import sql
+        from sqlalchemy.engine import make_url
+
+        source = make_url(url).database or ""
+        name = f"{source}_twin"
+        self.server._admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                          sql.Identifier(source)))
+        return str(self.server.url(name))
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()

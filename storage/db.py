@@ -65,10 +65,13 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _sqlite_before_execute(conn: Connection, cursor: DBAPICursor, statement: str, parameters: object,
-                           context: ExecutionContext | None, executemany: bool) -> None:
+                           context: ExecutionContext | None, executemany: bool) -> tuple[str, object]:
+    # Listened with retval=True (it returns the statement and parameters as given): SQLAlchemy then calls
+    # it as it is, not through a wrapper, before every statement.
     if conn.info.get(_PENDING) and not statement.lstrip()[:6].upper().startswith(_READS):
         conn.info[_PENDING] = False
         cursor.execute("BEGIN IMMEDIATE")
+    return statement, parameters
 
 
 def _sqlite_end(conn: Connection) -> None:
@@ -152,7 +155,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "connect", self._remember_file)
             event.listen(self.engine, "begin", _sqlite_begin)
-            event.listen(self.engine, "before_cursor_execute", _sqlite_before_execute)
+            event.listen(self.engine, "before_cursor_execute", _sqlite_before_execute, retval=True)
             event.listen(self.engine, "commit", _sqlite_end)
             event.listen(self.engine, "rollback", _sqlite_end)
 

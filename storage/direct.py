@@ -25,10 +25,12 @@ from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql import ClauseElement, Executable
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 _Processor = Callable[[Any], Any] | None
 _T = TypeVar("_T")
@@ -37,6 +39,46 @@ _REQUIRED = object()  # a parameter only the caller can give
 
 class Unsupported(ValueError):
     """The statement needs SQLAlchemy's execution context; run it with Connection.execute."""
+
+
+class _Recent:
+    """A bind processor that remembers its last two conversions, by identity: a command binds the same
+    moment (its `now`) in several statements, and a datetime's conversion (to UTC, then to SQLite's text)
+    costs more than running a small statement's other parameters. Shared by every statement binding the
+    type (processors are pure); each pair is swapped in whole, so threads can share it."""
+
+    __slots__ = ("process", "last", "before")
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        self.process = process
+        self.last: tuple[Any, Any] = (_REQUIRED, None)
+        self.before: tuple[Any, Any] = (_REQUIRED, None)
+
+    def __call__(self, value: Any) -> Any:
+        last = self.last
+        if last[0] is value:
+            return last[1]
+        before = self.before
+        if before[0] is value:
+            return before[1]
+        out = self.process(value)
+        self.before, self.last = last, (value, out)
+        return out
+
+
+_RECENT: dict[tuple[type[Any], str, str], _Recent] = {}
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> _Processor:
+    """The type's bind processor for the dialect; for dates and datetimes, one that remembers (_Recent)."""
+    process: _Processor = type_.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or not isinstance(type_, sqltypes.Date | sqltypes.DateTime | UTCDateTime):
+        return process
+    # The type's class and repr (its arguments) decide its conversion, so statements can share one.
+    key = (type(type_), repr(type_), dialect.name)
+    if key not in _RECENT:
+        _RECENT[key] = _Recent(process)
+    return _RECENT[key]
 
 
 class Prepared:
@@ -61,7 +103,7 @@ class Prepared:
             bind = by_name[name]
             if bind.expanding or bind.callable is not None:
                 raise Unsupported(f"parameter {name!r} is computed at execution")
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            process = _bind_processor(bind.type, dialect)
             default = _REQUIRED if bind.required else process(bind.value) if process else bind.value
             params.append((escaped.get(name, name), bind.key, process, default))
         self.params = tuple(params)
@@ -117,14 +159,16 @@ def run(conn: Connection, statement: Executable, values: Mapping[str, Any]) -> l
     cursor = dbapi.cursor()
     # SQLAlchemy's own test for listeners (Connection._exec_single_context): looking the listeners up
     # costs more than the test.
-    listened = conn._has_events or conn.engine._has_events
+    # The engine's listeners only (the usual case): its own dispatcher, not the per-connection one that
+    # joins the connection's (empty) listeners to the engine's at every lookup.
+    dispatch = conn.dispatch if conn._has_events else conn.engine.dispatch if conn.engine._has_events else None
     try:
-        if listened:
-            for fn in conn.dispatch.before_cursor_execute:
+        if dispatch is not None:
+            for fn in dispatch.before_cursor_execute:
                 sql, args = fn(conn, cursor, sql, args, None, False)
         cursor.execute(sql, args)
-        if listened:
-            conn.dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
+        if dispatch is not None and dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
         # Whether it returns rows is known from the statement: psycopg builds every column's description
         # when asked for it.
         fetched = cursor.fetchall() if prep.returns_rows else []
