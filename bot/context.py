@@ -241,7 +241,7 @@ class Context:
 
     The workspace and person are the rows read when the command began (`find_actor`); `ws` and `me`
     make them the session's objects on first use, and `ws_id`, `me_id` and the zone never need to: a
-    command that runs only Core statements (a log, an outreach) builds neither a Session nor an object.
+    command that runs only Core statements (a log) builds neither a Session nor an object.
     """
 
     def __init__(self, *, now: datetime, actor: Actor, default_tz: str, directory: Directory,
@@ -252,7 +252,6 @@ class Context:
             assert session is not None, "a unit or a session"
             unit = Unit.around(session)
         assert (ws is not None and me is not None) or found is not None, "the actor's objects or rows"
-        # Both objects, or neither: one made now and the other later would be loaded from rows of two moments.
         self.unit = unit
         self.now = now
         self.actor = actor
@@ -273,26 +272,30 @@ class Context:
         return self.unit.session
 
     @property
+    def _rows(self) -> Found:
+        """The actor's rows, as read when the command began (and as `finish` wrote them since)."""
+        assert self._found is not None, "a context made from objects has no rows"
+        return self._found
+
+    @property
     def ws(self) -> Workspace:
         if self._ws is None:
-            assert self._found is not None
-            self._ws = direct.as_loaded(self.session, Workspace, self._found.ws)
+            self._ws = direct.as_loaded(self.session, Workspace, self._rows.ws)
         return self._ws
 
     @property
     def me(self) -> Person:
         if self._me is None:
-            assert self._found is not None
-            self._me = direct.as_loaded(self.session, Person, self._found.me)
+            self._me = direct.as_loaded(self.session, Person, self._rows.me)
         return self._me
 
     @property
     def ws_id(self) -> int:
-        return pk(self._ws) if self._ws is not None else cast(int, self._found.ws.id)  # type: ignore[union-attr]
+        return pk(self._ws) if self._ws is not None else cast(int, self._rows.ws.id)
 
     @property
     def me_id(self) -> int:
-        return pk(self._me) if self._me is not None else cast(int, self._found.me.id)  # type: ignore[union-attr]
+        return pk(self._me) if self._me is not None else cast(int, self._rows.me.id)
 
     def finish(self) -> None:
         """The person's activity mark (and planner mark, after Core writes), written last, in one statement."""
@@ -303,21 +306,20 @@ class Context:
         if self._me is not None or pending:  # the ORM flushes anyway: in its UPDATE of the person
             keep_books(self.session, self.me, **values)
             return
-        assert self._found is not None  # the person was never made an object: the row is what is stored
-        row = self._found.me
+        row = self._rows.me  # the person was never made an object: the row is what is stored
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if changed:
             columns = tuple(sorted(changed))
             direct.run(self.unit.conn, _bookkeeping_update(columns),
                        {"person": row.id, **{f"new_{k}": changed[k] for k in columns}})
-            self._found = replace(self._found, me=row._replace(**changed))
+            self._found = replace(self._rows, me=row._replace(**changed))
 
     def effective_zone(self) -> str:
         """The person's zone, else their first cohort's (a query, unless the engine read it with the
         person), else the default: a method, not a property, because it may cost a statement."""
-        tz = self._me.tz if self._me is not None else self._found.me.tz  # type: ignore[union-attr]
+        tz: str | None = self._me.tz if self._me is not None else self._rows.me.tz
         if tz:
-            return cast(str, tz)
+            return tz
         # A cohort joined during this command may set the zone: look again then.
         if self.cohort_zone is None or (self.unit.has_session
                                         and any(isinstance(o, Membership) for o in self.session.new)):

@@ -86,7 +86,7 @@ class Unit:
     """One transaction on one pooled connection: Core statements run on `conn`, and an ORM Session bound
     to the same connection and transaction is made only when something asks for it.
 
-    A small command (a log, an outreach) runs only Core statements (storage.direct); building a Session,
+    A small command (a log) runs only Core statements (storage.direct); building a Session,
     its connection handling, commit and close were a fifth of its time. Writes through the Session are
     flushed before the commit; the Session never commits or rolls back the transaction itself.
     """
