@@ -491,8 +491,18 @@ class _Reads:
 
 
 def _sqlite_moment(v: str | None) -> datetime | None:
-    """A datetime as SQLite stores it (UTC, no offset) read back as UTCDateTime reads it."""
-    return None if v is None else datetime.fromisoformat(v).replace(tzinfo=UTC)
+    """A datetime as SQLite stores it (UTC, no offset) read back as UTCDateTime reads it. (The offset is
+    appended to the text rather than set with .replace(): a tenth of the time, and fromisoformat gives
+    datetime.UTC itself.)"""
+    return None if v is None else datetime.fromisoformat(v + "+00:00")
+
+
+class _Days(dict[str, date]):
+    """ISO dates as SQLite hands them back, each parsed on first sight (a dict lookup after that)."""
+
+    def __missing__(self, text: str) -> date:
+        day = self[text] = date.fromisoformat(text)
+        return day
 
 
 def _sqlite_day(v: str | None) -> date | None:
@@ -571,29 +581,37 @@ def _sweep_states(
             mine.append((mid, cid, is_part, is_instr))
     if not members:
         return [], persons
+    # Each row becomes its snapshot in one step (tuple.__new__ on the fields: no Python-level constructor),
+    # converted on the way where the driver hands back text; every table is non-empty for few people.
+    new = tuple.__new__
+    convert = read.convert
     accepted = {
-        (pid, did): (moment(at) if read.convert else at, own_goal)
+        (pid, did): (moment(at) if convert else at, own_goal)
         for pid, did, at, own_goal in rows("accepted")
         if did in dare_ids
     }
-    raw = rows("contacts")
-    if read.convert:  # (person, id, name, kind, can_decide, created_at)
-        raw = [(r[0], r[1], r[2], r[3], bool(r[4]), moment(r[5])) for r in raw]
-    contacts: dict[int, dict[int, ContactInfo]] = {
-        pid: {c.id: c for c in mine} for pid, mine in _by_person(raw, ContactInfo).items()
-    }
-    raw = rows("outreach")
-    if sqlite:  # (person, id, contact, attempt, sent_on, status, replied_on, meeting_on, channel); the most rows
-        iso = date.fromisoformat  # (`x and iso(x)` keeps a NULL None)
-        raw = [(r[0], r[1], r[2], r[3], iso(r[4]), r[5], r[6] and iso(r[6]), r[7] and iso(r[7]), r[8]) for r in raw]
-    outreaches = _by_person(raw, OutreachInfo)
+    contacts: dict[int, dict[int, ContactInfo]] = {}
+    for r in rows("contacts"):  # (person, id, name, kind, can_decide, created_at)
+        by_id = contacts.get(r[0])
+        if by_id is None:
+            by_id = contacts[r[0]] = {}
+        by_id[r[1]] = new(ContactInfo, (r[1], r[2], r[3], bool(r[4]), moment(r[5])) if convert else r[1:])
+    outreaches: dict[int, list[OutreachInfo]] = {}
+    days = _Days()  # SQLite's dates, each parsed once: a batch's attempts fall on a few dozen days
+    for r in rows("outreach"):  # (person, id, contact, attempt, sent_on, status, replied_on, meeting_on, channel)
+        mine_o = outreaches.get(r[0])
+        if mine_o is None:
+            mine_o = outreaches[r[0]] = []
+        # (`x and days[x]` keeps a NULL None)
+        mine_o.append(new(OutreachInfo, (r[1], r[2], r[3], days[r[4]], r[5], r[6] and days[r[6]],
+                                         r[7] and days[r[7]], r[8]) if sqlite else r[1:]))
     raw = rows("interviews")
-    if read.convert:  # (person, id, contact, held_on, created_at, asked)
+    if convert:  # (person, id, contact, held_on, created_at, asked)
         raw = [(r[0], r[1], r[2], day(r[3]), moment(r[4]), r[5]) for r in raw]
     interviews = _by_person(raw, InterviewInfo)
     stories: dict[int, list[datetime]] = {}
     for pid, at in rows("stories"):
-        stories.setdefault(pid, []).append(moment(at) if read.convert else at)
+        stories.setdefault(pid, []).append(moment(at) if convert else at)
     raw = rows("calls")
     if sqlite:  # (person, id, company, answer, occurred_on)
         raw = [(r[0], r[1], r[2], r[3], date.fromisoformat(r[4])) for r in raw]
@@ -607,9 +625,10 @@ def _sweep_states(
         mine = members[pid]
         if len(mine) > 1:
             mine.sort()  # membership id order, as `load_states` reads them
-        # one clock per person, whichever cohort the nudge is about (bot.zones)
+        # one clock per person, whichever cohort the nudge is about: bot.zones.choose_zone, inlined (the
+        # person's own zone, else their first cohort's, else the default)
         _pid, ws, own_tz, _unreachable, _enabled, aim = person
-        tz = choose_zone(own_tz, [first_zone.get(pid) or ""], DEFAULT_ZONE)[0]
+        tz = own_tz or first_zone.get(pid) or DEFAULT_ZONE
         for _mid, cid, is_part, is_instr in mine:
             for info in by_cohort[cid]:
                 if is_part:
