@@ -820,9 +820,12 @@ def _plan_batch(
     sweep from batch to batch."""
     batch, states, persons, existing = read
     new = tuple.__new__
+    row_type = catalog.OutboxRow
+    status, attempts, last_error = _ROW_DEFAULTS
     horizon = now + policy.plan_ahead
     plan_ahead = policy.plan_ahead
     opt_out_exempt = _OPT_OUT_EXEMPT
+    dues = catalog.dues
     next_check = dict.fromkeys(batch, now + RECHECK)
     planned: dict[str, catalog.OutboxRow] = {}
     for s in states:
@@ -833,30 +836,32 @@ def _plan_batch(
             clock = clocks.make(s.dare, s.tz)
         try:
             # Rules run per person: one odd row (a far-off date, say) must not stop everyone's nudges.
-            found = catalog.dues(s, now, clock.p, clock)
+            found = dues(s, now, clock.p, clock)
         except (ArithmeticError, ValueError):
             log.exception("nudge rules failed for person %s, dare %s", pid, s.dare.id)
             continue
         _pid, ws, _tz, unreachable, enabled, _aim = persons[pid]
+        soonest = None  # the first Due past the horizon: the person's next look is plan_ahead before it
         for rule, (subject, period, due_at, expires_at) in found:
             if due_at > horizon:
-                later = due_at - plan_ahead
-                if later < next_check[pid]:
-                    next_check[pid] = later
+                if soonest is None or due_at < soonest:
+                    soonest = due_at
                 continue
             if rules is not None and rule not in rules:
                 continue
             if expires_at is not None and now >= expires_at:
                 continue
-            key = f"{pid}:{rule}:{subject}:{period}"  # rules.nudge_key, inlined: once per candidate
-            if key in existing or key in planned:
-                continue
             if unreachable:
                 continue
             if not enabled and rule not in opt_out_exempt:
                 continue
+            key = f"{pid}:{rule}:{subject}:{period}"  # rules.nudge_key, inlined: once per candidate
+            if key in existing or key in planned:
+                continue
             # (tuple.__new__ skips the namedtuple's Python-level __new__: once per planned row)
-            planned[key] = new(catalog.OutboxRow, (key, ws, pid, rule, subject[:80], due_at, now) + _ROW_DEFAULTS)
+            planned[key] = new(row_type, (key, ws, pid, rule, subject[:80], due_at, now, status, attempts, last_error))
+        if soonest is not None and (later := soonest - plan_ahead) < next_check[pid]:
+            next_check[pid] = later
     return catalog.one_overdue_per_person(list(planned.values()), now), next_check if rules is None else None
 
 
