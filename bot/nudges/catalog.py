@@ -113,15 +113,23 @@ _SWEPT: dict[bool, tuple[tuple[str, When], ...]] = {
 }
 
 
+# The participant rules worth calling for each shape of state (rules.NEEDS), in declaration order: a rule
+# whose needs the state lacks would return nothing.
+_BY_SHAPE: tuple[tuple[tuple[str, When], ...], ...] = tuple(
+    tuple((name, when) for name, when in _SWEPT[False] if r.NEEDS.get(when, 0) & flags == r.NEEDS.get(when, 0))
+    for flags in range(r.SHAPES)
+)
+
+
 def dues(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy,
          clock: r.Clock | None = None) -> list[tuple[str, r.Due]]:
     """Every rule's (name, Due) for one state (rules of the other audience are skipped), in declaration
     order; the rules share one Facts, so what several of them ask is worked out once. `clock`: the
     r.Clock of the state's dare and zone at `now` under `policy`, shared by a sweep between everyone on
-    that pair (made here when not given)."""
+    that pair (made here when not given). Rules that cannot yield for the state's shape are not called."""
     facts = r.Facts(state, now, policy, clock)
-    return [(name, d) for name, when in _SWEPT[isinstance(state, r.InstructorState)]
-            for d in when(state, now, policy, facts)]
+    swept = _SWEPT[True] if isinstance(state, r.InstructorState) else _BY_SHAPE[r.shape(state)]
+    return [(name, d) for name, when in swept for d in when(state, now, policy, facts)]
 
 
 def candidates(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy) -> Iterator[r.Candidate]:
@@ -168,12 +176,15 @@ def one_overdue_per_person(rows: list[OutboxRow], now: datetime) -> list[OutboxR
         if cur is None or (rank(row[3], 50), row[5]) < (rank(cur[3], 50), cur[5]):
             best[row[2]] = row
     kept = {id(x) for x in best.values()}
+    new = tuple.__new__
     for row in overdue:
-        if id(row) not in kept:  # (_replace, spelled out: it is several times slower)
-            row = OutboxRow(row.key, row.workspace_id, row.person_id, row.rule, row.subject, row.due_at,
-                            row.planned_at, "dropped", row.attempts, "overdue: a more relevant nudge went instead")
+        if id(row) not in kept:  # (_replace, spelled out with tuple.__new__: it is several times slower)
+            row = new(OutboxRow, (*row[:7], "dropped", row[8], _OVERDUE_ERROR))
         out.append(row)
     return out
+
+
+_OVERDUE_ERROR = "overdue: a more relevant nudge went instead"
 
 
 def still_valid(key: str, name: str, states: Iterable[r.ParticipantState | r.InstructorState], now: datetime,

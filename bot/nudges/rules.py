@@ -588,6 +588,39 @@ def final_summary(s: InstructorState, now: datetime, p: Policy, f: Facts | None 
     return (f or Facts(s, now, p)).clock.final_summary
 
 
+# What a participant's state must have for a rule to yield anything; without it the rule yields nothing,
+# and the sweep skips it (catalog.dues): a first sweep calls every rule for every person, and most people
+# have one shape or two (not accepted yet; accepted with attempts under way). The flags of a state are
+# `shape(s)`; a rule runs when all of its needs are there. A skipped rule works nothing out that could fail,
+# except the ladder's (follow-up, try-another), which first ask whether the goal is met: no-outreach and
+# not-accepted, which run instead for such a state, ask the same (tests/test_sweep_shapes.py).
+ACCEPTED, NOT_ACCEPTED, OUTREACH, NO_OUTREACH, INTERVIEWS, CALLS = 1, 2, 4, 8, 16, 32
+SHAPES = 64  # every combination of the flags above
+
+NEEDS: dict[Any, int] = {
+    dare_issued: NOT_ACCEPTED,
+    not_accepted: NOT_ACCEPTED,
+    no_outreach: ACCEPTED | NO_OUTREACH,
+    follow_up: OUTREACH,  # (the ladder is made of the latest attempts)
+    try_another: OUTREACH,
+    meeting_prep: OUTREACH,
+    meeting_check: ACCEPTED | OUTREACH,  # (unlogged meetings are attempts)
+    thank_you: INTERVIEWS,
+    close_loop: INTERVIEWS,
+    story_invite: INTERVIEWS,
+    deadline_near: ACCEPTED,
+    digest: ACCEPTED,
+    gone_quiet: ACCEPTED | OUTREACH,
+    recruiter_revisit: CALLS,
+}
+
+
+def shape(s: ParticipantState) -> int:
+    """The NEEDS flags this state has."""
+    return ((ACCEPTED if s.accepted_at is not None else NOT_ACCEPTED) | (OUTREACH if s.outreaches else NO_OUTREACH)
+            | (INTERVIEWS if s.interviews else 0) | (CALLS if s.recruiter_calls else 0))
+
+
 def event_matches(key: str, s: ParticipantState | InstructorState) -> bool:
     """A command-planned nudge (`person:rule:DARE:event`) belongs to the state of that dare."""
     parts = key.split(":")
