@@ -46,13 +46,13 @@ class Postgres:
             self.server = start_postgres()
         return self.server.create_database(f"{prefix}_{uuid.uuid4().hex[:8]}")
 
-    def twin(self, url: str) -> str:
+    def twin(self, url: str, suffix: str = "twin") -> str:
         """A copy of the database at `url` (nobody may be connected to it): CREATE DATABASE ... TEMPLATE."""
         from psycopg import sql
         from sqlalchemy.engine import make_url
 
         source = make_url(url).database or ""
-        name = f"{source}_twin"
+        name = f"{source}_{suffix}"
         self.server._admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
                                                                           sql.Identifier(source)))
         return str(self.server.url(name))
@@ -79,8 +79,21 @@ def engine_section(rep: Run, pg: Postgres, quick: bool) -> None:
 
 
 def sweep_section(rep: Run, pg: Postgres, sizes: list[int], backends: list[str], heap: bool) -> None:
+    from sqlalchemy.engine import make_url
+
     from bench.sweep import run_case
     from storage.db import Database
+
+    def file_copy(url: str, k: int) -> str:
+        source = Path(make_url(url).database or "")
+        target = source.with_name(f"{source.stem}-{k}{source.suffix}")
+        shutil.copyfile(source, target)
+        return f"sqlite:///{target}"
+
+    # Sizes under a tenth of the largest sweep in about a second: the median of three runs on copies of
+    # one database, so the growth ratio does not hang on one short run.
+    def repeat(n: int) -> int:
+        return 3 if n * 10 <= max(sizes) else 1
 
     results = []
     if "sqlite" in backends:
@@ -88,14 +101,15 @@ def sweep_section(rep: Run, pg: Postgres, sizes: list[int], backends: list[str],
         try:
             for n in sizes:
                 db = Database(f"sqlite:///{tmp / f'bench{n}.sqlite3'}")
-                results.append(run_case(db, "sqlite", n, heap))
+                results.append(run_case(db, "sqlite", n, heap, repeat=repeat(n), copy=file_copy))
                 db.dispose()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if "postgres" in backends:
         for n in sizes:
             db = Database(pg.url(f"bench_sweep{n}"))
-            results.append(run_case(db, "postgres", n, heap))
+            results.append(run_case(db, "postgres", n, heap, repeat=repeat(n),
+                                    copy=lambda url, k: pg.twin(url, f"copy{k}")))
             db.dispose()
     section = "Sweep: plan nudges for N participants (cohorts of 100)"
     for r in results:
