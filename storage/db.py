@@ -190,6 +190,12 @@ class Database:
                 self.on_fatal(problem)
         raise StorageGone(problem)
 
+    def _commit(self, commit: Callable[[], None]) -> None:
+        """Commit, unless the SQLite file is gone: a write into a deleted file is never reported as saved."""
+        if self.path is not None:
+            self.ensure_file()
+        commit()
+
     @contextmanager
     def unit(self, info: dict[str, Any] | None = None) -> Iterator[Unit]:
         """A command's unit of work (see Unit): committed when the block ends, rolled back whole if it raises."""
@@ -199,9 +205,7 @@ class Database:
             try:
                 yield unit
                 unit.flush()
-                if self.path is not None:
-                    self.ensure_file()  # before commit: a write into a deleted file is never reported as saved
-                conn.commit()
+                self._commit(conn.commit)
             except BaseException:
                 conn.rollback()
                 raise
@@ -214,9 +218,7 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 yield s
-                if self.path is not None:
-                    self.ensure_file()  # before commit: a write into a deleted file is never reported as saved
-                s.commit()
+                self._commit(s.commit)
             except BaseException:
                 s.rollback()
                 raise
