@@ -157,10 +157,9 @@ def run(conn: Connection, statement: Executable, values: Mapping[str, Any]) -> l
     dbapi = fairy.driver_connection
     assert dbapi is not None  # a live connection
     cursor = dbapi.cursor()
-    # SQLAlchemy's own test for listeners (Connection._exec_single_context): looking the listeners up
-    # costs more than the test.
-    # The engine's listeners only (the usual case): its own dispatcher, not the per-connection one that
-    # joins the connection's (empty) listeners to the engine's at every lookup.
+    # SQLAlchemy's own test for listeners (Connection._exec_single_context), which costs less than looking
+    # them up; with the engine's listeners only (the usual case), the engine's own dispatcher, not the
+    # connection's, which joins its (empty) listeners to the engine's at every lookup.
     dispatch = conn.dispatch if conn._has_events else conn.engine.dispatch if conn.engine._has_events else None
     try:
         if dispatch is not None:
