@@ -75,7 +75,7 @@ class OutboxCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from sqlalchemy import func, select
 
-        from storage.models import Nudge
+        from storage.models import Nudge, nudge_status_is
 
         pending = GaugeMetricFamily("darebot_outbox_pending", "DMs planned and due but not yet sent")
         oldest = GaugeMetricFamily("darebot_outbox_oldest_pending_seconds",
@@ -85,10 +85,10 @@ class OutboxCollector(Collector):
             now = self.now()
             with self.db.session() as s:
                 count, first = s.execute(
-                    select(func.count(), func.min(Nudge.due_at)).where(Nudge.status == "pending",
-                                                                        Nudge.due_at <= now)
+                    select(func.count(), func.min(Nudge.due_at)).where(nudge_status_is("pending"),
+                                                                           Nudge.due_at <= now)
                 ).one()
-                in_flight = s.execute(select(func.count()).where(Nudge.status == "claimed")).scalar() or 0
+                in_flight = s.execute(select(func.count()).where(nudge_status_is("claimed"))).scalar() or 0
         except Exception as err:  # a scrape must not fail because the database is down: /healthz says so
             log.warning("outbox metrics unavailable: %s", err)
             return

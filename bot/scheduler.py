@@ -27,7 +27,7 @@ from bot.nudges.policy import DEFAULT_POLICY, Policy
 from bot.ports import Messenger, NoObserver, Observer
 from bot.privacy import Purged, purge_due
 from storage.db import Database
-from storage.models import Nudge, Workspace
+from storage.models import Nudge, Workspace, nudge_status_is
 
 log = logging.getLogger("darebot.scheduler")
 
@@ -103,7 +103,7 @@ class NudgeScheduler:
             return s.execute(
                 select(func.min(Nudge.due_at))
                 .join(Workspace, col(Workspace.id) == Nudge.workspace_id)
-                .where(col(Workspace.platform) == self.platform, col(Nudge.status) == "pending")
+                .where(col(Workspace.platform) == self.platform, nudge_status_is("pending"))
             ).scalar()
 
     def simulate_until(self, until: datetime, step: timedelta = timedelta(minutes=15)) -> None:

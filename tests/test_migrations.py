@@ -138,3 +138,42 @@ def test_0013_rebuilds_the_outbox_without_its_foreign_keys_and_keeps_every_row(d
     db.upgrade()  # and up again, from the keys the downgrade named
     assert _every_row(db) == before and inspect(db.engine).get_foreign_keys("nudge") == []
     db.dispose()
+
+
+def _nudge_indexes(db: Database) -> dict[str, dict[str, Any]]:
+    return {ix["name"]: ix for ix in inspect(db.engine).get_indexes("nudge")}
+
+
+def test_0015_swaps_the_due_index_for_partial_ones_and_back(db_url: str) -> None:
+    """0014 -> 0015 -> 0014 -> 0015 on an outbox holding pending, sent and dropped rows: every row stays."""
+    from alembic import command
+
+    db = Database(db_url)
+    _at(db, "0014_lean", command.upgrade)
+    _busy_class(db)
+    before = _every_row(db)
+    status = list(SQLModel.metadata.tables["nudge"].c.keys()).index("status")
+    assert {"sent", "pending"} <= {r[status] for r in before["nudge"]}
+    where = "sqlite_where" if db.is_sqlite else "postgresql_where"
+
+    def partial() -> None:
+        found = _nudge_indexes(db)
+        assert "ix_nudge_due" not in found
+        assert found["ix_nudge_pending"]["column_names"] == ["due_at"]
+        assert "'pending'" in str(found["ix_nudge_pending"]["dialect_options"][where])
+        assert found["ix_nudge_claimed"]["column_names"] == ["claimed_until"]
+        assert "'claimed'" in str(found["ix_nudge_claimed"]["dialect_options"][where])
+
+    assert _nudge_indexes(db)["ix_nudge_due"]["column_names"] == ["status", "due_at"]
+    db.upgrade()
+    partial()
+    assert _every_row(db) == before
+    _at(db, "0014_lean", command.downgrade)
+    found = _nudge_indexes(db)
+    assert found["ix_nudge_due"]["column_names"] == ["status", "due_at"]
+    assert not {"ix_nudge_pending", "ix_nudge_claimed"} & set(found)
+    assert _every_row(db) == before
+    db.upgrade()
+    partial()
+    assert _every_row(db) == before
+    db.dispose()

@@ -48,7 +48,7 @@ def test_the_schema_has_no_foreign_key_on_the_outbox_and_personal_follows_its_re
     assert personal.owner_paths()["nudge"] == [("person_id", "person", "id")]
     order = [t.name for t in personal.sorted_tables()]
     assert order.index("workspace") < order.index("nudge") and order.index("person") < order.index("nudge")
-    assert {ix.name for ix in nudge.indexes} == {"ix_nudge_due", "ix_nudge_person_id"}
+    assert {ix.name for ix in nudge.indexes} == {"ix_nudge_pending", "ix_nudge_claimed", "ix_nudge_person_id"}
 
 
 def test_a_declared_reference_counts_like_a_foreign_key_for_the_classification() -> None:

@@ -55,7 +55,7 @@ from bot.ports import AmbiguousSendError, Messenger, PermanentSendError, Transie
 from bot.replies import Reply
 from bot.zones import stored_hhmm
 from storage.db import Database
-from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace, pk
+from storage.models import Cohort, Lease, Nudge, Person, QuietWeek, Workspace, nudge_status_is, pk
 
 log = logging.getLogger("darebot.nudges")
 HELD = "held back by a snooze or pause"
@@ -115,7 +115,7 @@ class Delivery:
         with self.db.session() as s:
             res = s.exec(
                 update(Nudge)
-                .where(col(Nudge.status) == "claimed", col(Nudge.claimed_by) == self.worker_id)
+                .where(nudge_status_is("claimed"), col(Nudge.claimed_by) == self.worker_id)
                 .values(claimed_until=self.clock.now() - timedelta(seconds=1))
             )
             if self.db.is_sqlite:
@@ -154,13 +154,15 @@ class Delivery:
             return res.rowcount == 1
 
     def _claimable(self, now: datetime) -> list[ColumnElement[bool]]:
-        """Rows of this platform this worker may take at `now`: due, or claimed by a worker whose claim ran out."""
+        """Rows of this platform this worker may take at `now`: due, or claimed by a worker whose claim ran out.
+
+        The statuses are literals so each arm is served by its partial index (storage.models.Nudge)."""
         return [
             col(Workspace.platform) == self.platform,
             col(Workspace.token_rejected_at).is_(None),  # held: see _hold_workspace
             or_(
-                and_(col(Nudge.status) == "pending", col(Nudge.due_at) <= now),
-                and_(col(Nudge.status) == "claimed", col(Nudge.claimed_until) < now),
+                and_(nudge_status_is("pending"), col(Nudge.due_at) <= now),
+                and_(nudge_status_is("claimed"), col(Nudge.claimed_until) < now),
             ),
         ]
 
