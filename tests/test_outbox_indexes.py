@@ -4,26 +4,14 @@ or SQLite and PostgreSQL's generic plans silently stop using them and scan the w
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import event, inspect
 
-from storage.db import open_database
 from storage.models import Nudge, nudge_status_is
 from tests.fakes.room import Room
-
-START = datetime(2026, 10, 19, 14, 0, tzinfo=UTC)  # a Monday
-
-
-def _room(url: str) -> Room:
-    r = Room(open_database(url), START)
-    r.say("teach", "cohort create cs101 --deadline 2026-12-20 --tz UTC")
-    for who in ("ann", "bob"):
-        r.say(who, "cohort join cs101")
-    r.say("teach", "start cs101")
-    return r
+from tests.test_outbox_fk import room as _room  # a started cohort of two
 
 
 def _claim_statement(r: Room) -> tuple[str, Any]:
