@@ -105,18 +105,27 @@ def _busy_class(db: Database) -> None:
     r.wait(days=9)  # nudges sent, and some planned ahead still pending
 
 
+def _busy_outbox_at(db: Database, revision: str) -> dict[str, Any]:
+    """Migrate to `revision`, run a busy class on it, and return every row (the outbox holds sent and
+    pending nudges)."""
+    from alembic import command
+
+    _at(db, revision, command.upgrade)
+    _busy_class(db)
+    before = _every_row(db)
+    status = list(SQLModel.metadata.tables["nudge"].c.keys()).index("status")
+    statuses = {r[status] for r in before["nudge"]}
+    assert {"sent", "pending"} <= statuses, statuses
+    return before
+
+
 def test_0013_rebuilds_the_outbox_without_its_foreign_keys_and_keeps_every_row(db_url: str) -> None:
     """On SQLite the table is rebuilt while foreign keys are enforced (nothing points at `nudge`)."""
     from alembic import command
     from sqlalchemy import text
 
     db = Database(db_url)
-    _at(db, "0012_tidy", command.upgrade)
-    _busy_class(db)
-    before = _every_row(db)
-    status = list(SQLModel.metadata.tables["nudge"].c.keys()).index("status")
-    statuses = {r[status] for r in before["nudge"]}
-    assert {"sent", "pending"} <= statuses, statuses
+    before = _busy_outbox_at(db, "0012_tidy")
     assert all(before[t] for t in ("person", "membership", "contact", "outreach", "interview", "outcome", "story",
                                    "recruitercall", "quietweek", "acceptance", "nudge"))
     assert {fk["referred_table"] for fk in inspect(db.engine).get_foreign_keys("nudge")} == {"person", "workspace"}
@@ -149,11 +158,7 @@ def test_0015_swaps_the_due_index_for_partial_ones_and_back(db_url: str) -> None
     from alembic import command
 
     db = Database(db_url)
-    _at(db, "0014_lean", command.upgrade)
-    _busy_class(db)
-    before = _every_row(db)
-    status = list(SQLModel.metadata.tables["nudge"].c.keys()).index("status")
-    assert {"sent", "pending"} <= {r[status] for r in before["nudge"]}
+    before = _busy_outbox_at(db, "0014_lean")
     where = "sqlite_where" if db.is_sqlite else "postgresql_where"
 
     def partial() -> None:
