@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     discord_sharded: bool = Field(default=False, alias="DISCORD_SHARDED")
 
     sweep_seconds: int = Field(default=60, alias="DAREBOT_SWEEP_SECONDS", ge=1, le=86_400)
+    # Processes a sweep of 20,000 people or more shares its batches between (bot.nudges.share); unset: two
+    # where there are two cores or more. 1 keeps every sweep in the process.
+    sweep_processes: int | None = Field(default=None, alias="DAREBOT_SWEEP_PROCESSES", ge=1, le=64)
     # A stable id lets a restarted process take back the DMs it had in flight at once, instead of
     # after the claim expires. Give each concurrently running process its own.
     worker_id: str | None = Field(default=None, alias="DAREBOT_WORKER_ID")

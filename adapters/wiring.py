@@ -37,7 +37,8 @@ class Darebot:
 
 def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messenger: Messenger | None,
           directory: Directory | None = None, sweep_seconds: int = 60, worker_id: str | None = None,
-          observer: Observer | None = None, dashboard: DashboardConfig | None = None) -> Darebot:
+          observer: Observer | None = None, dashboard: DashboardConfig | None = None,
+          sweep_processes: int | None = None) -> Darebot:
     """The engine with its ports; with a messenger, the nudge scheduler too (its kick is the engine's
     outbox listener, so a command that plans a DM due now gets it sent at once). With an observer, the
     engine's commands and the scheduler's sweeps are reported to it, and the messenger's DMs counted."""
@@ -49,7 +50,7 @@ def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messeng
 
             messenger = CountingMessenger(messenger)
         nudges = NudgeScheduler(db, clock, messenger, platform=platform, sweep_seconds=sweep_seconds,
-                                worker_id=worker_id)
+                                worker_id=worker_id, sweep_processes=sweep_processes)
         if observer is not None:
             nudges.observer = observer
     engine = Engine(db, clock, default_tz=default_tz, directory=directory,
@@ -71,6 +72,7 @@ def build_from_settings(settings: Settings, *, platform: str, messenger: Messeng
     return build(db or open_database(settings.database_url), clock or SystemClock(), platform=platform,
                  default_tz=settings.tz, messenger=messenger, directory=directory,
                  sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id, observer=metrics_observer(),
+                 sweep_processes=settings.sweep_processes,
                  dashboard=DashboardConfig(settings.public_url,
                                            settings.secret_keys[0] if settings.secret_keys else None)
                  if settings.public_url else None)

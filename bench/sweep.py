@@ -32,6 +32,8 @@ from storage.db import Database
 from storage.models import Acceptance, Cohort, Contact, Dare, Interview, Membership, Nudge, Outreach, Person, Workspace
 
 NOW = datetime(2026, 10, 26, 15, 0, tzinfo=UTC)  # a Monday: digests fall due today
+# How many processes a sweep uses (DAREBOT_SWEEP_PROCESSES, as `darebot run` reads it; unset: its default).
+PROCESSES = int(os.environ["DAREBOT_SWEEP_PROCESSES"]) if os.environ.get("DAREBOT_SWEEP_PROCESSES") else None
 START = datetime(2026, 10, 12, 14, 0, tzinfo=UTC)
 COHORT = 100
 ZONES = ("America/New_York", "Europe/Berlin", "Asia/Tokyo", "America/Los_Angeles", None)
@@ -134,6 +136,7 @@ class Result:
     first_cpu_s: float | None = None  # CPU seconds of the sweeping process in the first sweep
     first_server_cpu_s: float | None = None  # and of its PostgreSQL backends (the session's and the writer's)
     first_main_cpu_s: float | None = None  # of the sweep's own thread (reads and rules; the writer thread apart)
+    first_helper_cpu_s: float | None = None  # of its helper processes (bot.nudges.share), when it started any
 
     @property
     def rate(self) -> float:
@@ -192,19 +195,27 @@ def _server_cpu(s: Session) -> float | None:
     return total
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (a sweep's helper processes)."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def sweep_once(db: Database, cpu: dict[str, float | None] | None = None) -> tuple[float, int]:
     """Seconds and rows planned; `cpu` gets the CPU seconds of this process and of the database server
     for the sweep: on a shared machine the wall time says as much about the neighbours as about us."""
     gc.collect()
     with db.session() as s:
         server = _server_cpu(s)
-        t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
-        planned = plan(s, NOW, DEFAULT_POLICY, platform="console")
+        t0, c0, m0, h0 = time.perf_counter(), time.process_time(), time.thread_time(), _children_cpu()
+        planned = plan(s, NOW, DEFAULT_POLICY, platform="console", processes=PROCESSES)
         elapsed, used, main = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - m0
+        helpers = _children_cpu() - h0
         after = _server_cpu(s)
     if cpu is not None:
         cpu["first_cpu_s"] = used
         cpu["first_main_cpu_s"] = main
+        cpu["first_helper_cpu_s"] = helpers or None
         cpu["first_server_cpu_s"] = after - server if after is not None and server is not None else None
     return elapsed, planned
 
@@ -256,6 +267,7 @@ def run_case(db: Database, backend: str, n: int, heap: bool = False, *, repeat: 
     r = sorted(runs, key=lambda x: x.first_s)[len(runs) // 2]
     cpu = f" (CPU: {r.first_cpu_s:.1f}s here" if r.first_cpu_s is not None else " ("
     cpu += f", {r.first_main_cpu_s:.1f}s of it in the sweep's thread" if r.first_main_cpu_s is not None else ""
+    cpu += f", {r.first_helper_cpu_s:.1f}s in a helper process" if r.first_helper_cpu_s else ""
     cpu += f", {r.first_server_cpu_s:.1f}s in the server)" if r.first_server_cpu_s is not None else ")"
     of = f" (median of {len(runs)}: {', '.join(f'{x.first_s:.2f}' for x in runs)} s)" if len(runs) > 1 else ""
     print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s{of}{cpu}, steady {r.steady_s:.1f}s, "

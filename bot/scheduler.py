@@ -42,8 +42,10 @@ class NudgeScheduler:
     """Plans and delivers the nudges of every workspace on one platform."""
 
     def __init__(self, db: Database, clock: Clock, messenger: Messenger, *, platform: str, sweep_seconds: int = 60,
-                 worker_id: str | None = None, policy: Policy | None = None) -> None:
+                 worker_id: str | None = None, policy: Policy | None = None,
+                 sweep_processes: int | None = None) -> None:
         self.db, self.clock, self.messenger, self.platform = db, clock, messenger, platform
+        self.sweep_processes = sweep_processes  # None: planner's default (bot.nudges.share)
         self.sweep_seconds = sweep_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = policy or DEFAULT_POLICY
@@ -59,7 +61,7 @@ class NudgeScheduler:
         """Plan the nudges due at clock.now() (and up to policy.plan_ahead later); rows planned."""
         started = time.perf_counter()
         with self._lock, self.db.session() as s:
-            planned = plan(s, self.clock.now(), self.policy, platform=self.platform)
+            planned = plan(s, self.clock.now(), self.policy, platform=self.platform, processes=self.sweep_processes)
         try:
             self.observer.sweep(time.perf_counter() - started, planned)
         except Exception:  # metrics must never stop the nudges
@@ -68,7 +70,8 @@ class NudgeScheduler:
 
     def sweep_digests(self) -> int:
         with self._lock, self.db.session() as s:
-            return plan(s, self.clock.now(), self.policy, platform=self.platform, rules=DIGEST_RULES)
+            return plan(s, self.clock.now(), self.policy, platform=self.platform, rules=DIGEST_RULES,
+                        processes=self.sweep_processes)
 
     def purge(self) -> Purged:
         """Delete what is past its cohort's retention, and workspaces uninstalled 30 days ago."""

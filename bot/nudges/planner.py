@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import queue
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard
 
@@ -26,7 +28,7 @@ from sqlalchemy import ARRAY, Connection, Engine, Integer, any_, bindparam, func
 from sqlmodel import Session, SQLModel, col
 
 from bot.collector import collector_paused
-from bot.nudges import catalog
+from bot.nudges import catalog, share
 from bot.nudges.policy import DEFAULT_POLICY, Policy
 from bot.nudges.rules import (
     Candidate,
@@ -888,8 +890,8 @@ class _Writer:
     depend on the writes of another still in flight. (Not on SQLite: sqlite3 takes the GIL back for every
     row of an executemany, and a reader beside a writer keeps the WAL growing; measured slower.)"""
 
-    def __init__(self, engine: Engine, seen: dict[int, datetime | None]) -> None:
-        self.engine, self.seen = engine, seen
+    def __init__(self, engine: Engine, seen: dict[int, datetime | None], tally: share.Tally | None) -> None:
+        self.engine, self.seen, self.tally = engine, seen, tally
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
         self.inserted = 0
         self.error: BaseException | None = None
@@ -903,6 +905,8 @@ class _Writer:
             try:
                 with self.engine.begin() as conn:
                     self.inserted += _write(conn, *job, self.seen)
+                if self.tally is not None:
+                    self.tally.committed += 1
             except BaseException as e:  # handed to the sweep's thread
                 self.error = e
 
@@ -925,9 +929,9 @@ class _Reader:
     rules over the batch before: the server answers the reads while the rules run (the thread waits for it
     without the GIL). At most two batches wait; each is read in a transaction of its own."""
 
-    def __init__(self, engine: Engine, ids: list[int], by_cohort: dict[int, list[DareInfo]],
+    def __init__(self, engine: Engine, batches: Iterator[list[int]], by_cohort: dict[int, list[DareInfo]],
                  dare_ids: set[int]) -> None:
-        self.engine, self.ids, self.by_cohort, self.dare_ids = engine, ids, by_cohort, dare_ids
+        self.engine, self.todo, self.by_cohort, self.dare_ids = engine, batches, by_cohort, dare_ids
         self.batches: queue.Queue[_Read | BaseException | None] = queue.Queue(maxsize=2)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="darebot-sweep-reader", daemon=True)
@@ -936,11 +940,11 @@ class _Reader:
     def _run(self) -> None:
         try:
             with self.engine.connect() as conn:
-                for chunk in _chunks(self.ids, CHUNK):
+                for batch in self.todo:
                     if self.stopped.is_set():
                         return
                     with conn.begin():
-                        read = _read_batch(conn, list(chunk), self.by_cohort, self.dare_ids)
+                        read = _read_batch(conn, batch, self.by_cohort, self.dare_ids)
                     self._put(read)
         except BaseException as e:  # handed to the sweep's thread
             self._put(e)
@@ -1001,6 +1005,7 @@ def plan(
     platform: str | None = None,
     person_ids: Sequence[int] | None = None,
     rules: frozenset[str] | None = None,
+    processes: int | None = None,
 ) -> int:
     """One sweep: insert every candidate due before `now + plan_ahead`. Returns rows inserted.
 
@@ -1012,7 +1017,8 @@ def plan(
     Set-based: a batch of CHUNK people is read in nine statements (its states and the outbox keys it
     already has), run through the rules, written with one COPY or INSERT and one UPDATE, and committed.
     With more than one batch on PostgreSQL, a writer thread writes and a reader thread reads ahead while
-    this thread runs the rules."""
+    this thread runs the rules. With `share.SHARE_MIN` people or more, up to `processes` processes
+    (default `share.default_processes()`) sweep the batches between them (bot.nudges.share)."""
     dares = _active_dares(session, now, policy, platform=platform)
     by_cohort: dict[int, list[DareInfo]] = defaultdict(list)
     for info, _ctz in dares:
@@ -1028,29 +1034,57 @@ def plan(
             select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))
         ).all()
         seen = {pid: at for pid, at in found}
+    job = share.Job(now, policy, rules, dict(by_cohort), dare_ids, seen)
+    helpers = min(processes if processes is not None else share.default_processes(), os.cpu_count() or 1) - 1
+    url = share.shareable_url(session.get_bind()) if helpers > 0 and len(ids) >= share.SHARE_MIN else None
+    if url is None:
+        return sweep_batches(session, (list(c) for c in _chunks(ids, CHUNK)), job, many=len(ids) > CHUNK)
+    claims = share.Claims(multiprocessing.get_context("spawn"), ids, CHUNK)
+    session.commit()  # the helpers read and write on connections of their own: nothing of ours may hold them up
+    others = share.Helpers(url, claims, job, helpers)
+    try:
+        total = sweep_batches(session, claims.from_front(), job, turn=claims.turn_to_write)
+    except BaseException:
+        others.stop()
+        raise
+    inserted, batches = others.join()
+    log.info("sweep of %d people: %d of %d batches by %d helper process(es)", len(ids), batches,
+             len(claims), len(others.running))
+    return total + inserted
+
+
+def sweep_batches(session: Session, batches: Iterator[list[int]], job: share.Job, tally: share.Tally | None = None,
+                  *, many: bool = True, turn: Callable[[], AbstractContextManager[Any]] = nullcontext) -> int:
+    """Read, plan, write and commit each sorted batch of people `batches` yields; rows inserted. `tally`
+    counts the batches committed. `many`: more than one batch may come (PostgreSQL then reads ahead and
+    writes in threads). `turn`: entered around each write and commit in this thread (SQLite, when
+    processes share the sweep)."""
     bind = session.get_bind()
     writer: _Writer | None = None
     reader: _Reader | None = None
-    if len(ids) > CHUNK and _threaded(bind):
+    if many and _threaded(bind):
         session.commit()  # the threads read and write on connections of their own: let them see this session's
-        writer = _Writer(bind, seen)
-        reader = _Reader(bind, ids, by_cohort, dare_ids)
-    batches: Iterable[_Read] = reader if reader is not None else (
-        _read_batch(session.connection(), list(chunk), by_cohort, dare_ids) for chunk in _chunks(ids, CHUNK))
+        writer = _Writer(bind, job.seen, tally)
+        reader = _Reader(bind, batches, job.by_cohort, job.dare_ids)
+    reads: Iterable[_Read] = reader if reader is not None else (
+        _read_batch(session.connection(), batch, job.by_cohort, job.dare_ids) for batch in batches)
     total = 0
-    clocks = _Clocks(now, policy)
+    clocks = _Clocks(job.now, job.policy)
     try:
         # Paused for the whole sweep, not batch by batch: re-enabled between batches, the collector ran at the
         # first allocation after each and walked the batches the reader had queued (a tenth of a first sweep).
         with collector_paused(), _quick_handover() if writer is not None else nullcontext():
-            for read in batches:
-                job = _plan_batch(read, now, policy, rules, clocks)
+            for read in reads:
+                planned = _plan_batch(read, job.now, job.policy, job.rules, clocks)
                 if writer is not None:
                     session.commit()  # ends this batch's reads (the writer commits its writes)
-                    writer.put(job)
+                    writer.put(planned)
                     continue
-                total += _write(session.connection(), *job, seen)
-                session.commit()
+                with turn():
+                    total += _write(session.connection(), *planned, job.seen)
+                    session.commit()
+                if tally is not None:
+                    tally.committed += 1
     except BaseException:
         for other in (reader, writer):
             if other is not None:
