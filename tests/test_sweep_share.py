@@ -113,3 +113,18 @@ def test_claims_give_every_batch_to_exactly_one_side(n: int, chunk: int, sides: 
     got += list(front) + list(back)
     assert sorted(pid for b in got for pid in b) == ids
     assert all(0 < len(b) <= chunk for b in got) and len(got) == len(claims)
+
+
+def test_without_shared_memory_the_sweep_runs_in_one_process(cohort: Database, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    alone = _sweeps(cohort, processes=1)[0]
+    _reset(cohort)
+
+    def no_shm(*args: Any) -> None:
+        raise OSError(38, "Function not implemented")  # what a container without /dev/shm answers
+
+    monkeypatch.setattr(share, "Claims", no_shm)
+    with caplog.at_level(logging.WARNING, logger="darebot.nudges"), cohort.session() as s:
+        planner.plan(s, SWEEPS[0], DEFAULT_POLICY, platform="console", processes=2)
+    assert _outbox(cohort) == alone
+    assert any("sweeps alone" in r.getMessage() for r in caplog.records)

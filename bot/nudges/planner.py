@@ -1037,11 +1037,16 @@ def plan(
     job = share.Job(now, policy, rules, dict(by_cohort), dare_ids, seen)
     helpers = min(processes if processes is not None else share.default_processes(), os.cpu_count() or 1) - 1
     url = share.shareable_url(session.get_bind()) if helpers > 0 and len(ids) >= share.SHARE_MIN else None
+    if url is not None:
+        session.commit()  # the helpers read and write on connections of their own: nothing of ours may hold them up
+        try:
+            claims = share.Claims(multiprocessing.get_context("spawn"), ids, CHUNK)
+            others = share.Helpers(url, claims, job, helpers)
+        except OSError:  # no process or shared memory to be had (a container without /dev/shm, a process limit)
+            log.warning("could not start a sweep helper process; this process sweeps alone", exc_info=True)
+            url = None
     if url is None:
         return sweep_batches(session, (list(c) for c in _chunks(ids, CHUNK)), job, many=len(ids) > CHUNK)
-    claims = share.Claims(multiprocessing.get_context("spawn"), ids, CHUNK)
-    session.commit()  # the helpers read and write on connections of their own: nothing of ours may hold them up
-    others = share.Helpers(url, claims, job, helpers)
     try:
         total = sweep_batches(session, claims.from_front(), job, turn=claims.turn_to_write)
     except BaseException:

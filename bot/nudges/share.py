@@ -182,7 +182,15 @@ class Helpers:
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_help, args=(url, claims, job, send), daemon=True,
                                       name="darebot-sweep-helper")
-            process.start()
+            try:
+                process.start()
+            except OSError:
+                receive.close()
+                send.close()
+                if not self.running:
+                    raise  # none started: the caller sweeps alone
+                log.warning("started %d of %d sweep helper processes", len(self.running), count, exc_info=True)
+                break
             send.close()  # the helper holds the only sending end: its exit ends `receive`
             self.running.append((process, receive))
 
