@@ -8,7 +8,6 @@ batches whatever the machine's speed; the tiny batches make each sweep many batc
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -103,7 +102,7 @@ def test_a_helper_that_cannot_start_sweeping_leaves_the_whole_sweep_to_the_paren
 @given(n=st.integers(0, 60), chunk=st.integers(1, 9), sides=st.lists(st.booleans(), max_size=80))
 def test_claims_give_every_batch_to_exactly_one_side(n: int, chunk: int, sides: list[bool]) -> None:
     ids = list(range(100, 100 + 2 * n, 2))
-    claims = share.Claims(multiprocessing.get_context("spawn"), ids, chunk)
+    claims = share.Claims(ids, chunk)
     front, back = claims.from_front(), claims.from_back()
     got: list[list[int]] = []
     for side in sides:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import queue
 import sys
@@ -1040,7 +1039,7 @@ def plan(
     if url is not None:
         session.commit()  # the helpers read and write on connections of their own: nothing of ours may hold them up
         try:
-            claims = share.Claims(multiprocessing.get_context("spawn"), ids, CHUNK)
+            claims = share.Claims(ids, CHUNK)
             others = share.Helpers(url, claims, job, helpers)
         except OSError:  # no process or shared memory to be had (a container without /dev/shm, a process limit)
             log.warning("could not start a sweep helper process; this process sweeps alone", exc_info=True)

@@ -39,6 +39,8 @@ log = logging.getLogger("darebot.nudges")
 # Fewer people than this are swept in one process: a helper's interpreter takes most of a second to
 # start, about what a sweep of 15,000 people takes.
 SHARE_MIN = 20_000
+# Helpers are spawned, never forked, and share their counters and lock through this context.
+_SPAWN = multiprocessing.get_context("spawn")
 # The longest a process of the sweep waits for its turn to write to SQLite (Claims.turn_to_write).
 WAIT_TO_WRITE = 10.0
 
@@ -74,12 +76,12 @@ class Claims:
     sweeping process from the front, helpers from the back. The two counters live in shared memory
     under one lock; pickled into a spawned helper with the ids."""
 
-    def __init__(self, context: Any, ids: Sequence[int], chunk: int) -> None:
+    def __init__(self, ids: Sequence[int], chunk: int) -> None:
         self.ids = list(ids)
         self.chunk = chunk
         self.count = (len(self.ids) + chunk - 1) // chunk
-        self.bounds = context.Array("i", [0, self.count])
-        self.writing = context.Lock()
+        self.bounds = _SPAWN.Array("i", [0, self.count])
+        self.writing = _SPAWN.Lock()
 
     def __len__(self) -> int:
         return self.count
@@ -175,12 +177,11 @@ class Helpers:
     """The helper processes of one sweep, started at once; `join` waits for them."""
 
     def __init__(self, url: str, claims: Claims, job: Job, count: int) -> None:
-        context = multiprocessing.get_context("spawn")
         self.claims = claims
         self.running: list[tuple[Any, Any]] = []
         for _ in range(count):
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_help, args=(url, claims, job, send), daemon=True,
+            receive, send = _SPAWN.Pipe(duplex=False)
+            process = _SPAWN.Process(target=_help, args=(url, claims, job, send), daemon=True,
                                       name="darebot-sweep-helper")
             try:
                 process.start()
