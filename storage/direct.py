@@ -81,6 +81,14 @@ def _bind_processor(type_: Any, dialect: Dialect) -> _Processor:
     return _RECENT[key]
 
 
+def _keeps_none(process: Callable[[Any], Any]) -> bool:
+    """Whether a result processor returns None for None (processors are pure: asked once, at compile)."""
+    try:
+        return process(None) is None
+    except Exception:
+        return False
+
+
 class Prepared:
     """One statement compiled for one dialect: its SQL, how to build its parameters, how to read its rows."""
 
@@ -109,10 +117,11 @@ class Prepared:
         self.params = tuple(params)
         # Every value from the caller, none to convert (integers, text): the values as they are.
         self.plain = all(d is _REQUIRED and p is None for _, _, p, d in params)
+        self.required = frozenset(k for _, k, _, d in params if d is _REQUIRED)
         # The columns it returns (a SELECT's, or a RETURNING's), each with its type's result processor.
         columns = list(getattr(statement, "exported_columns", ()))
         processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-        self.converters = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        self.converters = tuple((i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None)
         self.row: Any = namedtuple("Row", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
         self.returns_rows = bool(columns)
 
@@ -123,9 +132,9 @@ class Prepared:
             if self.positional:
                 return tuple([values[k] for _, k, _, _ in self.params])
             return {n: values[k] for n, k, _, _ in self.params}
+        if not self.required <= values.keys():
+            raise KeyError(min(self.required - values.keys()))
         given = [(p(values[k]) if p else values[k]) if k in values else d for _, k, p, d in self.params]
-        if any(v is _REQUIRED for v in given):
-            raise KeyError(next(k for (_, k, _, _), v in zip(self.params, given, strict=True) if v is _REQUIRED))
         return tuple(given) if self.positional else {n: v for (n, _, _, _), v in zip(self.params, given, strict=True)}
 
     def rows(self, fetched: list[Any]) -> list[Any]:
@@ -136,8 +145,11 @@ class Prepared:
         out = []
         for r in fetched:
             values = list(r)
-            for i, process in converters:
-                values[i] = process(values[i])
+            for i, process, keeps_none in converters:
+                # A NULL (most of a row's optional moments) is left as it is when its processor would
+                # leave it: the call, two deep for a TypeDecorator, cost more than the rest of the row.
+                if (v := values[i]) is not None or not keeps_none:
+                    values[i] = process(v)
             out.append(new(cls, values))
         return out
 
