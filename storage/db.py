@@ -25,6 +25,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from storage.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # How long a SQLite transaction waits for the write lock. SQLite's busy handler is not a fair queue, and
@@ -52,6 +53,8 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Checkpoints run on a thread of their own (storage.checkpoint), not inside a command's commit.
+    cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cur.close()
 
 
@@ -209,6 +212,8 @@ class Database:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine: Engine = create_engine(url, **kwargs)
         self._kept: _Kept | None = _Kept() if self.is_sqlite else None
+        self._checkpointer: Checkpointer | None = None
+        self._checkpointer_lock = threading.Lock()
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "connect", self._remember_file)
@@ -252,7 +257,15 @@ class Database:
         """Commit, unless the SQLite file is gone: a write into a deleted file is never reported as saved."""
         if self.path is not None:
             self.ensure_file()
+            if self._checkpointer is None:
+                self._start_checkpointer(self.path)
         commit()
+
+    def _start_checkpointer(self, path: Path) -> None:
+        with self._checkpointer_lock:
+            if self._checkpointer is None:
+                self._checkpointer = Checkpointer(path)
+                weakref.finalize(self, self._checkpointer.done.set)
 
     def _connection(self) -> tuple[Connection, bool]:
         """A connection for a unit, and whether it is this thread's kept one (SQLite: see _Kept)."""
@@ -342,6 +355,9 @@ class Database:
                 delay = min(delay * 2, max_delay)
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._kept is not None:
             self._kept.close_all()
         self.engine.dispose()

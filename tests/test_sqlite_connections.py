@@ -1,0 +1,119 @@
+"""SQLite's connections: each thread keeps one between commands, and the write-ahead log is copied
+back into the database file by a thread of its own, never inside a command's commit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from storage.checkpoint import BACKSTOP_PAGES, Checkpointer
+from storage.db import open_database
+from storage.models import Cohort
+from tests.fakes.chat import Chat
+
+
+def _until(condition, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    """Polls `condition` until it holds (a wait for a thread, not a timing: the bound only ends a hang)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return bool(condition())
+
+
+def test_a_thread_keeps_its_connection_from_one_command_to_the_next(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/k.sqlite3")
+    try:
+        with db.unit() as first:
+            a = first.conn
+        with db.unit() as second:
+            b = second.conn
+            with db.unit() as inner:  # a unit inside a unit: a connection of its own
+                assert inner.conn is not b
+        assert a is b
+        seen: list[object] = []
+        worker = threading.Thread(target=lambda: seen.append(db.unit().__enter__().conn))
+        worker.start()
+        worker.join()
+        assert seen and seen[0] is not a
+    finally:
+        db.dispose()
+
+
+def test_a_kept_connection_goes_back_when_its_thread_ends_and_all_close_on_dispose(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/k.sqlite3")
+    pool = db.engine.pool
+
+    def one_command() -> None:
+        with db.unit() as unit:
+            unit.conn.execute(text("SELECT 1"))
+
+    worker = threading.Thread(target=one_command)
+    worker.start()
+    worker.join()
+    del worker
+    assert _until(lambda: pool.checkedout() == 0)  # type: ignore[attr-defined]
+    one_command()
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
+    db.dispose()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_commands_leave_checkpoints_to_the_checkpoint_thread(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    chat = Chat.open(f"sqlite:///{path}")
+    try:
+        with chat.db.unit() as unit:
+            assert unit.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
+        for n in range(30):
+            chat.ok("prof", f"/dare cohort create Group{n}")
+        checkpointer = chat.db._checkpointer
+        assert checkpointer is not None
+        runs = checkpointer.runs
+        assert _until(lambda: checkpointer.runs > runs)
+        busy, pages, copied = checkpointer.checkpoint() or (1, 0, 0)
+        assert busy == 0 and copied == pages  # everything committed is in the database file
+    finally:
+        chat.db.dispose()
+    assert not checkpointer._thread.is_alive()
+
+
+def test_after_a_checkpoint_the_database_file_alone_holds_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    chat = Chat.open(f"sqlite:///{path}")
+    try:
+        for n in range(20):
+            chat.ok("prof", f"/dare cohort create Group{n}")
+        checkpointer = Checkpointer(path, interval=3600)
+        try:
+            busy, pages, copied = checkpointer.checkpoint() or (1, 0, 0)
+            assert busy == 0 and copied == pages
+        finally:
+            checkpointer.stop()
+        shutil.copy(path, tmp_path / "file-alone.sqlite3")  # without its -wal
+        with closing(sqlite3.connect(tmp_path / "file-alone.sqlite3")) as raw:
+            assert raw.execute("SELECT count(*) FROM cohort").fetchone()[0] == 20
+        with chat.db.session() as s:
+            assert s.execute(select(func.count()).select_from(Cohort)).scalar() == 20
+    finally:
+        chat.db.dispose()
+
+
+def test_the_checkpointer_never_creates_a_deleted_database(tmp_path: Path) -> None:
+    path = tmp_path / "gone.sqlite3"
+    checkpointer = Checkpointer(path, interval=0.01)
+    try:
+        assert checkpointer.checkpoint() is None
+        time.sleep(0.05)  # a few of its own runs, none of which may create the file
+        assert not path.exists() and not os.path.exists(f"{path}-wal")
+    finally:
+        checkpointer.stop()
