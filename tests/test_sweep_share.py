@@ -93,6 +93,7 @@ def test_a_helper_that_cannot_start_sweeping_leaves_the_whole_sweep_to_the_paren
     monkeypatch.setattr(share, "SHARE_MIN", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(share, "shareable_url", lambda bind: "no-such-dialect://")  # fails before claiming
+    monkeypatch.setattr(share.Claims, "left", lambda self: 1)  # started even if the parent is done first
     with caplog.at_level(logging.WARNING, logger="darebot.nudges"), cohort.session() as s:
         planner.plan(s, SWEEPS[0], DEFAULT_POLICY, platform="console", processes=2)
     assert _outbox(cohort) == alone
@@ -127,3 +128,12 @@ def test_without_shared_memory_the_sweep_runs_in_one_process(cohort: Database, m
         planner.plan(s, SWEEPS[0], DEFAULT_POLICY, platform="console", processes=2)
     assert _outbox(cohort) == alone
     assert any("sweeps alone" in r.getMessage() for r in caplog.records)
+
+
+def test_no_helper_is_started_once_every_batch_is_claimed() -> None:
+    claims = share.Claims(list(range(1, 50)), 10)
+    assert claims.left() == 5
+    assert len(list(claims.from_front())) == 5 and claims.left() == 0
+    job = share.Job(SWEEPS[0], DEFAULT_POLICY, None, {}, set(), {})
+    helpers = share.Helpers("sqlite:////nonexistent/none.sqlite3", claims, job, 1)
+    assert helpers.join() == (0, 0) and helpers.running == []

@@ -1040,12 +1040,12 @@ def plan(
         session.commit()  # the helpers read and write on connections of their own: nothing of ours may hold them up
         try:
             claims = share.Claims(ids, CHUNK)
-            others = share.Helpers(url, claims, job, helpers)
         except OSError:  # no process or shared memory to be had (a container without /dev/shm, a process limit)
             log.warning("could not start a sweep helper process; this process sweeps alone", exc_info=True)
             url = None
     if url is None:
         return sweep_batches(session, (list(c) for c in _chunks(ids, CHUNK)), job, many=len(ids) > CHUNK)
+    others = share.Helpers(url, claims, job, helpers)
     try:
         total = sweep_batches(session, claims.from_front(), job, turn=claims.turn_to_write)
     except BaseException:

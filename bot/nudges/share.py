@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -121,6 +122,11 @@ class Claims:
             if held:
                 self.writing.release()
 
+    def left(self) -> int:
+        """Batches nobody has claimed yet."""
+        with self.bounds.get_lock():
+            return max(0, int(self.bounds[1] - self.bounds[0]))
+
     def stop(self) -> None:
         """No batch is claimed after this (the sweep failed)."""
         with self.bounds.get_lock():
@@ -174,30 +180,46 @@ def _help(url: str, claims: Claims, job: Job, out: Any) -> None:
 
 
 class Helpers:
-    """The helper processes of one sweep, started at once; `join` waits for them."""
+    """The helper processes of one sweep, started by a thread of their own; `join` waits for them.
+
+    Starting a spawned process blocks until the child has read its arguments, and it reads them only as it
+    unpickles them, importing the planner and storage on the way: about a second in which the sweeping
+    process would plan nothing. The thread takes that wait, and starts nothing once no batch is left."""
 
     def __init__(self, url: str, claims: Claims, job: Job, count: int) -> None:
         self.claims = claims
         self.running: list[tuple[Any, Any]] = []
+        self._starter: threading.Thread | None = threading.Thread(
+            target=self._start, args=(url, job, count), daemon=True, name="darebot-sweep-helpers")
+        try:
+            self._starter.start()
+        except RuntimeError:  # no thread to be had (a process limit): the sweeping process takes every batch
+            self._starter = None
+            log.warning("could not start a sweep helper process; this process sweeps alone", exc_info=True)
+
+    def _start(self, url: str, job: Job, count: int) -> None:
         for _ in range(count):
+            if self.claims.left() == 0:
+                return
             receive, send = _SPAWN.Pipe(duplex=False)
-            process = _SPAWN.Process(target=_help, args=(url, claims, job, send), daemon=True,
+            process = _SPAWN.Process(target=_help, args=(url, self.claims, job, send), daemon=True,
                                       name="darebot-sweep-helper")
             try:
                 process.start()
-            except OSError:
+            except Exception:  # no process to be had: the sweeping process takes the batches left
                 receive.close()
                 send.close()
-                if not self.running:
-                    raise  # none started: the caller sweeps alone
-                log.warning("started %d of %d sweep helper processes", len(self.running), count, exc_info=True)
-                break
+                log.warning("started %d of %d sweep helper processes; the sweep goes on without the others",
+                            len(self.running), count, exc_info=True)
+                return
             send.close()  # the helper holds the only sending end: its exit ends `receive`
             self.running.append((process, receive))
 
     def join(self) -> tuple[int, int]:
         """Wait for every helper; (rows they inserted, batches they swept). Raises HelperFailed when one
         failed with claimed batches unfinished."""
+        if self._starter is not None:
+            self._starter.join()
         inserted = batches = 0
         lost: list[str] = []
         for process, receive in self.running:
@@ -224,6 +246,8 @@ class Helpers:
     def stop(self) -> None:
         """The parent failed: no more batches for anyone; wait for the helpers' batches in flight."""
         self.claims.stop()
+        if self._starter is not None:
+            self._starter.join()
         for process, receive in self.running:
             process.join()
             receive.close()
