@@ -141,8 +141,12 @@ class _Kept:
     microseconds. A thread keeps its connection between units; it goes back when the thread ends or the
     database is disposed. Engine threads are few and long-lived (adapters/deadline.py: one on SQLite).
     PostgreSQL's connections still come from the pool at each unit: it pings them there (pool_pre_ping)
-    and has a server-side limit on connections to share.
+    and has a server-side limit on connections to share. At most KEPT threads keep one, so threads that
+    come and go in numbers (an executor's, a scheduler's) can never hold the pool's every connection:
+    the others take theirs from the pool and give it back, as before.
     """
+
+    KEPT = 4
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -156,14 +160,17 @@ class _Kept:
             return None
         return conn
 
-    def take(self, conn: Connection) -> Connection:
-        self._local.conn = conn
+    def take(self, conn: Connection) -> bool:
+        """Keep `conn` for this thread, if there is room; whether it was kept."""
         with self._lock:
+            if len(self._all) >= self.KEPT:
+                return False
             self._all.add(conn)
+        self._local.conn = conn
         # Back to the pool when this thread ends (its Thread object is collected).
         self._local.release = weakref.finalize(threading.current_thread(), _Kept._release, self._lock, self._all,
                                                conn)
-        return conn
+        return True
 
     def drop(self, conn: Connection) -> None:
         if getattr(self._local, "conn", None) is conn:
@@ -276,9 +283,10 @@ class Database:
             return conn, True
         # A new connection would create an empty database in place of a deleted file: refuse first.
         self.ensure_file()
+        fresh = self.engine.connect()
         if conn is not None:  # a unit inside a unit: a connection of its own
-            return self.engine.connect(), False
-        return self._kept.take(self.engine.connect()), True
+            return fresh, False
+        return fresh, self._kept.take(fresh)
 
     @contextmanager
     def unit(self, info: dict[str, Any] | None = None) -> Iterator[Unit]:

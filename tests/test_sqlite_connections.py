@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from storage.checkpoint import BACKSTOP_PAGES, Checkpointer
-from storage.db import open_database
+from storage.db import _Kept, open_database
 from storage.models import Cohort
 from tests.fakes.chat import Chat
 
@@ -117,3 +117,29 @@ def test_the_checkpointer_never_creates_a_deleted_database(tmp_path: Path) -> No
         assert not path.exists() and not os.path.exists(f"{path}-wal")
     finally:
         checkpointer.stop()
+
+
+def test_only_a_few_threads_keep_a_connection_so_the_pool_never_runs_dry(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/k.sqlite3")
+    go = threading.Event()
+    ran: list[bool] = []
+
+    def command_then_idle() -> None:
+        with db.unit() as unit:
+            unit.conn.execute(text("SELECT 1"))
+        ran.append(True)
+        go.wait(30)  # alive, as an executor's idle thread is
+
+    idle = [threading.Thread(target=command_then_idle) for _ in range(20)]  # more than the pool's 15
+    try:
+        for thread in idle:
+            thread.start()
+        assert _until(lambda: len(ran) == 20)
+        assert db.engine.pool.checkedout() == _Kept.KEPT  # type: ignore[attr-defined]
+        with db.session() as s:  # the pool still has connections for everyone else
+            assert s.execute(select(func.count()).select_from(Cohort)).scalar() == 0
+    finally:
+        go.set()
+        for thread in idle:
+            thread.join()
+        db.dispose()
