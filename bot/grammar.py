@@ -8,13 +8,14 @@ before the text gets here (see `user_token`).
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 from typing import Any, cast
 
 from bot import commands as c
 from bot.errors import UsageError
-from bot.registry import CommandSpec, command_for, groups
+from bot.registry import CommandSpec, command_for, commands, groups
 
 # Slack and phones turn straight double quotes into curly ones; apostrophes (’) stay as they are.
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
@@ -78,10 +79,41 @@ def parse(text: str) -> Any:
         words.append(tokens[1].lower())
     spec = command_for(tuple(words))
     if spec is None:
-        if len(words) == 2:
-            raise UsageError(f"'{' '.join(words)[:40]}' isn't a command. Try /dare help cohort.")
-        raise UsageError(f"'{words[0][:30]}' isn't a /dare command. Try /dare help for the list.")
+        raise _unknown(words)
     return _build(spec, tokens[len(words):])
+
+
+# Words people type for a command whose name they don't know (a near spelling could point elsewhere:
+# "status" is closest to "start", the instructor's command).
+_MEANT = {
+    "status": "progress", "stat": "progress", "stats": "progress", "me": "progress",
+    "leaderboard": "board", "ranking": "board", "rank": "board", "scores": "board",
+    "interview": "log", "interviewed": "log", "stop": "settings nudges off", "mute": "settings nudges off",
+    "delete": "forget-me", "erase": "forget-me", "data": "mydata",
+}
+
+
+def _unknown(words: list[str]) -> UsageError:
+    """The error for words that name no command, with the command they most likely meant."""
+    if len(words) == 2:
+        group, sub = words
+        subs = [s.words[1] for s in groups()[group]]
+        close = difflib.get_close_matches(sub, subs, n=1, cutoff=0.6)
+        hint = f"Did you mean /dare {group} {close[0]}?" if close else f"Try /dare help {group}."
+        return UsageError(f"'{' '.join(words)[:40]}' isn't a command. {hint}")
+    word = words[0]
+    # A word people use for a command, a group's command without its group (/dare join), else a near
+    # spelling (/dare progres).
+    grouped = [s.words for s in commands() if len(s.words) == 2 and s.words[1] == word]
+    if word in _MEANT:
+        meant = _MEANT[word]
+    elif len(grouped) == 1:
+        meant = " ".join(grouped[0])
+    else:
+        close = difflib.get_close_matches(word, sorted({s.words[0] for s in commands()}), n=1, cutoff=0.65)
+        meant = close[0] if close else ""
+    hint = f"Did you mean /dare {meant}?" if meant else "Try /dare help for the list."
+    return UsageError(f"'{word[:30]}' isn't a /dare command. {hint}")
 
 
 def _declared(words: tuple[str, ...]) -> CommandSpec:

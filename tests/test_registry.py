@@ -9,7 +9,7 @@ import pytest
 from discord import app_commands
 
 from adapters.discord_commands import build_dare_group, option_name
-from bot import registry
+from bot import grammar, registry
 from bot.context import Context
 from bot.errors import UsageError
 from bot.grammar import parse
@@ -65,6 +65,36 @@ def test_an_unknown_option_names_the_known_ones(spec: CommandSpec) -> None:
     with pytest.raises(UsageError) as err:
         parse(f"/dare {spec.name} {positional} {users} --no-such-option 1")
     assert next(iter(spec.options)) in str(err.value)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("/dare join Spring", "/dare cohort join"), ("/dare progres", "/dare progress"),
+    ("/dare status", "/dare progress"), ("/dare leaderboard", "/dare board"),
+    ("/dare cohort jion Spring", "/dare cohort join"), ("/dare stories", "/dare story"),
+])
+def test_a_mistyped_command_names_the_one_meant(typed: str, meant: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(typed)
+    assert f"Did you mean {meant}?" in str(err.value)
+
+
+@pytest.mark.parametrize("typed", ["/dare fly", "/dare cohort frob", "/dare " + "x" * 200])
+def test_a_command_like_no_other_gets_the_help(typed: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(typed)
+    assert "Did you mean" not in str(err.value) and "/dare help" in str(err.value)
+
+
+def test_every_suggestion_is_a_command() -> None:
+    words = {w for s in registry.commands() for w in s.words} | set(grammar._MEANT)
+    for word in sorted(words | {w[:-1] for w in words} | {w + "s" for w in words}):
+        try:
+            parse(f"/dare {word}")
+        except UsageError as err:
+            if "Did you mean /dare " in str(err):
+                meant = str(err).split("Did you mean /dare ")[1].rstrip("?").split()
+                assert (registry.command_for(tuple(meant[:2])) or registry.command_for((meant[0],))
+                        or meant == [meant[0]] and meant[0] in registry.groups()), word
 
 
 # -- a toy subcommand, added in one place --------------------------------------------------------
