@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, make_url
 
+from storage.checkpoint import BACKSTOP_PAGES
 from storage.db import Database
 from storage.models import Acceptance, Cohort, Contact, Dare, Interview, Membership, Outreach, Person, Workspace
 
@@ -188,7 +189,8 @@ class Driver:
         self.is_sqlite = db.is_sqlite
         if db.is_sqlite:
             self.conn: Any = sqlite3.connect(make_url(db.url).database, timeout=10)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON"):
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON",
+                           f"wal_autocheckpoint={BACKSTOP_PAGES}"):  # darebot checkpoints on a thread of its own
                 self.conn.execute(f"PRAGMA {pragma}")
         else:
             import psycopg

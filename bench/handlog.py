@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -122,17 +124,35 @@ def _key(ws_id: int, person_id: int, name: str, minutes: int, day: str) -> str:
 _STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a datetime in SQLite (text, UTC here)
 
 
+def _goal_met(running: list[tuple[Any, int, int | None]], held: list[Any]) -> bool:
+    """Whether this interview meets a running dare's goal: (start day, dare's goal, own goal) per dare, and
+    the days of the person's earlier interviews (both as the driver gives them: text or date)."""
+    return any(1 + sum(1 for day in held if day >= start) == (own or goal) for start, goal, own in running)
+
+
+@contextmanager
+def _transaction(conn: Any) -> Iterator[Any]:
+    """A cursor, and the transaction committed when the block ends, rolled back if it raises."""
+    cur = conn.cursor()
+    try:
+        yield cur
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        cur.close()
+
+
 def log_sqlite(conn: sqlite3.Connection, platform: str, workspace: str, user: str, name: str, minutes: int,
                now: datetime) -> Logged:
     """The log on sqlite3 (the driver's own transaction handling: BEGIN before the first write)."""
-    cur = conn.cursor()
-    try:
+    with _transaction(conn) as cur:
         actor = cur.execute(SQLITE[0], (1, 0, platform, workspace, user)).fetchone()
         if actor is None:
             raise Refused("unknown person")
         ws_id, person_id, zone = actor[0], actor[9], actor[14] or actor[27] or "UTC"
-        tz = ZoneInfo(zone)
-        day = now.astimezone(tz).date().isoformat()
+        day = now.astimezone(ZoneInfo(zone)).date().isoformat()
         contact = cur.execute(SQLITE[1], (person_id, _name_key(name))).fetchone()
         if contact is None:
             raise Refused("no such contact")
@@ -143,31 +163,22 @@ def log_sqlite(conn: sqlite3.Connection, platform: str, workspace: str, user: st
         stamp = now.astimezone(UTC).strftime(_STAMP)
         cur.execute(SQLITE[3], (person_id, contact_id, day, minutes, "", None, stamp)).fetchone()
         cur.execute(SQLITE[4], ("meeting", day, day, contact_id, 1, 0, "no-reply"))
-        running = cur.execute(SQLITE[5], (1, 0, person_id, person_id, ws_id)).fetchall()
-        met = False
-        for _cohort, cohort_tz, starts_at, dare_goal, own_goal in running:
-            start = datetime.fromisoformat(starts_at).replace(tzinfo=UTC).astimezone(ZoneInfo(cohort_tz or zone))
-            start_day = start.date().isoformat()
-            done = 1 + sum(1 for _, held in mine if held >= start_day)
-            met = met or done == (own_goal or dare_goal)
+        running = [(datetime.fromisoformat(starts_at).replace(tzinfo=UTC).astimezone(ZoneInfo(cohort_tz or zone))
+                    .date().isoformat(), dare_goal, own_goal)
+                   for _cohort, cohort_tz, starts_at, dare_goal, own_goal
+                   in cur.execute(SQLITE[5], (1, 0, person_id, person_id, ws_id)).fetchall()]
+        met = _goal_met(running, [held for _, held in mine])
         cutoff = (now - WINDOW).astimezone(UTC).strftime(_STAMP)
         if cur.execute(SQLITE[6], (_key(ws_id, person_id, name, minutes, day), stamp, cutoff)).fetchone() is None:
             raise Refused("a double submission")
         cur.execute(SQLITE[7], (stamp, stamp, person_id))
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
     return Logged(len(mine) + 1, met)
 
 
 def log_postgres(conn: Any, platform: str, workspace: str, user: str, name: str, minutes: int,
                  now: datetime) -> Logged:
     """The log on psycopg (its own transaction: BEGIN before the first statement)."""
-    cur = conn.cursor()
-    try:
+    with _transaction(conn) as cur:
         cur.execute(POSTGRES[0], {"param_1": 1, "platform": platform, "workspace": workspace, "user": user})
         actor = cur.fetchone()
         if actor is None:
@@ -189,20 +200,12 @@ def log_postgres(conn: Any, platform: str, workspace: str, user: str, name: str,
         cur.execute(POSTGRES[4], {"status": "meeting", "replied": day, "meeting": day, "contact": contact_id,
                                   "param_1": 1, "status_1": "no-reply"})
         cur.execute(POSTGRES[5], {"param_1": 1, "person": person_id, "workspace": ws_id})
-        met = False
-        for _cohort, cohort_tz, starts_at, dare_goal, own_goal in cur.fetchall():
-            start_day = starts_at.astimezone(ZoneInfo(cohort_tz or zone)).date()
-            done = 1 + sum(1 for _, held in mine if held >= start_day)
-            met = met or done == (own_goal or dare_goal)
+        running = [(starts_at.astimezone(ZoneInfo(cohort_tz or zone)).date(), dare_goal, own_goal)
+                   for _cohort, cohort_tz, starts_at, dare_goal, own_goal in cur.fetchall()]
+        met = _goal_met(running, [held for _, held in mine])
         cur.execute(POSTGRES[6], {"new_key": _key(ws_id, person_id, name, minutes, day.isoformat()), "at": now,
                                   "cutoff": now - WINDOW})
         if cur.fetchone() is None:
             raise Refused("a double submission")
         cur.execute(POSTGRES[7], {"new_last_active_at": now, "new_next_check_at": now, "person": person_id})
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
     return Logged(len(mine) + 1, met)
