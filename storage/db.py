@@ -267,12 +267,14 @@ class Database:
             if self._checkpointer is None:
                 self._start_checkpointer(self.path)
         commit()
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def _start_checkpointer(self, path: Path) -> None:
         with self._checkpointer_lock:
             if self._checkpointer is None:
                 self._checkpointer = Checkpointer(path)
-                weakref.finalize(self, self._checkpointer.done.set)
+                weakref.finalize(self, self._checkpointer.stop_soon)
 
     def _connection(self) -> tuple[Connection, bool]:
         """A connection for a unit, and whether it is this thread's kept one (SQLite: see _Kept)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from storage import checkpoint
 from storage.checkpoint import BACKSTOP_PAGES, Checkpointer
 from storage.db import _Kept, open_database
 from storage.models import Cohort
@@ -68,23 +69,41 @@ def test_a_kept_connection_goes_back_when_its_thread_ends_and_all_close_on_dispo
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
-def test_commands_leave_checkpoints_to_the_checkpoint_thread(tmp_path: Path) -> None:
+def test_commands_leave_checkpoints_to_the_checkpoint_thread(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(checkpoint, "COMMITS", 10)
     path = tmp_path / "c.sqlite3"
     chat = Chat.open(f"sqlite:///{path}")
     try:
         with chat.db.unit() as unit:
             assert unit.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
+        checkpointer = chat.db._checkpointer
+        assert checkpointer is not None and checkpointer.every == 10
+        runs = checkpointer.runs
         for n in range(30):
             chat.ok("prof", f"/dare cohort create Group{n}")
-        checkpointer = chat.db._checkpointer
-        assert checkpointer is not None
-        runs = checkpointer.runs
-        assert _until(lambda: checkpointer.runs > runs)
+        assert _until(lambda: checkpointer.runs > runs)  # woken by the commits, not by a timer
         busy, pages, copied = checkpointer.checkpoint() or (1, 0, 0)
         assert busy == 0 and copied == pages  # everything committed is in the database file
     finally:
         chat.db.dispose()
     assert not checkpointer._thread.is_alive()
+
+
+def test_a_few_commits_are_checkpointed_once_the_process_is_idle(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    chat = Chat.open(f"sqlite:///{path}")
+    try:
+        chat.ok("prof", "/dare cohort create Quiet")
+        chat.db.dispose()  # the test's own checkpointer, with a short idle time
+        checkpointer = Checkpointer(path, every=1_000, idle=0.05)
+        try:
+            assert not _until(lambda: checkpointer.runs > 0, seconds=0.3)  # nothing committed: nothing to do
+            checkpointer.committed()
+            assert _until(lambda: checkpointer.runs == 1)
+        finally:
+            checkpointer.stop()
+    finally:
+        chat.db.dispose()
 
 
 def test_after_a_checkpoint_the_database_file_alone_holds_every_row(tmp_path: Path) -> None:
@@ -93,7 +112,7 @@ def test_after_a_checkpoint_the_database_file_alone_holds_every_row(tmp_path: Pa
     try:
         for n in range(20):
             chat.ok("prof", f"/dare cohort create Group{n}")
-        checkpointer = Checkpointer(path, interval=3600)
+        checkpointer = Checkpointer(path, idle=3600)
         try:
             busy, pages, copied = checkpointer.checkpoint() or (1, 0, 0)
             assert busy == 0 and copied == pages
@@ -110,10 +129,11 @@ def test_after_a_checkpoint_the_database_file_alone_holds_every_row(tmp_path: Pa
 
 def test_the_checkpointer_never_creates_a_deleted_database(tmp_path: Path) -> None:
     path = tmp_path / "gone.sqlite3"
-    checkpointer = Checkpointer(path, interval=0.01)
+    checkpointer = Checkpointer(path, every=1, idle=0.01)
     try:
         assert checkpointer.checkpoint() is None
-        time.sleep(0.05)  # a few of its own runs, none of which may create the file
+        checkpointer.committed()
+        time.sleep(0.05)  # its own run, which may not create the file either
         assert not path.exists() and not os.path.exists(f"{path}-wal")
     finally:
         checkpointer.stop()
