@@ -163,3 +163,21 @@ def test_only_a_few_threads_keep_a_connection_so_the_pool_never_runs_dry(tmp_pat
         for thread in idle:
             thread.join()
         db.dispose()
+
+
+def test_the_checkpointer_opens_a_file_whose_name_looks_like_a_uri(tmp_path: Path) -> None:
+    folder = tmp_path / "a class #1?"
+    folder.mkdir()
+    path = folder / "dare 50%.sqlite3"
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("CREATE TABLE t (x)")
+        raw.execute("INSERT INTO t VALUES (1)")
+        raw.commit()
+        checkpointer = Checkpointer(path, idle=3600)
+        try:
+            busy, pages, copied = checkpointer.checkpoint() or (1, 0, 0)
+            assert busy == 0 and pages > 0 and copied == pages  # this file's log, copied
+        finally:
+            checkpointer.stop()
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no other file opened or created
