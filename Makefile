@@ -24,6 +24,7 @@ run: $(STAMP)
 # Lint and strict typing first: a style or type error fails the build like a failing test.
 test: $(STAMP)
 	$(BIN)/ruff check bot adapters storage tests bench
+	$(BIN)/ruff format --check bot adapters storage tests bench
 	$(BIN)/mypy bot storage
 	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
 
@@ -42,6 +43,7 @@ lock:
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot adapters storage tests bench
+	$(BIN)/ruff format --check bot adapters storage tests bench
 	$(BIN)/mypy bot storage
 
 fmt: $(STAMP)

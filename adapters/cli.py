@@ -20,15 +20,21 @@ from adapters.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("darebot")
 
-app = typer.Typer(help="darebot: an accountability coach that dares a cohort to do reverse interviews.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="darebot: an accountability coach that dares a cohort to do reverse interviews.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database tasks: upgrade, current, history.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys for stored Slack tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
-NO_PLATFORM = ("no platform configured: set SLACK_BOT_TOKEN with SLACK_APP_TOKEN (Socket Mode) or "
-               "SLACK_SIGNING_SECRET (--http), or DISCORD_TOKEN; or pass --platform console for the local console")
+NO_PLATFORM = (
+    "no platform configured: set SLACK_BOT_TOKEN with SLACK_APP_TOKEN (Socket Mode) or "
+    "SLACK_SIGNING_SECRET (--http), or DISCORD_TOKEN; or pass --platform console for the local console"
+)
 
 
 def darebot_version() -> str:
@@ -46,8 +52,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                               help="Print the version and exit.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """darebot: an accountability coach that dares a cohort to do reverse interviews."""
 
@@ -108,8 +115,12 @@ def run(
     start: Annotated[str | None, typer.Option(help="Console: the clock's starting moment (ISO), for demos")] = None,
     health_port: Annotated[int | None, typer.Option(help="Serve GET /healthz and GET /metrics on this port")] = None,
     health_host: Annotated[str, typer.Option(help="Address for --health-port")] = "0.0.0.0",
-    dashboard_port: Annotated[int | None, typer.Option(
-        help="Also serve the instructors' web dashboard on this port (Slack HTTP mode serves it on --port)")] = None,
+    dashboard_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve the instructors' web dashboard on this port (Slack HTTP mode serves it on --port)"
+        ),
+    ] = None,
 ) -> None:
     """Run darebot: Slack when Slack tokens are set, Discord when a Discord token is, else the console."""
     if platform is not None and platform not in ("console", "slack", "discord"):
@@ -147,14 +158,19 @@ def run(
 
         _exit_on_term()
         _prepare_database(settings)
-        run_discord(settings, health_port=health_port, health_host=health_host,
-                    sync_state_path=settings.state_dir / DEFAULT_SYNC_STATE.name)
+        run_discord(
+            settings,
+            health_port=health_port,
+            health_host=health_host,
+            sync_state_path=settings.state_dir / DEFAULT_SYNC_STATE.name,
+        )
     else:
         raise typer.Exit(_run_console(settings, moment, health_port, health_host))
 
 
 def _exit_on_term() -> None:
     """Until a platform's event loop takes the signals over, SIGTERM ends the start at once, cleanly."""
+
     def on_term(_sig: int, _frame: Any) -> None:
         raise SystemExit(0)
 
@@ -204,6 +220,7 @@ def _run_console(settings: Settings, moment: datetime | None, health_port: int |
 
 # -- database --------------------------------------------------------------------------------------------
 
+
 def _alembic(settings: Settings) -> Any:
     from storage.db import Database
 
@@ -218,8 +235,10 @@ def _dashboard_beside(settings: Settings, port: int) -> None:
 
 
 @app.command()
-def dashboard(port: Annotated[int, typer.Option(help="Port to serve the dashboard on")] = 8080,
-              host: Annotated[str, typer.Option(help="Address to listen on")] = "0.0.0.0") -> None:
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port to serve the dashboard on")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "0.0.0.0",
+) -> None:
     """Serve only the instructors' web dashboard over the configured database."""
     from adapters.dashboard import run_dashboard
     from adapters.observability import setup_logging
@@ -263,6 +282,7 @@ def db_history() -> None:
 
 
 # -- keys ------------------------------------------------------------------------------------------------
+
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:

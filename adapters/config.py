@@ -37,17 +37,21 @@ def check_database_url(value: str) -> str:
     """The URL as SQLAlchemy should get it; refuses unsupported backends and misplaced SQLite files."""
     value = value.strip()
     if value.startswith("postgres://"):  # Heroku-style spelling
-        value = "postgresql://" + value[len("postgres://"):]
+        value = "postgresql://" + value[len("postgres://") :]
     try:
         url = make_url(value)
     except ArgumentError:
-        raise ValueError(f"is not a database URL: {value!r} (e.g. sqlite:///darebot.sqlite3 or "
-                         "postgresql+psycopg://user:password@host/db)") from None
+        raise ValueError(
+            f"is not a database URL: {value!r} (e.g. sqlite:///darebot.sqlite3 or "
+            "postgresql+psycopg://user:password@host/db)"
+        ) from None
     backend, driver = url.get_backend_name(), url.get_driver_name()
     if backend == "sqlite":
         if url.host:
-            raise ValueError(f"{value!r} names a host: SQLite URLs have three slashes before a relative path "
-                             "(sqlite:///darebot.sqlite3) and four before an absolute one (sqlite:////data/darebot.sqlite3)")
+            raise ValueError(
+                f"{value!r} names a host: SQLite URLs have three slashes before a relative path "
+                "(sqlite:///darebot.sqlite3) and four before an absolute one (sqlite:////data/darebot.sqlite3)"
+            )
         path = url.database or ""
         if path and path != ":memory:" and not path.startswith("file:"):
             folder = Path(path).expanduser().parent
@@ -136,8 +140,10 @@ class Settings(BaseSettings):
         for i, key in enumerate(keys, 1):
             if len(key) < MIN_SECRET_KEY or re.search(r"\s", key):
                 which = f"key {i} of {len(keys)}" if len(keys) > 1 else "the key"
-                raise ValueError(f"{which} is too short or has spaces: each key needs at least {MIN_SECRET_KEY} "
-                                 "characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+                raise ValueError(
+                    f"{which} is too short or has spaces: each key needs at least {MIN_SECRET_KEY} "
+                    "characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
         return ",".join(keys)
 
     @field_validator("slack_bot_token")
@@ -167,8 +173,10 @@ class Settings(BaseSettings):
         if value is None or value.strip() == "":
             return None
         if not re.fullmatch(r"\d{1,20}", value.strip()):
-            raise ValueError(f"{value!r} is not a server id: it is a number (Developer Mode > right-click the server "
-                             "> Copy Server ID)")
+            raise ValueError(
+                f"{value!r} is not a server id: it is a number (Developer Mode > right-click the server "
+                "> Copy Server ID)"
+            )
         return value.strip()
 
     @field_validator("log_level")

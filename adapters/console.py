@@ -43,8 +43,9 @@ class ConsoleMessenger:
         self.out = out
         self.sent = 0
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
-                check: bool = False) -> Sent:
+    def send_dm(
+        self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "", check: bool = False
+    ) -> Sent:
         tz = self.engine.person_zone(WORKSPACE, user_id)
         local = self.engine.clock.now().astimezone(stored_zone(tz))
         body = reply.plain_text().replace("\n", "\n    ")
@@ -65,8 +66,16 @@ def parse_wait(text: str) -> timedelta | None:
 
 
 class Console:
-    def __init__(self, db: Database, *, start: datetime, default_tz: str, out: TextIO,
-                 files_dir: Path = Path("darebot-files"), observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        start: datetime,
+        default_tz: str,
+        out: TextIO,
+        files_dir: Path = Path("darebot-files"),
+        observer: Observer | None = None,
+    ) -> None:
         from adapters.wiring import build_console
 
         self.clock = ManualClock(start)
@@ -140,8 +149,15 @@ def _prompted_lines(console: Console) -> Iterable[str]:
             return
 
 
-def run_console(db: Database, *, default_tz: str, start: datetime | None = None, stdin: TextIO = sys.stdin,
-                out: TextIO = sys.stdout, observer: Observer | None = None) -> int:
+def run_console(
+    db: Database,
+    *,
+    default_tz: str,
+    start: datetime | None = None,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    observer: Observer | None = None,
+) -> int:
     """Open the console; with no `start`, the clock resumes where the file's last run left it (or now)."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     console = Console(db, start=start or now, default_tz=default_tz, out=out, observer=observer)

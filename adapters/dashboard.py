@@ -36,12 +36,18 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     # No scripts at all; styles only inline (the page's own and the SVGs' attributes); images only inline.
-    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
 }
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,200}\.[A-Za-z0-9_-]{20,100}$")
-_env = Environment(loader=PackageLoader("adapters", "templates"), autoescape=select_autoescape(default=True),
-                   trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=PackageLoader("adapters", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def _svg(data: bytes) -> Markup:
@@ -55,22 +61,34 @@ def render_page(page: DashboardPage, token: str) -> str:
     cohorts: list[dict[str, Any]] = []
     for c in page.cohorts:
         cid = c.view.cohort.id
-        entry: dict[str, Any] = {"page": c, "csv_url": f"/dashboard/{token}/export/{cid}.csv",
-                                 "funnel_svg": None, "weekly_svg": None}
+        entry: dict[str, Any] = {
+            "page": c,
+            "csv_url": f"/dashboard/{token}/export/{cid}.csv",
+            "funnel_svg": None,
+            "weekly_svg": None,
+        }
         if c.view.funnel.size:
-            entry["funnel_svg"] = _svg(funnel_chart(c.view.cohort.name, c.view.funnel, goal=c.view.goal,
-                                                    day=c.view.day, fmt="svg", salt=f"funnel-{cid}"))
+            entry["funnel_svg"] = _svg(
+                funnel_chart(
+                    c.view.cohort.name, c.view.funnel, goal=c.view.goal, day=c.view.day, fmt="svg", salt=f"funnel-{cid}"
+                )
+            )
             entry["funnel_alt"] = funnel_alt(c.view.cohort.name, c.view.funnel, c.view.goal, c.view.day)
         if c.weekly is not None and c.view.funnel.size:
-            entry["weekly_svg"] = _svg(weekly_chart(c.view.cohort.name, c.weekly, day=c.view.day, fmt="svg",
-                                                    salt=f"weekly-{cid}"))
+            entry["weekly_svg"] = _svg(
+                weekly_chart(c.view.cohort.name, c.weekly, day=c.view.day, fmt="svg", salt=f"weekly-{cid}")
+            )
             entry["weekly_alt"] = weekly_alt(c.view.cohort.name, c.weekly)
         cohorts.append(entry)
     return _env.get_template("dashboard.html").render(
-        page=page, cohorts=cohorts, board_headers=BOARD_HEADERS,
+        page=page,
+        cohorts=cohorts,
+        board_headers=BOARD_HEADERS,
         expires=page.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        generated=max((c.view.as_of for c in page.cohorts), default=page.expires_at).astimezone(UTC)
-        .strftime("%Y-%m-%d %H:%M UTC"))
+        generated=max((c.view.as_of for c in page.cohorts), default=page.expires_at)
+        .astimezone(UTC)
+        .strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
 def _refused(reason: str) -> web.Response:
@@ -134,8 +152,15 @@ def dashboard_app(engine: Any, settings: Settings) -> web.Application:
     return app
 
 
-async def serve_dashboard(engine: Any, settings: Settings, *, port: int, host: str = "0.0.0.0",
-                          stop: asyncio.Event | None = None, on_ready: Callable[[int], None] | None = None) -> None:
+async def serve_dashboard(
+    engine: Any,
+    settings: Settings,
+    *,
+    port: int,
+    host: str = "0.0.0.0",
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
     """Serve the dashboard alone until `stop` is set; links default to this address without DAREBOT_PUBLIC_URL."""
     runner = web.AppRunner(dashboard_app(engine, settings), access_log=None)
     await runner.setup()

@@ -138,8 +138,9 @@ class EngineLane:
 ENGINE = EngineLane()
 
 
-async def answer_in_time(work: Callable[[], T], *, budget: float = BUDGET, when_busy: float | None = None,
-                         what: str = "engine call") -> tuple[T | Reply | None, asyncio.Future[T | Reply] | None]:
+async def answer_in_time(
+    work: Callable[[], T], *, budget: float = BUDGET, when_busy: float | None = None, what: str = "engine call"
+) -> tuple[T | Reply | None, asyncio.Future[T | Reply] | None]:
     """(answer, None) when `work` finished within `budget` seconds, else (None, pending answer).
 
     `when_busy` (Slack: BUSY_BUDGET) is the budget when commands already wait for the engine: this

@@ -79,14 +79,21 @@ def configure_gateway(gateway_url: str) -> None:
 
 # ------------------------------------------------------------------------------------------ buttons
 
+
 class DareButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID_TEMPLATE):
     """Every engine Button. The custom_id carries workspace, action and value, and the class is
     registered with `add_dynamic_items` at start, so a DM's buttons work after any restart."""
 
-    def __init__(self, ws_id: str, action: str, value: str, *, label: str = "…",
-                 style: discord.ButtonStyle = discord.ButtonStyle.secondary) -> None:
-        super().__init__(discord.ui.Button(label=label, style=style,
-                                           custom_id=button_custom_id(ws_id, action, value)))
+    def __init__(
+        self,
+        ws_id: str,
+        action: str,
+        value: str,
+        *,
+        label: str = "…",
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+    ) -> None:
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=button_custom_id(ws_id, action, value)))
         self.ws_id, self.action, self.value = ws_id, action, value
 
     @classmethod
@@ -94,8 +101,12 @@ class DareButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID_T
         return cls(ws_id, b.action, b.value, label=cut(b.label, LABEL_MAX), style=button_style(b))
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,  # type: ignore[override]
-                             match: Any) -> DareButton:
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Button,  # type: ignore[override]
+        match: Any,
+    ) -> DareButton:
         return cls(match["ws"], match["action"], match["value"], label=item.label or "…", style=item.style)
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
@@ -105,13 +116,21 @@ class DareButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID_T
 
 # ------------------------------------------------------------------------------------------ the client
 
+
 class DareClientMixin:
     """The behaviour shared by the plain and the sharded client."""
 
     tree: app_commands.CommandTree
 
-    def _dare_init(self, settings: Settings, engine: EngineAPI, *, nudges: Any = None,
-                   sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER) -> None:
+    def _dare_init(
+        self,
+        settings: Settings,
+        engine: EngineAPI,
+        *,
+        nudges: Any = None,
+        sync_state_path: Path | None = None,
+        defer_after: float = DEFER_AFTER,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.nudges = nudges
@@ -177,8 +196,9 @@ class DareClientMixin:
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         await asyncio.to_thread(self.engine.uninstalled, WorkspaceRef("discord", str(guild.id), guild.name or ""))
-        log.info("discord: removed from guild %s; its data is deleted in 30 days unless darebot is added back",
-                 guild.id)
+        log.info(
+            "discord: removed from guild %s; its data is deleted in 30 days unless darebot is added back", guild.id
+        )
 
     # -- who and where --------------------------------------------------------------------------
     @staticmethod
@@ -198,16 +218,23 @@ class DareClientMixin:
         engine = self.engine
         await self.answer(interaction, lambda ws, actor: engine.run(ws, actor, build()))
 
-    async def answer(self, interaction: discord.Interaction, work: Callable[[WorkspaceRef, Actor], Reply],
-                     *, ws: WorkspaceRef | None = None) -> None:
+    async def answer(
+        self,
+        interaction: discord.Interaction,
+        work: Callable[[WorkspaceRef, Actor], Reply],
+        *,
+        ws: WorkspaceRef | None = None,
+    ) -> None:
         """Handle an interaction once: dedupe on its id, call the engine off the loop, answer within
         Discord's 3 seconds (deferring when the engine takes longer), then render the reply."""
         ws = ws or self.workspace(interaction)
         actor = self.actor(interaction)
         engine = self.engine
-        reply, pending = await answer_in_time(once(engine.first_time, f"discord:{interaction.id}",
-                                                   lambda: work(ws, actor)),
-                                              budget=self.defer_after, what="discord interaction")
+        reply, pending = await answer_in_time(
+            once(engine.first_time, f"discord:{interaction.id}", lambda: work(ws, actor)),
+            budget=self.defer_after,
+            what="discord interaction",
+        )
         if pending is not None:
             if not interaction.response.is_done():
                 try:
@@ -255,8 +282,9 @@ class DareClientMixin:
             kw.setdefault("embeds", [])
             await interaction.edit_original_response(**kw)
         else:
-            await interaction.edit_original_response(content="Posted below.",
-                                                     allowed_mentions=discord.AllowedMentions.none())
+            await interaction.edit_original_response(
+                content="Posted below.", allowed_mentions=discord.AllowedMentions.none()
+            )
             await interaction.followup.send(**kw, ephemeral=False)
 
     async def open_form(self, interaction: discord.Interaction, name: str, *, ws: WorkspaceRef | None = None) -> None:
@@ -286,8 +314,9 @@ class DareClientMixin:
 
     async def _send_modal(self, interaction: discord.Interaction, name: str, ws: WorkspaceRef, actor: Actor) -> None:
         try:
-            form = await asyncio.wait_for(asyncio.to_thread(self.engine.form, ws, actor, name),
-                                          timeout=self.defer_after + 0.5)
+            form = await asyncio.wait_for(
+                asyncio.to_thread(self.engine.form, ws, actor, name), timeout=self.defer_after + 0.5
+            )
         except TimeoutError:
             await interaction.response.send_message("That took too long; please try again.", ephemeral=True)
             return
@@ -308,14 +337,19 @@ class DareClientMixin:
             # Posting publicly happens once per message, however many clicks (each is its own interaction).
             key = f"discord:post:{interaction.message.id}"
             if not await asyncio.to_thread(engine.first_time, key):
-                await self.answer(interaction, lambda ws, actor: error_reply(dedupe.ALREADY_POSTED),
-                                  ws=self.workspace(interaction, ws_id))
+                await self.answer(
+                    interaction,
+                    lambda ws, actor: error_reply(dedupe.ALREADY_POSTED),
+                    ws=self.workspace(interaction, ws_id),
+                )
                 return
-        await self.answer(interaction, lambda ws, actor: engine.press(ws, actor, action, value),
-                          ws=self.workspace(interaction, ws_id))
+        await self.answer(
+            interaction, lambda ws, actor: engine.press(ws, actor, action, value), ws=self.workspace(interaction, ws_id)
+        )
 
-    async def autocomplete(self, interaction: discord.Interaction, current: str,
-                           which: str) -> list[app_commands.Choice[str]]:
+    async def autocomplete(
+        self, interaction: discord.Interaction, current: str, which: str
+    ) -> list[app_commands.Choice[str]]:
         ws, actor = self.workspace(interaction), self.actor(interaction)
         lookup = getattr(self.engine, which)
         try:
@@ -329,22 +363,40 @@ class DareClientMixin:
         log.error("app command failed: %s", error, exc_info=error)
         if not interaction.response.is_done():
             with contextlib.suppress(discord.HTTPException):
-                await interaction.response.send_message(OOPS, ephemeral=True,
-                                                        allowed_mentions=discord.AllowedMentions.none())
+                await interaction.response.send_message(
+                    OOPS, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+                )
 
 
 class DareBot(DareClientMixin, discord.Client):
-    def __init__(self, settings: Settings, engine: EngineAPI, *, nudges: Any = None,
-                 sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER, **options: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: EngineAPI,
+        *,
+        nudges: Any = None,
+        sync_state_path: Path | None = None,
+        defer_after: float = DEFER_AFTER,
+        **options: Any,
+    ) -> None:
         discord.Client.__init__(self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(), **options)
         self._dare_init(settings, engine, nudges=nudges, sync_state_path=sync_state_path, defer_after=defer_after)
 
 
 class ShardedDareBot(DareClientMixin, discord.AutoShardedClient):
-    def __init__(self, settings: Settings, engine: EngineAPI, *, nudges: Any = None,
-                 sync_state_path: Path | None = None, defer_after: float = DEFER_AFTER, **options: Any) -> None:
-        discord.AutoShardedClient.__init__(self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(),
-                                           **options)
+    def __init__(
+        self,
+        settings: Settings,
+        engine: EngineAPI,
+        *,
+        nudges: Any = None,
+        sync_state_path: Path | None = None,
+        defer_after: float = DEFER_AFTER,
+        **options: Any,
+    ) -> None:
+        discord.AutoShardedClient.__init__(
+            self, intents=_intents(), allowed_mentions=discord.AllowedMentions.none(), **options
+        )
         self._dare_init(settings, engine, nudges=nudges, sync_state_path=sync_state_path, defer_after=defer_after)
 
 
@@ -360,8 +412,9 @@ def _intents() -> discord.Intents:
     return intents
 
 
-def make_client(settings: Settings, engine: EngineAPI, *, nudges: Any = None, sync_state_path: Path | None = None,
-                **options: Any) -> DareBot | ShardedDareBot:
+def make_client(
+    settings: Settings, engine: EngineAPI, *, nudges: Any = None, sync_state_path: Path | None = None, **options: Any
+) -> DareBot | ShardedDareBot:
     """The client for `settings` (sharded when DISCORD_SHARDED). Call inside a running event loop's
     task or before `asyncio.run`; tests pass `guild_ready_timeout` to make on_ready quick."""
     configure_rest(settings.discord_api_url)
@@ -394,8 +447,14 @@ def _write_state(path: Path, state: dict[str, str]) -> None:
 FATAL_CLOSE_CODES = {4004, 4010, 4011, 4012, 4013, 4014}
 
 
-async def serve(settings: Settings, build: Callable[[], DareClientMixin], *, first_delay: float = 5.0,
-                max_delay: float = 900.0, sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+async def serve(
+    settings: Settings,
+    build: Callable[[], DareClientMixin],
+    *,
+    first_delay: float = 5.0,
+    max_delay: float = 900.0,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> None:
     """Run the client; on start-up failures back off exponentially (with jitter) instead of looping,
     since Discord resets a token after 1,000 logins in a day. A bad token or disallowed intents
     stop at once: retrying cannot help."""
@@ -423,8 +482,13 @@ async def serve(settings: Settings, build: Callable[[], DareClientMixin], *, fir
         delay = min(delay * 2, max_delay)
 
 
-def run_discord(settings: Settings, *, health_port: int | None = None, health_host: str = "0.0.0.0",
-                sync_state_path: Path | None = None) -> None:
+def run_discord(
+    settings: Settings,
+    *,
+    health_port: int | None = None,
+    health_host: str = "0.0.0.0",
+    sync_state_path: Path | None = None,
+) -> None:
     """`darebot run --platform discord`: the engine, the coach and the client, until SIGINT/SIGTERM
     (whether connecting, backing off or serving). A token Discord refuses is a ConfigError."""
     from adapters.config import ConfigError

@@ -31,8 +31,9 @@ class CommandRunner(Protocol):
 
     async def open_form(self, interaction: discord.Interaction, name: str) -> None: ...
 
-    async def autocomplete(self, interaction: discord.Interaction, current: str,
-                           which: str) -> list[app_commands.Choice[str]]: ...
+    async def autocomplete(
+        self, interaction: discord.Interaction, current: str, which: str
+    ) -> list[app_commands.Choice[str]]: ...
 
 
 def option_name(p: Param) -> str:
@@ -93,8 +94,7 @@ def _callback(spec: CommandSpec, runner: Callable[[], CommandRunner]) -> Callabl
         values = {names[k].field: _value(names[k], v) for k, v in options.items() if v is not None}
         await client.run_command(interaction, lambda: spec.build(values))
 
-    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                annotation=discord.Interaction)]
+    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
     descriptions: dict[str, str] = {}
     choices: dict[str, list[app_commands.Choice[str]]] = {}
     completers: dict[str, Callable[..., Any]] = {}
@@ -103,9 +103,14 @@ def _callback(spec: CommandSpec, runner: Callable[[], CommandRunner]) -> Callabl
         # A form stands in for every value; elsewhere a positional the grammar requires is required here too.
         required = p.flag is None and p.required and not spec.form
         default: Any = inspect.Parameter.empty if required else (False if p.kind == "bool" else None)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=_annotation(p, optional=not required and p.kind != "bool"),
-                                        default=default))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_annotation(p, optional=not required and p.kind != "bool"),
+                default=default,
+            )
+        )
         descriptions[name] = _description(p.help + (" (leave empty for a form)" if p is first and spec.form else ""))
         if (options := _choices(p)) is not None:
             choices[name] = options
@@ -135,10 +140,14 @@ def build_dare_group(runner: Callable[[], CommandRunner]) -> app_commands.Group:
         if len(spec.words) == 2:
             head = spec.words[0]
             if head not in groups:
-                groups[head] = app_commands.Group(name=head, parent=root,
-                                                  description=GROUP_DESCRIPTIONS.get(head, f"/dare {head} commands"))
+                groups[head] = app_commands.Group(
+                    name=head, parent=root, description=GROUP_DESCRIPTIONS.get(head, f"/dare {head} commands")
+                )
             parent = groups[head]
         summary = spec.summary + (" (instructors)" if spec.instructor else "")
-        parent.add_command(app_commands.Command(name=spec.words[-1], description=_description(summary),
-                                                callback=_callback(spec, runner), parent=parent))
+        parent.add_command(
+            app_commands.Command(
+                name=spec.words[-1], description=_description(summary), callback=_callback(spec, runner), parent=parent
+            )
+        )
     return root

@@ -48,8 +48,9 @@ class DiscordMessenger:
         """The client DMs go through (run_discord builds a new one after a start-up failure)."""
         self._client = client
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
-                check: bool = False) -> Sent:
+    def send_dm(
+        self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "", check: bool = False
+    ) -> Sent:
         client = self._client
         if client is None or client.is_closed() or client.http.token is None:
             raise TransientSendError("the Discord client is not connected yet")
@@ -104,8 +105,9 @@ class DiscordMessenger:
             # 401 (a reset token) or 400 (a message we built wrong) is darebot's trouble, never the
             # person's: retry slowly and let the outbox mark the row failed, leaving them reachable.
             log.error("Discord rejected a DM (%s, code %s): %s", err.status, err.code, err.text[:200])
-            raise TransientSendError(f"Discord rejected the DM ({err.status}, code {err.code})",
-                                     retry_after=600.0) from None
+            raise TransientSendError(
+                f"Discord rejected the DM ({err.status}, code {err.code})", retry_after=600.0
+            ) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as err:
             raise AmbiguousSendError(f"network trouble: {err.__class__.__name__}") from None
 

@@ -146,8 +146,9 @@ def _section_text(section: Section, budget: int) -> str:
     return text
 
 
-def render(reply: Reply, *, workspace_id: str = "",
-           button_factory: Callable[[str, Button], discord.ui.Item] | None = None) -> Rendered:
+def render(
+    reply: Reply, *, workspace_id: str = "", button_factory: Callable[[str, Button], discord.ui.Item] | None = None
+) -> Rendered:
     """Render a Reply. `workspace_id` goes into button custom_ids so DM presses find their guild."""
     out = Rendered(ephemeral=reply.ephemeral)
     text = _simple_text(reply) if _is_simple(reply) else None
@@ -159,8 +160,11 @@ def render(reply: Reply, *, workspace_id: str = "",
         out.view = make_view(reply.buttons, workspace_id, button_factory)
     for att in (reply.image, reply.file):
         if att is not None:
-            out.files.append(discord.File(io.BytesIO(att.content), filename=_safe_filename(att.filename),
-                                          description=att.alt[:1024] or None))
+            out.files.append(
+                discord.File(
+                    io.BytesIO(att.content), filename=_safe_filename(att.filename), description=att.alt[:1024] or None
+                )
+            )
     if reply.image is not None and out.embeds:
         out.embeds[0].set_image(url="attachment://" + _safe_filename(reply.image.filename))
     if not out.content and not out.embeds and not out.files:
@@ -243,8 +247,11 @@ def cut_raw(text: str, limit: int) -> str:
     return text[:limit]
 
 
-def make_view(buttons: tuple[Button, ...], workspace_id: str,
-              button_factory: Callable[[str, Button], discord.ui.Item] | None = None) -> discord.ui.View:
+def make_view(
+    buttons: tuple[Button, ...],
+    workspace_id: str,
+    button_factory: Callable[[str, Button], discord.ui.Item] | None = None,
+) -> discord.ui.View:
     """A persistent view (timeout=None, every item with a custom_id): presses survive a restart because
     the client registers the dynamic button class at start (see discord_bot.DareButton)."""
     view = discord.ui.View(timeout=None)
@@ -258,15 +265,20 @@ def make_view(buttons: tuple[Button, ...], workspace_id: str,
 
 def button_style(b: Button) -> discord.ButtonStyle:
     return {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger}.get(
-        b.style or "", discord.ButtonStyle.secondary)
+        b.style or "", discord.ButtonStyle.secondary
+    )
 
 
 def plain_button(workspace_id: str, b: Button) -> discord.ui.Button:
-    return discord.ui.Button(label=cut(b.label, LABEL_MAX), style=button_style(b),
-                             custom_id=button_custom_id(workspace_id, b.action, b.value))
+    return discord.ui.Button(
+        label=cut(b.label, LABEL_MAX),
+        style=button_style(b),
+        custom_id=button_custom_id(workspace_id, b.action, b.value),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- forms
+
 
 def form_custom_id(workspace_id: str, name: str) -> str:
     return cut_raw(f"{FORM_ID_PREFIX}:{workspace_id}:{name}", CUSTOM_ID_MAX)
@@ -280,8 +292,11 @@ class FormModal(discord.ui.Modal):
     text/date/number as str, select as str, multi_select as list[str], checkbox as bool."""
 
     def __init__(self, form: Any, workspace_id: str, on_submit: OnSubmit) -> None:
-        super().__init__(title=cut(form.title or form.name, MODAL_TITLE_MAX),
-                         custom_id=form_custom_id(workspace_id, form.name), timeout=900)
+        super().__init__(
+            title=cut(form.title or form.name, MODAL_TITLE_MAX),
+            custom_id=form_custom_id(workspace_id, form.name),
+            timeout=900,
+        )
         self.form = form
         self._on_submit = on_submit
         self._inputs: dict[str, tuple[str, discord.ui.Item]] = {}
@@ -305,8 +320,13 @@ class FormModal(discord.ui.Modal):
         for name, (kind, item) in self._inputs.items():
             if isinstance(item, discord.ui.TextInput):
                 text = str(item.value or "")
-                out[name] = ([v.strip() for v in text.split(",") if v.strip()] if kind == "multi_select"
-                             else bool(text.strip()) if kind == "checkbox" else text)
+                out[name] = (
+                    [v.strip() for v in text.split(",") if v.strip()]
+                    if kind == "multi_select"
+                    else bool(text.strip())
+                    if kind == "checkbox"
+                    else text
+                )
             elif kind == "select":
                 vals = list(getattr(item, "values", []) or [])
                 out[name] = str(vals[0]) if vals else ""
@@ -327,15 +347,27 @@ def _form_item(f: Any) -> discord.ui.Item:
     placeholder = cut(f.placeholder, 100) if getattr(f, "placeholder", "") else None
     initial = getattr(f, "initial", None)
     if f.kind in ("select", "multi_select") and 0 < len(f.options) <= SELECT_OPTIONS_MAX:
-        options = [discord.SelectOption(label=cut(str(label), 100), value=cut_raw(str(value), 100),
-                                        default=(str(value) == str(initial) if f.kind == "select"
-                                                 else isinstance(initial, (list, tuple))
-                                                     and str(value) in map(str, initial)))
-                   for value, label in f.options]
+        options = [
+            discord.SelectOption(
+                label=cut(str(label), 100),
+                value=cut_raw(str(value), 100),
+                default=(
+                    str(value) == str(initial)
+                    if f.kind == "select"
+                    else isinstance(initial, (list, tuple)) and str(value) in map(str, initial)
+                ),
+            )
+            for value, label in f.options
+        ]
         multi = f.kind == "multi_select"
-        return discord.ui.Select(custom_id=custom_id, options=options, placeholder=placeholder,
-                                 min_values=1 if f.required else 0, max_values=len(options) if multi else 1,
-                                 required=f.required)
+        return discord.ui.Select(
+            custom_id=custom_id,
+            options=options,
+            placeholder=placeholder,
+            min_values=1 if f.required else 0,
+            max_values=len(options) if multi else 1,
+            required=f.required,
+        )
     if f.kind == "checkbox":
         return discord.ui.Checkbox(custom_id=custom_id, default=bool(initial))
     if f.kind in ("select", "multi_select") and not placeholder:
@@ -346,6 +378,11 @@ def _form_item(f: Any) -> discord.ui.Item:
     max_len = min(f.max_length or 4000, 4000)
     if f.kind == "date" and not placeholder:
         placeholder = "YYYY-MM-DD, today or yesterday"
-    return discord.ui.TextInput(custom_id=custom_id, style=style, required=f.required, placeholder=placeholder,
-                                default=cut(str(initial), max_len) if initial not in (None, "") else None,
-                                max_length=max_len)
+    return discord.ui.TextInput(
+        custom_id=custom_id,
+        style=style,
+        required=f.required,
+        placeholder=placeholder,
+        default=cut(str(initial), max_len) if initial not in (None, "") else None,
+        max_length=max_len,
+    )

@@ -17,16 +17,25 @@ from bot.replies import Reply
 
 log = logging.getLogger("darebot.metrics")
 
-COMMANDS = Counter("darebot_commands", "Commands and button presses handled, by name and outcome",
-                   ["command", "outcome"])
-COMMAND_SECONDS = Histogram("darebot_command_seconds", "Time to handle a command, database work included",
-                            ["command"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-DMS = Counter("darebot_dms", "DM attempts by outcome: sent, retry (transient failure) or failed (permanent)",
-              ["outcome"])
+COMMANDS = Counter(
+    "darebot_commands", "Commands and button presses handled, by name and outcome", ["command", "outcome"]
+)
+COMMAND_SECONDS = Histogram(
+    "darebot_command_seconds",
+    "Time to handle a command, database work included",
+    ["command"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DMS = Counter(
+    "darebot_dms", "DM attempts by outcome: sent, retry (transient failure) or failed (permanent)", ["outcome"]
+)
 for _outcome in ("sent", "retry", "failed"):  # shown as 0 from the start, so rates work at once
     DMS.labels(_outcome)
-SWEEP_SECONDS = Histogram("darebot_sweep_seconds", "Duration of one nudge-planning sweep",
-                          buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+SWEEP_SECONDS = Histogram(
+    "darebot_sweep_seconds",
+    "Duration of one nudge-planning sweep",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 SWEEP_PLANNED = Counter("darebot_sweep_planned", "Nudges planned by sweeps")
 
 
@@ -48,8 +57,9 @@ class CountingMessenger:
     def __init__(self, inner: Messenger) -> None:
         self.inner = inner
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
-                check: bool = False) -> Sent:
+    def send_dm(
+        self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "", check: bool = False
+    ) -> Sent:
         try:
             sent = self.inner.send_dm(workspace_external_id, user_id, reply, key=key, check=check)
         except TransientSendError:
@@ -78,15 +88,15 @@ class OutboxCollector(Collector):
         from storage.models import Nudge, nudge_status_is
 
         pending = GaugeMetricFamily("darebot_outbox_pending", "DMs planned and due but not yet sent")
-        oldest = GaugeMetricFamily("darebot_outbox_oldest_pending_seconds",
-                                   "How long the oldest due, unsent DM has waited (0 when none)")
+        oldest = GaugeMetricFamily(
+            "darebot_outbox_oldest_pending_seconds", "How long the oldest due, unsent DM has waited (0 when none)"
+        )
         claimed = GaugeMetricFamily("darebot_outbox_claimed", "DMs claimed by a process and being sent")
         try:
             now = self.now()
             with self.db.session() as s:
                 count, first = s.execute(
-                    select(func.count(), func.min(Nudge.due_at)).where(nudge_status_is("pending"),
-                                                                           Nudge.due_at <= now)
+                    select(func.count(), func.min(Nudge.due_at)).where(nudge_status_is("pending"), Nudge.due_at <= now)
                 ).one()
                 in_flight = s.execute(select(func.count()).where(nudge_status_is("claimed"))).scalar() or 0
         except Exception as err:  # a scrape must not fail because the database is down: /healthz says so

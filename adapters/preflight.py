@@ -18,8 +18,17 @@ from adapters.slack_messenger import api_base_url
 log = logging.getLogger("darebot.preflight")
 
 # Errors meaning "this token will never work" (as opposed to rate limits or outages).
-REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type",
-           "invalid_token", "no_permission", "missing_scope"}
+REFUSED = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_allowed_token_type",
+    "invalid_token",
+    "no_permission",
+    "missing_scope",
+}
 
 
 def slack_settings_problem(settings: Settings, *, http: bool) -> str | None:
@@ -57,8 +66,9 @@ def check_slack_tokens(settings: Settings, *, http: bool, timeout: int = 10) -> 
         except SlackApiError as err:
             code = str(err.response.get("error", "")) if err.response is not None else ""
             if code in REFUSED:
-                raise ConfigError(f"{name} was refused by Slack ({code}): copy the token again from the app's "
-                                  "settings") from None
+                raise ConfigError(
+                    f"{name} was refused by Slack ({code}): copy the token again from the app's settings"
+                ) from None
             log.warning("Slack answered %s to the %s check; carrying on", code or err, name)
         except (SlackClientError, URLError, OSError) as err:
             log.warning("could not reach Slack to check %s (%s); carrying on and retrying the connection", name, err)

@@ -168,8 +168,9 @@ class SlackAdapter:
 
     # slash command ----------------------------------------------------------------------------
 
-    def _command_sync(self, team_id: str, user_id: str, user_name: str, text: str,
-                      team_name: str = "") -> tuple[Actor, Reply, dict[str, Any] | None]:
+    def _command_sync(
+        self, team_id: str, user_id: str, user_name: str, text: str, team_name: str = ""
+    ) -> tuple[Actor, Reply, dict[str, Any] | None]:
         """On an engine thread: the command's (actor, reply, rendered message). Rendering here keeps
         it off the event loop, which acknowledges everyone else's requests meanwhile."""
         actor = self._actor(team_id, user_id, user_name)
@@ -182,7 +183,10 @@ class SlackAdapter:
         text = body.get("text") or ""
         result, pending = await answer_in_time(
             lambda: self._command_sync(team_id, user_id, body.get("user_name", ""), text, body.get("team_domain", "")),
-            budget=ACK_BUDGET, when_busy=BUSY_BUDGET, what="slack command")
+            budget=ACK_BUDGET,
+            when_busy=BUSY_BUDGET,
+            what="slack command",
+        )
         if pending is not None:
             await ack()
             self._spawn(self._finish_command_late(pending, body, respond, client), "slow command")
@@ -190,8 +194,12 @@ class SlackAdapter:
         actor, reply, msg = _answer(result)
         if reply.form and actor is not None:
             await ack()
-            self._spawn(self._open_form(client, team_id, actor, reply.form,
-                                        body.get("trigger_id", ""), body.get("channel_id", "")), "open form")
+            self._spawn(
+                self._open_form(
+                    client, team_id, actor, reply.form, body.get("trigger_id", ""), body.get("channel_id", "")
+                ),
+                "open form",
+            )
             return
         await ack(**self._ack_message(reply, msg))
         self._after_answer(client, team_id, user_id, reply, respond)
@@ -200,17 +208,25 @@ class SlackAdapter:
     @staticmethod
     def _ack_message(reply: Reply, msg: dict[str, Any] | None = None) -> dict[str, Any]:
         msg = msg or render.render_message(reply)
-        return {"text": msg["text"], "blocks": msg["blocks"],
-                "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
+        return {
+            "text": msg["text"],
+            "blocks": msg["blocks"],
+            "response_type": "ephemeral" if reply.ephemeral else "in_channel",
+        }
 
-    async def _finish_command_late(self, work: Awaitable[Any], body: dict[str, Any],
-                                   respond: Any, client: AsyncWebClient) -> None:
+    async def _finish_command_late(
+        self, work: Awaitable[Any], body: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         actor, reply, msg = _answer(await work)
         if reply.form and actor is not None:
             try:  # the trigger_id may still be inside its 3 seconds
                 await self._open_form(
-                    client, body.get("team_id", ""), actor,
-                    reply.form, body.get("trigger_id", ""), body.get("channel_id", "")
+                    client,
+                    body.get("team_id", ""),
+                    actor,
+                    reply.form,
+                    body.get("trigger_id", ""),
+                    body.get("channel_id", ""),
                 )
                 return
             except Exception as err:  # expired_trigger_id: say how to use the command instead
@@ -221,8 +237,9 @@ class SlackAdapter:
         self._after_answer(client, body.get("team_id", ""), body.get("user_id", ""), reply, respond)
         self._post_public(reply, body.get("channel_id", ""), respond=respond)
 
-    async def _respond(self, respond: Any, reply: Reply, *, replace: bool = False,
-                       msg: dict[str, Any] | None = None) -> None:
+    async def _respond(
+        self, respond: Any, reply: Reply, *, replace: bool = False, msg: dict[str, Any] | None = None
+    ) -> None:
         """Answer through response_url: a new message, or (`replace`) in place of the one whose
         button was pressed; an ephemeral message can only be changed this way. `msg`: the reply
         already rendered."""
@@ -235,8 +252,9 @@ class SlackAdapter:
             replace_original=replace,
         )
 
-    def _after_answer(self, client: AsyncWebClient, team_id: str, user_id: str,
-                      reply: Reply, respond: Any = None) -> None:
+    def _after_answer(
+        self, client: AsyncWebClient, team_id: str, user_id: str, reply: Reply, respond: Any = None
+    ) -> None:
         """Once the answer is out, in the background: the reply's file and image go to the
         person's DM, and a successful action that stored something refreshes their App Home.
         Neither can change the answer; failures are logged (and an upload failure is told
@@ -247,8 +265,9 @@ class SlackAdapter:
         if not reply.is_error and not reply.form and not reply.read_only:
             self.homes.refresh(client, team_id, user_id)
 
-    def _post_public(self, reply: Reply, channel_id: str, *, respond: Any = None,
-                     client: AsyncWebClient | None = None) -> None:
+    def _post_public(
+        self, reply: Reply, channel_id: str, *, respond: Any = None, client: AsyncWebClient | None = None
+    ) -> None:
         """A reply's public companion (a goal met) goes to the channel the command came from; never to a
         direct message (ids starting with D), where nobody else would read it."""
         public = reply.public
@@ -259,8 +278,9 @@ class SlackAdapter:
         elif client is not None:  # a form's submission has no response_url: post as the app
             self._spawn(client.chat_postMessage(channel=channel_id, **render.render_message(public)), "public note")
 
-    async def _open_form(self, client: AsyncWebClient, team_id: str, actor: Actor,
-                         name: str, trigger_id: str, channel_id: str) -> None:
+    async def _open_form(
+        self, client: AsyncWebClient, team_id: str, actor: Actor, name: str, trigger_id: str, channel_id: str
+    ) -> None:
         form = await self._engine(self.engine.form, self._ws(team_id), actor, name)
         view = render.render_modal(form, metadata={"channel": channel_id})
         await client.views_open(trigger_id=trigger_id, view=view)
@@ -307,8 +327,9 @@ class SlackAdapter:
 
     # modals -----------------------------------------------------------------------------------
 
-    def _submit_sync(self, team_id: str, user_id: str, fallback: str, name: str,
-                     state: dict[str, Any], view_id: str) -> tuple[str, Any, Any]:
+    def _submit_sync(
+        self, team_id: str, user_id: str, fallback: str, name: str, state: dict[str, Any], view_id: str
+    ) -> tuple[str, Any, Any]:
         """("ok", reply, form) | ("errors", errors, form) | ("dup", None, form). In a worker thread."""
         ws = self._ws(team_id)
         actor = self._actor(team_id, user_id, fallback)
@@ -318,8 +339,9 @@ class SlackAdapter:
         try:
             # The key is stored with the write itself: a retried submission records once, and a
             # refused one can be corrected and sent again (even with the very same values).
-            reply = self.engine.submit_form(ws, actor, name, values,
-                                            idempotency_key=f"slack:view:{team_id}:{view_id}:{digest}")
+            reply = self.engine.submit_form(
+                ws, actor, name, values, idempotency_key=f"slack:view:{team_id}:{view_id}:{digest}"
+            )
         except UsageError as err:
             return "errors", render.field_errors(form, err.field, str(err)), form
         except DareError as err:
@@ -328,15 +350,20 @@ class SlackAdapter:
             return "dup", None, form
         return "ok", reply, form
 
-    async def on_view_submission(self, ack: Any, body: dict[str, Any], view: dict[str, Any],
-                                 client: AsyncWebClient) -> None:
+    async def on_view_submission(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         team_id = (body.get("team") or {}).get("id") or view.get("team_id") or ""
         user = body.get("user") or {}
         name = render.form_name(view.get("callback_id", "")) or ""
         state = (view.get("state") or {}).get("values") or {}
         result, pending = await answer_in_time(
-            lambda: self._submit_sync(team_id, user.get("id", ""), user.get("username", ""), name, state,
-                                      view.get("id", "")), budget=ACK_BUDGET, what=f"slack form {name}")
+            lambda: self._submit_sync(
+                team_id, user.get("id", ""), user.get("username", ""), name, state, view.get("id", "")
+            ),
+            budget=ACK_BUDGET,
+            what=f"slack form {name}",
+        )
         if pending is not None:
             await ack()  # closes the modal; the answer follows by DM
             self._spawn(self._finish_submission_late(pending, client, team_id, user.get("id", "")), "slow submission")
@@ -355,8 +382,9 @@ class SlackAdapter:
             self._after_answer(client, team_id, user.get("id", ""), payload)
             self._post_public(payload, render.modal_channel(view), client=client)
 
-    async def _finish_submission_late(self, work: Awaitable[Any], client: AsyncWebClient,
-                                      team_id: str, user_id: str) -> None:
+    async def _finish_submission_late(
+        self, work: Awaitable[Any], client: AsyncWebClient, team_id: str, user_id: str
+    ) -> None:
         result = await work
         outcome, payload, _form = ("ok", result, None) if isinstance(result, Reply) else result
         if outcome == "ok":
@@ -396,8 +424,11 @@ class SlackAdapter:
         if self.store is not None:
             self._spawn(self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id), "uninstall")
         self._spawn(self._engine(self.engine.uninstalled, self._ws(team_id)), "uninstall mark")
-        log.info("slack: uninstalled from %s; its tokens are deleted now, the rest of its data in 30 days "
-                 "unless the app comes back", team_id)
+        log.info(
+            "slack: uninstalled from %s; its tokens are deleted now, the rest of its data in 30 days "
+            "unless the app comes back",
+            team_id,
+        )
 
     async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if self.store is not None:

@@ -24,17 +24,23 @@ def file_uploads(reply: Reply) -> list[dict[str, Any]]:
     uploads: list[dict[str, Any]] = []
     if reply.image is not None:
         title = render.file_text(reply.title or reply.image.filename, 250)
-        uploads.append({"filename": render.file_name(reply.image.filename), "content": reply.image.content,
-                        "title": title,
-                        "alt_txt": render.file_text(reply.image.alt or f"Chart: {title}", ALT_TEXT)})
+        uploads.append(
+            {
+                "filename": render.file_name(reply.image.filename),
+                "content": reply.image.content,
+                "title": title,
+                "alt_txt": render.file_text(reply.image.alt or f"Chart: {title}", ALT_TEXT),
+            }
+        )
     if reply.file is not None:
         name = render.file_name(reply.file.filename)
         uploads.append({"filename": name, "content": reply.file.content, "title": name})
     return uploads
 
 
-async def send_files(client: AsyncWebClient, user_id: str, reply: Reply,
-                     tell: Callable[[Reply], Awaitable[None]] | None = None) -> None:
+async def send_files(
+    client: AsyncWebClient, user_id: str, reply: Reply, tell: Callable[[Reply], Awaitable[None]] | None = None
+) -> None:
     """Upload the reply's files to the person's DM; a failure is logged and, given `tell`, told."""
     # A chart is drawn on first read: off the event loop.
     uploads = await asyncio.to_thread(file_uploads, reply)
@@ -50,5 +56,8 @@ async def send_files(client: AsyncWebClient, user_id: str, reply: Reply,
         if tell is None:
             return
         reason = str(err.response.get("error") or "error") if isinstance(err, SlackApiError) else "upload failed"
-        await tell(error_reply(
-            f"{names} could not be sent to your DM with darebot ({reason}). Try the command again in a minute."))
+        await tell(
+            error_reply(
+                f"{names} could not be sent to your DM with darebot ({reason}). Try the command again in a minute."
+            )
+        )

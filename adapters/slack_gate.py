@@ -36,8 +36,10 @@ class HomeTeamGate:
         try:
             found = await self.client.auth_test()
         except SlackApiError as err:
-            log.error("slack: auth.test refused the bot token (%s); requests are refused until it works",
-                      err.response.get("error"))
+            log.error(
+                "slack: auth.test refused the bot token (%s); requests are refused until it works",
+                err.response.get("error"),
+            )
             return
         except Exception as err:  # Slack unreachable at start: bolt's own auth.test decides per request
             log.warning("slack: auth.test failed (%s); the workspace is checked on each request", type(err).__name__)
@@ -58,16 +60,23 @@ class HomeTeamGate:
         if home is None:
             result = context.authorize_result  # bolt asked auth.test for it too
             home = getattr(result, "team_id", None)
-            enterprise = (getattr(result, "enterprise_id", None)
-                          if getattr(result, "is_enterprise_install", False) else None)
+            enterprise = (
+                getattr(result, "enterprise_id", None) if getattr(result, "is_enterprise_install", False) else None
+            )
         team = context.team_id or ""
         if team and (team == home or (enterprise and context.enterprise_id == enterprise)):
             return await next()
         log.warning("slack: refused a request from workspace %r: this install serves %s only", team[:20], home)
         if body.get("command"):
-            return BoltResponse(status=200, body=json.dumps({
-                "response_type": "ephemeral",
-                "text": "Sorry, this darebot serves a different Slack workspace, so nothing was done here. "
-                        "Ask your admin to install darebot for this workspace."}),
-                headers={"content-type": "application/json"})
+            return BoltResponse(
+                status=200,
+                body=json.dumps(
+                    {
+                        "response_type": "ephemeral",
+                        "text": "Sorry, this darebot serves a different Slack workspace, so nothing was done here. "
+                        "Ask your admin to install darebot for this workspace.",
+                    }
+                ),
+                headers={"content-type": "application/json"},
+            )
         return BoltResponse(status=200, body="")

@@ -49,8 +49,9 @@ class _HomeState:
 class AppHomes:
     """Publishes App Home views; `spawn` runs work after the ack as the listeners' tracked tasks."""
 
-    def __init__(self, engine: EngineAPI, actor: Callable[[str, str, str], Actor],
-                 spawn: Callable[[Awaitable[Any], str], Any]) -> None:
+    def __init__(
+        self, engine: EngineAPI, actor: Callable[[str, str, str], Actor], spawn: Callable[[Awaitable[Any], str], Any]
+    ) -> None:
         self.engine = engine
         self._actor = actor
         self._spawn = spawn
@@ -88,8 +89,9 @@ class AppHomes:
         wait = max(HOME_SETTLE_SECONDS, state.last + HOME_REFRESH_SECONDS - asyncio.get_running_loop().time())
         self._spawn(self._refresh_after(client, team_id, user_id, state, wait), "app home refresh")
 
-    async def _refresh_after(self, client: AsyncWebClient, team_id: str, user_id: str,
-                             state: _HomeState, wait: float) -> None:
+    async def _refresh_after(
+        self, client: AsyncWebClient, team_id: str, user_id: str, state: _HomeState, wait: float
+    ) -> None:
         if wait > 0:
             with contextlib.suppress(TimeoutError):  # drain() (tests, shutdown) cuts the wait short
                 await asyncio.wait_for(state.flush.wait(), wait)
@@ -98,8 +100,9 @@ class AppHomes:
         except SlackApiError as err:  # e.g. the Home tab turned off in the app's settings
             log.warning("slack: App Home of %s/%s not refreshed: %s", team_id, user_id, err.response.get("error"))
 
-    async def publish_now(self, client: AsyncWebClient, team_id: str, user_id: str,
-                          *, state: _HomeState | None = None) -> None:
+    async def publish_now(
+        self, client: AsyncWebClient, team_id: str, user_id: str, *, state: _HomeState | None = None
+    ) -> None:
         home = state or self._home_state(team_id, user_id)
         async with home.lock:
             if state is not None:

@@ -82,8 +82,12 @@ def verify(verifier: SignatureVerifier | None, raw: bytes, headers: Any) -> None
         # slack_sdk decodes the body before hashing it; Slack only sends UTF-8, so such a body is
         # refused either way, but a correctly signed one is told apart (400) from a forged one (401).
         valid = abs(time.time() - int(timestamp)) <= 300 and hmac.compare_digest(
-            "v0=" + hmac.new(verifier.signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + raw,
-                             hashlib.sha256).hexdigest(), signature)
+            "v0="
+            + hmac.new(
+                verifier.signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256
+            ).hexdigest(),
+            signature,
+        )
     if not valid:
         raise Refused(401, "bad or stale signature")
 
@@ -189,18 +193,21 @@ def _response_session() -> aiohttp.ClientSession:
     return session
 
 
-async def post_response(respond: Any, *, text: str, blocks: list[dict[str, Any]], response_type: str,
-                        replace_original: bool) -> None:
+async def post_response(
+    respond: Any, *, text: str, blocks: list[dict[str, Any]], response_type: str, replace_original: bool
+) -> None:
     """What bolt's respond(...) does, over the loop's shared session (bolt's respond when it has no
     response_url to reuse, e.g. a test double)."""
     url = getattr(respond, "response_url", None)
     if not isinstance(url, str) or not url:
         await respond(text=text, blocks=blocks, response_type=response_type, replace_original=replace_original)
         return
-    client = AsyncWebhookClient(url=url, session=_response_session(), proxy=getattr(respond, "proxy", None),
-                                ssl=getattr(respond, "ssl", None))
-    await client.send_dict({"text": text, "blocks": blocks, "response_type": response_type,
-                            "replace_original": replace_original})
+    client = AsyncWebhookClient(
+        url=url, session=_response_session(), proxy=getattr(respond, "proxy", None), ssl=getattr(respond, "ssl", None)
+    )
+    await client.send_dict(
+        {"text": text, "blocks": blocks, "response_type": response_type, "replace_original": replace_original}
+    )
 
 
 async def close_response_session() -> None:

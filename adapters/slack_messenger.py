@@ -52,14 +52,24 @@ PERMANENT_ERRORS = frozenset(
 # for them (a mistyped SLACK_BOT_TOKEN would otherwise write off a whole class). They are retried
 # slowly until the outbox gives up on the DM, and logged loudly.
 CONFIG_ERRORS = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "team_access_not_granted", "no_permission",
-     "missing_scope", "not_allowed_token_type", "ekm_access_denied"}
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "team_access_not_granted",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "ekm_access_denied",
+    }
 )
 CONFIG_RETRY_SECONDS = 600.0
 # Of those, the ones that mean the token itself is dead for the workspace (account_inactive: "the
 # token is for a deleted user or workspace"): the workspace's DMs are held until a new token comes.
-TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-                          "team_access_not_granted"})
+TOKEN_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "team_access_not_granted"}
+)
 
 TokenSource = Callable[[str], "str | None"]
 
@@ -121,8 +131,9 @@ class SlackMessenger:
     def __init__(self, clients: ClientPool, *, timeout: int | None = None) -> None:
         self.clients = ClientPool(clients.tokens, clients.base_url, timeout=timeout or clients.timeout, retries=False)
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
-                check: bool = False) -> Sent:
+    def send_dm(
+        self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "", check: bool = False
+    ) -> Sent:
         client = self.clients.for_team(workspace_external_id)
         if client is None:  # uninstalled (OAuth) or not configured: not the person's fault
             log.error("slack: no bot token for workspace %s; DM to %s postponed", workspace_external_id, user_id)
@@ -209,9 +220,17 @@ def _upload_image(client: WebClient, channel: str, reply: Reply) -> None:
     image = reply.image
     assert image is not None
     try:
-        client.files_upload_v2(channel=channel, file_uploads=[{
-            "filename": image.filename, "content": image.content, "title": (reply.title or image.filename)[:250],
-            "alt_txt": (image.alt or reply.title or image.filename)[:1000]}])
+        client.files_upload_v2(
+            channel=channel,
+            file_uploads=[
+                {
+                    "filename": image.filename,
+                    "content": image.content,
+                    "title": (reply.title or image.filename)[:250],
+                    "alt_txt": (image.alt or reply.title or image.filename)[:1000],
+                }
+            ],
+        )
     except (SlackApiError, SlackClientError, urllib.error.URLError, OSError, TimeoutError):
         log.warning("slack: the chart for %s could not be uploaded", channel, exc_info=True)
 
@@ -226,13 +245,21 @@ class SlackDirectory:
     """Directory port: display names (and time zones) from users.info, cached for `ttl` seconds (`negative_ttl`
     for people not found) in a bounded cache: the least recently used entries go first when it is full."""
 
-    def __init__(self, clients: ClientPool, *, ttl: float = 3600.0, negative_ttl: float = 60.0,
-                 maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clients: ClientPool,
+        *,
+        ttl: float = 3600.0,
+        negative_ttl: float = 60.0,
+        maxsize: int = 10_000,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clients = clients
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self._cache: TLRUCache[tuple[str, str], Profile | None] = TLRUCache(
-            maxsize=maxsize, ttu=self._expires, timer=timer)
+            maxsize=maxsize, ttu=self._expires, timer=timer
+        )
         self._lock = threading.Lock()
         self.lookups = 0  # users.info calls made (tests check the cache)
 

@@ -86,8 +86,9 @@ class DarebotInstallationStore(InstallationStore, AsyncInstallationStore):
         rec.bot_user_id = bot.bot_user_id
         rec.bot_scopes = _scopes(bot.bot_scopes)
         rec.bot_refresh_token = bot.bot_refresh_token or ""
-        rec.bot_token_expires_at = (datetime.fromtimestamp(bot.bot_token_expires_at, UTC)
-                                    if bot.bot_token_expires_at else None)
+        rec.bot_token_expires_at = (
+            datetime.fromtimestamp(bot.bot_token_expires_at, UTC) if bot.bot_token_expires_at else None
+        )
         rec.is_enterprise_install = bool(bot.is_enterprise_install)
         self.repo.save(rec, self.clock.now())
 
@@ -146,8 +147,9 @@ class DarebotInstallationStore(InstallationStore, AsyncInstallationStore):
     def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         self.repo.delete(enterprise_id, team_id)
 
-    def delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
-                            user_id: str | None = None) -> None:
+    def delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
         if user_id is None:
             self.repo.delete(enterprise_id, team_id)
         else:
@@ -171,8 +173,9 @@ class DarebotInstallationStore(InstallationStore, AsyncInstallationStore):
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
     ) -> Bot | None:
         return await asyncio.to_thread(
-            lambda: self.find_bot(enterprise_id=enterprise_id, team_id=team_id,
-                                  is_enterprise_install=is_enterprise_install)
+            lambda: self.find_bot(
+                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+            )
         )
 
     async def async_find_installation(
@@ -185,8 +188,10 @@ class DarebotInstallationStore(InstallationStore, AsyncInstallationStore):
     ) -> Installation | None:
         return await asyncio.to_thread(
             lambda: self.find_installation(
-                enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
-                    is_enterprise_install=is_enterprise_install
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                user_id=user_id,
+                is_enterprise_install=is_enterprise_install,
             )
         )
 

@@ -93,8 +93,15 @@ def web_app(adapter: SlackAdapter, connection: Callable[[], bool] | None = None)
     return webapp
 
 
-def run_slack(settings: Settings, *, http: bool, port: int = 3000, host: str = "0.0.0.0",
-              health_port: int | None = None, health_host: str = "0.0.0.0") -> None:
+def run_slack(
+    settings: Settings,
+    *,
+    http: bool,
+    port: int = 3000,
+    host: str = "0.0.0.0",
+    health_port: int | None = None,
+    health_host: str = "0.0.0.0",
+) -> None:
     """`darebot run --platform slack [--http --port N]`: serve until SIGINT/SIGTERM."""
     check_settings(settings, http=http)
     asyncio.run(serve(settings, http=http, port=port, host=host, health_port=health_port, health_host=health_host))
@@ -207,8 +214,13 @@ async def serve(
         raise SystemExit(f"darebot stopped: {fatal[0]}")
 
 
-async def _serve_socket_mode(settings: Settings, adapter: SlackAdapter, connection: Connection,
-                             stop: asyncio.Event, on_ready: Callable[[int], None] | None) -> None:
+async def _serve_socket_mode(
+    settings: Settings,
+    adapter: SlackAdapter,
+    connection: Connection,
+    stop: asyncio.Event,
+    on_ready: Callable[[int], None] | None,
+) -> None:
     """Connect (retrying with backoff while Slack is unreachable), then serve until `stop`."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 

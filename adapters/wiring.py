@@ -35,10 +35,20 @@ class Darebot:
     nudges: NudgeScheduler | None
 
 
-def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messenger: Messenger | None,
-          directory: Directory | None = None, sweep_seconds: int = 60, worker_id: str | None = None,
-          observer: Observer | None = None, dashboard: DashboardConfig | None = None,
-          sweep_processes: int | None = None) -> Darebot:
+def build(
+    db: Database,
+    clock: Clock,
+    *,
+    platform: str,
+    default_tz: str,
+    messenger: Messenger | None,
+    directory: Directory | None = None,
+    sweep_seconds: int = 60,
+    worker_id: str | None = None,
+    observer: Observer | None = None,
+    dashboard: DashboardConfig | None = None,
+    sweep_processes: int | None = None,
+) -> Darebot:
     """The engine with its ports; with a messenger, the nudge scheduler too (its kick is the engine's
     outbox listener, so a command that plans a DM due now gets it sent at once). With an observer, the
     engine's commands and the scheduler's sweeps are reported to it, and the messenger's DMs counted."""
@@ -49,13 +59,26 @@ def build(db: Database, clock: Clock, *, platform: str, default_tz: str, messeng
             from adapters.metrics import CountingMessenger
 
             messenger = CountingMessenger(messenger)
-        nudges = NudgeScheduler(db, clock, messenger, platform=platform, sweep_seconds=sweep_seconds,
-                                worker_id=worker_id, sweep_processes=sweep_processes)
+        nudges = NudgeScheduler(
+            db,
+            clock,
+            messenger,
+            platform=platform,
+            sweep_seconds=sweep_seconds,
+            worker_id=worker_id,
+            sweep_processes=sweep_processes,
+        )
         if observer is not None:
             nudges.observer = observer
-    engine = Engine(db, clock, default_tz=default_tz, directory=directory,
-                    outbox_listener=nudges.kick if nudges is not None else None, observer=observer,
-                    dashboard=dashboard)
+    engine = Engine(
+        db,
+        clock,
+        default_tz=default_tz,
+        directory=directory,
+        outbox_listener=nudges.kick if nudges is not None else None,
+        observer=observer,
+        dashboard=dashboard,
+    )
     return Darebot(db, clock, engine, nudges)
 
 
@@ -66,16 +89,30 @@ def metrics_observer() -> Observer:
     return PrometheusObserver()
 
 
-def build_from_settings(settings: Settings, *, platform: str, messenger: Messenger | None,
-                        directory: Directory | None = None, clock: Clock | None = None,
-                        db: Database | None = None) -> Darebot:
-    return build(db or open_database(settings.database_url), clock or SystemClock(), platform=platform,
-                 default_tz=settings.tz, messenger=messenger, directory=directory,
-                 sweep_seconds=settings.sweep_seconds, worker_id=settings.worker_id, observer=metrics_observer(),
-                 sweep_processes=settings.sweep_processes,
-                 dashboard=DashboardConfig(settings.public_url,
-                                           settings.secret_keys[0] if settings.secret_keys else None)
-                 if settings.public_url else None)
+def build_from_settings(
+    settings: Settings,
+    *,
+    platform: str,
+    messenger: Messenger | None,
+    directory: Directory | None = None,
+    clock: Clock | None = None,
+    db: Database | None = None,
+) -> Darebot:
+    return build(
+        db or open_database(settings.database_url),
+        clock or SystemClock(),
+        platform=platform,
+        default_tz=settings.tz,
+        messenger=messenger,
+        directory=directory,
+        sweep_seconds=settings.sweep_seconds,
+        worker_id=settings.worker_id,
+        observer=metrics_observer(),
+        sweep_processes=settings.sweep_processes,
+        dashboard=DashboardConfig(settings.public_url, settings.secret_keys[0] if settings.secret_keys else None)
+        if settings.public_url
+        else None,
+    )
 
 
 def build_slack(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> SlackAdapter:
@@ -96,13 +133,15 @@ def build_slack(settings: Settings, *, clock: Clock | None = None, db: Database 
 
     clients = ClientPool(token_for, settings.slack_api_url)
     directory = SlackDirectory(clients)
-    bot = build_from_settings(settings, platform="slack", messenger=SlackMessenger(clients), directory=directory,
-                              clock=clock, db=db)
+    bot = build_from_settings(
+        settings, platform="slack", messenger=SlackMessenger(clients), directory=directory, clock=clock, db=db
+    )
     return SlackAdapter(settings, bot.engine, nudges=bot.nudges, clients=clients, directory=directory, store=store)
 
 
-def build_discord(settings: Settings, *, clock: Clock | None = None,
-                  db: Database | None = None) -> tuple[Darebot, DiscordMessenger]:
+def build_discord(
+    settings: Settings, *, clock: Clock | None = None, db: Database | None = None
+) -> tuple[Darebot, DiscordMessenger]:
     """Discord: the engine and scheduler, and the messenger a client attaches itself to once built."""
     from adapters.discord_messenger import DiscordMessenger
 
@@ -110,8 +149,9 @@ def build_discord(settings: Settings, *, clock: Clock | None = None,
     return build_from_settings(settings, platform="discord", messenger=messenger, clock=clock, db=db), messenger
 
 
-def build_console(db: Database, clock: Clock, *, default_tz: str, out: TextIO,
-                  observer: Observer | None = None) -> tuple[Darebot, ConsoleMessenger]:
+def build_console(
+    db: Database, clock: Clock, *, default_tz: str, out: TextIO, observer: Observer | None = None
+) -> tuple[Darebot, ConsoleMessenger]:
     """The console: DMs are printed. No outbox listener: the console delivers right after printing each
     reply, so a command's answer always comes before the DMs it caused."""
     from adapters.console import ConsoleMessenger

@@ -63,8 +63,10 @@ def run_workers(settings: Settings, *, workers: int, port: int = 3000, host: str
     holder = reserve_port(host, port)
     port = holder.getsockname()[1]
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(settings, i, host, port), name=f"darebot-w{i}", daemon=False)
-             for i in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(settings, i, host, port), name=f"darebot-w{i}", daemon=False)
+        for i in range(workers)
+    ]
     stopping = False
 
     def forward(signum: int, _frame: Any) -> None:

@@ -53,8 +53,9 @@ class Postgres:
 
         source = make_url(url).database or ""
         name = f"{source}_{suffix}"
-        self.server._admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                                          sql.Identifier(source)))
+        self.server._admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source))
+        )
         return str(self.server.url(name))
 
     def stop(self) -> None:
@@ -73,9 +74,10 @@ def engine_section(rep: Run, pg: Postgres, quick: bool) -> None:
     for key, value in lite.items():
         unit = "cmd/s" if key.endswith("per_s") else "ms"
         name = key.removesuffix("_ms").removesuffix("_per_s")
-        rep.add(Figure(section, f"{name} on SQLite", value, unit),
-                Figure(section, f"{name} on PostgreSQL", post[key], unit, floor=value,
-                       higher_is_better=unit == "cmd/s"))
+        rep.add(
+            Figure(section, f"{name} on SQLite", value, unit),
+            Figure(section, f"{name} on PostgreSQL", post[key], unit, floor=value, higher_is_better=unit == "cmd/s"),
+        )
 
 
 def sweep_section(rep: Run, pg: Postgres, sizes: list[int], backends: list[str], heap: bool) -> None:
@@ -108,29 +110,51 @@ def sweep_section(rep: Run, pg: Postgres, sizes: list[int], backends: list[str],
     if "postgres" in backends:
         for n in sizes:
             db = Database(pg.url(f"bench_sweep{n}"))
-            results.append(run_case(db, "postgres", n, heap, repeat=repeat(n),
-                                    copy=lambda url, k: pg.twin(url, f"copy{k}")))
+            results.append(
+                run_case(db, "postgres", n, heap, repeat=repeat(n), copy=lambda url, k: pg.twin(url, f"copy{k}"))
+            )
             db.dispose()
     section = "Sweep: plan nudges for N participants (cohorts of 100)"
     for r in results:
         big = r.n == max(sizes)
-        rep.add(Figure(section, f"{r.backend} {r.n:,}: first sweep", r.rate, "part./s",
-                       limit=20_000.0 if big else None, higher_is_better=True),
-                Figure(section, f"{r.backend} {r.n:,}: steady re-sweep (nothing changed)", r.steady_s, "s",
-                       limit=1.0 if big and r.backend == "postgres" else None),
-                Figure(section, f"{r.backend} {r.n:,}: peak RSS", r.peak_mb, "MB"))
+        rep.add(
+            Figure(
+                section,
+                f"{r.backend} {r.n:,}: first sweep",
+                r.rate,
+                "part./s",
+                limit=20_000.0 if big else None,
+                higher_is_better=True,
+            ),
+            Figure(
+                section,
+                f"{r.backend} {r.n:,}: steady re-sweep (nothing changed)",
+                r.steady_s,
+                "s",
+                limit=1.0 if big and r.backend == "postgres" else None,
+            ),
+            Figure(section, f"{r.backend} {r.n:,}: peak RSS", r.peak_mb, "MB"),
+        )
     for backend in backends:
         rs = sorted((r for r in results if r.backend == backend), key=lambda r: r.n)
         if len(rs) >= 2:
             small, big = rs[0], rs[-1]
-            rep.add(Figure(section, f"{backend}: time growth {small.n:,} -> {big.n:,} ({big.n // small.n}x people)",
-                           big.first_s / small.first_s, "x", limit=1.2 * big.n / small.n))
+            rep.add(
+                Figure(
+                    section,
+                    f"{backend}: time growth {small.n:,} -> {big.n:,} ({big.n // small.n}x people)",
+                    big.first_s / small.first_s,
+                    "x",
+                    limit=1.2 * big.n / small.n,
+                )
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated: {','.join(SECTIONS)}")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: every code path, no meaningful figures")
     ap.add_argument("--sizes", default=None, help="sweep: participant counts, comma-separated (10000,100000)")
@@ -158,12 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         "engine": lambda: engine_section(rep, pg, quick),
         "sweep": lambda: sweep_section(rep, pg, sizes, backends, args.heap),
         "burst": lambda: __import__("bench.burst").burst.run(
-            rep, n=requests, concurrency=5 if quick else 20, people=5 if quick else 50,
-            do_profile=not (quick or args.no_profile)),
+            rep,
+            n=requests,
+            concurrency=5 if quick else 20,
+            people=5 if quick else 50,
+            do_profile=not (quick or args.no_profile),
+        ),
         "workers": lambda: __import__("bench.burst").burst.run_workers(
-            rep, pg, n=requests, concurrency=5 if quick else 20, people=5 if quick else 50),
+            rep, pg, n=requests, concurrency=5 if quick else 20, people=5 if quick else 50
+        ),
         "campus": lambda: __import__("bench.campus").campus.run(
-            rep, pg, scale=scale, backends=tuple(backends), repeat=3 if quick else 100),
+            rep, pg, scale=scale, backends=tuple(backends), repeat=3 if quick else 100
+        ),
         "delivery": lambda: delivery_section(rep, pg, quick),
     }
     try:
@@ -189,18 +219,25 @@ def delivery_section(rep: Run, pg: Postgres, quick: bool) -> None:
 
     workspaces, per_ws, per_min = (2, 3, 600.0) if quick else (10, 200, 120.0)
     r = run(pg.url("bench_delivery"), workspaces=workspaces, per_workspace=per_ws, workers=2, per_min=per_min)
-    section = (f"Delivery: {r.dms:,} DMs over {workspaces} workspaces, 2 processes on PostgreSQL, fake Slack at "
-               f"{per_min:.0f}/min per workspace and 1/s per channel")
-    rep.add(Figure(section, "achieved rate", r.rate, "DM/s", limit=0.9 * r.allowed_per_s, higher_is_better=True),
-            Figure(section, "lost", r.lost, "DMs", limit=0.0),
-            Figure(section, "duplicated", r.duplicated, "DMs", limit=0.0),
-            Figure(section, "429 answers", r.ratelimited, "", limit=max(2.0, 0.01 * r.dms)),
-            # These move far less with the machine's load than the rate does.
-            Figure(section, "worker CPU per DM", r.cpu_ms_per_dm, "ms"),
-            Figure(section, "SQL statements per DM", r.statements_per_dm, ""))
-    rep.note(section, f"Allowed aggregate {r.allowed_per_s:.0f} DM/s ({workspaces} x {per_min:.0f}/min); the rate "
-             f"limit shown is 90% of it. {r.delivered:,} delivered in {r.seconds:.1f}s from the first DM to the "
-             f"last; outbox: {r.statuses}.")
+    section = (
+        f"Delivery: {r.dms:,} DMs over {workspaces} workspaces, 2 processes on PostgreSQL, fake Slack at "
+        f"{per_min:.0f}/min per workspace and 1/s per channel"
+    )
+    rep.add(
+        Figure(section, "achieved rate", r.rate, "DM/s", limit=0.9 * r.allowed_per_s, higher_is_better=True),
+        Figure(section, "lost", r.lost, "DMs", limit=0.0),
+        Figure(section, "duplicated", r.duplicated, "DMs", limit=0.0),
+        Figure(section, "429 answers", r.ratelimited, "", limit=max(2.0, 0.01 * r.dms)),
+        # These move far less with the machine's load than the rate does.
+        Figure(section, "worker CPU per DM", r.cpu_ms_per_dm, "ms"),
+        Figure(section, "SQL statements per DM", r.statements_per_dm, ""),
+    )
+    rep.note(
+        section,
+        f"Allowed aggregate {r.allowed_per_s:.0f} DM/s ({workspaces} x {per_min:.0f}/min); the rate "
+        f"limit shown is 90% of it. {r.delivered:,} delivered in {r.seconds:.1f}s from the first DM to the "
+        f"last; outbox: {r.statuses}.",
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = "T1"
 TOKEN = "xoxb-bench-token"
 COHORT = "Bench"
-COMMANDS = {"help": "help", "progress": "progress", "story (a write)": "story It went well, I learned a lot",
-            "board (50 people)": f"board {COHORT}"}
+COMMANDS = {
+    "help": "help",
+    "progress": "progress",
+    "story (a write)": "story It went well, I learned a lot",
+    "board (50 people)": f"board {COHORT}",
+}
 
 
 def _env() -> dict[str, str]:
@@ -84,8 +88,14 @@ def users(n: int) -> list[str]:
 
 def start_fake(n_users: int) -> tuple[subprocess.Popen, str]:
     """The fake Slack Web API in its own process; returns (process, SLACK_API_URL)."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.burst", "fake", str(n_users)], cwd=ROOT, env=_env(),
-                            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.burst", "fake", str(n_users)],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("http"):
@@ -135,15 +145,21 @@ def seed(db_url: str, people: int) -> None:
 
 def start_darebot(db_url: str, api_url: str, *, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = _env() | {"DAREBOT_DATABASE_URL": db_url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-                    "SLACK_API_URL": api_url, "DAREBOT_TZ": "UTC"}
+    env = _env() | {
+        "DAREBOT_DATABASE_URL": db_url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "DAREBOT_TZ": "UTC",
+    }
     for key in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "DISCORD_TOKEN"):
         env.pop(key, None)
     cmd = [sys.executable, "-m", "adapters.cli", "run", "--platform", "slack", "--http", "--port", str(port)]
     if workers != 1:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=tempfile.gettempdir(), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=tempfile.gettempdir(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/healthz", proc)
     return proc, url
@@ -151,8 +167,13 @@ def start_darebot(db_url: str, api_url: str, *, workers: int = 1) -> tuple[subpr
 
 def start_bare(api_url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.burst", "bare", str(port), api_url], cwd=ROOT, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.burst", "bare", str(port), api_url],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/healthz", proc)
     return proc, url
@@ -165,8 +186,9 @@ def _serve_bare(port: int, api_url: str) -> None:
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=api_url),
-                   process_before_response=True)
+    app = AsyncApp(
+        signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=api_url), process_before_response=True
+    )
 
     @app.command("/dare")
     async def dare(ack):  # type: ignore[no-untyped-def]
@@ -290,8 +312,17 @@ class Answers:
             await self._runner.cleanup()
 
 
-async def _burst(url: str, text: str, people: list[str], n: int, concurrency: int, *,
-                 answers: bool, answer_timeout: float, closed: bool = False) -> Burst:
+async def _burst(
+    url: str,
+    text: str,
+    people: list[str],
+    n: int,
+    concurrency: int,
+    *,
+    answers: bool,
+    answer_timeout: float,
+    closed: bool = False,
+) -> Burst:
     import aiohttp
 
     endpoint = url + "/slack/events"
@@ -312,15 +343,28 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            form = {"token": "legacy", "team_id": TEAM, "team_domain": "bench", "channel_id": "C1",
-                    "channel_name": "general", "user_id": people[i % len(people)],
-                    "user_name": people[i % len(people)].lower(), "command": "/dare", "text": text,
-                    "api_app_id": "A0DAREBOT", "is_enterprise_install": "false",
-                    "response_url": f"{got.url}/cmd{i}", "trigger_id": f"{i}.1.trigger"}
+            form = {
+                "token": "legacy",
+                "team_id": TEAM,
+                "team_domain": "bench",
+                "channel_id": "C1",
+                "channel_name": "general",
+                "user_id": people[i % len(people)],
+                "user_name": people[i % len(people)].lower(),
+                "command": "/dare",
+                "text": text,
+                "api_app_id": "A0DAREBOT",
+                "is_enterprise_install": "false",
+                "response_url": f"{got.url}/cmd{i}",
+                "trigger_id": f"{i}.1.trigger",
+            }
             body = urllib.parse.urlencode(form)
             ts = str(int(time.time()))
-            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-                       "X-Slack-Signature": signature(SECRET, ts, body)}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": signature(SECRET, ts, body),
+            }
             t0 = sent[i] = time.perf_counter()
             try:
                 async with session.post(endpoint, data=body.encode(), headers=headers) as resp:
@@ -338,8 +382,7 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
 
     timeout = aiohttp.ClientTimeout(total=30)
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
-                                         timeout=timeout) as session:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout) as session:
             t0 = time.perf_counter()
             await asyncio.gather(*(client(session) for _ in range(concurrency)))
             wall = time.perf_counter() - t0
@@ -360,13 +403,25 @@ async def _burst(url: str, text: str, people: list[str], n: int, concurrency: in
         await got.stop()
 
 
-def burst(url: str, text: str, people: list[str], n: int = 500, concurrency: int = 20, *,
-          answers: bool = False, answer_timeout: float = 120.0, closed: bool = False) -> Burst:
+def burst(
+    url: str,
+    text: str,
+    people: list[str],
+    n: int = 500,
+    concurrency: int = 20,
+    *,
+    answers: bool = False,
+    answer_timeout: float = 120.0,
+    closed: bool = False,
+) -> Burst:
     """`n` signed `/dare text` at `concurrency`; with `answers`, also wait for every answer. With
     `closed`, each client sends its next command only once the last one's answer arrived (as 20
     people do), so at most `concurrency` commands are ever waiting; without it, on the ack."""
-    return asyncio.run(_burst(url, text, people, n, concurrency, answers=answers or closed,
-                              answer_timeout=answer_timeout, closed=closed))
+    return asyncio.run(
+        _burst(
+            url, text, people, n, concurrency, answers=answers or closed, answer_timeout=answer_timeout, closed=closed
+        )
+    )
 
 
 # --- the profile ---------------------------------------------------------------------------------
@@ -408,7 +463,7 @@ def _frame(f: str) -> str:
             parts = parts[ours:]
     for anchor in ("site-packages", "wt", "main"):
         if anchor in parts:
-            parts = parts[parts.index(anchor) + 1:]
+            parts = parts[parts.index(anchor) + 1 :]
             if anchor == "wt":
                 parts = parts[1:]
             break
@@ -425,9 +480,12 @@ def profile(pid: int, run_load) -> str:  # type: ignore[no-untyped-def]
         return "(py-spy not installed: pip install py-spy)"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "profile.txt"
-        proc = subprocess.Popen([spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", str(out),
-                                 "--nonblocking", "-d", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", str(out), "--nonblocking", "-d", "600"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.0)  # py-spy attaches
         try:
             run_load()
@@ -446,8 +504,16 @@ def profile(pid: int, run_load) -> str:  # type: ignore[no-untyped-def]
 # --- the section ---------------------------------------------------------------------------------
 
 
-def run(rep, *, n: int = 500, concurrency: int = 20, people: int = 50, do_profile: bool = True,
-        workers_compare: bool = True, settle: float | None = None) -> None:  # type: ignore[no-untyped-def]
+def run(
+    rep,
+    *,
+    n: int = 500,
+    concurrency: int = 20,
+    people: int = 50,
+    do_profile: bool = True,
+    workers_compare: bool = True,
+    settle: float | None = None,
+) -> None:  # type: ignore[no-untyped-def]
     """`settle`: seconds left after each darebot burst for its trailing work (App Home refreshes,
     at most one per person per 5 s) before the next measurement starts; 6 s, 0.5 s for the quick
     bench's tiny bursts."""
@@ -472,57 +538,103 @@ def run(rep, *, n: int = 500, concurrency: int = 20, people: int = 50, do_profil
         for label, text in COMMANDS.items():
             floor = burst(bare_url, text, who, n, concurrency)
             got = burst(dare_url, text, who, n, concurrency, answers=True)
-            rep.add(Figure(section, f"{label}: bare AsyncApp ack p99", floor.p99, "ms"),
-                    Figure(section, f"{label}: darebot ack p50", got.p50, "ms", floor=floor.p50),
-                    Figure(section, f"{label}: darebot ack p99", got.p99, "ms", floor=floor.p99),
-                    Figure(section, f"{label}: darebot ack p99 vs 3x floor", got.p99, "ms", limit=3 * floor.p99),
-                    Figure(section, f"{label}: darebot ack max", got.max, "ms", limit=1000.0),
-                    Figure(section, f"{label}: darebot answer p50", got.answer_p50, "ms"),
-                    Figure(section, f"{label}: darebot answer p99", got.answer_p99, "ms"),
-                    Figure(section, f"{label}: darebot answered/s", got.answer_throughput, "cmd/s",
-                           higher_is_better=True),
-                    Figure(section, f"{label}: commands not answered exactly once", got.missing + got.duplicated,
-                           "", limit=0.0))
+            rep.add(
+                Figure(section, f"{label}: bare AsyncApp ack p99", floor.p99, "ms"),
+                Figure(section, f"{label}: darebot ack p50", got.p50, "ms", floor=floor.p50),
+                Figure(section, f"{label}: darebot ack p99", got.p99, "ms", floor=floor.p99),
+                Figure(section, f"{label}: darebot ack p99 vs 3x floor", got.p99, "ms", limit=3 * floor.p99),
+                Figure(section, f"{label}: darebot ack max", got.max, "ms", limit=1000.0),
+                Figure(section, f"{label}: darebot answer p50", got.answer_p50, "ms"),
+                Figure(section, f"{label}: darebot answer p99", got.answer_p99, "ms"),
+                Figure(section, f"{label}: darebot answered/s", got.answer_throughput, "cmd/s", higher_is_better=True),
+                Figure(
+                    section, f"{label}: commands not answered exactly once", got.missing + got.duplicated, "", limit=0.0
+                ),
+            )
             time.sleep(settle)
             # The same commands from 20 people who each wait for their answer before the next one.
             paced = burst(dare_url, text, who, n, concurrency, closed=True)
-            rep.add(Figure(section, f"{label}: answer p50, each client waiting for its answer", paced.answer_p50,
-                           "ms"),
-                    Figure(section, f"{label}: answer p99, each client waiting for its answer", paced.answer_p99,
-                           "ms"),
-                    Figure(section, f"{label}: answered/s, each client waiting for its answer",
-                           paced.answer_throughput, "cmd/s", higher_is_better=True),
-                    Figure(section, f"{label}: commands not answered exactly once (clients waiting)",
-                           paced.missing + paced.duplicated, "", limit=0.0))
+            rep.add(
+                Figure(section, f"{label}: answer p50, each client waiting for its answer", paced.answer_p50, "ms"),
+                Figure(section, f"{label}: answer p99, each client waiting for its answer", paced.answer_p99, "ms"),
+                Figure(
+                    section,
+                    f"{label}: answered/s, each client waiting for its answer",
+                    paced.answer_throughput,
+                    "cmd/s",
+                    higher_is_better=True,
+                ),
+                Figure(
+                    section,
+                    f"{label}: commands not answered exactly once (clients waiting)",
+                    paced.missing + paced.duplicated,
+                    "",
+                    limit=0.0,
+                ),
+            )
             if got.errors or floor.errors or paced.errors:
-                rep.note(section, f"{label}: {got.errors} + {paced.errors} darebot and {floor.errors} bare requests "
-                         "failed.")
-            rows.append((label, f"{floor.p99:.0f}", f"{got.p50:.0f}", f"{got.p99:.0f}", f"{got.max:.0f}",
-                         f"{got.p99 / floor.p99:.1f}x", f"{got.answer_throughput:.0f}", f"{got.inline}",
-                         f"{got.missing}/{got.duplicated}", f"{paced.answer_p50:.0f}", f"{paced.answer_p99:.0f}",
-                         f"{paced.answer_throughput:.0f}"))
-            print(f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot ack p50 {got.p50:6.1f} p99 "
-                  f"{got.p99:7.1f} max {got.max:7.1f} ms, {got.answer_throughput:5.0f}/s answered ({got.inline} in "
-                  f"the ack), missing {got.missing}, twice {got.duplicated}, errors {got.errors} | waiting for "
-                  f"answers: p50 {paced.answer_p50:6.1f} p99 {paced.answer_p99:7.1f} ms, "
-                  f"{paced.answer_throughput:5.0f}/s", flush=True)
+                rep.note(
+                    section, f"{label}: {got.errors} + {paced.errors} darebot and {floor.errors} bare requests failed."
+                )
+            rows.append(
+                (
+                    label,
+                    f"{floor.p99:.0f}",
+                    f"{got.p50:.0f}",
+                    f"{got.p99:.0f}",
+                    f"{got.max:.0f}",
+                    f"{got.p99 / floor.p99:.1f}x",
+                    f"{got.answer_throughput:.0f}",
+                    f"{got.inline}",
+                    f"{got.missing}/{got.duplicated}",
+                    f"{paced.answer_p50:.0f}",
+                    f"{paced.answer_p99:.0f}",
+                    f"{paced.answer_throughput:.0f}",
+                )
+            )
+            print(
+                f"  burst {label:<18} floor p99 {floor.p99:6.1f} ms | darebot ack p50 {got.p50:6.1f} p99 "
+                f"{got.p99:7.1f} max {got.max:7.1f} ms, {got.answer_throughput:5.0f}/s answered ({got.inline} in "
+                f"the ack), missing {got.missing}, twice {got.duplicated}, errors {got.errors} | waiting for "
+                f"answers: p50 {paced.answer_p50:6.1f} p99 {paced.answer_p99:7.1f} ms, "
+                f"{paced.answer_throughput:5.0f}/s",
+                flush=True,
+            )
             time.sleep(settle)
-        rep.note(section, "Ack: the HTTP answer to the signed request (what Slack's 3 seconds bound); in the "
-                 "first burst each client sends its next command on the ack, so once acks come at once the "
-                 "commands queue behind the engine and only answered/s compares. Answer: when the person sees the "
-                 "reply, the ack itself when it carries it, else darebot's POST to the command's response_url "
-                 "(received by the benchmark). \"Waiting\": the same 500 commands again, each client sending its "
-                 "next one only once its answer arrived, as 20 people at their keyboards do. Times in ms from "
-                 "sending the request.\n\n"
-                 + md_table(("command", "floor ack p99", "ack p50", "ack p99", "ack max", "ack p99 / floor",
-                             "answered/s", "in the ack", "missing/twice", "waiting: answer p50",
-                             "waiting: answer p99", "waiting: answered/s"), rows))
+        rep.note(
+            section,
+            "Ack: the HTTP answer to the signed request (what Slack's 3 seconds bound); in the "
+            "first burst each client sends its next command on the ack, so once acks come at once the "
+            "commands queue behind the engine and only answered/s compares. Answer: when the person sees the "
+            "reply, the ack itself when it carries it, else darebot's POST to the command's response_url "
+            '(received by the benchmark). "Waiting": the same 500 commands again, each client sending its '
+            "next one only once its answer arrived, as 20 people at their keyboards do. Times in ms from "
+            "sending the request.\n\n"
+            + md_table(
+                (
+                    "command",
+                    "floor ack p99",
+                    "ack p50",
+                    "ack p99",
+                    "ack max",
+                    "ack p99 / floor",
+                    "answered/s",
+                    "in the ack",
+                    "missing/twice",
+                    "waiting: answer p50",
+                    "waiting: answer p99",
+                    "waiting: answered/s",
+                ),
+                rows,
+            ),
+        )
         if do_profile:
+
             def load() -> None:
                 for text in (COMMANDS["progress"], COMMANDS["board (50 people)"], COMMANDS["story (a write)"]):
                     burst(dare_url, text, who, n, concurrency, answers=True)
-            rep.note("Profile of darebot under the burst (py-spy, progress + board + story)",
-                     profile(dare.pid, load))
+
+            rep.note("Profile of darebot under the burst (py-spy, progress + board + story)", profile(dare.pid, load))
     finally:
         for p in (dare, bare):
             stop(p)
@@ -542,8 +654,9 @@ if __name__ == "__main__":
         raise SystemExit(2)
 
 
-def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 50,
-                counts: tuple[int, ...] = (1, 2)) -> None:  # type: ignore[no-untyped-def]
+def run_workers(
+    rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 50, counts: tuple[int, ...] = (1, 2)
+) -> None:  # type: ignore[no-untyped-def]
     """Throughput of `darebot run --http --workers N` on PostgreSQL, for each N, side by side."""
     from bench.report import Figure
 
@@ -562,21 +675,39 @@ def run_workers(rep, pg, *, n: int = 500, concurrency: int = 20, people: int = 5
                 for label in ("progress", "board (50 people)"):
                     got = burst(url, COMMANDS[label], who, n, concurrency, answers=True)
                     floor = base.setdefault(label, got.answer_throughput)
-                    rep.add(Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} answered/s",
-                                   got.answer_throughput, "cmd/s", floor=None if workers == counts[0] else floor,
-                                   higher_is_better=True),
-                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} ack p99",
-                                   got.p99, "ms"),
-                            Figure(section, f"{label}: {workers} worker{'s' if workers > 1 else ''} answer p99",
-                                   got.answer_p99, "ms"))
-                    print(f"  workers={workers} {label:<18} {got.answer_throughput:5.0f}/s answered, ack p50 "
-                          f"{got.p50:6.1f} p99 {got.p99:7.1f} ms, answer p99 {got.answer_p99:7.1f} ms, "
-                          f"errors {got.errors}", flush=True)
+                    rep.add(
+                        Figure(
+                            section,
+                            f"{label}: {workers} worker{'s' if workers > 1 else ''} answered/s",
+                            got.answer_throughput,
+                            "cmd/s",
+                            floor=None if workers == counts[0] else floor,
+                            higher_is_better=True,
+                        ),
+                        Figure(
+                            section, f"{label}: {workers} worker{'s' if workers > 1 else ''} ack p99", got.p99, "ms"
+                        ),
+                        Figure(
+                            section,
+                            f"{label}: {workers} worker{'s' if workers > 1 else ''} answer p99",
+                            got.answer_p99,
+                            "ms",
+                        ),
+                    )
+                    print(
+                        f"  workers={workers} {label:<18} {got.answer_throughput:5.0f}/s answered, ack p50 "
+                        f"{got.p50:6.1f} p99 {got.p99:7.1f} ms, answer p99 {got.answer_p99:7.1f} ms, "
+                        f"errors {got.errors}",
+                        flush=True,
+                    )
             finally:
                 stop(proc)
-        rep.note(section, f"The ratio of the {counts[-1]}-worker throughput is to the 1-worker figure of the same "
-                 f"run. This machine has {os.cpu_count()} CPUs shared with the load generator, the fake Slack API "
-                 "and PostgreSQL, so a second worker can add at most what the first leaves idle.")
+        rep.note(
+            section,
+            f"The ratio of the {counts[-1]}-worker throughput is to the 1-worker figure of the same "
+            f"run. This machine has {os.cpu_count()} CPUs shared with the load generator, the fake Slack API "
+            "and PostgreSQL, so a second worker can add at most what the first leaves idle.",
+        )
     finally:
         if fake is not None and fake.stdin is not None:
             fake.stdin.close()

@@ -38,9 +38,9 @@ VERSION = 2
 WS_EXTERNAL = "campus"
 START = datetime(2026, 9, 7, 14, 0, tzinfo=UTC)
 NOW = datetime(2026, 10, 28, 15, 0, tzinfo=UTC)
-CONTACTS = 5          # per participant; the last one has no interview (the measured log uses it)
-ATTEMPTS = 2          # outreach attempts per contact
-INTERVIEWED = 4       # contacts per participant with an interview
+CONTACTS = 5  # per participant; the last one has no interview (the measured log uses it)
+ATTEMPTS = 2  # outreach attempts per contact
+INTERVIEWED = 4  # contacts per participant with an interview
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Shape:
 
 def _batched(conn: Any, table: Any, rows: list[dict[str, Any]], size: int = 5000) -> None:
     for i in range(0, len(rows), size):
-        conn.execute(insert(table), rows[i:i + size])
+        conn.execute(insert(table), rows[i : i + size])
     rows.clear()
 
 
@@ -71,21 +71,72 @@ def populate(db: Database, shape: Shape, seed: int = 1) -> None:
     n = shape.participants
     teacher0 = n + 1
     with db.engine.begin() as conn:
-        conn.execute(insert(Workspace), [dict(id=1, platform="console", external_id=WS_EXTERNAL, name="campus",
-                                              created_at=START)])
-        people = [dict(id=teacher0 + c, workspace_id=1, external_id=f"T{c}", display_name=f"Teacher {c}",
-                       alias=f"T{c}", tz=None, quiet_start="21:00", quiet_end="08:00", nudges_enabled=True,
-                       board_mode="named", created_at=START) for c in range(n_cohorts)]
+        conn.execute(
+            insert(Workspace),
+            [dict(id=1, platform="console", external_id=WS_EXTERNAL, name="campus", created_at=START)],
+        )
+        people = [
+            dict(
+                id=teacher0 + c,
+                workspace_id=1,
+                external_id=f"T{c}",
+                display_name=f"Teacher {c}",
+                alias=f"T{c}",
+                tz=None,
+                quiet_start="21:00",
+                quiet_end="08:00",
+                nudges_enabled=True,
+                board_mode="named",
+                created_at=START,
+            )
+            for c in range(n_cohorts)
+        ]
         _batched(conn, Person, people)
         names = [f"c{c}" for c in range(shape.cohorts)] + ["big"]
-        _batched(conn, Cohort, [dict(id=c + 1, workspace_id=1, name=names[c], name_key=names[c], tz="America/Chicago",
-                                     goal=3, deadline=date(2026, 12, 18), paused=False, created_by=teacher0 + c,
-                                     created_at=START) for c in range(n_cohorts)])
-        _batched(conn, Dare, [dict(id=c + 1, cohort_id=c + 1, goal=3, starts_at=START, deadline=date(2026, 12, 18),
-                                   reward="coffee", issued_by=teacher0 + c, followup_days=4, stall_days=5, daily_cap=1,
-                                   weekly_cap=3, created_at=START) for c in range(n_cohorts)])
-        members = [dict(cohort_id=c + 1, person_id=teacher0 + c, is_instructor=True, is_participant=False,
-                        joined_at=START) for c in range(n_cohorts)]
+        _batched(
+            conn,
+            Cohort,
+            [
+                dict(
+                    id=c + 1,
+                    workspace_id=1,
+                    name=names[c],
+                    name_key=names[c],
+                    tz="America/Chicago",
+                    goal=3,
+                    deadline=date(2026, 12, 18),
+                    paused=False,
+                    created_by=teacher0 + c,
+                    created_at=START,
+                )
+                for c in range(n_cohorts)
+            ],
+        )
+        _batched(
+            conn,
+            Dare,
+            [
+                dict(
+                    id=c + 1,
+                    cohort_id=c + 1,
+                    goal=3,
+                    starts_at=START,
+                    deadline=date(2026, 12, 18),
+                    reward="coffee",
+                    issued_by=teacher0 + c,
+                    followup_days=4,
+                    stall_days=5,
+                    daily_cap=1,
+                    weekly_cap=3,
+                    created_at=START,
+                )
+                for c in range(n_cohorts)
+            ],
+        )
+        members = [
+            dict(cohort_id=c + 1, person_id=teacher0 + c, is_instructor=True, is_participant=False, joined_at=START)
+            for c in range(n_cohorts)
+        ]
         accepts: list[dict[str, Any]] = []
         contacts: list[dict[str, Any]] = []
         outreach: list[dict[str, Any]] = []
@@ -93,45 +144,105 @@ def populate(db: Database, shape: Shape, seed: int = 1) -> None:
         contact_id = outreach_id = interview_id = 0
         for pid in range(1, n + 1):
             cid = (pid - 1) // shape.size + 1 if pid <= shape.cohorts * shape.size else n_cohorts
-            people.append(dict(id=pid, workspace_id=1, external_id=f"U{pid}", display_name=f"Person {pid}",
-                               alias=f"A{pid}", tz=None, quiet_start="21:00", quiet_end="08:00",
-                               nudges_enabled=True, board_mode="named", created_at=START))
-            members.append(dict(cohort_id=cid, person_id=pid, is_instructor=False, is_participant=True,
-                                joined_at=START))
+            people.append(
+                dict(
+                    id=pid,
+                    workspace_id=1,
+                    external_id=f"U{pid}",
+                    display_name=f"Person {pid}",
+                    alias=f"A{pid}",
+                    tz=None,
+                    quiet_start="21:00",
+                    quiet_end="08:00",
+                    nudges_enabled=True,
+                    board_mode="named",
+                    created_at=START,
+                )
+            )
+            members.append(
+                dict(cohort_id=cid, person_id=pid, is_instructor=False, is_participant=True, joined_at=START)
+            )
             accepts.append(dict(dare_id=cid, person_id=pid, accepted_at=START + timedelta(hours=rnd.randint(1, 72))))
             for k in range(CONTACTS):
                 contact_id += 1
-                contacts.append(dict(id=contact_id, workspace_id=1, person_id=pid, name=f"Contact {k}",
-                                     name_key=f"contact {k}", kind="future-self", can_decide=k == 0,
-                                     created_at=START + timedelta(days=1)))
+                contacts.append(
+                    dict(
+                        id=contact_id,
+                        workspace_id=1,
+                        person_id=pid,
+                        name=f"Contact {k}",
+                        name_key=f"contact {k}",
+                        kind="future-self",
+                        can_decide=k == 0,
+                        created_at=START + timedelta(days=1),
+                    )
+                )
                 sent = date(2026, 9, 9) + timedelta(days=rnd.randint(0, 20))
                 met = k < INTERVIEWED
                 for attempt in range(1, ATTEMPTS + 1):
                     outreach_id += 1
                     last = attempt == ATTEMPTS
-                    outreach.append(dict(id=outreach_id, contact_id=contact_id, person_id=pid, attempt_no=attempt,
-                                         channel="email", sent_on=sent + timedelta(days=4 * (attempt - 1)),
-                                         status="meeting" if met and last else "no-reply",
-                                         replied_on=sent + timedelta(days=5) if met and last else None,
-                                         meeting_on=sent + timedelta(days=7) if met and last else None,
-                                         created_at=START + timedelta(days=2)))
+                    outreach.append(
+                        dict(
+                            id=outreach_id,
+                            contact_id=contact_id,
+                            person_id=pid,
+                            attempt_no=attempt,
+                            channel="email",
+                            sent_on=sent + timedelta(days=4 * (attempt - 1)),
+                            status="meeting" if met and last else "no-reply",
+                            replied_on=sent + timedelta(days=5) if met and last else None,
+                            meeting_on=sent + timedelta(days=7) if met and last else None,
+                            created_at=START + timedelta(days=2),
+                        )
+                    )
                 if met:
                     interview_id += 1
-                    interviews.append(dict(id=interview_id, person_id=pid, contact_id=contact_id,
-                                           held_on=sent + timedelta(days=7), minutes=20, asked="",
-                                           created_at=START + timedelta(days=10)))
+                    interviews.append(
+                        dict(
+                            id=interview_id,
+                            person_id=pid,
+                            contact_id=contact_id,
+                            held_on=sent + timedelta(days=7),
+                            minutes=20,
+                            asked="",
+                            created_at=START + timedelta(days=10),
+                        )
+                    )
             if len(outreach) >= 50000:
-                for table, rows in ((Person, people), (Membership, members), (Acceptance, accepts),
-                                    (Contact, contacts), (Outreach, outreach), (Interview, interviews)):
+                for table, rows in (
+                    (Person, people),
+                    (Membership, members),
+                    (Acceptance, accepts),
+                    (Contact, contacts),
+                    (Outreach, outreach),
+                    (Interview, interviews),
+                ):
                     _batched(conn, table, rows)
-        for table, rows in ((Person, people), (Membership, members), (Acceptance, accepts), (Contact, contacts),
-                            (Outreach, outreach), (Interview, interviews)):
+        for table, rows in (
+            (Person, people),
+            (Membership, members),
+            (Acceptance, accepts),
+            (Contact, contacts),
+            (Outreach, outreach),
+            (Interview, interviews),
+        ):
             _batched(conn, table, rows)
         if db.is_postgres:  # explicit ids: move the sequences past them
-            for t in ("workspace", "person", "cohort", "dare", "contact", "outreach", "interview", "membership",
-                      "acceptance"):
-                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
-                                     f"(SELECT COALESCE(MAX(id), 1) FROM {t}))")
+            for t in (
+                "workspace",
+                "person",
+                "cohort",
+                "dare",
+                "contact",
+                "outreach",
+                "interview",
+                "membership",
+                "acceptance",
+            ):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {t}))"
+                )
         conn.exec_driver_sql("ANALYZE")
 
 
@@ -149,8 +260,11 @@ def sqlite_campus(shape: Shape, workdir: Path) -> str:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         db.dispose()
         building.replace(cache)
-        print(f"  campus {shape.participants} people built on SQLite in {time.perf_counter() - t0:.0f}s "
-              f"(cached: {cache})", flush=True)
+        print(
+            f"  campus {shape.participants} people built on SQLite in {time.perf_counter() - t0:.0f}s "
+            f"(cached: {cache})",
+            flush=True,
+        )
     work = workdir / "campus.sqlite3"
     shutil.copyfile(cache, work)
     url = f"sqlite:///{work}"
@@ -189,8 +303,13 @@ class Driver:
         self.is_sqlite = db.is_sqlite
         if db.is_sqlite:
             self.conn: Any = sqlite3.connect(make_url(db.url).database, timeout=10)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON",
-                           f"wal_autocheckpoint={BACKSTOP_PAGES}"):  # darebot checkpoints on a thread of its own
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "busy_timeout=10000",
+                "foreign_keys=ON",
+                f"wal_autocheckpoint={BACKSTOP_PAGES}",
+            ):  # darebot checkpoints on a thread of its own
                 self.conn.execute(f"PRAGMA {pragma}")
         else:
             import psycopg
@@ -246,8 +365,11 @@ def measure(url: str, twins: tuple[str, str], backend: str, shape: Shape, rep: A
 
     def say(pid: int, text: str) -> Any:
         # as the platform names them, so a command does not also rename its person
-        who, name = (f"U{pid}", f"Person {pid}") if pid <= shape.participants else \
-            (f"T{pid - teacher0}", f"Teacher {pid - teacher0}")
+        who, name = (
+            (f"U{pid}", f"Person {pid}")
+            if pid <= shape.participants
+            else (f"T{pid - teacher0}", f"Teacher {pid - teacher0}")
+        )
         return engine.handle_text(ws, Actor(who, name), text)
 
     picks = rnd.sample(range(1, small + 1), min(small, 3 * repeat))
@@ -285,8 +407,9 @@ def measure(url: str, twins: tuple[str, str], backend: str, shape: Shape, rep: A
         if i == 0:  # the same statements, and the same answer
             drift = handlog.differences([sql for sql, _, _ in statements], written)
             if drift:
-                raise RuntimeError("bench/handlog.py no longer writes the engine's statements for a log:\n"
-                                   + "\n".join(drift))
+                raise RuntimeError(
+                    "bench/handlog.py no longer writes the engine's statements for a log:\n" + "\n".join(drift)
+                )
         if f"#{logged.number} " not in reply.title:
             raise RuntimeError(f"the log by hand counted interview #{logged.number}; the engine: {reply.title!r}")
     driver.close()
@@ -299,39 +422,58 @@ def measure(url: str, twins: tuple[str, str], backend: str, shape: Shape, rep: A
     boards = [rnd.randrange(shape.cohorts) for _ in range(repeat)]
     ops["board, 50 people"] = timed(lambda i: say(teacher0 + boards[i], f"/dare board c{boards[i]}"), repeat, warm=True)
     few = max(3, repeat // 5)
-    ops["report, 50 people"] = timed(lambda i: say(teacher0 + boards[i % len(boards)],
-                                                   f"/dare report c{boards[i % len(boards)]}"), few, warm=True)
-    ops[f"board, {shape.big:,} people"] = timed(lambda i: say(teacher0 + shape.cohorts, "/dare board big"), few,
-                                                warm=True)
+    ops["report, 50 people"] = timed(
+        lambda i: say(teacher0 + boards[i % len(boards)], f"/dare report c{boards[i % len(boards)]}"), few, warm=True
+    )
+    ops[f"board, {shape.big:,} people"] = timed(
+        lambda i: say(teacher0 + shape.cohorts, "/dare board big"), few, warm=True
+    )
     db.dispose()
 
-    limits = {"outreach (write)": 15.0, "log (write)": 15.0, "progress": 15.0, "board, 50 people": 15.0,
-              "report, 50 people": 50.0, f"board, {shape.big:,} people": 200.0}
-    section = (f"Campus on {backend}: {shape.participants:,} people ({shape.cohorts:,} cohorts of {shape.size} "
-               f"and one of {shape.big:,}), through the engine")
+    limits = {
+        "outreach (write)": 15.0,
+        "log (write)": 15.0,
+        "progress": 15.0,
+        "board, 50 people": 15.0,
+        "report, 50 people": 50.0,
+        f"board, {shape.big:,} people": 200.0,
+    }
+    section = (
+        f"Campus on {backend}: {shape.participants:,} people ({shape.cohorts:,} cohorts of {shape.size} "
+        f"and one of {shape.big:,}), through the engine"
+    )
     for name, xs in ops.items():
         limit = limits[name] if backend == "sqlite" else None
-        rep.add(Figure(section, f"{name} p50", statistics.median(xs), "ms"),
-                Figure(section, f"{name} p99", pct(xs, 0.99), "ms", limit=limit))
-        print(f"  campus {backend:<8} {name:<22} p50 {statistics.median(xs):7.1f}  p99 {pct(xs, 0.99):7.1f} ms",
-              flush=True)
+        rep.add(
+            Figure(section, f"{name} p50", statistics.median(xs), "ms"),
+            Figure(section, f"{name} p99", pct(xs, 0.99), "ms", limit=limit),
+        )
+        print(
+            f"  campus {backend:<8} {name:<22} p50 {statistics.median(xs):7.1f}  p99 {pct(xs, 0.99):7.1f} ms",
+            flush=True,
+        )
     engine_ms, driver_ms, hand_ms = (statistics.median(xs) for xs in (engine_log, driver_log, hand_log))
-    rep.add(Figure(section, "log: written by hand on the driver, median", hand_ms, "ms"),
-            Figure(section, "log: engine / written by hand on the driver (medians)", engine_ms / hand_ms, "x",
-                   limit=2.0),
-            Figure(section, "log: its recorded SQL replayed on the driver, median", driver_ms, "ms"),
-            Figure(section, "log: engine / its recorded SQL replayed (medians)", engine_ms / driver_ms, "x"))
-    rep.note(section, f"A log ({len(statements)} statements) through the engine: median {engine_ms:.2f} ms. The same "
-             f"statements written by hand on the bare driver (bench/handlog.py), on a twin of the database: "
-             f"{hand_ms:.2f} ms, ratio {engine_ms / hand_ms:.2f}x (target <= 2x). Its recorded statements and "
-             f"parameters replayed with no Python between them, on another twin: {driver_ms:.2f} ms, ratio "
-             f"{engine_ms / driver_ms:.2f}x.")
+    rep.add(
+        Figure(section, "log: written by hand on the driver, median", hand_ms, "ms"),
+        Figure(section, "log: engine / written by hand on the driver (medians)", engine_ms / hand_ms, "x", limit=2.0),
+        Figure(section, "log: its recorded SQL replayed on the driver, median", driver_ms, "ms"),
+        Figure(section, "log: engine / its recorded SQL replayed (medians)", engine_ms / driver_ms, "x"),
+    )
+    rep.note(
+        section,
+        f"A log ({len(statements)} statements) through the engine: median {engine_ms:.2f} ms. The same "
+        f"statements written by hand on the bare driver (bench/handlog.py), on a twin of the database: "
+        f"{hand_ms:.2f} ms, ratio {engine_ms / hand_ms:.2f}x (target <= 2x). Its recorded statements and "
+        f"parameters replayed with no Python between them, on another twin: {driver_ms:.2f} ms, ratio "
+        f"{engine_ms / driver_ms:.2f}x.",
+    )
     if failures:
         rep.note(section, "Refused commands (the figures include them): " + "; ".join(failures))
 
 
-def run(rep: Any, pg: Any, *, scale: float = 1.0,
-        backends: tuple[str, ...] = ("sqlite", "postgres"), repeat: int = 100) -> None:
+def run(
+    rep: Any, pg: Any, *, scale: float = 1.0, backends: tuple[str, ...] = ("sqlite", "postgres"), repeat: int = 100
+) -> None:
     shape = Shape.of(scale)
     workdir = Path(tempfile.mkdtemp(prefix="darebot-campus-"))
     try:
@@ -348,8 +490,10 @@ def run(rep: Any, pg: Any, *, scale: float = 1.0,
             t0 = time.perf_counter()
             populate(db, shape)
             db.dispose()
-            print(f"  campus {shape.participants} people built on PostgreSQL in {time.perf_counter() - t0:.0f}s",
-                  flush=True)
+            print(
+                f"  campus {shape.participants} people built on PostgreSQL in {time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
             measure(url, (pg.twin(url), pg.twin(url, "hand")), "postgres", shape, rep, repeat)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -58,26 +58,75 @@ def build_outbox(db: Database, workspaces: int, per_workspace: int) -> int:
     it: one announcement each. Person ids interleave workspaces, so the outbox does too."""
     start = NOW - timedelta(hours=1)
     with db.engine.begin() as conn:
-        conn.execute(insert(Workspace), [dict(id=w + 1, platform="slack", external_id=f"T{w:02d}", name=f"ws{w}",
-                                              created_at=start) for w in range(workspaces)])
+        conn.execute(
+            insert(Workspace),
+            [
+                dict(id=w + 1, platform="slack", external_id=f"T{w:02d}", name=f"ws{w}", created_at=start)
+                for w in range(workspaces)
+            ],
+        )
         people, members = [], []
         n = workspaces * per_workspace
         for pid in range(1, n + workspaces + 1):
             w = (pid - 1) % workspaces
             teacher = pid > n
-            people.append(dict(id=pid, workspace_id=w + 1, external_id=f"U{pid:06d}", display_name=f"Person {pid}",
-                               alias=f"A{pid}", tz="UTC", quiet_start="21:00", quiet_end="08:00",
-                               nudges_enabled=True, board_mode="named", created_at=start))
-            members.append(dict(cohort_id=w + 1, person_id=pid, is_instructor=teacher, is_participant=not teacher,
-                                joined_at=start))
+            people.append(
+                dict(
+                    id=pid,
+                    workspace_id=w + 1,
+                    external_id=f"U{pid:06d}",
+                    display_name=f"Person {pid}",
+                    alias=f"A{pid}",
+                    tz="UTC",
+                    quiet_start="21:00",
+                    quiet_end="08:00",
+                    nudges_enabled=True,
+                    board_mode="named",
+                    created_at=start,
+                )
+            )
+            members.append(
+                dict(cohort_id=w + 1, person_id=pid, is_instructor=teacher, is_participant=not teacher, joined_at=start)
+            )
         conn.execute(insert(Person), people)
-        conn.execute(insert(Cohort), [dict(id=w + 1, workspace_id=w + 1, name="c", name_key="c", tz="UTC", goal=3,
-                                           deadline=date(2026, 12, 20), paused=False, created_by=n + w + 1,
-                                           created_at=start) for w in range(workspaces)])
-        conn.execute(insert(Dare), [dict(id=w + 1, cohort_id=w + 1, goal=3, starts_at=start,
-                                         deadline=date(2026, 12, 20), reward="coffee", issued_by=n + w + 1,
-                                         followup_days=4, stall_days=5, daily_cap=1, weekly_cap=3, created_at=start)
-                                    for w in range(workspaces)])
+        conn.execute(
+            insert(Cohort),
+            [
+                dict(
+                    id=w + 1,
+                    workspace_id=w + 1,
+                    name="c",
+                    name_key="c",
+                    tz="UTC",
+                    goal=3,
+                    deadline=date(2026, 12, 20),
+                    paused=False,
+                    created_by=n + w + 1,
+                    created_at=start,
+                )
+                for w in range(workspaces)
+            ],
+        )
+        conn.execute(
+            insert(Dare),
+            [
+                dict(
+                    id=w + 1,
+                    cohort_id=w + 1,
+                    goal=3,
+                    starts_at=start,
+                    deadline=date(2026, 12, 20),
+                    reward="coffee",
+                    issued_by=n + w + 1,
+                    followup_days=4,
+                    stall_days=5,
+                    daily_cap=1,
+                    weekly_cap=3,
+                    created_at=start,
+                )
+                for w in range(workspaces)
+            ],
+        )
         conn.execute(insert(Membership), members)
         if db.is_postgres:
             for t in ("workspace", "person", "cohort", "dare"):
@@ -103,16 +152,18 @@ def worker(cfg: dict) -> None:
     clock = OffsetClock(cfg["t0"])
     policy = replace(DEFAULT_POLICY, ws_rate=cfg["rate"], ws_burst=cfg["burst"], backoff_base=1.0)
     clients = ClientPool(lambda team: token(team), cfg["api_url"])
-    delivery = Delivery(db, clock, SlackMessenger(clients), platform="slack", worker_id=cfg["worker_id"],
-                        policy=policy, realtime=True)
+    delivery = Delivery(
+        db, clock, SlackMessenger(clients), platform="slack", worker_id=cfg["worker_id"], policy=policy, realtime=True
+    )
     deadline = time.time() + cfg["timeout"]
     while time.time() < deadline:
         sent = delivery.run(limit=cfg.get("batch", 20))
         if sent:
             continue
         with db.session() as s:
-            left = s.execute(select(func.count()).select_from(Nudge)
-                             .where(Nudge.status.in_(("pending", "claimed")))).scalar_one()
+            left = s.execute(
+                select(func.count()).select_from(Nudge).where(Nudge.status.in_(("pending", "claimed")))
+            ).scalar_one()
         if not left:
             break
         time.sleep(0.02)
@@ -129,13 +180,13 @@ class DeliveryResult:
     seconds: float
     allowed_per_s: float
     sent_rows: int
-    delivered: int       # chat.postMessage calls the fake accepted
-    duplicated: int      # people who got the announcement more than once
-    lost: int            # planned DMs never delivered
-    ratelimited: int     # 429s the fake answered
+    delivered: int  # chat.postMessage calls the fake accepted
+    duplicated: int  # people who got the announcement more than once
+    lost: int  # planned DMs never delivered
+    ratelimited: int  # 429s the fake answered
     statuses: dict[str, int]
     worker_cpu: float = 0.0  # CPU seconds the worker processes used (user + system), all of them
-    statements: int = 0      # SQL statements the workers sent
+    statements: int = 0  # SQL statements the workers sent
 
     @property
     def cpu_ms_per_dm(self) -> float:
@@ -155,8 +206,17 @@ class DeliveryResult:
         return self.rate / self.allowed_per_s
 
 
-def run(url: str, *, workspaces: int = 10, per_workspace: int = 200, workers: int = 2, per_min: float = 300.0,
-        fake_burst: int = 10, burst: int = 5, timeout: float = 300.0) -> DeliveryResult:
+def run(
+    url: str,
+    *,
+    workspaces: int = 10,
+    per_workspace: int = 200,
+    workers: int = 2,
+    per_min: float = 300.0,
+    fake_burst: int = 10,
+    burst: int = 5,
+    timeout: float = 300.0,
+) -> DeliveryResult:
     """Build the outbox on `url` (a fresh database), start the fake and `workers` processes, count."""
     from tests.fakes.slack_api import FakeSlackAPI
 
@@ -169,8 +229,9 @@ def run(url: str, *, workspaces: int = 10, per_workspace: int = 200, workers: in
             team = f"T{w:02d}"
             fake.add_team(team, token(team))
         with db.session() as s:
-            for ws_ext, user in s.execute(select(Workspace.external_id, Person.external_id)
-                                          .join(Person, Person.workspace_id == Workspace.id)).all():
+            for ws_ext, user in s.execute(
+                select(Workspace.external_id, Person.external_id).join(Person, Person.workspace_id == Workspace.id)
+            ).all():
                 fake.add_user(ws_ext, user, user.lower())
         fake.per_channel_rate = 1.0  # Slack: about one message a second in a channel (a DM is one)
         fake.workspace_rate_per_min = per_min
@@ -181,10 +242,19 @@ def run(url: str, *, workspaces: int = 10, per_workspace: int = 200, workers: in
         stats = [Path(tempfile.mkstemp(prefix="darebot-delivery-", suffix=".json")[1]) for _ in range(workers)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for i in range(workers):
-            cfg = dict(url=url, api_url=fake.url, worker_id=f"bench-w{i}", t0=t0, rate=per_min / 60.0, burst=burst,
-                       timeout=timeout, stats=str(stats[i]))
-            procs.append(subprocess.Popen([sys.executable, "-m", "bench.delivery", "worker", json.dumps(cfg)],
-                                          cwd=ROOT, env=env))
+            cfg = dict(
+                url=url,
+                api_url=fake.url,
+                worker_id=f"bench-w{i}",
+                t0=t0,
+                rate=per_min / 60.0,
+                burst=burst,
+                timeout=timeout,
+                stats=str(stats[i]),
+            )
+            procs.append(
+                subprocess.Popen([sys.executable, "-m", "bench.delivery", "worker", json.dumps(cfg)], cwd=ROOT, env=env)
+            )
         for p in procs:
             p.wait(timeout + 60)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -201,10 +271,20 @@ def run(url: str, *, workspaces: int = 10, per_workspace: int = 200, workers: in
         with db.session() as s:
             statuses = dict(s.execute(select(Nudge.status, func.count()).group_by(Nudge.status)).all())
         return DeliveryResult(
-            dms=planned, workspaces=workspaces, workers=workers, seconds=elapsed,
-            allowed_per_s=workspaces * per_min / 60.0, sent_rows=statuses.get("sent", 0), delivered=len(posts),
-            duplicated=sum(1 for n in ok_channels.values() if n > 1), lost=planned - len(ok_channels),
-            ratelimited=sum(fake.ratelimited.values()), statuses=statuses, worker_cpu=cpu, statements=statements)
+            dms=planned,
+            workspaces=workspaces,
+            workers=workers,
+            seconds=elapsed,
+            allowed_per_s=workspaces * per_min / 60.0,
+            sent_rows=statuses.get("sent", 0),
+            delivered=len(posts),
+            duplicated=sum(1 for n in ok_channels.values() if n > 1),
+            lost=planned - len(ok_channels),
+            ratelimited=sum(fake.ratelimited.values()),
+            statuses=statuses,
+            worker_cpu=cpu,
+            statements=statements,
+        )
     finally:
         fake.stop()
         db.dispose()

@@ -60,9 +60,13 @@ def run_one(url: str, participants: int, repeat: int) -> dict[str, float]:
     board = _timed(lambda: engine.handle_text(WS, Actor("prof", "prof"), "/dare board Bench"), repeat)
     report = _timed(lambda: engine.handle_text(WS, Actor("prof", "prof"), "/dare report Bench"), max(3, repeat // 5))
     db.dispose()
-    return {"seed_cmds_per_s": commands / seed_s, "write_ms": 1000 * statistics.median(write),
-            "progress_ms": 1000 * statistics.median(progress), "board_ms": 1000 * statistics.median(board),
-            "report_ms": 1000 * statistics.median(report)}
+    return {
+        "seed_cmds_per_s": commands / seed_s,
+        "write_ms": 1000 * statistics.median(write),
+        "progress_ms": 1000 * statistics.median(progress),
+        "board_ms": 1000 * statistics.median(board),
+        "report_ms": 1000 * statistics.median(report),
+    }
 
 
 def main(participants: int = 200, repeat: int = 30) -> None:

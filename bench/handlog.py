@@ -48,67 +48,82 @@ _ACTOR_COLUMNS = (
     "person.board_mode, person.aim, person.unreachable_at, person.unreachable_reason, person.last_active_at, "
     "person.forget_requested_at, person.next_check_at, person.created_at AS created_at_1"
 )
-_CONTACT_COLUMNS = ("contact.id, contact.workspace_id, contact.person_id, contact.name, contact.name_key, "
-                    "contact.title, contact.org, contact.kind, contact.can_decide, contact.created_at")
+_CONTACT_COLUMNS = (
+    "contact.id, contact.workspace_id, contact.person_id, contact.name, contact.name_key, "
+    "contact.title, contact.org, contact.kind, contact.can_decide, contact.created_at"
+)
 
-SQLITE = tuple(_one_line(s) for s in (
-    f"SELECT {_ACTOR_COLUMNS}, (SELECT cohort.tz FROM cohort JOIN membership ON membership.cohort_id = cohort.id "
-    "WHERE membership.person_id = person.id ORDER BY membership.joined_at, membership.id LIMIT ? OFFSET ?) AS anon_1 "
-    "FROM workspace JOIN person ON person.workspace_id = workspace.id "
-    "WHERE workspace.platform = ? AND workspace.external_id = ? AND person.external_id = ?",
-    f"SELECT {_CONTACT_COLUMNS} FROM contact WHERE contact.person_id = ? AND contact.name_key = ?",
-    "SELECT interview.contact_id, interview.held_on FROM interview WHERE interview.person_id = ?",
-    "INSERT INTO interview (person_id, contact_id, held_on, minutes, asked, learned, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    "UPDATE outreach SET status=?, replied_on=?, meeting_on=? WHERE outreach.id = (SELECT outreach.id FROM outreach "
-    "WHERE outreach.contact_id = ? ORDER BY outreach.attempt_no DESC LIMIT ? OFFSET ?) AND outreach.status = ?",
-    "SELECT cohort.name, cohort.tz, dare.starts_at, dare.goal, acceptance.goal AS goal_1 FROM cohort "
-    "JOIN membership ON membership.cohort_id = cohort.id JOIN dare ON dare.id = (SELECT dare_1.id FROM dare AS dare_1 "
-    "WHERE dare_1.cohort_id = cohort.id ORDER BY dare_1.created_at DESC, dare_1.id DESC LIMIT ? OFFSET ?) "
-    "LEFT OUTER JOIN acceptance ON acceptance.dare_id = dare.id AND acceptance.person_id = ? "
-    "WHERE membership.person_id = ? AND cohort.workspace_id = ? AND cohort.closed_at IS NULL "
-    "AND membership.is_participant IS 1 ORDER BY membership.joined_at",
-    'INSERT INTO processedevent ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE '
-    'SET created_at = excluded.created_at WHERE processedevent.created_at < ? RETURNING "key"',
-    "UPDATE person SET last_active_at=?, next_check_at=? WHERE person.id = ?",
-))
+SQLITE = tuple(
+    _one_line(s)
+    for s in (
+        f"SELECT {_ACTOR_COLUMNS}, (SELECT cohort.tz FROM cohort JOIN membership ON membership.cohort_id = cohort.id "
+        "WHERE membership.person_id = person.id ORDER BY membership.joined_at, membership.id LIMIT ? OFFSET "
+        "?) AS anon_1 "
+        "FROM workspace JOIN person ON person.workspace_id = workspace.id "
+        "WHERE workspace.platform = ? AND workspace.external_id = ? AND person.external_id = ?",
+        f"SELECT {_CONTACT_COLUMNS} FROM contact WHERE contact.person_id = ? AND contact.name_key = ?",
+        "SELECT interview.contact_id, interview.held_on FROM interview WHERE interview.person_id = ?",
+        "INSERT INTO interview (person_id, contact_id, held_on, minutes, asked, learned, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "UPDATE outreach SET status=?, replied_on=?, meeting_on=? WHERE outreach.id = (SELECT outreach.id "
+        "FROM outreach "
+        "WHERE outreach.contact_id = ? ORDER BY outreach.attempt_no DESC LIMIT ? OFFSET ?) AND outreach.status = ?",
+        "SELECT cohort.name, cohort.tz, dare.starts_at, dare.goal, acceptance.goal AS goal_1 FROM cohort "
+        "JOIN membership ON membership.cohort_id = cohort.id JOIN dare ON dare.id = (SELECT dare_1.id FROM "
+        "dare AS dare_1 "
+        "WHERE dare_1.cohort_id = cohort.id ORDER BY dare_1.created_at DESC, dare_1.id DESC LIMIT ? OFFSET ?) "
+        "LEFT OUTER JOIN acceptance ON acceptance.dare_id = dare.id AND acceptance.person_id = ? "
+        "WHERE membership.person_id = ? AND cohort.workspace_id = ? AND cohort.closed_at IS NULL "
+        "AND membership.is_participant IS 1 ORDER BY membership.joined_at",
+        'INSERT INTO processedevent ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE '
+        'SET created_at = excluded.created_at WHERE processedevent.created_at < ? RETURNING "key"',
+        "UPDATE person SET last_active_at=?, next_check_at=? WHERE person.id = ?",
+    )
+)
 
-POSTGRES = tuple(_one_line(s) for s in (
-    f"SELECT {_ACTOR_COLUMNS}, (SELECT cohort.tz FROM cohort JOIN membership ON membership.cohort_id = cohort.id "
-    "WHERE membership.person_id = person.id ORDER BY membership.joined_at, membership.id "
-    "LIMIT %(param_1)s::INTEGER) AS anon_1 FROM workspace JOIN person ON person.workspace_id = workspace.id "
-    "WHERE workspace.platform = %(platform)s::VARCHAR AND workspace.external_id = %(workspace)s::VARCHAR "
-    "AND person.external_id = %(user)s::VARCHAR",
-    f"SELECT {_CONTACT_COLUMNS} FROM contact "
-    "WHERE contact.person_id = %(person)s::INTEGER AND contact.name_key = %(key)s::VARCHAR",
-    "SELECT interview.contact_id, interview.held_on FROM interview WHERE interview.person_id = %(person)s::INTEGER",
-    "INSERT INTO interview (person_id, contact_id, held_on, minutes, asked, learned, created_at) "
-    "VALUES (%(person_id)s::INTEGER, %(contact_id)s::INTEGER, %(held_on)s::DATE, %(minutes)s::INTEGER, "
-    "%(asked)s::VARCHAR, %(learned)s::VARCHAR, %(created_at)s::TIMESTAMP WITH TIME ZONE) RETURNING interview.id",
-    "UPDATE outreach SET status=%(status)s::VARCHAR, replied_on=%(replied)s::DATE, meeting_on=%(meeting)s::DATE "
-    "WHERE outreach.id = (SELECT outreach.id FROM outreach WHERE outreach.contact_id = %(contact)s::INTEGER "
-    "ORDER BY outreach.attempt_no DESC LIMIT %(param_1)s::INTEGER) AND outreach.status = %(status_1)s::VARCHAR",
-    "SELECT cohort.name, cohort.tz, dare.starts_at, dare.goal, acceptance.goal AS goal_1 FROM cohort "
-    "JOIN membership ON membership.cohort_id = cohort.id JOIN dare ON dare.id = (SELECT dare_1.id FROM dare AS dare_1 "
-    "WHERE dare_1.cohort_id = cohort.id ORDER BY dare_1.created_at DESC, dare_1.id DESC "
-    "LIMIT %(param_1)s::INTEGER) LEFT OUTER JOIN acceptance ON acceptance.dare_id = dare.id "
-    "AND acceptance.person_id = %(person)s::INTEGER WHERE membership.person_id = %(person)s::INTEGER "
-    "AND cohort.workspace_id = %(workspace)s::INTEGER AND cohort.closed_at IS NULL "
-    "AND membership.is_participant IS true ORDER BY membership.joined_at",
-    "INSERT INTO processedevent (key, created_at) VALUES (%(new_key)s::VARCHAR, %(at)s::TIMESTAMP WITH TIME ZONE) "
-    "ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at "
-    "WHERE processedevent.created_at < %(cutoff)s::TIMESTAMP WITH TIME ZONE RETURNING processedevent.key",
-    "UPDATE person SET last_active_at=%(new_last_active_at)s::TIMESTAMP WITH TIME ZONE, "
-    "next_check_at=%(new_next_check_at)s::TIMESTAMP WITH TIME ZONE WHERE person.id = %(person)s::INTEGER",
-))
+POSTGRES = tuple(
+    _one_line(s)
+    for s in (
+        f"SELECT {_ACTOR_COLUMNS}, (SELECT cohort.tz FROM cohort JOIN membership ON membership.cohort_id = cohort.id "
+        "WHERE membership.person_id = person.id ORDER BY membership.joined_at, membership.id "
+        "LIMIT %(param_1)s::INTEGER) AS anon_1 FROM workspace JOIN person ON person.workspace_id = workspace.id "
+        "WHERE workspace.platform = %(platform)s::VARCHAR AND workspace.external_id = %(workspace)s::VARCHAR "
+        "AND person.external_id = %(user)s::VARCHAR",
+        f"SELECT {_CONTACT_COLUMNS} FROM contact "
+        "WHERE contact.person_id = %(person)s::INTEGER AND contact.name_key = %(key)s::VARCHAR",
+        "SELECT interview.contact_id, interview.held_on FROM interview WHERE interview.person_id = %(person)s::INTEGER",
+        "INSERT INTO interview (person_id, contact_id, held_on, minutes, asked, learned, created_at) "
+        "VALUES (%(person_id)s::INTEGER, %(contact_id)s::INTEGER, %(held_on)s::DATE, %(minutes)s::INTEGER, "
+        "%(asked)s::VARCHAR, %(learned)s::VARCHAR, %(created_at)s::TIMESTAMP WITH TIME ZONE) RETURNING interview.id",
+        "UPDATE outreach SET status=%(status)s::VARCHAR, replied_on=%(replied)s::DATE, meeting_on=%(meeting)s::DATE "
+        "WHERE outreach.id = (SELECT outreach.id FROM outreach WHERE outreach.contact_id = %(contact)s::INTEGER "
+        "ORDER BY outreach.attempt_no DESC LIMIT %(param_1)s::INTEGER) AND outreach.status = %(status_1)s::VARCHAR",
+        "SELECT cohort.name, cohort.tz, dare.starts_at, dare.goal, acceptance.goal AS goal_1 FROM cohort "
+        "JOIN membership ON membership.cohort_id = cohort.id JOIN dare ON dare.id = (SELECT dare_1.id FROM "
+        "dare AS dare_1 "
+        "WHERE dare_1.cohort_id = cohort.id ORDER BY dare_1.created_at DESC, dare_1.id DESC "
+        "LIMIT %(param_1)s::INTEGER) LEFT OUTER JOIN acceptance ON acceptance.dare_id = dare.id "
+        "AND acceptance.person_id = %(person)s::INTEGER WHERE membership.person_id = %(person)s::INTEGER "
+        "AND cohort.workspace_id = %(workspace)s::INTEGER AND cohort.closed_at IS NULL "
+        "AND membership.is_participant IS true ORDER BY membership.joined_at",
+        "INSERT INTO processedevent (key, created_at) VALUES (%(new_key)s::VARCHAR, %(at)s::TIMESTAMP WITH TIME ZONE) "
+        "ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at "
+        "WHERE processedevent.created_at < %(cutoff)s::TIMESTAMP WITH TIME ZONE RETURNING processedevent.key",
+        "UPDATE person SET last_active_at=%(new_last_active_at)s::TIMESTAMP WITH TIME ZONE, "
+        "next_check_at=%(new_next_check_at)s::TIMESTAMP WITH TIME ZONE WHERE person.id = %(person)s::INTEGER",
+    )
+)
 
 
 def differences(sent: list[str], mine: tuple[str, ...]) -> list[str]:
     """Where the statements the engine sent differ from the ones written here (whitespace aside)."""
     got = [_one_line(s) for s in sent]
     out = [f"the engine sent {len(got)} statements, {len(mine)} are written here"] if len(got) != len(mine) else []
-    out += [f"statement {i + 1}:\n  engine: {a}\n  here:   {b}" for i, (a, b) in enumerate(zip(got, mine, strict=False))
-            if a != b]
+    out += [
+        f"statement {i + 1}:\n  engine: {a}\n  here:   {b}"
+        for i, (a, b) in enumerate(zip(got, mine, strict=False))
+        if a != b
+    ]
     return out
 
 
@@ -144,8 +159,9 @@ def _transaction(conn: Any) -> Iterator[Any]:
         cur.close()
 
 
-def log_sqlite(conn: sqlite3.Connection, platform: str, workspace: str, user: str, name: str, minutes: int,
-               now: datetime) -> Logged:
+def log_sqlite(
+    conn: sqlite3.Connection, platform: str, workspace: str, user: str, name: str, minutes: int, now: datetime
+) -> Logged:
     """The log on sqlite3 (the driver's own transaction handling: BEGIN before the first write)."""
     with _transaction(conn) as cur:
         actor = cur.execute(SQLITE[0], (1, 0, platform, workspace, user)).fetchone()
@@ -163,10 +179,20 @@ def log_sqlite(conn: sqlite3.Connection, platform: str, workspace: str, user: st
         stamp = now.astimezone(UTC).strftime(_STAMP)
         cur.execute(SQLITE[3], (person_id, contact_id, day, minutes, "", None, stamp)).fetchone()
         cur.execute(SQLITE[4], ("meeting", day, day, contact_id, 1, 0, "no-reply"))
-        running = [(datetime.fromisoformat(starts_at).replace(tzinfo=UTC).astimezone(ZoneInfo(cohort_tz or zone))
-                    .date().isoformat(), dare_goal, own_goal)
-                   for _cohort, cohort_tz, starts_at, dare_goal, own_goal
-                   in cur.execute(SQLITE[5], (1, 0, person_id, person_id, ws_id)).fetchall()]
+        running = [
+            (
+                datetime.fromisoformat(starts_at)
+                .replace(tzinfo=UTC)
+                .astimezone(ZoneInfo(cohort_tz or zone))
+                .date()
+                .isoformat(),
+                dare_goal,
+                own_goal,
+            )
+            for _cohort, cohort_tz, starts_at, dare_goal, own_goal in cur.execute(
+                SQLITE[5], (1, 0, person_id, person_id, ws_id)
+            ).fetchall()
+        ]
         met = _goal_met(running, [held for _, held in mine])
         cutoff = (now - WINDOW).astimezone(UTC).strftime(_STAMP)
         if cur.execute(SQLITE[6], (_key(ws_id, person_id, name, minutes, day), stamp, cutoff)).fetchone() is None:
@@ -175,8 +201,7 @@ def log_sqlite(conn: sqlite3.Connection, platform: str, workspace: str, user: st
     return Logged(len(mine) + 1, met)
 
 
-def log_postgres(conn: Any, platform: str, workspace: str, user: str, name: str, minutes: int,
-                 now: datetime) -> Logged:
+def log_postgres(conn: Any, platform: str, workspace: str, user: str, name: str, minutes: int, now: datetime) -> Logged:
     """The log on psycopg (its own transaction: BEGIN before the first statement)."""
     with _transaction(conn) as cur:
         cur.execute(POSTGRES[0], {"param_1": 1, "platform": platform, "workspace": workspace, "user": user})
@@ -194,17 +219,40 @@ def log_postgres(conn: Any, platform: str, workspace: str, user: str, name: str,
         mine = cur.fetchall()
         if (contact_id, day) in mine:
             raise Refused("already logged that day")
-        cur.execute(POSTGRES[3], {"person_id": person_id, "contact_id": contact_id, "held_on": day,
-                                  "minutes": minutes, "asked": "", "learned": None, "created_at": now})
+        cur.execute(
+            POSTGRES[3],
+            {
+                "person_id": person_id,
+                "contact_id": contact_id,
+                "held_on": day,
+                "minutes": minutes,
+                "asked": "",
+                "learned": None,
+                "created_at": now,
+            },
+        )
         cur.fetchone()
-        cur.execute(POSTGRES[4], {"status": "meeting", "replied": day, "meeting": day, "contact": contact_id,
-                                  "param_1": 1, "status_1": "no-reply"})
+        cur.execute(
+            POSTGRES[4],
+            {
+                "status": "meeting",
+                "replied": day,
+                "meeting": day,
+                "contact": contact_id,
+                "param_1": 1,
+                "status_1": "no-reply",
+            },
+        )
         cur.execute(POSTGRES[5], {"param_1": 1, "person": person_id, "workspace": ws_id})
-        running = [(starts_at.astimezone(ZoneInfo(cohort_tz or zone)).date(), dare_goal, own_goal)
-                   for _cohort, cohort_tz, starts_at, dare_goal, own_goal in cur.fetchall()]
+        running = [
+            (starts_at.astimezone(ZoneInfo(cohort_tz or zone)).date(), dare_goal, own_goal)
+            for _cohort, cohort_tz, starts_at, dare_goal, own_goal in cur.fetchall()
+        ]
         met = _goal_met(running, [held for _, held in mine])
-        cur.execute(POSTGRES[6], {"new_key": _key(ws_id, person_id, name, minutes, day.isoformat()), "at": now,
-                                  "cutoff": now - WINDOW})
+        cur.execute(
+            POSTGRES[6],
+            {"new_key": _key(ws_id, person_id, name, minutes, day.isoformat()), "at": now, "cutoff": now - WINDOW},
+        )
         if cur.fetchone() is None:
             raise Refused("a double submission")
         cur.execute(POSTGRES[7], {"new_last_active_at": now, "new_next_check_at": now, "person": person_id})

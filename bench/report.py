@@ -25,8 +25,8 @@ class Figure:
     name: str
     value: float
     unit: str
-    floor: float | None = None      # measured in the same run
-    limit: float | None = None      # the target
+    floor: float | None = None  # measured in the same run
+    limit: float | None = None  # the target
     higher_is_better: bool = False  # rates: the limit is a minimum
     note: str = ""
 
@@ -92,8 +92,10 @@ def machine() -> str:
     with contextlib.suppress(OSError):
         one, five, fifteen = os.getloadavg()
         load = f" load average {one:.2f} {five:.2f} {fifteen:.2f} at the start"
-    return (f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()};{load}")
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()};{load}"
+    )
 
 
 def md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -107,8 +109,16 @@ def table(figures: list[Figure]) -> list[tuple[str, ...]]:
     rows = [("section", "figure", "value", "reference", "ratio", "")]
     for f in figures:
         ratio = f.ratio
-        rows.append((f.section, f.name, f"{fmt(f.value)} {f.unit}", f.ref_text(),
-                     "" if ratio is None else f"{ratio:.2f}x", f.verdict))
+        rows.append(
+            (
+                f.section,
+                f.name,
+                f"{fmt(f.value)} {f.unit}",
+                f.ref_text(),
+                "" if ratio is None else f"{ratio:.2f}x",
+                f.verdict,
+            )
+        )
     return rows
 
 
@@ -117,8 +127,11 @@ def text_table(figures: list[Figure]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, r in enumerate(rows):
-        out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        out.append(
+            "  ".join(
+                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -126,9 +139,15 @@ def text_table(figures: list[Figure]) -> str:
 
 def markdown(run: Run, started: _dt.datetime, args: str) -> str:
     rows = table(run.figures)
-    lines = [GENERATED_START, "", f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}.",
-             f"Arguments: `{args or '(none)'}`.", "",
-             "| " + " | ".join(rows[0][:5]) + " | |", "|---|---|---:|---|---:|---|"]
+    lines = [
+        GENERATED_START,
+        "",
+        f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"Arguments: `{args or '(none)'}`.",
+        "",
+        "| " + " | ".join(rows[0][:5]) + " | |",
+        "|---|---|---:|---|---:|---|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     for section, texts in run.notes.items():
         lines += ["", f"### {section}", ""]
@@ -143,8 +162,9 @@ def write_doc(run: Run, started: _dt.datetime, args: str, path: Path = DOC) -> N
     generated = markdown(run, started, args)
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n## Latest run\n\n"
     if GENERATED_START in old and GENERATED_END in old:
-        new = re.sub(re.escape(GENERATED_START) + ".*?" + re.escape(GENERATED_END) + "\n?",
-                     lambda _m: generated, old, flags=re.S)
+        new = re.sub(
+            re.escape(GENERATED_START) + ".*?" + re.escape(GENERATED_END) + "\n?", lambda _m: generated, old, flags=re.S
+        )
     else:
         new = old.rstrip() + "\n\n" + generated
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,44 +49,106 @@ def populate(db: Database, n: int, seed: int = 1) -> None:
     rnd = random.Random(seed)
     cohorts = (n + COHORT - 1) // COHORT
     with db.engine.begin() as conn:
-        conn.execute(insert(Workspace), [dict(id=1, platform="console", external_id="bench", name="bench",
-                                              created_at=START)])
+        conn.execute(
+            insert(Workspace), [dict(id=1, platform="console", external_id="bench", name="bench", created_at=START)]
+        )
         people, cohort_rows, dares, members, accepts, contacts, outreach, interviews = ([] for _ in range(8))
         instr_base = n + 1
         for c in range(cohorts):
             teacher = instr_base + c
-            people.append(dict(id=teacher, workspace_id=1, external_id=f"T{c}", display_name=f"Teacher {c}",
-                               alias=f"T{c}", tz=None, quiet_start="21:00", quiet_end="08:00", nudges_enabled=True,
-                               board_mode="named", created_at=START))
+            people.append(
+                dict(
+                    id=teacher,
+                    workspace_id=1,
+                    external_id=f"T{c}",
+                    display_name=f"Teacher {c}",
+                    alias=f"T{c}",
+                    tz=None,
+                    quiet_start="21:00",
+                    quiet_end="08:00",
+                    nudges_enabled=True,
+                    board_mode="named",
+                    created_at=START,
+                )
+            )
         _batched(conn, Person, people)
         people.clear()
         for c in range(cohorts):
-            cohort_rows.append(dict(id=c + 1, workspace_id=1, name=f"c{c}", name_key=f"c{c}", tz="America/Chicago",
-                                    goal=3, deadline=date(2026, 11, 20), paused=False, created_by=instr_base + c,
-                                    created_at=START))
-            dares.append(dict(id=c + 1, cohort_id=c + 1, goal=3, starts_at=START, deadline=date(2026, 11, 20),
-                              reward="coffee", issued_by=instr_base + c, followup_days=4, stall_days=5, daily_cap=1,
-                              weekly_cap=3, created_at=START))
-            members.append(dict(cohort_id=c + 1, person_id=instr_base + c, is_instructor=True, is_participant=False,
-                                joined_at=START))
+            cohort_rows.append(
+                dict(
+                    id=c + 1,
+                    workspace_id=1,
+                    name=f"c{c}",
+                    name_key=f"c{c}",
+                    tz="America/Chicago",
+                    goal=3,
+                    deadline=date(2026, 11, 20),
+                    paused=False,
+                    created_by=instr_base + c,
+                    created_at=START,
+                )
+            )
+            dares.append(
+                dict(
+                    id=c + 1,
+                    cohort_id=c + 1,
+                    goal=3,
+                    starts_at=START,
+                    deadline=date(2026, 11, 20),
+                    reward="coffee",
+                    issued_by=instr_base + c,
+                    followup_days=4,
+                    stall_days=5,
+                    daily_cap=1,
+                    weekly_cap=3,
+                    created_at=START,
+                )
+            )
+            members.append(
+                dict(
+                    cohort_id=c + 1, person_id=instr_base + c, is_instructor=True, is_participant=False, joined_at=START
+                )
+            )
         _batched(conn, Cohort, cohort_rows)
         _batched(conn, Dare, dares)
         contact_id = outreach_id = interview_id = 0
         for pid in range(1, n + 1):
             cid = (pid - 1) // COHORT + 1
-            people.append(dict(id=pid, workspace_id=1, external_id=f"U{pid}", display_name=f"Person {pid}",
-                               alias=f"A{pid}", tz=ZONES[pid % len(ZONES)], quiet_start="21:00", quiet_end="08:00",
-                               nudges_enabled=pid % 50 != 0, board_mode="named", created_at=START))
-            members.append(dict(cohort_id=cid, person_id=pid, is_instructor=False, is_participant=True,
-                                joined_at=START))
+            people.append(
+                dict(
+                    id=pid,
+                    workspace_id=1,
+                    external_id=f"U{pid}",
+                    display_name=f"Person {pid}",
+                    alias=f"A{pid}",
+                    tz=ZONES[pid % len(ZONES)],
+                    quiet_start="21:00",
+                    quiet_end="08:00",
+                    nudges_enabled=pid % 50 != 0,
+                    board_mode="named",
+                    created_at=START,
+                )
+            )
+            members.append(
+                dict(cohort_id=cid, person_id=pid, is_instructor=False, is_participant=True, joined_at=START)
+            )
             if rnd.random() < 0.3:
                 continue  # not accepted
             accepts.append(dict(dare_id=cid, person_id=pid, accepted_at=START + timedelta(hours=rnd.randint(1, 72))))
             for _ in range(rnd.choice((0, 1, 1, 2, 3))):
                 contact_id += 1
-                contacts.append(dict(id=contact_id, workspace_id=1, person_id=pid, name=f"C{contact_id}",
-                                     name_key=f"c{contact_id}", kind="future-self", can_decide=rnd.random() < 0.3,
-                                     created_at=START + timedelta(days=1)))
+                contacts.append(
+                    dict(
+                        id=contact_id,
+                        workspace_id=1,
+                        person_id=pid,
+                        name=f"C{contact_id}",
+                        name_key=f"c{contact_id}",
+                        kind="future-self",
+                        can_decide=rnd.random() < 0.3,
+                        created_at=START + timedelta(days=1),
+                    )
+                )
                 sent = date(2026, 10, 13) + timedelta(days=rnd.randint(0, 8))
                 for attempt in range(1, rnd.randint(1, 3) + 1):
                     outreach_id += 1
@@ -95,29 +157,52 @@ def populate(db: Database, n: int, seed: int = 1) -> None:
                     if attempt == 1 and rnd.random() < 0.25:
                         status = rnd.choice(("replied", "meeting", "declined"))
                         meeting = date(2026, 10, 27) if status == "meeting" else None
-                    outreach.append(dict(id=outreach_id, contact_id=contact_id, person_id=pid, attempt_no=attempt,
-                                         channel="email", sent_on=sent, status=status,
-                                         replied_on=sent + timedelta(days=1) if status != "no-reply" else None,
-                                         meeting_on=meeting, created_at=START + timedelta(days=1)))
+                    outreach.append(
+                        dict(
+                            id=outreach_id,
+                            contact_id=contact_id,
+                            person_id=pid,
+                            attempt_no=attempt,
+                            channel="email",
+                            sent_on=sent,
+                            status=status,
+                            replied_on=sent + timedelta(days=1) if status != "no-reply" else None,
+                            meeting_on=meeting,
+                            created_at=START + timedelta(days=1),
+                        )
+                    )
                     if status != "no-reply":
                         if status == "replied" and rnd.random() < 0.5:
                             interview_id += 1
-                            interviews.append(dict(id=interview_id, person_id=pid, contact_id=contact_id,
-                                                   held_on=sent + timedelta(days=3), asked="",
-                                                   created_at=START + timedelta(days=5)))
+                            interviews.append(
+                                dict(
+                                    id=interview_id,
+                                    person_id=pid,
+                                    contact_id=contact_id,
+                                    held_on=sent + timedelta(days=3),
+                                    asked="",
+                                    created_at=START + timedelta(days=5),
+                                )
+                            )
                         break
                     sent += timedelta(days=4)
             if len(people) >= 20000:
                 _batched(conn, Person, people)
                 people.clear()
         _batched(conn, Person, people)
-        for table, rows in ((Membership, members), (Acceptance, accepts), (Contact, contacts),
-                            (Outreach, outreach), (Interview, interviews)):
+        for table, rows in (
+            (Membership, members),
+            (Acceptance, accepts),
+            (Contact, contacts),
+            (Outreach, outreach),
+            (Interview, interviews),
+        ):
             _batched(conn, table, rows)
         if db.is_postgres:  # explicit ids: move the sequences past them
             for t in ("workspace", "person", "cohort", "dare", "contact", "outreach", "interview"):
-                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
-                                     f"(SELECT COALESCE(MAX(id), 1) FROM {t}))")
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {t}))"
+                )
             conn.exec_driver_sql("ANALYZE")
         else:
             conn.exec_driver_sql("ANALYZE")
@@ -130,8 +215,8 @@ class Result:
     first_s: float
     planned: int
     steady_s: float
-    base_mb: float   # resident set after imports and connecting
-    peak_mb: float   # peak resident set after both sweeps
+    base_mb: float  # resident set after imports and connecting
+    peak_mb: float  # peak resident set after both sweeps
     heap_mb: float | None = None  # peak Python heap (tracemalloc) of a first sweep, on an emptied outbox
     first_cpu_s: float | None = None  # CPU seconds of the sweeping process in the first sweep
     first_server_cpu_s: float | None = None  # and of its PostgreSQL backends (the session's and the writer's)
@@ -182,8 +267,12 @@ def _server_cpu(s: Session) -> float | None:
     read: the session's, and the writer's once it has connected; it stays in the pool), else None."""
     if s.get_bind().dialect.name != "postgresql":
         return None
-    pids = s.connection().exec_driver_sql(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").scalars().all()
+    pids = (
+        s.connection()
+        .exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        .scalars()
+        .all()
+    )
     total = 0.0
     for pid in pids:
         try:
@@ -246,8 +335,15 @@ def measure(url: str, heap: bool = False) -> dict:
     return dict(first_s=first, planned=planned, steady_s=steady, base_mb=base, peak_mb=peak, heap_mb=heap, **cpu)
 
 
-def run_case(db: Database, backend: str, n: int, heap: bool = False, *, repeat: int = 1,
-             copy: Callable[[str, int], str] | None = None) -> Result:
+def run_case(
+    db: Database,
+    backend: str,
+    n: int,
+    heap: bool = False,
+    *,
+    repeat: int = 1,
+    copy: Callable[[str, int], str] | None = None,
+) -> Result:
     """Populate, then sweep in a fresh process; with `repeat` > 1, also on copies of the populated database
     made by `copy(url, k)`, and keep the median first sweep (a small size's sweep takes half a second,
     so one scheduler hiccup moved its figure, and the growth ratio with it, by a quarter)."""
@@ -261,8 +357,14 @@ def run_case(db: Database, backend: str, n: int, heap: bool = False, *, repeat: 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     runs = []
     for url in urls:
-        out = subprocess.run([sys.executable, "-m", "bench.sweep", url, "heap" if heap else "-"],
-                             cwd=root, env=env, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.sweep", url, "heap" if heap else "-"],
+            cwd=root,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         runs.append(Result(backend, n, **json.loads(out.strip().splitlines()[-1])))
     r = sorted(runs, key=lambda x: x.first_s)[len(runs) // 2]
     cpu = f" (CPU: {r.first_cpu_s:.1f}s here" if r.first_cpu_s is not None else " ("
@@ -270,18 +372,25 @@ def run_case(db: Database, backend: str, n: int, heap: bool = False, *, repeat: 
     cpu += f", {r.first_helper_cpu_s:.1f}s in a helper process" if r.first_helper_cpu_s else ""
     cpu += f", {r.first_server_cpu_s:.1f}s in the server)" if r.first_server_cpu_s is not None else ")"
     of = f" (median of {len(runs)}: {', '.join(f'{x.first_s:.2f}' for x in runs)} s)" if len(runs) > 1 else ""
-    print(f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s{of}{cpu}, steady {r.steady_s:.1f}s, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s{of}{cpu}, steady {r.steady_s:.1f}s, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     return r
 
 
 def report(results: list[Result]) -> str:
-    lines = [f"{'backend':<10} {'participants':>12} {'planned':>8} {'first sweep':>11} {'part./s':>9} "
-             f"{'steady sweep':>12} {'part./s':>9} {'peak RSS MB':>11} {'sweep RSS MB':>12} {'heap MB':>7}"]
+    lines = [
+        f"{'backend':<10} {'participants':>12} {'planned':>8} {'first sweep':>11} {'part./s':>9} "
+        f"{'steady sweep':>12} {'part./s':>9} {'peak RSS MB':>11} {'sweep RSS MB':>12} {'heap MB':>7}"
+    ]
     for r in results:
-        lines.append(f"{r.backend:<10} {r.n:>12} {r.planned:>8} {r.first_s:>10.2f}s {r.rate:>9.0f} "
-                     f"{r.steady_s:>11.2f}s {r.steady_rate:>9.0f} {r.peak_mb:>11.1f} {r.sweep_mb:>12.1f} "
-                     f"{'-' if r.heap_mb is None else f'{r.heap_mb:.1f}':>7}")
+        lines.append(
+            f"{r.backend:<10} {r.n:>12} {r.planned:>8} {r.first_s:>10.2f}s {r.rate:>9.0f} "
+            f"{r.steady_s:>11.2f}s {r.steady_rate:>9.0f} {r.peak_mb:>11.1f} {r.sweep_mb:>12.1f} "
+            f"{'-' if r.heap_mb is None else f'{r.heap_mb:.1f}':>7}"
+        )
     by_backend: dict[str, list[Result]] = {}
     for r in results:
         by_backend.setdefault(r.backend, []).append(r)
@@ -289,11 +398,12 @@ def report(results: list[Result]) -> str:
         rs.sort(key=lambda r: r.n)
         for small, big in zip(rs, rs[1:], strict=False):
             x = big.n / small.n
-            lines.append(f"{backend}: {x:.0f}x the participants -> time x{big.first_s / small.first_s:.1f} "
-                         f"(steady x{big.steady_s / small.steady_s:.1f}), peak RSS x{big.peak_mb / small.peak_mb:.2f} "
-                         f"(sweep's own RSS x{big.sweep_mb / small.sweep_mb:.2f}"
-                         + (f", Python heap x{big.heap_mb / small.heap_mb:.2f})" if big.heap_mb and small.heap_mb
-                            else ")"))
+            lines.append(
+                f"{backend}: {x:.0f}x the participants -> time x{big.first_s / small.first_s:.1f} "
+                f"(steady x{big.steady_s / small.steady_s:.1f}), peak RSS x{big.peak_mb / small.peak_mb:.2f} "
+                f"(sweep's own RSS x{big.sweep_mb / small.sweep_mb:.2f}"
+                + (f", Python heap x{big.heap_mb / small.heap_mb:.2f})" if big.heap_mb and small.heap_mb else ")")
+            )
     return "\n".join(lines)
 
 

@@ -332,8 +332,11 @@ def _close_last_attempt() -> Update:
     return (
         sa_update(Outreach)
         .where(col(Outreach.id) == latest, col(Outreach.status) == "no-reply")
-        .values(status="meeting", replied_on=bindparam("replied", type_=Date()),
-                meeting_on=bindparam("meeting", type_=Date()))
+        .values(
+            status="meeting",
+            replied_on=bindparam("replied", type_=Date()),
+            meeting_on=bindparam("meeting", type_=Date()),
+        )
     )
 
 
@@ -366,9 +369,16 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     if any(cid == contact.id and held == day for cid, held in mine):
         raise UsageError(f"You already logged an interview with {contact.name} on {day}.", field="on")
     # Core writes, as no object is needed afterwards: the ORM's flush was most of this command's time.
-    ((interview_id,),) = ctx.sql(_insert_interview(), person_id=ctx.me_id, contact_id=pk(contact), held_on=day,
-                                 minutes=cmd.minutes, asked=",".join(cmd.asked), learned=cmd.learned,
-                                 created_at=ctx.now)
+    ((interview_id,),) = ctx.sql(
+        _insert_interview(),
+        person_id=ctx.me_id,
+        contact_id=pk(contact),
+        held_on=day,
+        minutes=cmd.minutes,
+        asked=",".join(cmd.asked),
+        learned=cmd.learned,
+        created_at=ctx.now,
+    )
     for tag in cmd.outcomes:
         ctx.session.add(Outcome(interview_id=interview_id, tag=tag))
     # An interview means they answered: close the loop on an attempt still marked unanswered.
@@ -392,8 +402,11 @@ def log_interview(ctx: Context, cmd: c.LogInterview) -> Reply:
     before = _before_dare(running, day)
     if before:
         sections.append(Section(text=before))
-    return Reply(title=f"Reverse interview #{len(done)} logged", sections=tuple(sections),
-                 public=_public_cheer(ctx.me, met) if met is not None else None)
+    return Reply(
+        title=f"Reverse interview #{len(done)} logged",
+        sections=tuple(sections),
+        public=_public_cheer(ctx.me, met) if met is not None else None,
+    )
 
 
 @command(

@@ -58,8 +58,7 @@ def _in_view_query(named: bool) -> Select[Cohort, Membership | None, Dare | None
     )
     if named:
         return q.where(Cohort.name_key == bindparam("name_key", type_=String()))
-    return q.where(col(Membership.id).is_not(None), col(Cohort.closed_at).is_(None)).order_by(
-        col(Membership.joined_at))
+    return q.where(col(Membership.id).is_not(None), col(Cohort.closed_at).is_(None)).order_by(col(Membership.joined_at))
 
 
 def cohort_in_view(
@@ -145,7 +144,8 @@ def board(ctx: Context, cmd: c.Board) -> Reply:
     )
     if pages > 1 and not (cmd.post and show != "all"):
         notes.append(
-            f"Page {page} of {pages} ({places.listed} people)." if not cmd.post
+            f"Page {page} of {pages} ({places.listed} people)."
+            if not cmd.post
             else f"Top {len(shown)} of {places.listed}."
         )
         if places.me is not None:
@@ -193,8 +193,9 @@ class _Places:
     me: tuple[int, int] | None  # the viewer's rank and points, when their row is on another page
 
 
-def _places(ctx: Context, cohort: Cohort, cmd: c.Board, *, since: date | None, goal: int, viewer: Person | None,
-            teacher: bool) -> _Places:
+def _places(
+    ctx: Context, cohort: Cohort, cmd: c.Board, *, since: date | None, goal: int, viewer: Person | None, teacher: bool
+) -> _Places:
     """Rank every participant; format only the rows shown (a 5,000-person board shows 25)."""
     stats = board_stats(ctx.session, cohort, since=since, as_of=cohort.closed_at)
     show = cmd.show or "all"
@@ -213,14 +214,22 @@ def _places(ctx: Context, cohort: Cohort, cmd: c.Board, *, since: date | None, g
     # The viewer's own place, for a note when it is on another page (the instructor's view marks nobody "you").
     mine = None if viewer is None or teacher else next((e for e in listed if e[1].person.id == viewer.id), None)
     return _Places(
-        rows=tuple(_row(rank, st, goal, viewer=viewer, teacher=teacher, ranks_only=cmd.post and show == "ranks")
-                   for rank, st in on_page),
-        everyone=len(stats), listed=len(listed), hidden=hidden, pages=pages, page=page,
-        me=(mine[0], mine[1].score) if mine is not None and mine not in on_page else None)
+        rows=tuple(
+            _row(rank, st, goal, viewer=viewer, teacher=teacher, ranks_only=cmd.post and show == "ranks")
+            for rank, st in on_page
+        ),
+        everyone=len(stats),
+        listed=len(listed),
+        hidden=hidden,
+        pages=pages,
+        page=page,
+        me=(mine[0], mine[1].score) if mine is not None and mine not in on_page else None,
+    )
 
 
-def _row(rank: int, st: Standing, goal: int, *, viewer: Person | None, teacher: bool,
-         ranks_only: bool) -> tuple[str, ...]:
+def _row(
+    rank: int, st: Standing, goal: int, *, viewer: Person | None, teacher: bool, ranks_only: bool
+) -> tuple[str, ...]:
     """One line of the board, as the reader may see it."""
     p = st.person
     counts = (str(st.score), f"{st.interviews}/{goal}", str(st.attempts), str(st.follow_ups), str(st.stories))
@@ -258,4 +267,3 @@ def board_page(ctx: Context, value: str) -> Reply:
 @action("board.post", posts_publicly=True)
 def board_post(ctx: Context, value: str) -> Reply:
     return board(ctx, c.Board(value or None, post=True))
-

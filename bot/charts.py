@@ -61,19 +61,26 @@ def _save(fig: Figure, fmt: Format, salt: str = "") -> bytes:
 
 def funnel_bars(f: Funnel, goal: int) -> list[tuple[str, int]]:
     """The funnel's steps, top to bottom, with their counts (the numbers the chart draws)."""
-    return [("Accepted the dare", f.accepted), ("Reached out", f.reached_out), ("Tried an interview", f.interviewed),
-            (f"Met the goal ({goal})", f.goal_met)]
+    return [
+        ("Accepted the dare", f.accepted),
+        ("Reached out", f.reached_out),
+        ("Tried an interview", f.interviewed),
+        (f"Met the goal ({goal})", f.goal_met),
+    ]
 
 
 def funnel_alt(name: str, f: Funnel, goal: int, day: date) -> str:
     steps = "; ".join(f"{label} {n} of {f.size} ({f.pct(n, f.size):.0%})" for label, n in funnel_bars(f, goal))
-    return (f"Take-up funnel for {name} on {day}: {steps}. Baseline: {BASELINE:.0%} of people try an interview; "
-            f"this cohort {f.take_up:.0%}.")
+    return (
+        f"Take-up funnel for {name} on {day}: {steps}. Baseline: {BASELINE:.0%} of people try an interview; "
+        f"this cohort {f.take_up:.0%}."
+    )
 
 
 @lru_cache(maxsize=128)  # drawing takes tens of milliseconds; the same numbers give the same picture
-def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = None, fmt: Format = "png",
-                 salt: str = "") -> bytes:
+def funnel_chart(
+    title: str, f: Funnel, *, goal: int = 3, day: date | None = None, fmt: Format = "png", salt: str = ""
+) -> bytes:
     """Horizontal bars with count and share; the 5% line crosses only the 'tried an interview' bar."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -91,8 +98,14 @@ def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = Non
             ax.text(share + 1.5, y, text, va="center", ha="left", fontsize=8.5, color="#222222")
     tried = rects[labels.index("Tried an interview")]
     y0, y1 = tried.get_y() - 0.12, tried.get_y() + tried.get_height() + 0.12
-    ax.plot([100 * BASELINE] * 2, [y0, y1], color=RED, linestyle="--", linewidth=1.6,
-            label=f"Baseline: {BASELINE:.0%} try an interview")
+    ax.plot(
+        [100 * BASELINE] * 2,
+        [y0, y1],
+        color=RED,
+        linestyle="--",
+        linewidth=1.6,
+        label=f"Baseline: {BASELINE:.0%} try an interview",
+    )
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of participants", fontsize=9)
     ax.tick_params(labelsize=8.5)
@@ -106,8 +119,10 @@ def funnel_chart(title: str, f: Funnel, *, goal: int = 3, day: date | None = Non
 
 
 def weekly_alt(name: str, w: Weekly) -> str:
-    weeks = "; ".join(f"week {i + 1} (to {end}): {iv} interviews, {fa} first attempts"
-                      for i, (end, iv, fa) in enumerate(zip(w.week_ends, w.interviews, w.first_attempts, strict=True)))
+    weeks = "; ".join(
+        f"week {i + 1} (to {end}): {iv} interviews, {fa} first attempts"
+        for i, (end, iv, fa) in enumerate(zip(w.week_ends, w.interviews, w.first_attempts, strict=True))
+    )
     deadline = f" Deadline {w.deadline}." if w.deadline else ""
     return f"Weekly progress for {name} since the dare on {w.start}, cumulative: {weeks}.{deadline}"[:1000]
 

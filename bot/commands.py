@@ -52,8 +52,9 @@ class UserRef:
 @dataclass(frozen=True)
 class CohortCreate:
     name: str = arg("NAME", "The cohort's name", max_len=NAME_MAX)
-    goal: int | None = opt("--goal", "Interviews each participant aims for (default 3)", kind="int",
-                           minimum=1, maximum=50)
+    goal: int | None = opt(
+        "--goal", "Interviews each participant aims for (default 3)", kind="int", minimum=1, maximum=50
+    )
     deadline: str | None = opt("--deadline", "The last day: YYYY-MM-DD, today or tomorrow", kind="date")
     tz: str | None = opt("--tz", "The cohort's time zone, e.g. Europe/Paris", kind="zone")
 
@@ -97,8 +98,9 @@ class CohortRename:
     new_name: str = arg("NEWNAME", "Its new name", max_len=NAME_MAX)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "new_name", clean_text(self.new_name, what="The new name", max_len=NAME_MAX,
-                                                        field="new_name"))
+        object.__setattr__(
+            self, "new_name", clean_text(self.new_name, what="The new name", max_len=NAME_MAX, field="new_name")
+        )
 
 
 @dataclass(frozen=True)
@@ -139,19 +141,31 @@ class Start:
     deadline: str | None = opt("--deadline", "The last day: YYYY-MM-DD", kind="date")
     reward: str | None = opt("--reward", "What sharing a story earns", max_len=SHORT_MAX)
     # The coach's pace for this dare; None keeps the defaults (bot.nudges.policy).
-    followup_days: int | None = opt("--followup-days", "Days to wait for an answer before a follow-up nudge "
-                                    "(default 4)", kind="int", minimum=1, maximum=30)
-    stall_days: int | None = opt("--stall-days", "Days after accepting before a no-outreach nudge (default 5)",
-                                 kind="int", minimum=1, maximum=60)
-    daily_cap: int | None = opt("--daily-cap", "Nudges per person per day (default 1)", kind="int",
-                                minimum=1, maximum=5)
-    weekly_cap: int | None = opt("--weekly-cap", "Nudges per person per week (default 3)", kind="int",
-                                 minimum=1, maximum=20)
+    followup_days: int | None = opt(
+        "--followup-days",
+        "Days to wait for an answer before a follow-up nudge (default 4)",
+        kind="int",
+        minimum=1,
+        maximum=30,
+    )
+    stall_days: int | None = opt(
+        "--stall-days", "Days after accepting before a no-outreach nudge (default 5)", kind="int", minimum=1, maximum=60
+    )
+    daily_cap: int | None = opt(
+        "--daily-cap", "Nudges per person per day (default 1)", kind="int", minimum=1, maximum=5
+    )
+    weekly_cap: int | None = opt(
+        "--weekly-cap", "Nudges per person per week (default 3)", kind="int", minimum=1, maximum=20
+    )
 
     def __post_init__(self) -> None:
         _goal(self.goal)
-        for attr, low, high in (("followup_days", 1, 30), ("stall_days", 1, 60), ("daily_cap", 1, 5),
-                                ("weekly_cap", 1, 20)):
+        for attr, low, high in (
+            ("followup_days", 1, 30),
+            ("stall_days", 1, 60),
+            ("daily_cap", 1, 5),
+            ("weekly_cap", 1, 20),
+        ):
             v = getattr(self, attr)
             if v is not None and not low <= v <= high:
                 flag = "--" + attr.replace("_", "-")
@@ -159,8 +173,9 @@ class Start:
         if self.daily_cap and self.weekly_cap and self.weekly_cap < self.daily_cap:
             raise UsageError("--weekly-cap can't be below --daily-cap.", field="weekly_cap")
         if self.reward is not None:
-            object.__setattr__(self, "reward", clean_text(self.reward, what="The reward",
-                                                          max_len=SHORT_MAX, field="reward"))
+            object.__setattr__(
+                self, "reward", clean_text(self.reward, what="The reward", max_len=SHORT_MAX, field="reward")
+            )
 
 
 @dataclass(frozen=True)
@@ -178,15 +193,17 @@ class AddContact:
     forget: bool = opt("--forget", "Delete this contact and everything logged about them", kind="bool")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean_text(self.name, what="The contact's name",
-                                                    max_len=NAME_MAX, field="name"))
+        object.__setattr__(
+            self, "name", clean_text(self.name, what="The contact's name", max_len=NAME_MAX, field="name")
+        )
         if self.forget and (self.title or self.org or self.kind or self.decides):
             raise UsageError('--forget takes only the name: /dare contact "FULL NAME" --forget.', field="name")
         for attr, what in (("title", "The title"), ("org", "The organisation")):
             v = getattr(self, attr)
             if v is not None:
-                object.__setattr__(self, attr, clean_text(v, what=what, max_len=SHORT_MAX,
-                                                          field=attr, required=False) or None)
+                object.__setattr__(
+                    self, attr, clean_text(v, what=what, max_len=SHORT_MAX, field=attr, required=False) or None
+                )
         object.__setattr__(self, "kind", _choice(self.kind, CONTACT_KINDS, "--kind", "kind"))
 
 
@@ -197,8 +214,9 @@ class RecordOutreach:
     on: str | None = opt("--on", "When (default today)", kind="date")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact",
-                                                       max_len=NAME_MAX, field="contact"))
+        object.__setattr__(
+            self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact")
+        )
         object.__setattr__(self, "via", _choice(self.via, CHANNELS, "--via", "via"))
 
 
@@ -209,8 +227,9 @@ class ReplyReceived:
     meeting: str | None = opt("--meeting", "The day you meet", kind="date")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact",
-                                                       max_len=NAME_MAX, field="contact"))
+        object.__setattr__(
+            self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact")
+        )
         if self.declined and self.meeting:
             raise UsageError("A reply is either --declined or --meeting DATE, not both.", field="meeting")
 
@@ -221,20 +240,33 @@ class LogInterview:
     on: str | None = opt("--on", "When (default today)", kind="date")
     minutes: int | None = opt("--minutes", "How long it lasted", kind="int", minimum=1, maximum=600)
     outcomes: tuple[str, ...] = opt("--outcome", "What came of it", kind="list", choices=OUTCOMES)
-    asked: tuple[str, ...] = opt("--asked", "Question ids you asked (see /dare questions)", kind="csv",
-                                 choices=tuple(QUESTION_IDS))
+    asked: tuple[str, ...] = opt(
+        "--asked", "Question ids you asked (see /dare questions)", kind="csv", choices=tuple(QUESTION_IDS)
+    )
     learned: str | None = opt("--learned", "What you learned", max_len=NOTE_MAX)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contact", clean_text(self.contact, what="The contact",
-                                                       max_len=NAME_MAX, field="contact"))
+        object.__setattr__(
+            self, "contact", clean_text(self.contact, what="The contact", max_len=NAME_MAX, field="contact")
+        )
         if self.minutes is not None and not 1 <= self.minutes <= 600:
             raise UsageError("--minutes must be between 1 and 600.", field="minutes")
         tags = tuple(dict.fromkeys(_choice(t, OUTCOMES, "--outcome", "outcomes") or "" for t in self.outcomes))
         object.__setattr__(self, "outcomes", tags)
         if self.learned is not None:
-            object.__setattr__(self, "learned", clean_text(self.learned, what="What you learned", max_len=NOTE_MAX,
-                                                           multiline=True, field="learned", required=False) or None)
+            object.__setattr__(
+                self,
+                "learned",
+                clean_text(
+                    self.learned,
+                    what="What you learned",
+                    max_len=NOTE_MAX,
+                    multiline=True,
+                    field="learned",
+                    required=False,
+                )
+                or None,
+            )
         object.__setattr__(self, "asked", tuple(dict.fromkeys(a.strip().lower() for a in self.asked if a.strip())))
 
 
@@ -244,8 +276,9 @@ class ShareStory:
     to: str | None = opt("--to", "Who may read it (default: your instructor only)", kind="choice", choices=CONSENTS)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "text", clean_text(self.text, what="The story",
-                                                    max_len=STORY_MAX, multiline=True, field="text"))
+        object.__setattr__(
+            self, "text", clean_text(self.text, what="The story", max_len=STORY_MAX, multiline=True, field="text")
+        )
         object.__setattr__(self, "to", _choice(self.to, CONSENTS, "--to", "to"))
 
 
@@ -253,20 +286,26 @@ class ShareStory:
 class RecordRecruiterCall:
     company: str = arg('"COMPANY"', "The recruiter's company", max_len=SHORT_MAX)
     role: str | None = opt("--role", "The role", metavar="R", max_len=SHORT_MAX)
-    asked: tuple[str, ...] = opt("--asked", "Qualifying questions you asked", kind="csv", choices=ASKED,
-                                 metavar=",".join(ASKED))
+    asked: tuple[str, ...] = opt(
+        "--asked", "Qualifying questions you asked", kind="csv", choices=ASKED, metavar=",".join(ASKED)
+    )
     answer: str | None = opt("--answer", "Your straight answer", kind="choice", choices=ANSWERS)
     connected: bool = opt("--connected", "You kept the connection", kind="bool")
     referred: bool = opt("--referred", "You offered help or a referral", kind="bool")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "company", clean_text(self.company, what="The company",
-                                                       max_len=SHORT_MAX, field="company"))
+        object.__setattr__(
+            self, "company", clean_text(self.company, what="The company", max_len=SHORT_MAX, field="company")
+        )
         if self.role is not None:
-            object.__setattr__(self, "role", clean_text(self.role, what="The role", max_len=SHORT_MAX,
-                                                        field="role", required=False) or None)
-        object.__setattr__(self, "asked", tuple(dict.fromkeys(
-            _choice(a, ASKED, "--asked", "asked") or "" for a in self.asked)))
+            object.__setattr__(
+                self,
+                "role",
+                clean_text(self.role, what="The role", max_len=SHORT_MAX, field="role", required=False) or None,
+            )
+        object.__setattr__(
+            self, "asked", tuple(dict.fromkeys(_choice(a, ASKED, "--asked", "asked") or "" for a in self.asked))
+        )
         object.__setattr__(self, "answer", _choice(self.answer, ANSWERS, "--answer", "answer"))
 
 
@@ -274,8 +313,7 @@ class RecordRecruiterCall:
 class Progress:
     """Your own progress; instructors may name a participant (`@user`) to see theirs."""
 
-    user: UserRef | None = arg("@user", "Instructors: whose progress (leave out for yours)", kind="user",
-                               optional=True)
+    user: UserRef | None = arg("@user", "Instructors: whose progress (leave out for yours)", kind="user", optional=True)
     name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
 
 
@@ -286,12 +324,14 @@ BOARD_SHOWS = ("all", "top", "ranks")
 @dataclass(frozen=True)
 class Board:
     name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
-    period: str | None = opt("--period", "Count the last week, the last month, or the whole dare (default)",
-                             kind="choice", choices=PERIODS)
+    period: str | None = opt(
+        "--period", "Count the last week, the last month, or the whole dare (default)", kind="choice", choices=PERIODS
+    )
     page: int = opt("--page", "Which page", kind="int", minimum=1, maximum=1000, default=1)
     post: bool = opt("--post", "Post it in this channel for everyone", kind="bool")
-    show: str | None = opt("--show", "With --post: everyone, the top 10, or ranks only", kind="choice",
-                           choices=BOARD_SHOWS)
+    show: str | None = opt(
+        "--show", "With --post: everyone, the top 10, or ranks only", kind="choice", choices=BOARD_SHOWS
+    )
 
     def __post_init__(self) -> None:
         if self.page < 1:
@@ -308,8 +348,9 @@ COMPARE_MAX = 4
 @dataclass(frozen=True)
 class Report:
     name: str | None = arg("NAME", "The cohort", optional=True, lookup="cohort")
-    compare: tuple[str, ...] = opt("--compare", "Other cohorts you teach, side by side", kind="csv",
-                                   metavar="OTHER,OTHER")
+    compare: tuple[str, ...] = opt(
+        "--compare", "Other cohorts you teach, side by side", kind="csv", metavar="OTHER,OTHER"
+    )
 
     def __post_init__(self) -> None:
         if len(self.compare) > COMPARE_MAX:
@@ -346,6 +387,7 @@ SETTING_KEYS = ("tz", "quiet", "nudges", "snooze", "board", "aim", "goal")
 class ChangeSettings:
     """`key` is None to show the current settings."""
 
-    key: str | None = arg("KEY", "What to change (leave out to see your settings)", optional=True, kind="choice",
-                          choices=SETTING_KEYS)
+    key: str | None = arg(
+        "KEY", "What to change (leave out to see your settings)", optional=True, kind="choice", choices=SETTING_KEYS
+    )
     value: str | None = arg("VALUE", "The new value", optional=True)

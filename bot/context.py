@@ -51,8 +51,9 @@ def alias_for(workspace_id: int, external_id: str) -> str:
 
 
 def get_workspace(session: Session, ref: WorkspaceRef, now: datetime) -> Workspace:
-    ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
-                                              Workspace.external_id == ref.external_id)).first()
+    ws = session.exec(
+        select(Workspace).where(Workspace.platform == ref.platform, Workspace.external_id == ref.external_id)
+    ).first()
     if ws is None:
         ws = Workspace(platform=ref.platform, external_id=ref.external_id, name=ref.name[:200], created_at=now)
         try:
@@ -60,28 +61,44 @@ def get_workspace(session: Session, ref: WorkspaceRef, now: datetime) -> Workspa
                 session.add(ws)
                 session.flush()
         except IntegrityError:  # created by a concurrent request a moment ago
-            ws = session.exec(select(Workspace).where(Workspace.platform == ref.platform,
-                                                      Workspace.external_id == ref.external_id)).one()
+            ws = session.exec(
+                select(Workspace).where(Workspace.platform == ref.platform, Workspace.external_id == ref.external_id)
+            ).one()
     elif ws.uninstalled_at is not None:  # the app is back before the purge: nothing gets deleted
         ws.uninstalled_at = None
     return ws
 
 
-def get_person(session: Session, ws: Workspace, user_id: str, display_name: str, now: datetime,
-               tz: str | None = None, *, rename: bool = True) -> Person:
+def get_person(
+    session: Session,
+    ws: Workspace,
+    user_id: str,
+    display_name: str,
+    now: datetime,
+    tz: str | None = None,
+    *,
+    rename: bool = True,
+) -> Person:
     """The person behind a platform id, created on first sight; `rename` refreshes a changed name."""
     person = session.exec(select(Person).where(Person.workspace_id == ws.id, Person.external_id == user_id)).first()
     name = " ".join(display_name.split())[:NAME_MAX] or user_id
     if person is None:
-        person = Person(workspace_id=pk(ws), external_id=user_id, display_name=name,
-                        alias=alias_for(pk(ws), user_id), tz=tz, created_at=now)
+        person = Person(
+            workspace_id=pk(ws),
+            external_id=user_id,
+            display_name=name,
+            alias=alias_for(pk(ws), user_id),
+            tz=tz,
+            created_at=now,
+        )
         try:
             with session.begin_nested():
                 session.add(person)
                 session.flush()
         except IntegrityError:
-            person = session.exec(select(Person).where(Person.workspace_id == ws.id,
-                                                       Person.external_id == user_id)).one()
+            person = session.exec(
+                select(Person).where(Person.workspace_id == ws.id, Person.external_id == user_id)
+            ).one()
     else:
         _refresh(person, user_id, display_name, tz, rename=rename)
     return person
@@ -118,8 +135,11 @@ BOOKKEEPING = frozenset({"display_name", "last_active_at", "next_check_at"})
 
 @lru_cache(maxsize=8)
 def _bookkeeping_update(columns: tuple[str, ...]) -> Update:
-    return (sa_update(Person).where(col(Person.id) == bindparam("person", type_=Integer()))
-            .values({c: bindparam(f"new_{c}") for c in columns}))
+    return (
+        sa_update(Person)
+        .where(col(Person.id) == bindparam("person", type_=Integer()))
+        .values({c: bindparam(f"new_{c}") for c in columns})
+    )
 
 
 def keep_books(session: Session, person: Person, **values: Any) -> None:
@@ -141,8 +161,11 @@ def keep_books(session: Session, person: Person, **values: Any) -> None:
     if not sa_inspect(person).persistent:  # erased during the command (forget-me): nothing to write
         return
     columns = tuple(sorted(changed))
-    direct.run(session.connection(), _bookkeeping_update(columns),
-               {"person": person.id, **{f"new_{k}": changed[k] for k in columns}})
+    direct.run(
+        session.connection(),
+        _bookkeeping_update(columns),
+        {"person": person.id, **{f"new_{k}": changed[k] for k in columns}},
+    )
     for key, value in changed.items():
         set_committed_value(person, key, value)
 
@@ -152,14 +175,23 @@ def _actor_query() -> SaSelect[Any]:
     """Every command's first statement, built once with bound parameters: the workspace's columns, the
     person's, and their first cohort's zone (columns, not objects: the ORM's loading of the two objects
     cost several times the statement; see get_actor)."""
-    first_zone = (select(col(Cohort.tz)).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
-                  .where(Membership.person_id == Person.id)
-                  .order_by(col(Membership.joined_at), col(Membership.id)).limit(1).scalar_subquery())
-    return (sa_select(*direct.columns_of(Workspace), *direct.columns_of(Person), first_zone)
-            .join_from(Workspace, Person, col(Person.workspace_id) == Workspace.id)
-            .where(col(Workspace.platform) == bindparam("platform", type_=String()),
-                   col(Workspace.external_id) == bindparam("workspace", type_=String()),
-                   col(Person.external_id) == bindparam("user", type_=String())))
+    first_zone = (
+        select(col(Cohort.tz))
+        .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+        .where(Membership.person_id == Person.id)
+        .order_by(col(Membership.joined_at), col(Membership.id))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa_select(*direct.columns_of(Workspace), *direct.columns_of(Person), first_zone)
+        .join_from(Workspace, Person, col(Person.workspace_id) == Workspace.id)
+        .where(
+            col(Workspace.platform) == bindparam("platform", type_=String()),
+            col(Workspace.external_id) == bindparam("workspace", type_=String()),
+            col(Person.external_id) == bindparam("user", type_=String()),
+        )
+    )
 
 
 _WS_COLUMNS = len(direct.columns_of(Workspace))
@@ -180,8 +212,9 @@ class Found:
 def find_actor(conn: Connection, ref: WorkspaceRef, actor: Actor) -> Found | None:
     """The workspace and person behind a platform's ids, when both are stored: one statement on the
     driver's cursor (storage.direct), no ORM objects (see Context.me)."""
-    rows = direct.run(conn, _actor_query(), {"platform": ref.platform, "workspace": ref.external_id,
-                                             "user": actor.user_id})
+    rows = direct.run(
+        conn, _actor_query(), {"platform": ref.platform, "workspace": ref.external_id, "user": actor.user_id}
+    )
     if not rows:
         return None
     row = rows[0]
@@ -191,8 +224,11 @@ def find_actor(conn: Connection, ref: WorkspaceRef, actor: Actor) -> Found | Non
 def needs_objects(found: Found, actor: Actor) -> bool:
     """Whether the platform's view of the actor changes what is stored (a new name or zone, an app
     back before its purge): those changes go through the ORM objects (see objects_of)."""
-    return (found.ws.uninstalled_at is not None or bool(actor.tz and not found.me.tz)
-            or _renamed(found.me.display_name, actor.user_id, actor.display_name) is not None)
+    return (
+        found.ws.uninstalled_at is not None
+        or bool(actor.tz and not found.me.tz)
+        or _renamed(found.me.display_name, actor.user_id, actor.display_name) is not None
+    )
 
 
 def objects_of(session: Session, found: Found, actor: Actor, now: datetime) -> tuple[Workspace, Person]:
@@ -225,15 +261,19 @@ def take_platform_view(session: Session, ws: Workspace, person: Person, actor: A
 @lru_cache(maxsize=1)
 def _contact_query() -> SelectOfScalar[Contact]:
     """A contact of the person by name: built once with bound parameters, as most write commands start here."""
-    return select(Contact).where(Contact.person_id == bindparam("person", type_=Integer()),
-                                 Contact.name_key == bindparam("key", type_=String()))
+    return select(Contact).where(
+        Contact.person_id == bindparam("person", type_=Integer()), Contact.name_key == bindparam("key", type_=String())
+    )
 
 
 @lru_cache(maxsize=64)
 def _tables_of(statement: Executable) -> frozenset[Table]:
     """The tables a (prebuilt) statement names anywhere, subqueries and aliases included."""
-    return frozenset(t for t in find_tables(cast(ClauseElement, statement), include_crud=True, include_aliases=True)
-                     if isinstance(t, Table))
+    return frozenset(
+        t
+        for t in find_tables(cast(ClauseElement, statement), include_crud=True, include_aliases=True)
+        if isinstance(t, Table)
+    )
 
 
 class Context:
@@ -244,10 +284,21 @@ class Context:
     command that runs only Core statements (a log) builds neither a Session nor an object.
     """
 
-    def __init__(self, *, now: datetime, actor: Actor, default_tz: str, directory: Directory,
-                 unit: Unit | None = None, session: Session | None = None,
-                 ws: Workspace | None = None, me: Person | None = None, found: Found | None = None,
-                 cohort_zone: str | None = None, dashboard: DashboardConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        now: datetime,
+        actor: Actor,
+        default_tz: str,
+        directory: Directory,
+        unit: Unit | None = None,
+        session: Session | None = None,
+        ws: Workspace | None = None,
+        me: Person | None = None,
+        found: Found | None = None,
+        cohort_zone: str | None = None,
+        dashboard: DashboardConfig | None = None,
+    ) -> None:
         if unit is None:
             assert session is not None, "a unit or a session"
             unit = Unit.around(session)
@@ -310,8 +361,11 @@ class Context:
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if changed:
             columns = tuple(sorted(changed))
-            direct.run(self.unit.conn, _bookkeeping_update(columns),
-                       {"person": row.id, **{f"new_{k}": changed[k] for k in columns}})
+            direct.run(
+                self.unit.conn,
+                _bookkeeping_update(columns),
+                {"person": row.id, **{f"new_{k}": changed[k] for k in columns}},
+            )
             self._found = replace(self._rows, me=row._replace(**changed))
 
     def effective_zone(self) -> str:
@@ -321,8 +375,9 @@ class Context:
         if tz:
             return tz
         # A cohort joined during this command may set the zone: look again then.
-        if self.cohort_zone is None or (self.unit.has_session
-                                        and any(isinstance(o, Membership) for o in self.session.new)):
+        if self.cohort_zone is None or (
+            self.unit.has_session and any(isinstance(o, Membership) for o in self.session.new)
+        ):
             self.cohort_zone = effective_zone(self.session, self.me, self.default_tz)[0]
         return self.cohort_zone
 
@@ -332,30 +387,35 @@ class Context:
 
     def person_for(self, user_id: str, name_hint: str = "") -> Person:
         known = self.directory.display_name(self.ws.external_id, user_id)
-        return get_person(self.session, self.ws, user_id, known or name_hint or user_id, self.now,
-                          rename=known is not None)
+        return get_person(
+            self.session, self.ws, user_id, known or name_hint or user_id, self.now, rename=known is not None
+        )
 
     def memberships(self, *, include_closed: bool = False) -> list[tuple[Cohort, Membership]]:
         """The person's current memberships; closed cohorts only with `include_closed` (report, board, compare)."""
-        query = (select(Cohort, Membership).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
-                 .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id,
-                        Membership.removed_at == None)  # noqa: E711
-                 .order_by(col(Membership.joined_at)))
+        query = (
+            select(Cohort, Membership)
+            .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+            .where(Membership.person_id == self.me.id, Cohort.workspace_id == self.ws.id, Membership.removed_at == None)  # noqa: E711
+            .order_by(col(Membership.joined_at))
+        )
         if not include_closed:
             query = query.where(Cohort.closed_at == None)  # noqa: E711
         return list(self.session.exec(query).all())
 
     def cohort_by_name(self, name: str) -> Cohort:
-        cohort = self.session.exec(select(Cohort).where(Cohort.workspace_id == self.ws.id,
-                                                        Cohort.name_key == name_key(name))).first()
+        cohort = self.session.exec(
+            select(Cohort).where(Cohort.workspace_id == self.ws.id, Cohort.name_key == name_key(name))
+        ).first()
         if cohort is None:
             mine = [c.name for c, _ in self.memberships()]
             hint = f" Yours: {', '.join(mine)}." if mine else " Ask your instructor for the exact name."
             raise NotFound(f"There's no cohort called '{name[:NAME_MAX]}' here.{hint}")
         return cohort
 
-    def cohort(self, name: str | None, *, instructor: bool = False, example: str = "",
-               include_closed: bool = False) -> Cohort:
+    def cohort(
+        self, name: str | None, *, instructor: bool = False, example: str = "", include_closed: bool = False
+    ) -> Cohort:
         """The named cohort, or the only one the person is in (as instructor when `instructor`).
 
         Left out, the name is guessed among open cohorts, or closed ones too with `include_closed`
@@ -368,8 +428,9 @@ class Context:
             return cohort
         mine = [(c, m) for c, m in self.memberships() if (m.is_instructor if instructor else True)]
         if not mine and include_closed:
-            mine = [(c, m) for c, m in self.memberships(include_closed=True)
-                    if (m.is_instructor if instructor else True)]
+            mine = [
+                (c, m) for c, m in self.memberships(include_closed=True) if (m.is_instructor if instructor else True)
+            ]
         if len(mine) == 1:
             return mine[0][0]
         if not mine:
@@ -382,8 +443,9 @@ class Context:
     def membership(self, cohort: Cohort, person: Person | None = None, *, removed: bool = False) -> Membership | None:
         """The person's current membership; with `removed`, also one they left or were removed from."""
         person = person or self.me
-        m = self.session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
-                                                       Membership.person_id == person.id)).first()
+        m = self.session.exec(
+            select(Membership).where(Membership.cohort_id == cohort.id, Membership.person_id == person.id)
+        ).first()
         return m if m is None or removed or m.removed_at is None else None
 
     def is_instructor(self, cohort: Cohort) -> bool:

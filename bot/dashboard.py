@@ -120,15 +120,28 @@ def verify(key: bytes, token: str, now: datetime) -> tuple[int, int]:
 
 def taught(session: Session, person_id: int) -> list[Cohort]:
     """Cohorts (open and closed) a person teaches now, newest first."""
-    return list(session.exec(select(Cohort).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
-                             .where(Membership.person_id == person_id, Membership.is_instructor == True,  # noqa: E712
-                                    Membership.removed_at == None)  # noqa: E711
-                             .order_by(col(Cohort.created_at).desc(), col(Cohort.id).desc())).all())
+    return list(
+        session.exec(
+            select(Cohort)
+            .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+            .where(
+                Membership.person_id == person_id,
+                Membership.is_instructor == True,  # noqa: E712
+                Membership.removed_at == None,  # noqa: E711
+            )
+            .order_by(col(Cohort.created_at).desc(), col(Cohort.id).desc())
+        ).all()
+    )
 
 
-@command("dashboard", summary="A private link to your cohorts' web dashboard, valid for a day.", instructor=True,
-         writes=False, examples=("/dare dashboard",),
-         details="The link is yours alone and opens every cohort you teach; ask again for a fresh one when it expires.")
+@command(
+    "dashboard",
+    summary="A private link to your cohorts' web dashboard, valid for a day.",
+    instructor=True,
+    writes=False,
+    examples=("/dare dashboard",),
+    details="The link is yours alone and opens every cohort you teach; ask again for a fresh one when it expires.",
+)
 def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
     from bot.errors import NotAllowed, UsageError
 
@@ -136,17 +149,25 @@ def dashboard(ctx: Context, _cmd: c.Dashboard) -> Reply:
         raise NotAllowed("The dashboard is for instructors. Create a cohort with /dare cohort create NAME.")
     config = ctx.dashboard or served()
     if config is None or not config.base_url:
-        raise UsageError("The dashboard isn't switched on here. Whoever runs darebot starts it with "
-                         "--dashboard-port N and sets DAREBOT_PUBLIC_URL.")
+        raise UsageError(
+            "The dashboard isn't switched on here. Whoever runs darebot starts it with "
+            "--dashboard-port N and sets DAREBOT_PUBLIC_URL."
+        )
     if ctx.ws.closed_at is not None:  # asked from the workspace, so darebot is installed there again
         ctx.ws.closed_at = None
     expires = ctx.now + timedelta(hours=config.hours)
     token = sign(link_key(ctx.session, config.secret_key, ctx.now), pk(ctx.ws), pk(ctx.me), expires)
     url = f"{config.base_url.rstrip('/')}/dashboard/{token}"
     until = expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return Reply(title="Your dashboard", sections=(
-        Section(text=f"{url}\nOnly for you: it opens your cohorts read-only, until {until}. "
-                     "Don't share it; ask again for a new one any time."),))
+    return Reply(
+        title="Your dashboard",
+        sections=(
+            Section(
+                text=f"{url}\nOnly for you: it opens your cohorts read-only, until {until}. "
+                "Don't share it; ask again for a new one any time."
+            ),
+        ),
+    )
 
 
 # --- the page's data -------------------------------------------------------------------------
@@ -200,11 +221,28 @@ def page_for(session: Session, secret_key: str | None, token: str, now: datetime
     for cohort in cohorts:
         view = cohort_view(session, cohort, now)
         rows: list[tuple[str, ...]] = [
-                (str(rank), st.person.display_name, SHOWN_AS.get(st.person.board_mode, st.person.board_mode),
-                 str(st.score), f"{st.interviews}/{view.goal}", str(st.attempts), str(st.follow_ups), str(st.stories))
-                for rank, st in ranked(view.stats)]
-        pages.append(CohortPage(view, numbers(view), rows, who_needs_a_word(session, view, now), weekly(session, view),
-                                report_for(session, ws, person, cohort, now)))
+            (
+                str(rank),
+                st.person.display_name,
+                SHOWN_AS.get(st.person.board_mode, st.person.board_mode),
+                str(st.score),
+                f"{st.interviews}/{view.goal}",
+                str(st.attempts),
+                str(st.follow_ups),
+                str(st.stories),
+            )
+            for rank, st in ranked(view.stats)
+        ]
+        pages.append(
+            CohortPage(
+                view,
+                numbers(view),
+                rows,
+                who_needs_a_word(session, view, now),
+                weekly(session, view),
+                report_for(session, ws, person, cohort, now),
+            )
+        )
     return DashboardPage(person, ws, expires, pages, comparison_rows([p.numbers for p in pages]))
 
 
@@ -214,13 +252,21 @@ def report_for(session: Session, ws: Workspace, person: Person, cohort: Cohort, 
     from bot.ports import NoDirectory
     from bot.report import report
 
-    ctx = Context(session=session, now=now, ws=ws, me=person, actor=Actor(person.external_id, person.display_name),
-                  default_tz=cohort.tz, directory=NoDirectory())
+    ctx = Context(
+        session=session,
+        now=now,
+        ws=ws,
+        me=person,
+        actor=Actor(person.external_id, person.display_name),
+        default_tz=cohort.tz,
+        directory=NoDirectory(),
+    )
     return report(ctx, c.Report(cohort.name), chart=False)
 
 
-def export_for(session: Session, secret_key: str | None, token: str, cohort_id: int,
-               now: datetime) -> tuple[str, bytes]:
+def export_for(
+    session: Session, secret_key: str | None, token: str, cohort_id: int, now: datetime
+) -> tuple[str, bytes]:
     """(file name, CSV) of one of the link owner's cohorts, as `/dare export` makes it."""
     from bot.identity import Actor
     from bot.ports import NoDirectory
@@ -230,8 +276,15 @@ def export_for(session: Session, secret_key: str | None, token: str, cohort_id: 
     cohort = next((ch for ch in taught(session, pk(person)) if ch.id == cohort_id), None)
     if cohort is None:
         raise LinkRefused("That cohort isn't one of yours.")
-    ctx = Context(session=session, now=now, ws=ws, me=person, actor=Actor(person.external_id, person.display_name),
-                  default_tz=cohort.tz, directory=NoDirectory())
+    ctx = Context(
+        session=session,
+        now=now,
+        ws=ws,
+        me=person,
+        actor=Actor(person.external_id, person.display_name),
+        default_tz=cohort.tz,
+        directory=NoDirectory(),
+    )
     reply = export(ctx, c.Export(cohort.name))
     assert reply.file is not None
     return reply.file.filename, reply.file.content

@@ -17,12 +17,14 @@ def resolve_date(text: str, today: date, *, what: str = "The date", field: str |
     try:
         return date.fromisoformat(t)
     except ValueError:
-        raise UsageError(f"{what} '{text[:30]}' isn't a date: use YYYY-MM-DD, today, yesterday or tomorrow.",
-                         field=field) from None
+        raise UsageError(
+            f"{what} '{text[:30]}' isn't a date: use YYYY-MM-DD, today, yesterday or tomorrow.", field=field
+        ) from None
 
 
 def not_future(day: date, today: date, *, what: str, field: str | None = None) -> date:
     if day > today:
-        raise UsageError(f"{what} can't be in the future ({day.isoformat()} is after today, {today.isoformat()}).",
-                         field=field)
+        raise UsageError(
+            f"{what} can't be in the future ({day.isoformat()} is after today, {today.isoformat()}).", field=field
+        )
     return day

@@ -82,15 +82,22 @@ def _upsert(dialect: str) -> ReturningInsert[str]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Untyped parameters take their column's type (the stored UTC datetime, as the ORM writes it).
     stmt = insert(ProcessedEvent).values(key=bindparam("new_key"), created_at=bindparam("at"))
-    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"created_at": stmt.excluded.created_at},
-                                      where=col(ProcessedEvent.created_at) < bindparam("cutoff"))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"created_at": stmt.excluded.created_at},
+        where=col(ProcessedEvent.created_at) < bindparam("cutoff"),
+    )
     return stmt.returning(col(ProcessedEvent.key))
 
 
 def purge_expired(session: Session, now: datetime) -> int:
     """Forget keys whose window has passed (the scheduler's sweep calls this; keys it misses are
     simply taken over by `once`)."""
-    result = session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.key) >= PREFIX,
-                                                          col(ProcessedEvent.key) < _END,
-                                                          col(ProcessedEvent.created_at) < now - WINDOW))
+    result = session.execute(
+        delete(ProcessedEvent).where(
+            col(ProcessedEvent.key) >= PREFIX,
+            col(ProcessedEvent.key) < _END,
+            col(ProcessedEvent.created_at) < now - WINDOW,
+        )
+    )
     return int(getattr(result, "rowcount", 0) or 0)

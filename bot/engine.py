@@ -36,14 +36,22 @@ from storage.models import Cohort, Contact, Person, ProcessedEvent, Workspace
 log = logging.getLogger(__name__)
 
 
-
 class AlreadyDone(DareError):
     """The idempotency key of this submission was recorded before: it was handled already."""
 
+
 class Engine:
-    def __init__(self, db: Database, clock: Clock, *, default_tz: str = "UTC",
-                 directory: Directory | None = None, outbox_listener: Callable[[], None] | None = None,
-                 observer: Observer | None = None, dashboard: DashboardConfig | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        default_tz: str = "UTC",
+        directory: Directory | None = None,
+        outbox_listener: Callable[[], None] | None = None,
+        observer: Observer | None = None,
+        dashboard: DashboardConfig | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.default_tz = default_tz
@@ -121,8 +129,15 @@ class Engine:
     def form(self, ws: WorkspaceRef, actor: Actor, name: str) -> Form:
         return build_form(name, self.contact_names(ws, actor))
 
-    def submit_form(self, ws: WorkspaceRef, actor: Actor, name: str, values: dict[str, object], *,
-                    idempotency_key: str | None = None) -> Reply | None:
+    def submit_form(
+        self,
+        ws: WorkspaceRef,
+        actor: Actor,
+        name: str,
+        values: dict[str, object],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Reply | None:
         """Raises UsageError (with `.field`) on bad input; nothing is written then.
 
         With `idempotency_key`, the key is recorded in the same transaction as the write, so a
@@ -149,6 +164,7 @@ class Engine:
 
     def home(self, ws: WorkspaceRef, actor: Actor) -> Reply:
         """An overview: my progress, the questions and, for instructors, their cohorts."""
+
         def build(ctx: Context) -> Reply:
             mine = progress.progress(ctx, c.Progress())
             sections = list(mine.sections)
@@ -159,11 +175,17 @@ class Engine:
                     sections.extend(board.board(ctx, c.Board(cohort.name)).sections[:1])
             sections.extend(questions(ctx, c.Questions()).sections)
             return Reply(title="darebot", sections=tuple(sections))
+
         def stranger() -> Reply:
             # Looking at the Home tab registers nobody (nor brings back someone who was just forgotten).
-            return Reply(title="darebot", sections=(
-                Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
-                *questions(None, c.Questions()).sections))
+            return Reply(
+                title="darebot",
+                sections=(
+                    Section(text="You're not in a cohort yet: /dare cohort join NAME. /dare help shows the rest."),
+                    *questions(None, c.Questions()).sections,
+                ),
+            )
+
         try:
             return self._transaction(ws, actor, build, stranger=stranger)
         except DareError as err:
@@ -172,18 +194,28 @@ class Engine:
     def cohort_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
-            rows = s.exec(select(Cohort.name).where(Cohort.workspace_id == w.id, Cohort.closed_at == None,  # noqa: E711
-                                                    col(Cohort.name_key).startswith(name_key(prefix)))
-                          .order_by(col(Cohort.name)).limit(25))
+            rows = s.exec(
+                select(Cohort.name)
+                .where(
+                    Cohort.workspace_id == w.id,
+                    Cohort.closed_at == None,  # noqa: E711
+                    col(Cohort.name_key).startswith(name_key(prefix)),
+                )
+                .order_by(col(Cohort.name))
+                .limit(25)
+            )
             return list(rows)
 
     def contact_names(self, ws: WorkspaceRef, actor: Actor, prefix: str = "") -> list[str]:
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
             person = get_person(s, w, actor.user_id, actor.display_name, self.clock.now(), actor.tz)
-            rows = s.exec(select(Contact.name).where(Contact.person_id == person.id,
-                                                     col(Contact.name_key).startswith(name_key(prefix)))
-                          .order_by(col(Contact.name)).limit(25))
+            rows = s.exec(
+                select(Contact.name)
+                .where(Contact.person_id == person.id, col(Contact.name_key).startswith(name_key(prefix)))
+                .order_by(col(Contact.name))
+                .limit(25)
+            )
             return list(rows)
 
     def first_time(self, key: str) -> bool:
@@ -205,6 +237,7 @@ class Engine:
         from sqlalchemy import func
 
         from storage.models import Person
+
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
             return s.exec(select(func.max(Person.last_active_at)).where(Person.workspace_id == w.id)).one()
@@ -212,12 +245,14 @@ class Engine:
     def uninstalled(self, ws: WorkspaceRef) -> None:
         """The app was removed from a workspace: its data is deleted 30 days later (bot.privacy)."""
         from bot.privacy import mark_uninstalled
+
         with self.db.session() as s:
             mark_uninstalled(s, ws.platform, ws.external_id, self.clock.now())
 
     def person_zone(self, ws: WorkspaceRef, user_id: str) -> str:
         """A person's time zone: their own, else their cohort's, else the default."""
         from storage.models import Person
+
         with self.db.session() as s:
             w = get_workspace(s, ws, self.clock.now())
             person = s.exec(select(Person).where(Person.workspace_id == w.id, Person.external_id == user_id)).first()
@@ -228,8 +263,14 @@ class Engine:
         spec = build_form(name, [])
         return Reply(title=spec.title, sections=(Section(text=f"Usage: {usage}"),), form=name)
 
-    def _transaction(self, ws: WorkspaceRef, actor: Actor, work: Callable[[Context], Reply], *,
-                     stranger: Callable[[], Reply] | None = None) -> Reply:
+    def _transaction(
+        self,
+        ws: WorkspaceRef,
+        actor: Actor,
+        work: Callable[[Context], Reply],
+        *,
+        stranger: Callable[[], Reply] | None = None,
+    ) -> Reply:
         """`stranger`, when given, answers someone not stored yet instead of registering them."""
         now: datetime = self.clock.now()
         ctx: Context | None = None
@@ -249,9 +290,18 @@ class Engine:
                     s = unit.session
                     if me in s.dirty or me in s.new:  # written first anyway (a new name): in the same UPDATE
                         me.last_active_at = now
-                ctx = Context(unit=unit, found=found, ws=w, me=me, now=now, actor=actor, default_tz=self.default_tz,
-                              directory=self.directory, dashboard=self.dashboard,
-                              cohort_zone=(found.cohort_tz if found else None) or self.default_tz)
+                ctx = Context(
+                    unit=unit,
+                    found=found,
+                    ws=w,
+                    me=me,
+                    now=now,
+                    actor=actor,
+                    default_tz=self.default_tz,
+                    directory=self.directory,
+                    dashboard=self.dashboard,
+                    cohort_zone=(found.cohort_tz if found else None) or self.default_tz,
+                )
                 reply = work(ctx)
                 # Written last: on SQLite the first write takes the database's write lock until the
                 # commit, so marking the person active first made every command, even a read-only
@@ -284,5 +334,3 @@ class Engine:
             return replace(reply, read_only=True)
         dedupe.once(ctx, command)  # after the handler: its own, more specific refusal comes first
         return reply
-
-

@@ -68,28 +68,41 @@ def parse(text: str) -> Any:
     head = body.split(None, 1)[0].lower()
     free = command_for((head,))
     if free is not None and free.free_text:
-        return _parse_free_text(free, body[len(head):])
+        return _parse_free_text(free, body[len(head) :])
     tokens = tokenize(body)
     words = [tokens[0].lower()]
     group = groups().get(words[0])
     if group:
         if len(tokens) < 2:
-            raise UsageError(f"'{words[0]}' needs one of: {', '.join(s.words[1] for s in group)}.",
-                             usage=" | ".join(s.usage for s in group))
+            raise UsageError(
+                f"'{words[0]}' needs one of: {', '.join(s.words[1] for s in group)}.",
+                usage=" | ".join(s.usage for s in group),
+            )
         words.append(tokens[1].lower())
     spec = command_for(tuple(words))
     if spec is None:
         raise _unknown(words)
-    return _build(spec, tokens[len(words):])
+    return _build(spec, tokens[len(words) :])
 
 
 # Words people type for a command whose name they don't know (a near spelling could point elsewhere:
 # "status" is closest to "start", the instructor's command).
 _MEANT = {
-    "status": "progress", "stat": "progress", "stats": "progress", "me": "progress",
-    "leaderboard": "board", "ranking": "board", "rank": "board", "scores": "board",
-    "interview": "log", "interviewed": "log", "stop": "settings nudges off", "mute": "settings nudges off",
-    "delete": "forget-me", "erase": "forget-me", "data": "mydata",
+    "status": "progress",
+    "stat": "progress",
+    "stats": "progress",
+    "me": "progress",
+    "leaderboard": "board",
+    "ranking": "board",
+    "rank": "board",
+    "scores": "board",
+    "interview": "log",
+    "interviewed": "log",
+    "stop": "settings nudges off",
+    "mute": "settings nudges off",
+    "delete": "forget-me",
+    "erase": "forget-me",
+    "data": "mydata",
 }
 
 
@@ -152,8 +165,7 @@ def _build(spec: CommandSpec, tokens: list[str]) -> Any:
             opt = spec.options.get(flag.lower())
             if opt is None:
                 known = ", ".join(spec.options) or "none"
-                raise UsageError(f"'{flag[:30]}' isn't an option of {spec.name} (options: {known}).",
-                                 usage=spec.usage)
+                raise UsageError(f"'{flag[:30]}' isn't an option of {spec.name} (options: {known}).", usage=spec.usage)
             if opt.kind == "bool":
                 if inline:
                     raise UsageError(f"{flag} takes no value.", usage=spec.usage)
@@ -190,8 +202,15 @@ def _build(spec: CommandSpec, tokens: list[str]) -> Any:
         raise UsageError(f"{spec.name} needs {missing}.", usage=spec.usage)
     params = list(spec.positionals)
     # An optional @user may be left out: `progress CS101` names the cohort, not a person.
-    if (params and params[0].kind == "user" and not params[0].required and len(params) > 1 and positionals
-            and not positionals[0].startswith("@") and len(positionals) < len(params)):
+    if (
+        params
+        and params[0].kind == "user"
+        and not params[0].required
+        and len(params) > 1
+        and positionals
+        and not positionals[0].startswith("@")
+        and len(positionals) < len(params)
+    ):
         params = params[1:]
     if len(positionals) > len(params):
         extra = positionals[len(params)]

@@ -16,9 +16,11 @@ from bot.questions import BANK, QUESTION_IDS
 from bot.registry import CommandSpec, Param, action, arg, command, commands
 from bot.replies import Reply, Section
 
-INTRO = ("darebot dares your cohort to do reverse interviews: short talks with people who are where you "
-         "want to be in a few years. Dates take YYYY-MM-DD, today, yesterday or tomorrow; "
-         "NAME can be left out when you're in one cohort.")
+INTRO = (
+    "darebot dares your cohort to do reverse interviews: short talks with people who are where you "
+    "want to be in a few years. Dates take YYYY-MM-DD, today, yesterday or tomorrow; "
+    "NAME can be left out when you're in one cohort."
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ def _param_line(p: Param) -> str:
         text += " (YYYY-MM-DD, today, yesterday or tomorrow)"
     if p.kind == "csv" and p.choices and set(p.choices) <= set(QUESTION_IDS):
         text = f"  {p.flag}: {p.help}, comma-separated:\n" + "\n".join(
-            f"    {q}  {QUESTION_IDS[q].text}" for q in p.choices)
+            f"    {q}  {QUESTION_IDS[q].text}" for q in p.choices
+        )
     return text
 
 
@@ -71,9 +74,13 @@ def help_sections(topic: str | None) -> tuple[Section, ...]:
     return (Section(text="\n\n".join(explain(s) for s in found)),)
 
 
-@command("help", summary="What each command does; /dare help COMMAND explains one.", writes=False,
-         details="For a two-word command give both words or the first: /dare help cohort.",
-         examples=("/dare help log",))
+@command(
+    "help",
+    summary="What each command does; /dare help COMMAND explains one.",
+    writes=False,
+    details="For a two-word command give both words or the first: /dare help cohort.",
+    examples=("/dare help log",),
+)
 def help_reply(_ctx: Context, cmd: Help) -> Reply:
     return Reply(title="darebot help" if not cmd.topic else f"Help: {cmd.topic}", sections=help_sections(cmd.topic))
 

@@ -101,9 +101,19 @@ class CohortNumbers:
 
 def numbers(view: CohortView) -> CohortNumbers:
     f = view.funnel
-    return CohortNumbers(view.cohort.name, view.frozen, f.size, f.accepted, f.reached_out, f.interviewed, f.goal_met,
-                         view.goal, sum(s.reached for s in view.stats), sum(s.replied for s in view.stats),
-                         sum(s.interviews for s in view.stats))
+    return CohortNumbers(
+        view.cohort.name,
+        view.frozen,
+        f.size,
+        f.accepted,
+        f.reached_out,
+        f.interviewed,
+        f.goal_met,
+        view.goal,
+        sum(s.reached for s in view.stats),
+        sum(s.replied for s in view.stats),
+        sum(s.interviews for s in view.stats),
+    )
 
 
 def pct(n: int, d: int) -> str:
@@ -150,8 +160,9 @@ def weekly(session: Session, view: CohortView) -> Weekly | None:
     firsts: list[date] = []
     if ids:
         iq = select(col(Interview.held_on)).where(col(Interview.person_id).in_(ids), col(Interview.held_on) >= start)
-        oq = select(col(Outreach.sent_on)).where(col(Outreach.person_id).in_(ids), col(Outreach.attempt_no) == 1,
-                                                 Outreach.sent_on >= start)
+        oq = select(col(Outreach.sent_on)).where(
+            col(Outreach.person_id).in_(ids), col(Outreach.attempt_no) == 1, Outreach.sent_on >= start
+        )
         if view.cohort.closed_at is not None:
             iq = iq.where(Interview.created_at <= view.cohort.closed_at)
             oq = oq.where(Outreach.created_at <= view.cohort.closed_at)
@@ -159,8 +170,13 @@ def weekly(session: Session, view: CohortView) -> Weekly | None:
         firsts = list(session.exec(oq))
     weeks = (end - start).days // 7 + 1
     ends = tuple(start + timedelta(days=7 * i + 6) for i in range(weeks))
-    return Weekly(start, ends, tuple(sum(d <= e for d in held) for e in ends),
-                  tuple(sum(d <= e for d in firsts) for e in ends), view.dare.deadline)
+    return Weekly(
+        start,
+        ends,
+        tuple(sum(d <= e for d in held) for e in ends),
+        tuple(sum(d <= e for d in firsts) for e in ends),
+        view.dare.deadline,
+    )
 
 
 @dataclass(frozen=True)
@@ -190,20 +206,28 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
     if ids:
         # The columns read below, not whole ORM rows: building an Outreach object per attempt was most
         # of a campus report's non-chart time (500 attempts for a cohort of 50).
-        for o in session.execute(sa_select(col(Outreach.person_id), col(Outreach.contact_id),
-                                           col(Outreach.attempt_no), col(Outreach.status),
-                                           col(Outreach.meeting_on), col(Outreach.sent_on))
-                                 .where(col(Outreach.person_id).in_(ids))):
+        for o in session.execute(
+            sa_select(
+                col(Outreach.person_id),
+                col(Outreach.contact_id),
+                col(Outreach.attempt_no),
+                col(Outreach.status),
+                col(Outreach.meeting_on),
+                col(Outreach.sent_on),
+            ).where(col(Outreach.person_id).in_(ids))
+        ):
             cur = latest[o.person_id].get(o.contact_id)
             if cur is None or o.attempt_no > cur.attempt_no:
                 latest[o.person_id][o.contact_id] = o
-        for pid, cid, held in session.exec(select(Interview.person_id, Interview.contact_id,
-                                                  func.max(Interview.held_on))
-                                           .where(col(Interview.person_id).in_(ids))
-                                           .group_by(col(Interview.person_id), col(Interview.contact_id))):
+        for pid, cid, held in session.exec(
+            select(Interview.person_id, Interview.contact_id, func.max(Interview.held_on))
+            .where(col(Interview.person_id).in_(ids))
+            .group_by(col(Interview.person_id), col(Interview.contact_id))
+        ):
             interviewed[pid][cid] = held
-    muted = set(session.exec(select(col(Person.id)).where(col(Person.id).in_(ids),
-                                                          col(Person.nudges_enabled) == False)))  # noqa: E712
+    muted = set(
+        session.exec(select(col(Person.id)).where(col(Person.id).in_(ids), col(Person.nudges_enabled) == False))  # noqa: E712
+    )
     out: list[Stall] = []
     for s in view.stats:
         p = s.person
@@ -213,9 +237,14 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
             continue
         if s.interviews >= view.goal:
             continue
-        passed = [o for o in latest[pid].values() if o.status == "meeting" and o.meeting_on is not None
-                  and o.meeting_on + timedelta(days=MEETING_GRACE_DAYS) <= today
-                  and interviewed[pid].get(o.contact_id, date.min) < o.sent_on]
+        passed = [
+            o
+            for o in latest[pid].values()
+            if o.status == "meeting"
+            and o.meeting_on is not None
+            and o.meeting_on + timedelta(days=MEETING_GRACE_DAYS) <= today
+            and interviewed[pid].get(o.contact_id, date.min) < o.sent_on
+        ]
         if passed:
             o = min(passed, key=lambda o: o.meeting_on or today)
             out.append(Stall(p, "meeting-unlogged", f"a meeting on {o.meeting_on} isn't logged yet", pid not in muted))
@@ -227,12 +256,14 @@ def who_needs_a_word(session: Session, view: CohortView, now: datetime) -> list[
         elif s.contacts == 0:
             out.append(Stall(p, "no-contact", "hasn't named anyone to contact", pid not in muted))
         else:
-            waiting = [o for o in latest[pid].values() if o.status == "no-reply"
-                       and o.contact_id not in interviewed[pid]]
+            waiting = [
+                o for o in latest[pid].values() if o.status == "no-reply" and o.contact_id not in interviewed[pid]
+            ]
             if waiting:
                 oldest = min(o.sent_on for o in waiting)
-                out.append(Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}",
-                                 pid not in muted))
+                out.append(
+                    Stall(p, "waiting", f"waiting on a reply for {_days((today - oldest).days)}", pid not in muted)
+                )
             else:
                 quiet = (view.as_of - (s.last_activity or s.joined_at)).days
                 out.append(Stall(p, "quiet", f"no step in {_days(quiet)}", pid not in muted))
@@ -257,9 +288,11 @@ def record(session: Session, view: CohortView, person: Person) -> Record | None:
     if not stats:
         return None
     kinds: dict[str, tuple[int, int]] = {}
-    for kind, decides, n in session.exec(select(Contact.kind, Contact.can_decide, func.count())
-                                         .where(Contact.person_id == person.id)
-                                         .group_by(col(Contact.kind), col(Contact.can_decide))):
+    for kind, decides, n in session.exec(
+        select(Contact.kind, Contact.can_decide, func.count())
+        .where(Contact.person_id == person.id)
+        .group_by(col(Contact.kind), col(Contact.can_decide))
+    ):
         total, deciders = kinds.get(kind, (0, 0))
         kinds[kind] = (total + n, deciders + (n if decides else 0))
     by_week: dict[date, list[int]] = defaultdict(lambda: [0, 0])
@@ -268,22 +301,39 @@ def record(session: Session, view: CohortView, person: Person) -> Record | None:
         by_week[o.sent_on - timedelta(days=o.sent_on.weekday())][0] += 1
         if o.replied_on is not None:
             by_week[o.replied_on - timedelta(days=o.replied_on.weekday())][1] += 1
-    days: list[date] = sorted(session.exec(select(col(Interview.held_on)).where(col(Interview.person_id) == person.id,
-                                                               Interview.held_on >= since)))
+    days: list[date] = sorted(
+        session.exec(
+            select(col(Interview.held_on)).where(col(Interview.person_id) == person.id, Interview.held_on >= since)
+        )
+    )
     nudges: dict[str, int] = {}
     last_nudge: datetime | None = None
-    for rule, n, last in session.exec(select(Nudge.rule, func.count(), func.max(Nudge.sent_at))
-                                      .where(Nudge.person_id == person.id, Nudge.status == "sent")
-                                      .group_by(Nudge.rule)):
+    for rule, n, last in session.exec(
+        select(Nudge.rule, func.count(), func.max(Nudge.sent_at))
+        .where(Nudge.person_id == person.id, Nudge.status == "sent")
+        .group_by(Nudge.rule)
+    ):
         nudges[rule] = n
         if last is not None and (last_nudge is None or last > last_nudge):
             last_nudge = last
-    return Record(stats[0], kinds, sorted((w, a, r) for w, (a, r) in by_week.items()), days, nudges, last_nudge,
-                  person.last_active_at)
+    return Record(
+        stats[0],
+        kinds,
+        sorted((w, a, r) for w, (a, r) in by_week.items()),
+        days,
+        nudges,
+        last_nudge,
+        person.last_active_at,
+    )
 
 
 def removed_members(session: Session, cohort: Cohort) -> list[tuple[Person, Membership]]:
     """People who were removed from the cohort or left it, oldest first."""
-    return list(session.exec(select(Person, Membership).join(Membership, col(Membership.person_id) == col(Person.id))
-                             .where(Membership.cohort_id == cohort.id, Membership.removed_at != None)  # noqa: E711
-                             .order_by(col(Membership.removed_at))).all())
+    return list(
+        session.exec(
+            select(Person, Membership)
+            .join(Membership, col(Membership.person_id) == col(Person.id))
+            .where(Membership.cohort_id == cohort.id, Membership.removed_at != None)  # noqa: E711
+            .order_by(col(Membership.removed_at))
+        ).all()
+    )

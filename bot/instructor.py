@@ -23,8 +23,12 @@ from bot.zones import stored_zone as safe_zone
 from storage.models import Cohort, Dare, Membership, Nudge, Person, pk
 
 WORD_BUTTONS = 10  # buttons a chat message can carry comfortably; the rest are listed
-KIND_LABEL = {"future-self": "future self", "decision-maker": "decision-maker", "business": "business owner",
-              "recruiter": "recruiter"}
+KIND_LABEL = {
+    "future-self": "future self",
+    "decision-maker": "decision-maker",
+    "business": "business owner",
+    "recruiter": "recruiter",
+}
 
 
 def _when(moment: datetime | None, tz: str) -> str:
@@ -34,10 +38,16 @@ def _when(moment: datetime | None, tz: str) -> str:
 def shared_cohorts_taught(ctx: Context, other: Person) -> list[Cohort]:
     """Cohorts (open or closed) the acting person teaches and `other` takes part in."""
     mine = {cohort.id for cohort, m in ctx.memberships(include_closed=True) if m.is_instructor}
-    rows = ctx.session.exec(select(Cohort).join(Membership, col(Membership.cohort_id) == col(Cohort.id))
-                            .where(Membership.person_id == other.id, Membership.is_participant == True,  # noqa: E712
-                                   Membership.removed_at == None)  # noqa: E711
-                            .order_by(col(Membership.joined_at))).all()
+    rows = ctx.session.exec(
+        select(Cohort)
+        .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+        .where(
+            Membership.person_id == other.id,
+            Membership.is_participant == True,  # noqa: E712
+            Membership.removed_at == None,  # noqa: E711
+        )
+        .order_by(col(Membership.joined_at))
+    ).all()
     return [cohort for cohort in rows if cohort.id in mine]
 
 
@@ -73,20 +83,34 @@ def other_progress(ctx: Context, cmd: c.Progress) -> Reply:
         words = rec.nudges.get(catalog.A_WORD, 0)
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())) or "none yet"
         frozen = f" (closed {view.day})" if view.frozen else ""
-        sections.append(Section(title=f"{cohort.name}{frozen}: {stage}", fields=(
-            Field("Interviews", f"{s.interviews} of {view.goal}"
-                                + (f" (on {', '.join(str(d) for d in rec.interview_days[-5:])})"
-                                   if rec.interview_days else "")),
-            Field("Contacts", f"{s.contacts} ({s.deciders} can hire)" + (f": {kinds}" if kinds else "")),
-            Field("Attempts", f"{s.attempts} ({s.first_attempts} first, {s.follow_ups} follow-ups)"),
-            Field("Replies", f"{s.replied} of {s.reached} contacts reached"),
-            Field("Week by week", weeks),
-            Field("Outcomes", outcomes),
-            Field("Stories", str(s.stories) + (f" ({s.rewards_pending} reward pending)" if s.rewards_pending else "")),
-            Field("Nudges sent", f"{nudges}" + (f" ({by_rule}); last {_when(rec.last_nudge, ctx.effective_zone())}"
-                                                 if nudges else "") + (f"; {words} from you" if words else "")),
-            Field("Last acted", _when(rec.last_active or s.last_activity, ctx.effective_zone())),
-        )))
+        sections.append(
+            Section(
+                title=f"{cohort.name}{frozen}: {stage}",
+                fields=(
+                    Field(
+                        "Interviews",
+                        f"{s.interviews} of {view.goal}"
+                        + (f" (on {', '.join(str(d) for d in rec.interview_days[-5:])})" if rec.interview_days else ""),
+                    ),
+                    Field("Contacts", f"{s.contacts} ({s.deciders} can hire)" + (f": {kinds}" if kinds else "")),
+                    Field("Attempts", f"{s.attempts} ({s.first_attempts} first, {s.follow_ups} follow-ups)"),
+                    Field("Replies", f"{s.replied} of {s.reached} contacts reached"),
+                    Field("Week by week", weeks),
+                    Field("Outcomes", outcomes),
+                    Field(
+                        "Stories",
+                        str(s.stories) + (f" ({s.rewards_pending} reward pending)" if s.rewards_pending else ""),
+                    ),
+                    Field(
+                        "Nudges sent",
+                        f"{nudges}"
+                        + (f" ({by_rule}); last {_when(rec.last_nudge, ctx.effective_zone())}" if nudges else "")
+                        + (f"; {words} from you" if words else ""),
+                    ),
+                    Field("Last acted", _when(rec.last_active or s.last_activity, ctx.effective_zone())),
+                ),
+            )
+        )
     if not sections:
         raise UsageError(f"{other.display_name} has no record in those cohorts yet.")
     sections.append(Section(text="Contacts' names stay with the student: only counts are shown."))
@@ -109,27 +133,33 @@ def _stage(view: CohortView, accepted: bool, contacts: int, attempts: int, repli
     return "accepted, no contact yet" if accepted else "hasn't accepted"
 
 
-def stall_section(stalls: list[Stall], *, cohort: Cohort, stall_days: int,
-                  over: bool = False) -> tuple[Section, tuple[Button, ...]]:
+def stall_section(
+    stalls: list[Stall], *, cohort: Cohort, stall_days: int, over: bool = False
+) -> tuple[Section, tuple[Button, ...]]:
     """The 'who needs a word' section, and one button per reachable person to send them a word now; once the
     dare is over, who was still short of the goal, without buttons (nudges then cover thank-yous and stories)."""
     if over:
         if not stalls:
             return Section(title="When the dare ended", text="Everyone had met the goal or moved recently."), ()
         lines = [f"- {st.person.display_name}: {st.text}" for st in stalls]
-        return Section(title=f"Still short of the goal when the dare ended ({len(stalls)})",
-                       text="\n".join(lines) + "\nA word in person still helps; darebot now sends only thank-you "
-                                               "and story reminders."), ()
+        return Section(
+            title=f"Still short of the goal when the dare ended ({len(stalls)})",
+            text="\n".join(lines) + "\nA word in person still helps; darebot now sends only thank-you "
+            "and story reminders.",
+        ), ()
     if not stalls:
-        return Section(title="Who needs a word (0)", text="Nobody: everyone short of the goal moved in the last "
-                                                          f"{stall_days} days."), ()
+        return Section(
+            title="Who needs a word (0)",
+            text=f"Nobody: everyone short of the goal moved in the last {stall_days} days.",
+        ), ()
     lines = [f"- {st.person.display_name}: {st.text}" for st in stalls]
     buttons: list[Button] = []
     if cohort.closed_at is None:
         for st in stalls:
             if st.can_dm and len(buttons) < WORD_BUTTONS:
-                buttons.append(Button(f"Word to {st.person.display_name}"[:40], "word.send",
-                                      f"{cohort.id}:{st.person.id}"))
+                buttons.append(
+                    Button(f"Word to {st.person.display_name}"[:40], "word.send", f"{cohort.id}:{st.person.id}")
+                )
     tail = "\nA button sends that person an encouraging DM now (it counts against their daily cap)." if buttons else ""
     return Section(title=f"Who needs a word ({len(stalls)})", text="\n".join(lines) + tail), tuple(buttons)
 
@@ -157,15 +187,19 @@ def send_word(ctx: Context, value: str) -> Reply:
 
     dare = current_dare(ctx.session, pk(cohort))
     if dare is not None and dare_over(dare.deadline, False, ctx.now.astimezone(safe_zone(cohort.tz)).date()):
-        raise UsageError(f"{cohort.name}'s dare ended on {dare.deadline}: darebot now sends only thank-you and "
-                         "story reminders. Move the deadline with /dare start to nudge again.")
+        raise UsageError(
+            f"{cohort.name}'s dare ended on {dare.deadline}: darebot now sends only thank-you and "
+            "story reminders. Move the deadline with /dare start to nudge again."
+        )
     if person.unreachable_at is not None:
         raise UsageError(f"{person.display_name} can't be reached by DM; a word in person works best.")
     if not person.nudges_enabled:
         raise UsageError(f"{person.display_name} turned nudges off; talk to them directly.")
     if cohort.paused:
-        raise UsageError(f"{cohort.name}'s nudges are paused, so the word would wait until "
-                         f"/dare cohort resume {typed(cohort.name)}. A word in person works now.")
+        raise UsageError(
+            f"{cohort.name}'s nudges are paused, so the word would wait until "
+            f"/dare cohort resume {typed(cohort.name)}. A word in person works now."
+        )
     return plan_word(ctx, cohort, person)
 
 
@@ -180,12 +214,23 @@ def plan_word(ctx: Context, cohort: Cohort, person: Person) -> Reply:
     key = nudge_key(pk(person), catalog.A_WORD, pk(dare), today.isoformat())
     if ctx.session.exec(select(Nudge).where(Nudge.key == key)).first() is not None:
         return text_reply(f"{person.display_name} already has a word from you today.")
-    ctx.session.add(Nudge(key=key, workspace_id=pk(ctx.ws), person_id=pk(person), rule=catalog.A_WORD,
-                          subject=str(pk(dare)), due_at=ctx.now, planned_at=ctx.now, status="pending"))
+    ctx.session.add(
+        Nudge(
+            key=key,
+            workspace_id=pk(ctx.ws),
+            person_id=pk(person),
+            rule=catalog.A_WORD,
+            subject=str(pk(dare)),
+            due_at=ctx.now,
+            planned_at=ctx.now,
+            status="pending",
+        )
+    )
     ctx.planned_dms += 1
     when = _word_goes(ctx, cohort, person, dare, tz)
-    return text_reply(f"A word of encouragement goes to {person.display_name} {when}. "
-                      "It shows in /dare progress @user.")
+    return text_reply(
+        f"A word of encouragement goes to {person.display_name} {when}. It shows in /dare progress @user."
+    )
 
 
 def _word_goes(ctx: Context, cohort: Cohort, person: Person, dare: Dare, tz: str) -> str:
@@ -207,8 +252,9 @@ def _word_goes(ctx: Context, cohort: Cohort, person: Person, dare: Dare, tz: str
         capped = cap_release_at(ctx.session, pk(person), catalog.A_WORD, policy, tz, later)
         if capped > later and not any(r.startswith("they've had") for r in reasons):
             next_day = local_at(local_date(later, tz) + timedelta(days=1), time(0, 0), tz)
-            reasons.append("they've had today's DM" if capped == next_day else
-                           f"they've had {policy.weekly_cap} DMs this week")
+            reasons.append(
+                "they've had today's DM" if capped == next_day else f"they've had {policy.weekly_cap} DMs this week"
+            )
         if capped == at:
             break
         at = capped
@@ -230,5 +276,8 @@ def compare_section(ctx: Context, view: CohortView, others: tuple[str, ...]) -> 
             seen.add(other.id)
             views.append(cohort_view(ctx.session, other, ctx.now))
     headers, rows = comparison_rows([numbers(v) for v in views])
-    return Section(title="Side by side", table=Table(headers, rows),
-                   text="Take-up is the share who tried at least one interview; the baseline is 5% (about 1 in 20).")
+    return Section(
+        title="Side by side",
+        table=Table(headers, rows),
+        text="Take-up is the share who tried at least one interview; the baseline is 5% (about 1 in 20).",
+    )

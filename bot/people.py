@@ -15,8 +15,10 @@ from bot.replies import Field, Reply, Section, text_reply
 from bot.zones import effective_zone, parse_hhmm, stored_zone, zone
 from storage.models import Acceptance, Cohort, Interview, Membership, Story
 
-SETTINGS_USAGE = ("/dare settings [tz AREA/CITY | quiet HH:MM-HH:MM | nudges on|off | snooze DAYS | "
-                  "board named|alias|hidden | aim job|growth|business | goal N]")
+SETTINGS_USAGE = (
+    "/dare settings [tz AREA/CITY | quiet HH:MM-HH:MM | nudges on|off | snooze DAYS | "
+    "board named|alias|hidden | aim job|growth|business | goal N]"
+)
 
 
 def _zone_label(ctx: Context) -> str:
@@ -30,23 +32,45 @@ def show_settings(ctx: Context) -> Reply:
     if p.snoozed_until and p.snoozed_until > ctx.now:
         snooze = f"until {p.snoozed_until.astimezone(stored_zone(ctx.effective_zone())):%Y-%m-%d %H:%M}"
     board = {"named": "by name", "alias": f"as {p.alias}", "hidden": "hidden"}[p.board_mode]
-    return Reply(title="Your settings", sections=(Section(fields=(
-        Field("Time zone", _zone_label(ctx)), Field("Quiet hours", f"{p.quiet_start}-{p.quiet_end}"),
-        Field("Nudges", "on" if p.nudges_enabled else "off"), Field("Snoozed", snooze), Field("On the board", board),
-        Field("Aim", AIM_LABEL.get(p.aim or "", "not set")))),
-        Section(text=f"Change one with {SETTINGS_USAGE}")))
+    return Reply(
+        title="Your settings",
+        sections=(
+            Section(
+                fields=(
+                    Field("Time zone", _zone_label(ctx)),
+                    Field("Quiet hours", f"{p.quiet_start}-{p.quiet_end}"),
+                    Field("Nudges", "on" if p.nudges_enabled else "off"),
+                    Field("Snoozed", snooze),
+                    Field("On the board", board),
+                    Field("Aim", AIM_LABEL.get(p.aim or "", "not set")),
+                )
+            ),
+            Section(text=f"Change one with {SETTINGS_USAGE}"),
+        ),
+    )
 
 
 AIM_LABEL = {"job": "finding a job", "growth": "growing where you are", "business": "building a business"}
 
 
-@command("settings", summary="Show or change your settings.", usage=SETTINGS_USAGE,
-         details=("tz: your time zone (nudges and the dates you type follow it). quiet: hours with no DMs. "
-                  "nudges: on or off. snooze: pause nudges for 1-60 days. board: how you appear on the board. "
-                  "aim: what you're after (job, growth or business); it shapes the questions suggested before a "
-                  "talk. goal: raise your own goal above the dare's once you've met it."),
-         examples=("/dare settings tz America/New_York", "/dare settings quiet 21:00-08:00",
-                   "/dare settings board alias", "/dare settings aim growth", "/dare settings goal 5"))
+@command(
+    "settings",
+    summary="Show or change your settings.",
+    usage=SETTINGS_USAGE,
+    details=(
+        "tz: your time zone (nudges and the dates you type follow it). quiet: hours with no DMs. "
+        "nudges: on or off. snooze: pause nudges for 1-60 days. board: how you appear on the board. "
+        "aim: what you're after (job, growth or business); it shapes the questions suggested before a "
+        "talk. goal: raise your own goal above the dare's once you've met it."
+    ),
+    examples=(
+        "/dare settings tz America/New_York",
+        "/dare settings quiet 21:00-08:00",
+        "/dare settings board alias",
+        "/dare settings aim growth",
+        "/dare settings goal 5",
+    ),
+)
 def settings(ctx: Context, cmd: c.ChangeSettings) -> Reply:
     if cmd.key is None:
         return show_settings(ctx)
@@ -72,8 +96,11 @@ def settings(ctx: Context, cmd: c.ChangeSettings) -> Reply:
         p.nudges_enabled = value.lower() == "on"
         if p.nudges_enabled:
             p.snoozed_until = None
-        return text_reply("Nudges are on." if p.nudges_enabled else
-                          "Nudges are off. Turn them back on any time with /dare settings nudges on.")
+        return text_reply(
+            "Nudges are on."
+            if p.nudges_enabled
+            else "Nudges are off. Turn them back on any time with /dare settings nudges on."
+        )
     if key == "snooze":
         return snooze(ctx, value)
     if key == "aim":
@@ -103,8 +130,13 @@ def raise_goal(ctx: Context, value: str) -> Reply:
     changed = []
     for cohort, m in ctx.memberships():
         dare = current_dare(ctx.session, cohort.id) if m.is_participant else None  # type: ignore[arg-type]
-        acc = ctx.session.exec(select(Acceptance).where(Acceptance.dare_id == dare.id,
-                                                        Acceptance.person_id == ctx.me.id)).first() if dare else None
+        acc = (
+            ctx.session.exec(
+                select(Acceptance).where(Acceptance.dare_id == dare.id, Acceptance.person_id == ctx.me.id)
+            ).first()
+            if dare
+            else None
+        )
         if dare is None or acc is None:
             continue
         if n < dare.goal:
@@ -113,16 +145,20 @@ def raise_goal(ctx: Context, value: str) -> Reply:
         changed.append(cohort.name)
     if not changed:
         raise UsageError("Take a dare first (/dare accept); then you can raise your own goal.")
-    return text_reply(f"Your goal is now {n} reverse interviews ({', '.join(changed)}). The coach will help you "
-                      "find the next person.")
+    return text_reply(
+        f"Your goal is now {n} reverse interviews ({', '.join(changed)}). The coach will help you find the next person."
+    )
 
 
 @action("meeting.reschedule")
 def reschedule(ctx: Context, contact_name: str) -> Reply:
     """From the "did it happen?" DM: how to set the new day (the form can't know it)."""
     name = contact_name or "NAME"
-    return text_reply(f'Set the new day with /dare reply "{name}" --meeting DATE (a date from today on), and I\'ll '
-                      "send your prep the day before.", title="Reschedule")
+    return text_reply(
+        f'Set the new day with /dare reply "{name}" --meeting DATE (a date from today on), and I\'ll '
+        "send your prep the day before.",
+        title="Reschedule",
+    )
 
 
 @action("nudge.snooze")
@@ -135,8 +171,9 @@ def snooze(ctx: Context, days_text: str) -> Reply:
         raise UsageError("Snooze for 1 to 60 days.")
     ctx.me.snoozed_until = ctx.now + timedelta(days=days)
     resume = ctx.me.snoozed_until.astimezone(stored_zone(ctx.effective_zone())).strftime("%Y-%m-%d %H:%M")
-    return text_reply(f"Snoozed for {days} day{'s' if days != 1 else ''}: nudges resume after {resume} "
-                      f"({ctx.effective_zone()}).")
+    return text_reply(
+        f"Snoozed for {days} day{'s' if days != 1 else ''}: nudges resume after {resume} ({ctx.effective_zone()})."
+    )
 
 
 @action("nudge.stop")
@@ -145,27 +182,50 @@ def stop_nudges(ctx: Context, _value: str = "") -> Reply:
     return text_reply("Done: no more nudges. /dare settings nudges on brings them back.")
 
 
-@command("reward", summary="Mark a participant's story reward as granted.", instructor=True,
-         details=("Rewards are for stories about a logged reverse interview; --anyway grants one for another story. "
-                  "The participant gets a DM."),
-         examples=("/dare reward @ada", "/dare reward @ada --anyway"))
+@command(
+    "reward",
+    summary="Mark a participant's story reward as granted.",
+    instructor=True,
+    details=(
+        "Rewards are for stories about a logged reverse interview; --anyway grants one for another story. "
+        "The participant gets a DM."
+    ),
+    examples=("/dare reward @ada", "/dare reward @ada --anyway"),
+)
 def reward(ctx: Context, cmd: c.GrantReward) -> Reply:
     other = ctx.person_for(cmd.user.user_id, cmd.user.name_hint)
-    taught = set(ctx.session.exec(select(Membership.cohort_id).join(Cohort, col(Cohort.id) == Membership.cohort_id)
-                  .where(
-        Membership.person_id == ctx.me.id, Membership.is_instructor == True, Cohort.workspace_id == ctx.ws.id)))  # noqa: E712
+    taught = set(
+        ctx.session.exec(
+            select(Membership.cohort_id)
+            .join(Cohort, col(Cohort.id) == Membership.cohort_id)
+            .where(
+                Membership.person_id == ctx.me.id,
+                Membership.is_instructor == True,  # noqa: E712
+                Cohort.workspace_id == ctx.ws.id,
+            )
+        )
+    )
     if not taught:
         raise NotAllowed("Only instructors grant rewards.")
-    story = ctx.session.exec(select(Story).where(Story.person_id == other.id, Story.reward_granted_at == None,  # noqa: E711
-                                                 col(Story.cohort_id).in_(taught))
-                             .order_by(col(Story.created_at))).first()
+    story = ctx.session.exec(
+        select(Story)
+        .where(
+            Story.person_id == other.id,
+            Story.reward_granted_at == None,  # noqa: E711
+            col(Story.cohort_id).in_(taught),
+        )
+        .order_by(col(Story.created_at))
+    ).first()
     if story is None:
         raise UsageError(f"{other.display_name} has no story waiting for a reward in your cohorts.")
-    tied = ctx.session.exec(select(Interview.id).where(Interview.person_id == other.id,
-                                                       Interview.created_at <= story.created_at)).first()
+    tied = ctx.session.exec(
+        select(Interview.id).where(Interview.person_id == other.id, Interview.created_at <= story.created_at)
+    ).first()
     if tied is None and not cmd.anyway:
-        raise UsageError(f"{other.display_name}'s story isn't tied to a logged interview: they haven't logged one. "
-                         f"Grant it all the same with /dare reward @user --anyway.")
+        raise UsageError(
+            f"{other.display_name}'s story isn't tied to a logged interview: they haven't logged one. "
+            f"Grant it all the same with /dare reward @user --anyway."
+        )
     story.reward_granted_at, story.granted_by = ctx.now, ctx.me.id
     ctx.session.flush()
     from bot.nudges.catalog import plan_now
@@ -174,7 +234,14 @@ def reward(ctx: Context, cmd: c.GrantReward) -> Reply:
     dare = current_dare(ctx.session, story.cohort_id) if story.cohort_id else None
     told = ""
     if dare is not None and dare.id is not None and ctx.ws.id is not None and other.id is not None:
-        ctx.planned_dms += plan_now(ctx.session, "reward-granted", workspace_id=ctx.ws.id, person_ids=[other.id],
-                                    dare_id=dare.id, event=f"s{story.id}", now=ctx.now)
+        ctx.planned_dms += plan_now(
+            ctx.session,
+            "reward-granted",
+            workspace_id=ctx.ws.id,
+            person_ids=[other.id],
+            dare_id=dare.id,
+            event=f"s{story.id}",
+            now=ctx.now,
+        )
         told = " They'll get a DM saying so."
     return text_reply(f"Reward granted to {other.display_name} for their story.{told} Thank you for backing the dare!")

@@ -52,8 +52,9 @@ class Sent:
 class Messenger(Protocol):
     """Sends one DM. Synchronous: async adapters bridge with run_coroutine_threadsafe."""
 
-    def send_dm(self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "",
-                check: bool = False) -> Sent:
+    def send_dm(
+        self, workspace_external_id: str, user_id: str, reply: Reply, *, key: str = "", check: bool = False
+    ) -> Sent:
         """Deliver or raise TransientSendError (AmbiguousSendError when it may have gone out) /
         PermanentSendError. `key` names the DM (the outbox key) so the platform can tell a repeat;
         with `check`, an earlier attempt's outcome was unknown: return that DM if it arrived, else send."""
@@ -85,8 +86,15 @@ class EngineAPI(Protocol):
 
     def form(self, ws: WorkspaceRef, actor: Actor, name: str) -> Form: ...
 
-    def submit_form(self, ws: WorkspaceRef, actor: Actor, name: str, values: dict[str, object], *,
-                    idempotency_key: str | None = None) -> Reply | None: ...
+    def submit_form(
+        self,
+        ws: WorkspaceRef,
+        actor: Actor,
+        name: str,
+        values: dict[str, object],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Reply | None: ...
 
     def home(self, ws: WorkspaceRef, actor: Actor) -> Reply: ...
 

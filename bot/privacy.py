@@ -56,6 +56,7 @@ INTERVIEW_SUBJECT_RULES = ("thank-you", "close-loop")
 
 # -- consent: who may read a story -----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class VisibleStory:
     text: str
@@ -64,9 +65,15 @@ class VisibleStory:
     created_at: datetime
 
 
-def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
-                    membership: Membership | None | bool = True, shared_only: bool = False,
-                    limit: int | None = None) -> list[VisibleStory]:
+def visible_stories(
+    session: Session,
+    cohort: Cohort,
+    viewer: Person | None,
+    *,
+    membership: Membership | None | bool = True,
+    shared_only: bool = False,
+    limit: int | None = None,
+) -> list[VisibleStory]:
     """The cohort's stories `viewer` may read, newest first, each with the name it may be shown with.
 
     Instructors read every story with its author; members read those shared with the cohort (by
@@ -78,14 +85,21 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
     """
     if viewer is None:
         return []
-    m = session.exec(select(Membership).where(Membership.cohort_id == cohort.id,
-                                              Membership.person_id == viewer.id)).first() \
-        if membership is True else membership or None
+    m = (
+        session.exec(
+            select(Membership).where(Membership.cohort_id == cohort.id, Membership.person_id == viewer.id)
+        ).first()
+        if membership is True
+        else membership or None
+    )
     if m is None:
         return []
-    query = (select(Story, Person).join(Person, col(Person.id) == col(Story.person_id))
-             .where(Story.cohort_id == cohort.id)
-             .order_by(col(Story.created_at).desc(), col(Story.id).desc()))
+    query = (
+        select(Story, Person)
+        .join(Person, col(Person.id) == col(Story.person_id))
+        .where(Story.cohort_id == cohort.id)
+        .order_by(col(Story.created_at).desc(), col(Story.id).desc())
+    )
     if shared_only:
         # every story left is one a member may read, so the limit can be the database's
         query = query.where(col(Story.consent).in_(("cohort", "anonymous")))
@@ -110,8 +124,17 @@ def visible_stories(session: Session, cohort: Cohort, viewer: Person | None, *,
 
 # -- anonymous totals ------------------------------------------------------------------------------
 
-_COUNTS = ("attempts", "first_attempts", "follow_ups", "later_attempts", "reached", "replied", "meetings",
-           "interviews", "decider_interviews")
+_COUNTS = (
+    "attempts",
+    "first_attempts",
+    "follow_ups",
+    "later_attempts",
+    "reached",
+    "replied",
+    "meetings",
+    "interviews",
+    "decider_interviews",
+)
 
 
 def _tags(text: str) -> Counter[str]:
@@ -132,8 +155,11 @@ def totals_for(session: Session, cohort: Cohort, dare: Dare | None) -> Anonymous
     if not cohort.has_anonymous_totals:  # the common case costs no statement
         return None
     q = select(AnonymousTotals).where(AnonymousTotals.cohort_id == cohort.id)
-    q = q.where(AnonymousTotals.dare_id == (dare.id if dare else None)) if dare else q.where(
-        AnonymousTotals.dare_id == None)  # noqa: E711
+    q = (
+        q.where(AnonymousTotals.dare_id == (dare.id if dare else None))
+        if dare
+        else q.where(AnonymousTotals.dare_id == None)  # noqa: E711
+    )
     return session.exec(q).first()
 
 
@@ -170,9 +196,14 @@ def with_totals(f: Funnel, totals: AnonymousTotals | None) -> Funnel:
     """The funnel with erased participants added back in."""
     if totals is None:
         return f
-    return replace(f, size=f.size + totals.participants, accepted=f.accepted + totals.accepted,
-                   reached_out=f.reached_out + totals.reached_out, interviewed=f.interviewed + totals.interviewed,
-                   goal_met=f.goal_met + totals.goal_met)
+    return replace(
+        f,
+        size=f.size + totals.participants,
+        accepted=f.accepted + totals.accepted,
+        reached_out=f.reached_out + totals.reached_out,
+        interviewed=f.interviewed + totals.interviewed,
+        goal_met=f.goal_met + totals.goal_met,
+    )
 
 
 def totals_outcomes(totals: AnonymousTotals | None) -> Counter[str]:
@@ -181,15 +212,23 @@ def totals_outcomes(totals: AnonymousTotals | None) -> Counter[str]:
 
 # -- /dare mydata ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MyData:
     pass
 
 
-_KIND_LABELS = (("membership", "Memberships"), ("acceptance", "Dares accepted"), ("contact", "Contacts"),
-                ("outreach", "Attempts"), ("interview", "Interviews"), ("outcome", "Outcome tags"),
-                ("story", "Stories"), ("recruitercall", "Recruiter calls"),
-                ("forgottenactivity", "Counts kept from forgotten contacts"))
+_KIND_LABELS = (
+    ("membership", "Memberships"),
+    ("acceptance", "Dares accepted"),
+    ("contact", "Contacts"),
+    ("outreach", "Attempts"),
+    ("interview", "Interviews"),
+    ("outcome", "Outcome tags"),
+    ("story", "Stories"),
+    ("recruitercall", "Recruiter calls"),
+    ("forgottenactivity", "Counts kept from forgotten contacts"),
+)
 
 
 def export_person(session: Session, ws: Workspace, person: Person, now: datetime) -> dict[str, object]:
@@ -200,7 +239,7 @@ def export_person(session: Session, ws: Workspace, person: Person, now: datetime
     cohorts = {str(c.id): c.name for c in session.exec(select(Cohort).where(col(Cohort.id).in_(cohort_ids)))}
     return {
         "about": "Everything darebot stores about you in this workspace, one list per table. "
-                 "Delete it all with /dare forget-me.",
+        "Delete it all with /dare forget-me.",
         "generated_at": now.isoformat(),
         "workspace": {"platform": ws.platform, "id": ws.external_id, "name": ws.name},
         "you": you[0] if you else {},
@@ -216,10 +255,13 @@ def _summary(data: dict[str, object]) -> tuple[Field, ...]:
     names = cast("dict[str, str]", data["cohort_names"])
     ms = tables.get("membership", [])
     if ms:
-        roles = [f"{names.get(str(m['cohort_id']), '?')} ("
-                 f"{'instructor' if m['is_instructor'] else ''}"
-                 f"{', ' if m['is_instructor'] and m['is_participant'] else ''}"
-                 f"{'participant' if m['is_participant'] else ''})" for m in ms]
+        roles = [
+            f"{names.get(str(m['cohort_id']), '?')} ("
+            f"{'instructor' if m['is_instructor'] else ''}"
+            f"{', ' if m['is_instructor'] and m['is_participant'] else ''}"
+            f"{'participant' if m['is_participant'] else ''})"
+            for m in ms
+        ]
         fields.append(Field("Cohorts", "; ".join(roles)))
     for key, label in _KIND_LABELS[1:]:
         if tables.get(key):
@@ -228,46 +270,73 @@ def _summary(data: dict[str, object]) -> tuple[Field, ...]:
     if nudges:
         sent = [n for n in nudges if n["status"] == "sent"]
         last = max((str(n["sent_at"]) for n in sent if n["sent_at"]), default="")
-        fields.append(Field("Nudges", f"{len(sent)} sent{f' (last {last[:10]})' if last else ''}, "
-                                      f"{len(nudges) - len(sent)} planned or not sent"))
+        fields.append(
+            Field(
+                "Nudges",
+                f"{len(sent)} sent{f' (last {last[:10]})' if last else ''}, "
+                f"{len(nudges) - len(sent)} planned or not sent",
+            )
+        )
     fields.append(Field("Settings", "time zone, quiet hours, nudges on/off, snooze, board display"))
     return tuple(fields)
 
 
-@command("mydata", summary="Everything darebot holds about you, as a file.", writes=False,
-         details="A JSON file with your contacts, attempts, interviews, stories, rewards, settings and memberships.",
-         examples=("/dare mydata",))
+@command(
+    "mydata",
+    summary="Everything darebot holds about you, as a file.",
+    writes=False,
+    details="A JSON file with your contacts, attempts, interviews, stories, rewards, settings and memberships.",
+    examples=("/dare mydata",),
+)
 def mydata(ctx: Context, _cmd: MyData) -> Reply:
     data = export_person(ctx.session, ctx.ws, ctx.me, ctx.now)
     body = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8")
     name = f"darebot-mydata-{ctx.local_today().isoformat()}.json"
-    return Reply(title="Your data", sections=(
-        Section(text="Everything darebot stores about you is in the attached file (JSON, one list per kind of "
-                     "record). In short:", fields=_summary(data)),
-        Section(text="Only you see your contacts. To delete everything: /dare forget-me.")),
-        file=Attachment(name, body, "application/json"))
+    return Reply(
+        title="Your data",
+        sections=(
+            Section(
+                text="Everything darebot stores about you is in the attached file (JSON, one list per kind of "
+                "record). In short:",
+                fields=_summary(data),
+            ),
+            Section(text="Only you see your contacts. To delete everything: /dare forget-me."),
+        ),
+        file=Attachment(name, body, "application/json"),
+    )
 
 
 # -- /dare forget-me -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ForgetMe:
-    confirm: str | None = arg("confirm", "Type confirm to delete, within 10 minutes of asking", optional=True,
-                              kind="choice", choices=("confirm",))
+    confirm: str | None = arg(
+        "confirm",
+        "Type confirm to delete, within 10 minutes of asking",
+        optional=True,
+        kind="choice",
+        choices=("confirm",),
+    )
 
     def __post_init__(self) -> None:
         if self.confirm is not None and self.confirm.strip().lower() != "confirm":
-            raise UsageError("To delete everything, type /dare forget-me, then /dare forget-me confirm.",
-                             field="confirm")
+            raise UsageError(
+                "To delete everything, type /dare forget-me, then /dare forget-me confirm.", field="confirm"
+            )
 
 
 FORGET_ACTION = "privacy.forget"
 
 
-@command("forget-me", summary="Delete everything darebot holds about you (asks to confirm).",
-         usage="/dare forget-me [confirm]", examples=("/dare forget-me", "/dare forget-me confirm"),
-         details=f"First /dare forget-me shows what would go; then press Delete everything, or type "
-                 f"/dare forget-me confirm, within {CONFIRM_MINUTES} minutes.")
+@command(
+    "forget-me",
+    summary="Delete everything darebot holds about you (asks to confirm).",
+    usage="/dare forget-me [confirm]",
+    examples=("/dare forget-me", "/dare forget-me confirm"),
+    details=f"First /dare forget-me shows what would go; then press Delete everything, or type "
+    f"/dare forget-me confirm, within {CONFIRM_MINUTES} minutes.",
+)
 def forget_me(ctx: Context, cmd: ForgetMe) -> Reply:
     if cmd.confirm:
         return _confirm(ctx)
@@ -275,13 +344,21 @@ def forget_me(ctx: Context, cmd: ForgetMe) -> Reply:
     rows = personal.person_rows(ctx.session, pk(ctx.me))
     counts = {k: len(v) for k, v in rows.items() if v and k != personal.PERSON}
     what = ", ".join(f"{label.lower()} ({n})" for key, label in _KIND_LABELS if (n := counts.get(key)))
-    return Reply(title="Delete everything about you?", sections=(
-        Section(text=f"This deletes your profile and settings{', ' + what if what else ''}, your planned nudges "
-                     "and your place on every board. It can't be undone. Your cohorts keep only anonymous "
-                     "totals (numbers, no name), so their reports don't change."),
-        Section(text=f"To go ahead, press Delete everything or type /dare forget-me confirm within "
-                     f"{CONFIRM_MINUTES} minutes. Want a copy first? /dare mydata.")),
-        buttons=(Button("Delete everything", FORGET_ACTION, "", "danger"),))
+    return Reply(
+        title="Delete everything about you?",
+        sections=(
+            Section(
+                text=f"This deletes your profile and settings{', ' + what if what else ''}, your planned nudges "
+                "and your place on every board. It can't be undone. Your cohorts keep only anonymous "
+                "totals (numbers, no name), so their reports don't change."
+            ),
+            Section(
+                text=f"To go ahead, press Delete everything or type /dare forget-me confirm within "
+                f"{CONFIRM_MINUTES} minutes. Want a copy first? /dare mydata."
+            ),
+        ),
+        buttons=(Button("Delete everything", FORGET_ACTION, "", "danger"),),
+    )
 
 
 @action(FORGET_ACTION, replaces_message=True)
@@ -292,20 +369,26 @@ def forget_button(ctx: Context, _value: str) -> Reply:
 def _confirm(ctx: Context) -> Reply:
     asked = ctx.me.forget_requested_at
     if asked is None or not ctx.now - timedelta(minutes=CONFIRM_MINUTES) <= asked <= ctx.now:
-        raise UsageError(f"Nothing was deleted: first ask with /dare forget-me, then confirm within "
-                         f"{CONFIRM_MINUTES} minutes.")
+        raise UsageError(
+            f"Nothing was deleted: first ask with /dare forget-me, then confirm within {CONFIRM_MINUTES} minutes."
+        )
     n = erase_person(ctx.session, ctx.ws, ctx.me)
-    return text_reply(f"Done: darebot deleted everything it held about you ({n} records). Your cohorts keep "
-                      "your counts as anonymous totals only. If you use darebot again, you start afresh.",
-                      title="Deleted")
+    return text_reply(
+        f"Done: darebot deleted everything it held about you ({n} records). Your cohorts keep "
+        "your counts as anonymous totals only. If you use darebot again, you start afresh.",
+        title="Deleted",
+    )
 
 
 def erase_person(session: Session, ws: Workspace, person: Person) -> int:
     """Fold the person's counts into their cohorts' anonymous totals, then delete every row that is
     theirs or names them (idempotency keys, the Slack installer mark). Returns rows deleted."""
     pid = pk(person)
-    for cohort in session.exec(select(Cohort).join(Membership, col(Membership.cohort_id) == col(Cohort.id)).where(
-            Membership.person_id == pid, Membership.is_participant == True)):  # noqa: E712
+    for cohort in session.exec(
+        select(Cohort)
+        .join(Membership, col(Membership.cohort_id) == col(Cohort.id))
+        .where(Membership.person_id == pid, Membership.is_participant == True)  # noqa: E712
+    ):
         since = dare_window_start(current_dare(session, pk(cohort)), cohort)
         fold_into_totals(session, cohort, participant_stats(session, cohort, since=since, only=pid))
     session.flush()
@@ -321,6 +404,7 @@ def erase_person(session: Session, ws: Workspace, person: Person) -> int:
 
 
 # -- /dare contact NAME --forget -------------------------------------------------------------------
+
 
 def forget_contact(ctx: Context, name: str) -> Reply:
     """Delete one contact and everything logged about them; their counts stay, as numbers only."""
@@ -348,8 +432,9 @@ def forget_contact(ctx: Context, name: str) -> Reply:
         row.reached += 1
         row.replied += any(a.status != "no-reply" for a in attempts)
         row.meetings += any(a.status == "meeting" for a in attempts)
-    tag_rows = ctx.session.exec(select(Outcome.interview_id, Outcome.tag)
-                                .where(col(Outcome.interview_id).in_(iids))).all()
+    tag_rows = ctx.session.exec(
+        select(Outcome.interview_id, Outcome.tag).where(col(Outcome.interview_id).in_(iids))
+    ).all()
     for i in interviews:
         row = day_row(i.held_on)
         row.interviews += 1
@@ -360,9 +445,15 @@ def forget_contact(ctx: Context, name: str) -> Reply:
     ctx.session.add_all(by_day.values())
     ctx.me.next_check_at = ctx.now  # bulk deletes skip the ORM's change marks: the planner looks again
     # Planned and sent nudges about them: their subject is the contact's or an interview's id.
-    ctx.session.execute(delete(Nudge).where(col(Nudge.person_id) == pk(ctx.me), (
-        (col(Nudge.rule).in_(CONTACT_SUBJECT_RULES) & (col(Nudge.subject) == str(cid)))
-        | (col(Nudge.rule).in_(INTERVIEW_SUBJECT_RULES) & col(Nudge.subject).in_([str(i) for i in iids])))))
+    ctx.session.execute(
+        delete(Nudge).where(
+            col(Nudge.person_id) == pk(ctx.me),
+            (
+                (col(Nudge.rule).in_(CONTACT_SUBJECT_RULES) & (col(Nudge.subject) == str(cid)))
+                | (col(Nudge.rule).in_(INTERVIEW_SUBJECT_RULES) & col(Nudge.subject).in_([str(i) for i in iids]))
+            ),
+        )
+    )
     if iids:
         ctx.session.execute(delete(Outcome).where(col(Outcome.interview_id).in_(iids)))
     ctx.session.execute(delete(Interview).where(col(Interview.contact_id) == cid))
@@ -371,13 +462,19 @@ def forget_contact(ctx: Context, name: str) -> Reply:
     ctx.session.flush()
     ctx.session.expunge(contact)
     ctx.session.execute(delete(Contact).where(col(Contact.id) == cid))
-    logged = f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''} and {len(interviews)} " \
-             f"interview{'s' if len(interviews) != 1 else ''}"
-    return text_reply(f"Forgot {shown}: the contact and {logged} are deleted. Your points and your cohort's "
-                      "totals keep the counts, with no name.", title="Contact deleted")
+    logged = (
+        f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''} and {len(interviews)} "
+        f"interview{'s' if len(interviews) != 1 else ''}"
+    )
+    return text_reply(
+        f"Forgot {shown}: the contact and {logged} are deleted. Your points and your cohort's "
+        "totals keep the counts, with no name.",
+        title="Contact deleted",
+    )
 
 
 # -- retention -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CohortRetention:
@@ -387,8 +484,11 @@ class CohortRetention:
     def __post_init__(self) -> None:
         text = str(self.days).strip()
         if not text.isdigit() or not 0 <= int(text) <= RETENTION_MAX_DAYS:
-            raise UsageError(f"DAYS is a whole number from 0 to {RETENTION_MAX_DAYS} (got '{text[:20]}').",
-                             field="days", usage="/dare cohort retention NAME DAYS")
+            raise UsageError(
+                f"DAYS is a whole number from 0 to {RETENTION_MAX_DAYS} (got '{text[:20]}').",
+                field="days",
+                usage="/dare cohort retention NAME DAYS",
+            )
         object.__setattr__(self, "days", text)
 
 
@@ -408,20 +508,29 @@ def purge_at(session: Session, cohort: Cohort) -> datetime | None:
     return end + timedelta(days=cohort.retention_days) if end is not None else None
 
 
-@command("cohort retention", summary="Keep a cohort's personal data DAYS after the term ends (default 180).",
-         instructor=True,
-         details=f"DAYS runs from 0 to {RETENTION_MAX_DAYS}, counted from the close or the deadline. After that, "
-                 "the cohort keeps only anonymous totals for its report.",
-         examples=('/dare cohort retention "Spring 2027" 90',))
+@command(
+    "cohort retention",
+    summary="Keep a cohort's personal data DAYS after the term ends (default 180).",
+    instructor=True,
+    details=f"DAYS runs from 0 to {RETENTION_MAX_DAYS}, counted from the close or the deadline. After that, "
+    "the cohort keeps only anonymous totals for its report.",
+    examples=('/dare cohort retention "Spring 2027" 90',),
+)
 def retention(ctx: Context, cmd: CohortRetention) -> Reply:
     cohort = ctx.cohort(cmd.name, instructor=True)
     cohort.retention_days = int(cmd.days)
     when = purge_at(ctx.session, cohort)
-    tail = (f" With the term ending {term_end(ctx.session, cohort):%Y-%m-%d}, that is on "
-            f"{when.astimezone(safe_zone(cohort.tz)):%Y-%m-%d}." if when else
-            " The count starts when the cohort closes or its dare's deadline passes.")
-    return text_reply(f"{cohort.name} keeps its participants' data {cmd.days} days after the term ends; then "
-                      f"only anonymous totals remain.{tail}", title="Retention set")
+    tail = (
+        f" With the term ending {term_end(ctx.session, cohort):%Y-%m-%d}, that is on "
+        f"{when.astimezone(safe_zone(cohort.tz)):%Y-%m-%d}."
+        if when
+        else " The count starts when the cohort closes or its dare's deadline passes."
+    )
+    return text_reply(
+        f"{cohort.name} keeps its participants' data {cmd.days} days after the term ends; then "
+        f"only anonymous totals remain.{tail}",
+        title="Retention set",
+    )
 
 
 @dataclass(frozen=True)
@@ -440,6 +549,7 @@ def purge_cohort(session: Session, cohort: Cohort, now: datetime) -> int:
     members = list(session.exec(select(Membership).where(Membership.cohort_id == cohort.id)))
     dare_ids = list(session.exec(select(Dare.id).where(Dare.cohort_id == cohort.id)))
     from storage.models import Acceptance
+
     session.execute(delete(Story).where(col(Story.cohort_id) == pk(cohort)))
     if dare_ids:
         session.execute(delete(Acceptance).where(col(Acceptance.dare_id).in_(dare_ids)))
@@ -455,8 +565,9 @@ def purge_cohort(session: Session, cohort: Cohort, now: datetime) -> int:
     for m in members:
         if m.is_instructor:
             continue
-        left = session.exec(select(func.count()).select_from(Membership)
-                            .where(Membership.person_id == m.person_id)).one()
+        left = session.exec(
+            select(func.count()).select_from(Membership).where(Membership.person_id == m.person_id)
+        ).one()
         person = session.get(Person, m.person_id)
         if not left and person is not None and ws is not None:
             erase_person(session, ws, person)
@@ -466,8 +577,9 @@ def purge_cohort(session: Session, cohort: Cohort, now: datetime) -> int:
 
 def mark_uninstalled(session: Session, platform: str, external_id: str, now: datetime) -> bool:
     """The app was removed from a workspace: its data goes UNINSTALL_GRACE later unless it comes back."""
-    ws = session.exec(select(Workspace).where(Workspace.platform == platform,
-                                              Workspace.external_id == external_id)).first()
+    ws = session.exec(
+        select(Workspace).where(Workspace.platform == platform, Workspace.external_id == external_id)
+    ).first()
     if ws is None:
         return False
     ws.uninstalled_at = ws.uninstalled_at or now
@@ -487,14 +599,20 @@ def purge_due(session: Session, now: datetime, *, platform: str | None = None) -
             people += purge_cohort(session, cohort, now)
             cohorts += 1
             session.commit()
-    wq = select(Workspace).where(col(Workspace.uninstalled_at) != None,  # noqa: E711
-                                 col(Workspace.uninstalled_at) <= now - UNINSTALL_GRACE)
+    wq = select(Workspace).where(
+        col(Workspace.uninstalled_at) != None,  # noqa: E711
+        col(Workspace.uninstalled_at) <= now - UNINSTALL_GRACE,
+    )
     if platform is not None:
         wq = wq.where(Workspace.platform == platform)
     gone = 0
     for ws in list(session.exec(wq)):
-        log.info("privacy: deleting the data of %s workspace %s, uninstalled on %s", ws.platform, ws.external_id,
-                 ws.uninstalled_at)
+        log.info(
+            "privacy: deleting the data of %s workspace %s, uninstalled on %s",
+            ws.platform,
+            ws.external_id,
+            ws.uninstalled_at,
+        )
         personal.delete_workspace(session, pk(ws), ws.external_id)
         session.expunge_all()
         session.commit()

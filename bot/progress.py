@@ -187,12 +187,12 @@ def progress(ctx: Context, cmd: c.Progress) -> Reply:
         ]
         sections.append(Section(title="Open follow-ups", text="\n".join(lines)))
     if not steps:
-        steps.append(next_step(list(contacts.values()), attempts, interviewed, today=ctx.local_today(),
-                               followup_days=4))
+        steps.append(
+            next_step(list(contacts.values()), attempts, interviewed, today=ctx.local_today(), followup_days=4)
+        )
     sections.append(Section(title="Next step", text="\n".join(dict.fromkeys(steps))))
     if templates:
         sections.append(Section(title="A message you could send", text="> " + templates[0]))
     if not rows:
         sections.insert(0, Section(text="You're not a participant in any cohort yet: /dare cohort join NAME."))
     return Reply(title="Your progress", sections=tuple(sections))
-

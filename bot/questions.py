@@ -25,21 +25,36 @@ class Group:
 
 
 BANK: tuple[Group, ...] = (
-    Group("v", "What they value", "Find out what the people who decide actually care about.", (
-        Question("v1", "What makes someone really valuable to you or your team?"),
-        Question("v2", "What problem keeps coming back that you wish someone would take off your plate?"),
-        Question("v3", "When you think of the best person you ever hired, what set them apart?"),
-    )),
-    Group("p", "How they got there", "Learn the path, not just the destination.", (
-        Question("p1", "How did you end up in this role? What would you skip if you did it again?"),
-        Question("p2", "Which skill or habit mattered more than you expected?"),
-        Question("p3", "Who helped you most along the way, and how did you meet them?"),
-    )),
-    Group("m", "What they'd do in my place", "Turn their experience into your next step.", (
-        Question("m1", "If you were starting out where I am now, what would you do first?"),
-        Question("m2", "What would you want to see from someone like me in a year?"),
-        Question("m3", "Who else should I talk to? May I mention your name?"),
-    )),
+    Group(
+        "v",
+        "What they value",
+        "Find out what the people who decide actually care about.",
+        (
+            Question("v1", "What makes someone really valuable to you or your team?"),
+            Question("v2", "What problem keeps coming back that you wish someone would take off your plate?"),
+            Question("v3", "When you think of the best person you ever hired, what set them apart?"),
+        ),
+    ),
+    Group(
+        "p",
+        "How they got there",
+        "Learn the path, not just the destination.",
+        (
+            Question("p1", "How did you end up in this role? What would you skip if you did it again?"),
+            Question("p2", "Which skill or habit mattered more than you expected?"),
+            Question("p3", "Who helped you most along the way, and how did you meet them?"),
+        ),
+    ),
+    Group(
+        "m",
+        "What they'd do in my place",
+        "Turn their experience into your next step.",
+        (
+            Question("m1", "If you were starting out where I am now, what would you do first?"),
+            Question("m2", "What would you want to see from someone like me in a year?"),
+            Question("m3", "Who else should I talk to? May I mention your name?"),
+        ),
+    ),
 )
 
 QUESTION_IDS = {q.id: q for g in BANK for q in g.questions}
@@ -48,8 +63,10 @@ QUESTION_IDS = {q.id: q for g in BANK for q in g.questions}
 def check_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [i for i in ids if i not in QUESTION_IDS]
     if unknown:
-        raise UsageError(f"Unknown question id {', '.join(unknown)[:40]}: ids are "
-                         f"{', '.join(QUESTION_IDS)} (see /dare questions).", field="asked")
+        raise UsageError(
+            f"Unknown question id {', '.join(unknown)[:40]}: ids are {', '.join(QUESTION_IDS)} (see /dare questions).",
+            field="asked",
+        )
     return ids
 
 

@@ -44,8 +44,19 @@ if TYPE_CHECKING:
 ParamKind = Literal["text", "int", "bool", "date", "choice", "list", "csv", "user", "zone"]
 Lookup = Literal["cohort", "contact"]
 
-COMMAND_MODULES = ("bot.help", "bot.cohorts", "bot.term", "bot.activity", "bot.progress", "bot.board", "bot.report",
-                   "bot.people", "bot.instructor", "bot.dashboard", "bot.privacy")
+COMMAND_MODULES = (
+    "bot.help",
+    "bot.cohorts",
+    "bot.term",
+    "bot.activity",
+    "bot.progress",
+    "bot.board",
+    "bot.report",
+    "bot.people",
+    "bot.instructor",
+    "bot.dashboard",
+    "bot.privacy",
+)
 _META = "darebot"
 
 
@@ -83,24 +94,63 @@ def _field(param: dict[str, Any], default: Any) -> Any:
     return dataclasses.field(default=default, metadata={_META: param})
 
 
-def arg(metavar: str, help: str, *, kind: ParamKind = "text", optional: bool = False,
-        max_len: int | None = None, lookup: Lookup | None = None, choices: tuple[str, ...] = ()) -> Any:
+def arg(
+    metavar: str,
+    help: str,
+    *,
+    kind: ParamKind = "text",
+    optional: bool = False,
+    max_len: int | None = None,
+    lookup: Lookup | None = None,
+    choices: tuple[str, ...] = (),
+) -> Any:
     """A positional value; `optional` ones default to None and may be left out."""
-    return _field(dict(flag=None, kind=kind, metavar=metavar, help=help, required=not optional, max_len=max_len,
-                       lookup=lookup, choices=choices), None if optional else dataclasses.MISSING)
+    return _field(
+        dict(
+            flag=None,
+            kind=kind,
+            metavar=metavar,
+            help=help,
+            required=not optional,
+            max_len=max_len,
+            lookup=lookup,
+            choices=choices,
+        ),
+        None if optional else dataclasses.MISSING,
+    )
 
 
-def opt(flag: str, help: str, *, kind: ParamKind = "text", metavar: str = "", choices: tuple[str, ...] = (),
-        minimum: int | None = None, maximum: int | None = None, max_len: int | None = None,
-        default: Any = None) -> Any:
+def opt(
+    flag: str,
+    help: str,
+    *,
+    kind: ParamKind = "text",
+    metavar: str = "",
+    choices: tuple[str, ...] = (),
+    minimum: int | None = None,
+    maximum: int | None = None,
+    max_len: int | None = None,
+    default: Any = None,
+) -> Any:
     """An `--option`. `bool` options are flags; `list` ones may repeat; `csv` ones take `a,b`."""
     if kind == "bool" and default is None:
         default = False
     if kind in ("list", "csv") and default is None:
         default = ()
     meta = metavar or {"int": "N", "date": "DATE", "zone": "AREA/CITY", "list": "TAG", "csv": "ID,ID"}.get(kind, "TEXT")
-    return _field(dict(flag=flag, kind=kind, metavar=meta, help=help, choices=choices, minimum=minimum,
-                       maximum=maximum, max_len=max_len), default)
+    return _field(
+        dict(
+            flag=flag,
+            kind=kind,
+            metavar=meta,
+            help=help,
+            choices=choices,
+            minimum=minimum,
+            maximum=maximum,
+            max_len=max_len,
+        ),
+        default,
+    )
 
 
 def params_of(cls: type) -> tuple[Param, ...]:
@@ -191,9 +241,18 @@ def _command_type(handler: Callable[..., Any]) -> type:
     return hint
 
 
-def command(words: str, *, summary: str, instructor: bool = False, form: str | None = None, details: str = "",
-            examples: tuple[str, ...] = (), free_text: bool = False, writes: bool = True,
-            usage: str | None = None) -> Callable[[H], H]:
+def command(
+    words: str,
+    *,
+    summary: str,
+    instructor: bool = False,
+    form: str | None = None,
+    details: str = "",
+    examples: tuple[str, ...] = (),
+    free_text: bool = False,
+    writes: bool = True,
+    usage: str | None = None,
+) -> Callable[[H], H]:
     """Declare a subcommand: decorate its handler `(ctx, cmd) -> Reply`."""
 
     def register(handler: H) -> H:
@@ -203,8 +262,9 @@ def command(words: str, *, summary: str, instructor: bool = False, form: str | N
             raise ValueError(f"/dare {words} is declared twice")
         if cls in _BY_TYPE and _BY_TYPE[cls].words != key:  # dispatch goes by the value's type
             raise ValueError(f"{cls.__name__} already stands for /dare {_BY_TYPE[cls].name}")
-        spec = CommandSpec(key, cls, handler, summary, params_of(cls), instructor, form, details,
-                           examples, free_text, writes, usage)
+        spec = CommandSpec(
+            key, cls, handler, summary, params_of(cls), instructor, form, details, examples, free_text, writes, usage
+        )
         global _GROUPS
         _COMMANDS[key] = spec
         _BY_TYPE[cls] = spec
@@ -214,8 +274,14 @@ def command(words: str, *, summary: str, instructor: bool = False, form: str | N
     return register
 
 
-def action(name: str, *, opens_form: str | None = None, replaces_message: bool = False,
-           posts_publicly: bool = False, transaction: bool = True) -> Callable[[H], H]:
+def action(
+    name: str,
+    *,
+    opens_form: str | None = None,
+    replaces_message: bool = False,
+    posts_publicly: bool = False,
+    transaction: bool = True,
+) -> Callable[[H], H]:
     """Declare a button action: decorate its handler `(ctx, value) -> Reply`."""
 
     def register(handler: H) -> H:

@@ -99,9 +99,16 @@ def report(ctx: Context, cmd: c.Report, *, chart: bool = True, brief: bool = Fal
         else f"{shared_n} shared; no rewards pending."
     )
     word, buttons = (
-        stall_section(stalls_for(ctx, view), cohort=cohort, stall_days=STALL_DAYS,
-                      over=dare_over(dare.deadline if dare else None, cohort.closed_at is not None,
-                                     ctx.now.astimezone(stored_zone(cohort.tz)).date()))
+        stall_section(
+            stalls_for(ctx, view),
+            cohort=cohort,
+            stall_days=STALL_DAYS,
+            over=dare_over(
+                dare.deadline if dare else None,
+                cohort.closed_at is not None,
+                ctx.now.astimezone(stored_zone(cohort.tz)).date(),
+            ),
+        )
         if not brief
         else (Section(), ())
     )
@@ -243,4 +250,3 @@ def export(ctx: Context, cmd: c.Export) -> Reply:
 def _csv_safe(value: str) -> str:
     """Spreadsheets run cells that start with = + - @ as formulas; a leading quote keeps them text."""
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-

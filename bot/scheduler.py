@@ -41,16 +41,32 @@ DIGEST_RULES = frozenset({"digest", "instructor-digest"})
 class NudgeScheduler:
     """Plans and delivers the nudges of every workspace on one platform."""
 
-    def __init__(self, db: Database, clock: Clock, messenger: Messenger, *, platform: str, sweep_seconds: int = 60,
-                 worker_id: str | None = None, policy: Policy | None = None,
-                 sweep_processes: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        messenger: Messenger,
+        *,
+        platform: str,
+        sweep_seconds: int = 60,
+        worker_id: str | None = None,
+        policy: Policy | None = None,
+        sweep_processes: int | None = None,
+    ) -> None:
         self.db, self.clock, self.messenger, self.platform = db, clock, messenger, platform
         self.sweep_processes = sweep_processes  # None: planner's default (bot.nudges.share)
         self.sweep_seconds = sweep_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = policy or DEFAULT_POLICY
-        self.delivery = Delivery(db, clock, messenger, platform=platform, worker_id=self.worker_id,
-                                 policy=self.policy, realtime=not isinstance(clock, ManualClock))
+        self.delivery = Delivery(
+            db,
+            clock,
+            messenger,
+            platform=platform,
+            worker_id=self.worker_id,
+            policy=self.policy,
+            realtime=not isinstance(clock, ManualClock),
+        )
         self._lock = threading.RLock()  # one sweep/delivery at a time in this process
         self._scheduler = None
         self.observer: Observer = NoObserver()  # sweep durations, for metrics
@@ -70,16 +86,26 @@ class NudgeScheduler:
 
     def sweep_digests(self) -> int:
         with self._lock, self.db.session() as s:
-            return plan(s, self.clock.now(), self.policy, platform=self.platform, rules=DIGEST_RULES,
-                        processes=self.sweep_processes)
+            return plan(
+                s,
+                self.clock.now(),
+                self.policy,
+                platform=self.platform,
+                rules=DIGEST_RULES,
+                processes=self.sweep_processes,
+            )
 
     def purge(self) -> Purged:
         """Delete what is past its cohort's retention, and workspaces uninstalled 30 days ago."""
         with self._lock, self.db.session() as s:
             done = purge_due(s, self.clock.now(), platform=self.platform)
         if done.cohorts or done.workspaces:
-            log.info("retention: %d cohort(s) reduced to anonymous totals (%d people erased), %d workspace(s) "
-                     "deleted", done.cohorts, done.people, done.workspaces)
+            log.info(
+                "retention: %d cohort(s) reduced to anonymous totals (%d people erased), %d workspace(s) deleted",
+                done.cohorts,
+                done.people,
+                done.workspaces,
+            )
         return done
 
     def deliver_due(self, limit: int = 100) -> int:
@@ -190,15 +216,32 @@ class NudgeScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(self.sweep_seconds, 30)},
         )
         if sweep:
-            sched.add_job(self._job_tick, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id=SWEEP_JOB,
-                          name="sweep and deliver", replace_existing=True, next_run_time=datetime.now(UTC))
+            sched.add_job(
+                self._job_tick,
+                IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC),
+                id=SWEEP_JOB,
+                name="sweep and deliver",
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),
+            )
             # Digests fall due on the hour in each person's zone; the sweep plans them too, this job
             # makes sure they go out on time even with a long sweep interval.
-            sched.add_job(self._job_digests, CronTrigger(minute=0, second=5, timezone=UTC), id=DIGEST_JOB,
-                          name="weekly digests", replace_existing=True)
+            sched.add_job(
+                self._job_digests,
+                CronTrigger(minute=0, second=5, timezone=UTC),
+                id=DIGEST_JOB,
+                name="weekly digests",
+                replace_existing=True,
+            )
             # Retention and the uninstall purge: with the sweep, so one process runs them.
-            sched.add_job(self._job_purge, IntervalTrigger(hours=1, timezone=UTC), id=PURGE_JOB,
-                          name="retention purge", replace_existing=True, next_run_time=datetime.now(UTC))
+            sched.add_job(
+                self._job_purge,
+                IntervalTrigger(hours=1, timezone=UTC),
+                id=PURGE_JOB,
+                name="retention purge",
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),
+            )
         sched.start()
         self._scheduler = sched
 

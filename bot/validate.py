@@ -27,8 +27,9 @@ def _refused(ch: str) -> bool:
     return ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs")
 
 
-def clean_text(value: str, *, what: str, max_len: int, multiline: bool = False,
-               field: str | None = None, required: bool = True) -> str:
+def clean_text(
+    value: str, *, what: str, max_len: int, multiline: bool = False, field: str | None = None, required: bool = True
+) -> str:
     """Trim, reject control characters and over-long text; return the cleaned value."""
     if value.isascii() and value.isprintable():
         # Most text: printable ASCII has nothing the checks below refuse or NFC changes (no control
@@ -54,8 +55,11 @@ def _checked(value: str, *, what: str, multiline: bool, field: str | None) -> st
     if multiline:
         probe = probe.replace("\u2028", "").replace("\u2029", "")
     if any(ch in _BIDI_CONTROLS for ch in probe):
-        raise UsageError(f"{what} contains a text-direction override, which can make text read differently "
-                         "from what it says; type it without one.", field=field)
+        raise UsageError(
+            f"{what} contains a text-direction override, which can make text read differently "
+            "from what it says; type it without one.",
+            field=field,
+        )
     if any(_refused(ch) for ch in probe):
         raise UsageError(f"{what} contains control characters; type it as plain text.", field=field)
     return value.replace("\t", " ")

@@ -38,8 +38,10 @@ def zone(name: str, *, field: str | None = None) -> ZoneInfo:
     if cleaned.upper() == "UTC":
         return ZoneInfo("UTC")
     if "/" not in cleaned or cleaned not in _known():
-        raise UsageError(f"'{cleaned[:40]}' isn't a time zone I know: use Area/City, e.g. Europe/Berlin or "
-                         "America/Chicago.", field=field)
+        raise UsageError(
+            f"'{cleaned[:40]}' isn't a time zone I know: use Area/City, e.g. Europe/Berlin or America/Chicago.",
+            field=field,
+        )
     return ZoneInfo(cleaned)
 
 
@@ -90,10 +92,12 @@ def first_cohort_zones(session: Session, person_ids: Sequence[int]) -> dict[int,
     if not person_ids:
         return {}
     out: dict[int, str] = {}
-    query = (select(Membership.person_id, Cohort.tz)  # type: ignore[call-overload]
-             .join(Cohort, Cohort.id == Membership.cohort_id)
-             .where(Membership.person_id.in_(list(person_ids)))  # type: ignore[attr-defined]
-             .order_by(Membership.joined_at, Membership.id))
+    query = (
+        select(Membership.person_id, Cohort.tz)  # type: ignore[call-overload]
+        .join(Cohort, Cohort.id == Membership.cohort_id)
+        .where(Membership.person_id.in_(list(person_ids)))  # type: ignore[attr-defined]
+        .order_by(Membership.joined_at, Membership.id)
+    )
     rows = session.execute(query).all()
     for pid, tz in rows:
         out.setdefault(pid, tz)

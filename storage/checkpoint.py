@@ -67,8 +67,9 @@ class Checkpointer:
             try:
                 if self._conn is None:
                     # mode=rw: opening must not create an empty database where the file was deleted.
-                    self._conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=rw", uri=True,
-                                                 isolation_level=None, check_same_thread=False)
+                    self._conn = sqlite3.connect(
+                        f"file:{quote(str(self.path))}?mode=rw", uri=True, isolation_level=None, check_same_thread=False
+                    )
                 row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error as err:
                 self._close()

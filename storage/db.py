@@ -70,8 +70,14 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.info[_PENDING] = True
 
 
-def _sqlite_before_execute(conn: Connection, cursor: DBAPICursor, statement: str, parameters: object,
-                           context: ExecutionContext | None, executemany: bool) -> tuple[str, object]:
+def _sqlite_before_execute(
+    conn: Connection,
+    cursor: DBAPICursor,
+    statement: str,
+    parameters: object,
+    context: ExecutionContext | None,
+    executemany: bool,
+) -> tuple[str, object]:
     # Listened with retval=True (it returns the statement and parameters as given): SQLAlchemy then calls
     # it as it is, not through a wrapper, before every statement.
     if conn.info.get(_PENDING) and not statement.lstrip()[:6].upper().startswith(_READS):
@@ -168,8 +174,7 @@ class _Kept:
             self._all.add(conn)
         self._local.conn = conn
         # Back to the pool when this thread ends (its Thread object is collected).
-        self._local.release = weakref.finalize(threading.current_thread(), _Kept._release, self._lock, self._all,
-                                               conn)
+        self._local.release = weakref.finalize(threading.current_thread(), _Kept._release, self._lock, self._all, conn)
         return True
 
     def drop(self, conn: Connection) -> None:

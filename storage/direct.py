@@ -94,10 +94,15 @@ class Prepared:
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled: Any = cast(ClauseElement, statement).compile(dialect=dialect)
-        if (getattr(compiled, "insert_prefetch", ()) or getattr(compiled, "update_prefetch", ())
-                or getattr(compiled, "postfetch", None) or getattr(compiled, "implicit_returning", None)
-                or compiled.literal_execute_params or compiled.post_compile_params
-                or getattr(compiled, "has_out_parameters", False)):
+        if (
+            getattr(compiled, "insert_prefetch", ())
+            or getattr(compiled, "update_prefetch", ())
+            or getattr(compiled, "postfetch", None)
+            or getattr(compiled, "implicit_returning", None)
+            or compiled.literal_execute_params
+            or compiled.post_compile_params
+            or getattr(compiled, "has_out_parameters", False)
+        ):
             raise Unsupported(f"not runnable on the driver's cursor: {compiled.string[:80]!r}")
         self.sql: str = compiled.string
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
@@ -187,8 +192,9 @@ def run(conn: Connection, statement: Executable, values: Mapping[str, Any]) -> l
         lost = conn.dialect.is_disconnect(err, fairy, cursor)
         if lost:
             conn.invalidate(err)
-        raise DBAPIError.instance(sql, args, err, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost,
-                                  dialect=conn.dialect) from err
+        raise DBAPIError.instance(
+            sql, args, err, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
+        ) from err
     finally:
         cursor.close()
     return prep.rows(fetched) if fetched else []
@@ -200,8 +206,11 @@ def _layout(entity: Hashable) -> tuple[Any, tuple[str, ...], tuple[int, ...]]:
     and where its primary key's columns are in that order."""
     mapper = sa_inspect(entity)
     columns = list(mapper.local_table.columns)
-    return (mapper, tuple(mapper.get_property_by_column(c).key for c in columns),
-            tuple(columns.index(c) for c in mapper.primary_key))
+    return (
+        mapper,
+        tuple(mapper.get_property_by_column(c).key for c in columns),
+        tuple(columns.index(c) for c in mapper.primary_key),
+    )
 
 
 def keys_of(entity: type[Any]) -> tuple[str, ...]:

@@ -29,13 +29,25 @@ def held_workspaces(db: Database) -> list[dict[str, str]]:
     """Workspaces whose token the platform rejected (their DMs are held), for health details."""
     try:
         with db.engine.connect() as conn:
-            rows = conn.execute(select(col(Workspace.platform), col(Workspace.external_id), col(Workspace.token_error),
-                                       col(Workspace.token_rejected_at))
-                                .where(col(Workspace.token_rejected_at).is_not(None))).all()
+            rows = conn.execute(
+                select(
+                    col(Workspace.platform),
+                    col(Workspace.external_id),
+                    col(Workspace.token_error),
+                    col(Workspace.token_rejected_at),
+                ).where(col(Workspace.token_rejected_at).is_not(None))
+            ).all()
     except Exception:
         return []
-    return [{"platform": r.platform, "workspace": r.external_id, "error": r.token_error or "",
-             "since": r.token_rejected_at.isoformat() if r.token_rejected_at else ""} for r in rows]
+    return [
+        {
+            "platform": r.platform,
+            "workspace": r.external_id,
+            "error": r.token_error or "",
+            "since": r.token_rejected_at.isoformat() if r.token_rejected_at else "",
+        }
+        for r in rows
+    ]
 
 
 def release_held(db: Database, platform: str, external_id: str) -> bool:
@@ -43,8 +55,13 @@ def release_held(db: Database, platform: str, external_id: str) -> bool:
     from sqlalchemy import update
 
     with db.session() as s:
-        res = s.exec(update(Workspace).where(col(Workspace.platform) == platform,
-                                                col(Workspace.external_id) == external_id,
-                                                col(Workspace.token_rejected_at).is_not(None))
-                        .values(token_rejected_at=None, token_error=None))
+        res = s.exec(
+            update(Workspace)
+            .where(
+                col(Workspace.platform) == platform,
+                col(Workspace.external_id) == external_id,
+                col(Workspace.token_rejected_at).is_not(None),
+            )
+            .values(token_rejected_at=None, token_error=None)
+        )
         return bool(res.rowcount)

@@ -89,8 +89,10 @@ class Cohort(SQLModel, table=True):
 
 class Membership(SQLModel, table=True):
     # The index serves "the participants of a cohort, in join order" without touching the table.
-    __table_args__ = (UniqueConstraint("cohort_id", "person_id"),
-                      Index("ix_membership_cohort_part", "cohort_id", "is_participant", "person_id", "joined_at"))
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "person_id"),
+        Index("ix_membership_cohort_part", "cohort_id", "is_participant", "person_id", "joined_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     cohort_id: int = Field(foreign_key="cohort.id")
     person_id: int = Field(foreign_key="person.id", index=True)
@@ -137,8 +139,10 @@ class Acceptance(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("person_id", "name_key"),
-                      Index("ix_contact_person_cover", "person_id", "can_decide", "created_at"))
+    __table_args__ = (
+        UniqueConstraint("person_id", "name_key"),
+        Index("ix_contact_person_cover", "person_id", "can_decide", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
     person_id: int = Field(foreign_key="person.id")
@@ -154,9 +158,10 @@ class Contact(SQLModel, table=True):
 class Outreach(SQLModel, table=True):
     # The index covers the per-person counts (board, report, progress) without reading rows, and serves every
     # lookup by person (a narrower index on its first columns would only cost each write another insert).
-    __table_args__ = (UniqueConstraint("contact_id", "attempt_no"),
-                      Index("ix_outreach_person_cover", "person_id", "sent_on", "contact_id", "attempt_no", "status",
-                            "created_at"))
+    __table_args__ = (
+        UniqueConstraint("contact_id", "attempt_no"),
+        Index("ix_outreach_person_cover", "person_id", "sent_on", "contact_id", "attempt_no", "status", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id")
     person_id: int = Field(foreign_key="person.id")

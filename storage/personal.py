@@ -49,12 +49,12 @@ NOT_PERSONAL: dict[str, str] = {
     "quietweek": "a class's calendar (exam weeks)",
     "anonymous_totals": "counts per cohort with no person and no time: what erased people contributed",
     "processedevent": "idempotency keys of platform deliveries; keys naming a person's platform id are "
-                      "deleted with them (see delete_keys_naming)",
+    "deleted with them (see delete_keys_naming)",
     "lease": "which worker runs the scheduler",
     "appsecret": "the random key that signs dashboard links; names nobody",
     "ratelimit": "a send budget per workspace (a token count and a time); deleted with the workspace",
     "slack_installation": "the app's encrypted tokens for a workspace; the installing user's id and token "
-                          "are cleared when that person is erased",
+    "are cleared when that person is erased",
     "slack_oauth_state": "a random one-time value that lives ten minutes",
 }
 
@@ -84,8 +84,14 @@ def edges(column: Column[Any]) -> Iterator[tuple[str, str]]:
 def sorted_tables() -> list[Table]:
     """Every table, parents before children, counting declared references as foreign keys (so a
     delete in reverse order removes an outbox row before the workspace its condition reads)."""
-    extra = [(tables()[parent], table) for table in tables().values() for column in table.columns
-             if REFERS_TO in column.info for parent, _ in edges(column) if parent != table.name]
+    extra = [
+        (tables()[parent], table)
+        for table in tables().values()
+        for column in table.columns
+        if REFERS_TO in column.info
+        for parent, _ in edges(column)
+        if parent != table.name
+    ]
     return sort_tables([t for _, t in sorted(tables().items())], extra_dependencies=extra)
 
 
@@ -132,8 +138,9 @@ def unclassified() -> list[str]:
     return problems
 
 
-def _belongs(table_name: str, person_ids: list[int],
-             paths: dict[str, list[tuple[str, str, str]]]) -> ColumnElement[bool]:
+def _belongs(
+    table_name: str, person_ids: list[int], paths: dict[str, list[tuple[str, str, str]]]
+) -> ColumnElement[bool]:
     """A condition on `table_name` true for rows belonging to any of `person_ids`."""
     table = tables()[table_name]
     if table_name == PERSON:
@@ -189,8 +196,9 @@ def references_to(session: Session, person_id: int) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for (tname, column), _why in REFERENCES.items():
         table = tables()[tname]
-        ids = list(session.execute(select(table.c.id).where(table.c[column] == person_id)
-                                   .order_by(table.c.id)).scalars())
+        ids = list(
+            session.execute(select(table.c.id).where(table.c[column] == person_id).order_by(table.c.id)).scalars()
+        )
         if ids:
             out[f"{tname}.{column}"] = ids
     return out
@@ -205,12 +213,19 @@ def tombstone(session: Session, workspace_id: int, now: datetime) -> int:
     """The workspace's "(deleted)" person, created on first need."""
     from storage.models import Person, pk
 
-    found = session.execute(select(col(Person.id)).where(col(Person.workspace_id) == workspace_id,
-                                                         col(Person.external_id) == TOMBSTONE_ID)).scalar()
+    found = session.execute(
+        select(col(Person.id)).where(col(Person.workspace_id) == workspace_id, col(Person.external_id) == TOMBSTONE_ID)
+    ).scalar()
     if found is not None:
         return int(found)
-    person = Person(workspace_id=workspace_id, external_id=TOMBSTONE_ID, display_name="(deleted)",
-                    alias="(deleted)", nudges_enabled=False, created_at=now)
+    person = Person(
+        workspace_id=workspace_id,
+        external_id=TOMBSTONE_ID,
+        display_name="(deleted)",
+        alias="(deleted)",
+        nudges_enabled=False,
+        created_at=now,
+    )
     session.add(person)
     session.flush()
     return pk(person)
@@ -222,7 +237,7 @@ def delete_people(session: Session, person_ids: list[int], *, tombstone_id: int 
     if not person_ids:
         return Deleted(0)
     paths = owner_paths()
-    for (tname, col_name) in REFERENCES:
+    for tname, col_name in REFERENCES:
         table = tables()[tname]
         if (tname, col_name) in TOMBSTONE_COLUMNS:
             if tombstone_id is None:
@@ -266,9 +281,17 @@ def delete_keys_naming(session: Session, platform_ids: list[str], *, model: Any 
         if not pid:
             continue
         key = col(model.key)
-        n += _rows(session.execute(delete(model).where(or_(
-            key.like(f"%:{_like(pid)}:%", escape="\\"), key.like(f"%:{_like(pid)}", escape="\\"),
-            key.like(f"{_like(pid)}:%", escape="\\")))))
+        n += _rows(
+            session.execute(
+                delete(model).where(
+                    or_(
+                        key.like(f"%:{_like(pid)}:%", escape="\\"),
+                        key.like(f"%:{_like(pid)}", escape="\\"),
+                        key.like(f"{_like(pid)}:%", escape="\\"),
+                    )
+                )
+            )
+        )
     return n
 
 
@@ -280,9 +303,13 @@ def clear_installer(session: Session, team_id: str, user_id: str) -> int:
     """Forget which person installed the Slack app (their user token goes with it; the bot's stays)."""
     from storage.slack_store import SlackInstallation
 
-    return _rows(session.execute(update(SlackInstallation).where(
-        col(SlackInstallation.team_id) == team_id, col(SlackInstallation.user_id) == user_id)
-        .values(user_id="", user_token_enc="", user_scopes="")))
+    return _rows(
+        session.execute(
+            update(SlackInstallation)
+            .where(col(SlackInstallation.team_id) == team_id, col(SlackInstallation.user_id) == user_id)
+            .values(user_id="", user_token_enc="", user_scopes="")
+        )
+    )
 
 
 def delete_workspace(session: Session, workspace_id: int, team_id: str) -> Deleted:

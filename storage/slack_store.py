@@ -84,8 +84,11 @@ def rotate_tokens(db: Database, keys: list[str]) -> tuple[int, int]:
     with db.session() as s:
         for row in s.exec(select(SlackInstallation)).all():
             try:
-                fresh = {col: cipher.rotate(getattr(row, col).encode()).decode()
-                         for col in _ENCRYPTED_COLUMNS if getattr(row, col)}
+                fresh = {
+                    col: cipher.rotate(getattr(row, col).encode()).decode()
+                    for col in _ENCRYPTED_COLUMNS
+                    if getattr(row, col)
+                }
             except InvalidToken:
                 unreadable += 1
                 continue
@@ -156,8 +159,16 @@ class SlackInstallations:
             if row is None:
                 row = SlackInstallation(client_id=self.client_id, enterprise_id=eid, team_id=tid, installed_at=now)
             for name in (
-                "app_id", "enterprise_name", "team_name", "is_enterprise_install", "bot_id", "bot_user_id",
-                "bot_scopes", "bot_token_expires_at", "user_id", "user_scopes",
+                "app_id",
+                "enterprise_name",
+                "team_name",
+                "is_enterprise_install",
+                "bot_id",
+                "bot_user_id",
+                "bot_scopes",
+                "bot_token_expires_at",
+                "user_id",
+                "user_scopes",
             ):
                 setattr(row, name, getattr(rec, name))
             row.bot_token_enc = self._enc(rec.bot_token)
@@ -166,11 +177,15 @@ class SlackInstallations:
             row.installed_at = now
             s.add(row)
             if tid:  # a new token: DMs held for a rejected one go out again (see bot.nudges.delivery)
-                s.execute(update(Workspace).where(col(Workspace.platform) == "slack", col(Workspace.external_id) == tid)
-                          .values(token_rejected_at=None, token_error=None))
+                s.execute(
+                    update(Workspace)
+                    .where(col(Workspace.platform) == "slack", col(Workspace.external_id) == tid)
+                    .values(token_rejected_at=None, token_error=None)
+                )
 
-    def find(self, enterprise_id: str | None, team_id: str | None, *,
-             is_enterprise_install: bool = False) -> InstallationRecord | None:
+    def find(
+        self, enterprise_id: str | None, team_id: str | None, *, is_enterprise_install: bool = False
+    ) -> InstallationRecord | None:
         eid = enterprise_id or ""
         tid = "" if is_enterprise_install else (team_id or "")
         with self.db.session() as s:
@@ -184,11 +199,20 @@ class SlackInstallations:
             if row is None:
                 return None
             rec = InstallationRecord(
-                team_id=row.team_id, enterprise_id=row.enterprise_id, client_id=row.client_id, app_id=row.app_id,
-                enterprise_name=row.enterprise_name, team_name=row.team_name,
-                is_enterprise_install=row.is_enterprise_install, bot_id=row.bot_id, bot_user_id=row.bot_user_id,
-                bot_scopes=row.bot_scopes, bot_token_expires_at=row.bot_token_expires_at, user_id=row.user_id,
-                user_scopes=row.user_scopes, installed_at=row.installed_at,
+                team_id=row.team_id,
+                enterprise_id=row.enterprise_id,
+                client_id=row.client_id,
+                app_id=row.app_id,
+                enterprise_name=row.enterprise_name,
+                team_name=row.team_name,
+                is_enterprise_install=row.is_enterprise_install,
+                bot_id=row.bot_id,
+                bot_user_id=row.bot_user_id,
+                bot_scopes=row.bot_scopes,
+                bot_token_expires_at=row.bot_token_expires_at,
+                user_id=row.user_id,
+                user_scopes=row.user_scopes,
+                installed_at=row.installed_at,
             )
             rec.bot_token = self._dec(row.bot_token_enc)
             rec.bot_refresh_token = self._dec(row.bot_refresh_token_enc)

@@ -4,8 +4,11 @@ pytest_plugins = ["tests.pg_fixtures"]
 
 
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]
-    parser.addoption("--update-golden", action="store_true",
-                     help="rewrite the README demo and the example transcripts from real console runs")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the README demo and the example transcripts from real console runs",
+    )
 
 
 @pytest.fixture

@@ -65,9 +65,7 @@ def find_bindir() -> Path:
     override = os.environ.get("DAREBOT_PG_BINDIR")
     if override:
         if not _has_binaries(override):
-            raise PostgresUnavailable(
-                f"DAREBOT_PG_BINDIR={override!r} does not contain {', '.join(_NEEDED)}"
-            )
+            raise PostgresUnavailable(f"DAREBOT_PG_BINDIR={override!r} does not contain {', '.join(_NEEDED)}")
         return Path(override)
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -104,9 +102,7 @@ def _run(cmd: list[str], *, cwd: Path, timeout: float = 120) -> subprocess.Compl
         cmd = ["runuser", "-u", _RUN_AS, "--", *cmd]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(LC_ALL="C", LANG="C")
-    return subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -205,8 +201,10 @@ def start_postgres() -> PgServer:
         res = _run(
             [
                 str(bindir / "initdb"),
-                "-D", str(datadir),
-                "-U", SUPERUSER,
+                "-D",
+                str(datadir),
+                "-U",
+                SUPERUSER,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--no-locale",

@@ -29,12 +29,12 @@ START = datetime(2026, 10, 12, 13, 0, tzinfo=UTC)  # Monday; Europe changes cloc
 DEADLINE = date(2026, 11, 20)  # moved to Nov 23 in week 3; the term runs on two weeks past it
 WEEKS = 8
 TZ = {
-    "eager": "America/New_York",    # does everything, meets the goal in week 4
-    "never": "Europe/Berlin",       # joins, never accepts
-    "stall": "Asia/Tokyo",          # accepts, one message, then silence
+    "eager": "America/New_York",  # does everything, meets the goal in week 4
+    "never": "Europe/Berlin",  # joins, never accepts
+    "stall": "Asia/Tokyo",  # accepts, one message, then silence
     "steady": "America/Los_Angeles",  # slow but persistent: follows up, changes channel, moves on
-    "forget": "Europe/London",      # books a meeting and never logs it
-    "snooze": "Australia/Sydney",   # snoozes for a week, later turns nudges off and on again
+    "forget": "Europe/London",  # books a meeting and never logs it
+    "snooze": "Australia/Sydney",  # snoozes for a week, later turns nudges off and on again
     "declined": "America/Sao_Paulo",  # first contact says no
     "teach": "America/Chicago",
 }
@@ -119,14 +119,30 @@ class TruthMessenger:
             person = s.execute(select(Person).where(Person.external_id == user_id)).scalars().one()
             dare = s.execute(select(Dare)).scalars().first()
             start = dare.starts_at.astimezone(ZoneInfo(TZ[user_id])).date() if dare else date.min
-            held = s.execute(select(Interview.held_on, Contact.name).join(Contact, Contact.id == Interview.contact_id)
-                             .where(Interview.person_id == person.id)).all()
-            declined = s.execute(select(Contact.name).join(Outreach, Outreach.contact_id == Contact.id)
-                                 .where(Outreach.person_id == person.id, Outreach.status == "declined")).scalars()
-            self.seen.append(Seen(
-                user_id, now, now.astimezone(ZoneInfo(TZ[user_id])).date(), reply.title or "", reply.plain_text(),
-                dare.goal if dare else 0, sum(1 for d, _ in held if d >= start), dare.deadline if dare else None,
-                frozenset(n for _, n in held), frozenset(declined)))
+            held = s.execute(
+                select(Interview.held_on, Contact.name)
+                .join(Contact, Contact.id == Interview.contact_id)
+                .where(Interview.person_id == person.id)
+            ).all()
+            declined = s.execute(
+                select(Contact.name)
+                .join(Outreach, Outreach.contact_id == Contact.id)
+                .where(Outreach.person_id == person.id, Outreach.status == "declined")
+            ).scalars()
+            self.seen.append(
+                Seen(
+                    user_id,
+                    now,
+                    now.astimezone(ZoneInfo(TZ[user_id])).date(),
+                    reply.title or "",
+                    reply.plain_text(),
+                    dare.goal if dare else 0,
+                    sum(1 for d, _ in held if d >= start),
+                    dare.deadline if dare else None,
+                    frozenset(n for _, n in held),
+                    frozenset(declined),
+                )
+            )
         return Sent(f"m{len(self.seen)}")
 
 
@@ -145,8 +161,9 @@ def run_term(url: str) -> tuple[Room, TruthMessenger, list[tuple[str, str, str]]
     refused: list[tuple[str, str, str]] = []
 
     def say(user: str, text: str) -> None:
-        reply = room.engine.handle_text(room.ws, Actor(user, user.capitalize(), TZ[user] if user != "teach" else None),
-                                        "/dare " + text)
+        reply = room.engine.handle_text(
+            room.ws, Actor(user, user.capitalize(), TZ[user] if user != "teach" else None), "/dare " + text
+        )
         if reply.is_error:
             refused.append((user, text, reply.plain_text()))
 

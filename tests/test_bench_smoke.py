@@ -27,8 +27,10 @@ def test_report_keeps_the_hand_written_part(tmp_path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nBefore and after, by hand.\n", encoding="utf-8")
     run = Run()
-    run.add(Figure("s", "progress p99", 12.0, "ms", limit=15.0), Figure("s", "rate", 40.0, "DM/s", limit=45.0,
-                                                                        higher_is_better=True))
+    run.add(
+        Figure("s", "progress p99", 12.0, "ms", limit=15.0),
+        Figure("s", "rate", 40.0, "DM/s", limit=45.0, higher_is_better=True),
+    )
     when = dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.UTC)
     write_doc(run, when, "--quick", doc)
     write_doc(run, when, "--quick", doc)  # rewritten in place, not appended
@@ -40,9 +42,11 @@ def test_report_keeps_the_hand_written_part(tmp_path) -> None:
 
 
 def test_fold_ranks_darebot_frames_and_leaves() -> None:
-    raw = ("run (/x/site-packages/aiohttp/web.py:10);handle_text (/srv/darebot/bot/engine.py:80);"
-           "do_execute (/x/site-packages/sqlalchemy/engine/default.py:9) 30\n"
-           "run (/x/site-packages/aiohttp/web.py:10);select (/usr/lib/python3.11/selectors.py:468) 10\n")
+    raw = (
+        "run (/x/site-packages/aiohttp/web.py:10);handle_text (/srv/darebot/bot/engine.py:80);"
+        "do_execute (/x/site-packages/sqlalchemy/engine/default.py:9) 30\n"
+        "run (/x/site-packages/aiohttp/web.py:10);select (/usr/lib/python3.11/selectors.py:468) 10\n"
+    )
     out = fold(raw)
     assert "40 samples" in out
     assert "| `handle_text (bot/engine.py)` | 75% |" in out

@@ -78,10 +78,17 @@ def test_every_rule_function_and_message_builder_is_declared() -> None:
     whens = {x.when for x in catalog.RULES if x.when is not None}
     builders = {x.message for x in catalog.RULES}
     for name, fn in inspect.getmembers(rules, inspect.isfunction):
-        if fn.__module__ == rules.__name__ and not name.startswith("_") and "Iterator[Due]" in str(
-                inspect.signature(fn).return_annotation):
+        if (
+            fn.__module__ == rules.__name__
+            and not name.startswith("_")
+            and "Iterator[Due]" in str(inspect.signature(fn).return_annotation)
+        ):
             assert fn in whens, name
     for name, fn in inspect.getmembers(messages, inspect.isfunction):
-        if fn.__module__ == messages.__name__ and not name.startswith("_") and inspect.signature(
-                fn).return_annotation == "Reply" and list(inspect.signature(fn).parameters)[:2] == ["s", "subject"]:
+        if (
+            fn.__module__ == messages.__name__
+            and not name.startswith("_")
+            and inspect.signature(fn).return_annotation == "Reply"
+            and list(inspect.signature(fn).parameters)[:2] == ["s", "subject"]
+        ):
             assert fn in builders, name

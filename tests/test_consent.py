@@ -149,8 +149,9 @@ def test_visible_stories_is_the_one_rule(tmp_path: Any) -> None:
         assert by_bob == {ANONYMOUS: None, SHARED: ANN["name"]}
         assert set(by_ann) == set(by_ida)
         assert visible_stories(s, cohort, None) == []
-        outsider = Person(workspace_id=cohort.workspace_id, external_id="U0OUT", display_name="Out", alias="x",
-                          created_at=START)
+        outsider = Person(
+            workspace_id=cohort.workspace_id, external_id="U0OUT", display_name="Out", alias="x", created_at=START
+        )
         s.add(outsider)
         s.flush()
         assert visible_stories(s, cohort, outsider) == []

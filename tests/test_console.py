@@ -17,9 +17,16 @@ def run_console(tmp_path: Path, script: str, *extra: str) -> subprocess.Complete
     env = {**os.environ, "DAREBOT_DATABASE_URL": f"sqlite:///{tmp_path}/console.sqlite3", "DAREBOT_TZ": "UTC"}
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "SLACK_CLIENT_ID"):
         env.pop(key, None)
-    return subprocess.run([sys.executable, "-m", "adapters.cli", "run", "--platform", "console", *extra],
-                          input=script, text=True,
-                          capture_output=True, cwd=tmp_path, env=env, timeout=240, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "run", "--platform", "console", *extra],
+        input=script,
+        text=True,
+        capture_output=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -44,16 +51,21 @@ def test_the_demo_script_runs_to_the_board_and_the_report(tmp_path: Path) -> Non
 
 
 def test_speakers_waits_and_errors(tmp_path: Path) -> None:
-    script = "\n".join([
-        "@prof /dare cohort create Lab",
-        "@ann /dare cohort join Lab",
-        "/dare progress",  # still ann
-        "/dare frobnicate",
-        "/wait 2x",
-        "hello",
-        "@prof /dare start Lab",
-        "/wait 30m",
-    ]) + "\n"
+    script = (
+        "\n".join(
+            [
+                "@prof /dare cohort create Lab",
+                "@ann /dare cohort join Lab",
+                "/dare progress",  # still ann
+                "/dare frobnicate",
+                "/wait 2x",
+                "hello",
+                "@prof /dare start Lab",
+                "/wait 30m",
+            ]
+        )
+        + "\n"
+    )
     done = run_console(tmp_path, script, "--start", "2026-09-07T13:00:00+00:00")
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -75,38 +87,43 @@ def test_run_picks_the_console_without_tokens_and_survives_a_restart(tmp_path: P
 
 
 def test_a_second_run_resumes_the_clock_where_the_first_left_it(tmp_path: Path) -> None:
-    first = run_console(tmp_path, "@prof /dare cohort create Lab\n@ann /dare cohort join Lab\n"
-                                  "@ann /dare contact Ada\n/dare outreach Ada\n/wait 10d\n/dare progress\n")
+    first = run_console(
+        tmp_path,
+        "@prof /dare cohort create Lab\n@ann /dare cohort join Lab\n"
+        "@ann /dare contact Ada\n/dare outreach Ada\n/wait 10d\n/dare progress\n",
+    )
     assert first.returncode == 0, first.stderr
     again = run_console(tmp_path, "@ann /dare outreach Ada\n")
     assert "Follow-up recorded" in again.stdout, again.stdout
 
 
 def test_the_instructors_view_on_the_console(tmp_path: Path) -> None:
-    script = "\n".join([
-        "@prof /dare cohort create Lab --goal 1",
-        "@ann /dare cohort join Lab",
-        "@bob /dare cohort join Lab",
-        "@prof /dare start Lab",
-        "@ann /dare accept",
-        '@ann /dare contact "Ada Lovelace" --decides',
-        '@ann /dare outreach "Ada Lovelace"',
-        "/wait 8d",
-        "@bob /dare report Lab",
-        "@bob /dare cohort close Lab",
-        "@bob /dare progress @ann",
-        "@prof /dare progress @ann Lab",
-        "@prof /dare report Lab",
-        "@prof /dare board Lab --period week",
-        "@prof /dare cohort create Next",
-        "@prof /dare report Next --compare Lab",
-        "@prof /dare cohort close Lab",
-        "@prof /dare cohort reopen Lab",
-        "@prof /dare cohort rename Lab Lab2",
-        "@prof /dare cohort remove Lab2 @bob",
-        "@ann /dare cohort leave Lab2",
-        "@prof /dare dashboard",
-    ])
+    script = "\n".join(
+        [
+            "@prof /dare cohort create Lab --goal 1",
+            "@ann /dare cohort join Lab",
+            "@bob /dare cohort join Lab",
+            "@prof /dare start Lab",
+            "@ann /dare accept",
+            '@ann /dare contact "Ada Lovelace" --decides',
+            '@ann /dare outreach "Ada Lovelace"',
+            "/wait 8d",
+            "@bob /dare report Lab",
+            "@bob /dare cohort close Lab",
+            "@bob /dare progress @ann",
+            "@prof /dare progress @ann Lab",
+            "@prof /dare report Lab",
+            "@prof /dare board Lab --period week",
+            "@prof /dare cohort create Next",
+            "@prof /dare report Next --compare Lab",
+            "@prof /dare cohort close Lab",
+            "@prof /dare cohort reopen Lab",
+            "@prof /dare cohort rename Lab Lab2",
+            "@prof /dare cohort remove Lab2 @bob",
+            "@ann /dare cohort leave Lab2",
+            "@prof /dare dashboard",
+        ]
+    )
     done = run_console(tmp_path, script, "--start", "2026-09-07T13:00:00+00:00")
     assert done.returncode == 0, done.stderr
     out = done.stdout

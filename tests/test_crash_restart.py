@@ -48,8 +48,14 @@ def child(url: str, out: str, worker: str, hang_at: str) -> None:
     from bot.scheduler import NudgeScheduler
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # before any thread starts: sigwait takes it
-    nudges = NudgeScheduler(Database(url), SystemClock(), FileMessenger(out, int(hang_at)), platform="console",
-                            sweep_seconds=1, worker_id=worker)
+    nudges = NudgeScheduler(
+        Database(url),
+        SystemClock(),
+        FileMessenger(out, int(hang_at)),
+        platform="console",
+        sweep_seconds=1,
+        worker_id=worker,
+    )
     nudges.start()
     print("READY", flush=True)
     signal.sigwait({signal.SIGTERM})
@@ -58,9 +64,13 @@ def child(url: str, out: str, worker: str, hang_at: str) -> None:
 
 def spawn(url: str, out: Path, hang_at: int = 0) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "tests.test_crash_restart", url, str(out), "worker-1",
-                             str(hang_at)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.test_crash_restart", url, str(out), "worker-1", str(hang_at)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def read_until(proc: subprocess.Popen[str], count: int, seen: list[str]) -> None:

@@ -18,8 +18,14 @@ from bot.dashboard import serve_links
 from tests.fakes.chat import Chat
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -84,7 +90,8 @@ def test_headers_escaping_and_refusals_over_http(served: tuple[Chat, str]) -> No
     assert status == 200
     assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
     assert "default-src 'none'" in headers["Content-Security-Policy"] and "script" not in body.lower().replace(
-        "<noscript", "")
+        "<noscript", ""
+    )
     assert "CS101 &lt;b&gt;evening&lt;/b&gt;" in body and "<b>evening</b>" not in body
     assert "Theirs" not in body and "Zed" not in body  # only this instructor's cohorts
     assert "Fall25" in body and "closed" in body
@@ -95,7 +102,7 @@ def test_headers_escaping_and_refusals_over_http(served: tuple[Chat, str]) -> No
     assert _get(f"{base}/dashboard/not-a-token")[0] == 403
     # Another instructor's link doesn't open Prof's cohorts' CSV.
     theirs = _link(chat, "eve").rsplit("/", 1)[1]
-    fall = _get(url)[2].split('/export/')[1].split('.csv')[0]
+    fall = _get(url)[2].split("/export/")[1].split(".csv")[0]
     status, _, body = _get(f"{base}/dashboard/{theirs}/export/{fall}.csv")
     assert status == 403 and "one of yours" in body
     # A participant gets no link at all.
@@ -178,10 +185,19 @@ def test_darebot_dashboard_serves_alone_over_the_configured_database(tmp_path: P
     url = f"sqlite:///{tmp_path / 'alone.sqlite3'}"
     chat = Chat.open(url, start=datetime.now(UTC))  # the standalone server reads the real clock
     chat.ok("prof", "/dare cohort create Solo")
-    env = {**os.environ, "DAREBOT_DATABASE_URL": url, "DAREBOT_SECRET_KEY": "alone-secret-0123456789abcdef",
-           "DAREBOT_PUBLIC_URL": "https://dash.example"}
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli", "dashboard", "--port", "0", "--host", "127.0.0.1"],
-                            env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "DAREBOT_DATABASE_URL": url,
+        "DAREBOT_SECRET_KEY": "alone-secret-0123456789abcdef",
+        "DAREBOT_PUBLIC_URL": "https://dash.example",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "dashboard", "--port", "0", "--host", "127.0.0.1"],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         port = None
@@ -195,8 +211,9 @@ def test_darebot_dashboard_serves_alone_over_the_configured_database(tmp_path: P
         # A link signed with the same secret by any darebot process over this database opens here.
         from bot.dashboard import DashboardConfig
 
-        chat.engine.dashboard = DashboardConfig(base_url="https://dash.example",
-                                                secret_key="alone-secret-0123456789abcdef")
+        chat.engine.dashboard = DashboardConfig(
+            base_url="https://dash.example", secret_key="alone-secret-0123456789abcdef"
+        )
         link = _link(chat).replace("https://dash.example", f"http://127.0.0.1:{port}")
         status, _, body = _get(link)
         assert status == 200 and "Solo" in body

@@ -22,7 +22,7 @@ ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 @settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=0, max_value=len(TOKEN) - 1), st.sampled_from(ALPHABET))
 def test_any_changed_character_is_refused(i: int, ch: str) -> None:
-    changed = TOKEN[:i] + ch + TOKEN[i + 1:]
+    changed = TOKEN[:i] + ch + TOKEN[i + 1 :]
     if changed == TOKEN:
         assert verify(KEY, changed, NOW) == (7, 42)
         return
@@ -31,8 +31,11 @@ def test_any_changed_character_is_refused(i: int, ch: str) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=1, max_value=10**6),
-       st.integers(min_value=0, max_value=10**6))
+@given(
+    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=0, max_value=10**6),
+)
 def test_links_open_until_they_expire(ws: int, person: int, seconds: int) -> None:
     expires = NOW + timedelta(seconds=seconds)
     token = sign(KEY, ws, person, expires)

@@ -46,8 +46,15 @@ def _fake(db: Database, clock: ManualClock, workspaces: int) -> FakeSlackAPI:
 def _workers(url: str, clock: ManualClock, fake: FakeSlackAPI, n: int) -> list[Delivery]:
     policy = replace(DEFAULT_POLICY, ws_rate=RATE, ws_burst=BURST)
     return [
-        Delivery(Database(url), clock, SlackMessenger(ClientPool(token, fake.url)), platform="slack",
-                 worker_id=f"w{i}", policy=policy, concurrency=4)
+        Delivery(
+            Database(url),
+            clock,
+            SlackMessenger(ClientPool(token, fake.url)),
+            platform="slack",
+            worker_id=f"w{i}",
+            policy=policy,
+            concurrency=4,
+        )
         for i in range(n)
     ]
 

@@ -26,8 +26,11 @@ def lock_pins(name: str) -> dict[str, str]:
     pins: dict[str, str] = {}
     for line in (ROOT / name).read_text().splitlines():
         m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(;\s*(.*?))?\s*\\?$", line)
-        if m and (not m.group(4) or "python_full_version < '3.12'" in m.group(4)
-                  or ("implementation" in m.group(4) and "PyPy" in m.group(4) and "!=" in m.group(4))):
+        if m and (
+            not m.group(4)
+            or "python_full_version < '3.12'" in m.group(4)
+            or ("implementation" in m.group(4) and "PyPy" in m.group(4) and "!=" in m.group(4))
+        ):
             pins[m.group(1).lower().replace("_", "-")] = m.group(2)
     return pins
 
@@ -36,8 +39,17 @@ def test_the_installed_environment_is_the_lock() -> None:
     """make venv installs requirements-dev.lock: every pin is what is installed, and the runtime lock is a subset."""
     dev, runtime = lock_pins("requirements-dev.lock"), lock_pins("requirements.lock")
     assert runtime and set(runtime) <= set(dev)
-    for name in ("sqlalchemy", "pydantic", "yarl", "sqlmodel", "jinja2", "prometheus-client", "cachetools", "pyyaml",
-                 "playwright"):
+    for name in (
+        "sqlalchemy",
+        "pydantic",
+        "yarl",
+        "sqlmodel",
+        "jinja2",
+        "prometheus-client",
+        "cachetools",
+        "pyyaml",
+        "playwright",
+    ):
         assert name in runtime, name
     for name in ("ruff", "mypy", "pyinstrument", "types-pyyaml", "pytest"):
         assert name in dev and name not in runtime, name
@@ -88,17 +100,29 @@ def test_the_init_script_makes_a_role_that_can_migrate_but_is_no_superuser(pg_se
     psql = shutil.which("psql") or next(Path("/usr/lib/postgresql").glob("*/bin/psql"), None)
     if psql is None:
         pytest.skip("psql not found")
-    env = {**os.environ, "POSTGRES_USER": str(admin.get("user", "postgres")), "POSTGRES_DB": name,
-           "DAREBOT_DB_PASSWORD": "s3cret-pw", "PGHOST": str(admin["host"]), "PGPORT": str(admin["port"]),
-           "PATH": f"{Path(psql).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "POSTGRES_USER": str(admin.get("user", "postgres")),
+        "POSTGRES_DB": name,
+        "DAREBOT_DB_PASSWORD": "s3cret-pw",
+        "PGHOST": str(admin["host"]),
+        "PGPORT": str(admin["port"]),
+        "PATH": f"{Path(psql).parent}:{os.environ['PATH']}",
+    }
     try:
-        done = subprocess.run(["bash", str(ROOT / "deploy/postgres-init/10-darebot-role.sh")], env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["bash", str(ROOT / "deploy/postgres-init/10-darebot-role.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         url = f"postgresql+psycopg://darebot:s3cret-pw@/{name}?host={admin['host']}&port={admin['port']}"
         connect_and_upgrade(url).dispose()
-        with psycopg.connect(host=admin["host"], port=admin["port"], user="darebot", password="s3cret-pw",
-                             dbname=name) as conn:
+        with psycopg.connect(
+            host=admin["host"], port=admin["port"], user="darebot", password="s3cret-pw", dbname=name
+        ) as conn:
             assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
             assert conn.execute("SELECT count(*) FROM nudge").fetchone() == (0,)
     finally:
@@ -132,8 +156,9 @@ def test_the_image_install_runs_read_only_as_a_non_root_user(shared_tmp: Path) -
         else:
             shutil.copy2(ROOT / item, src / item)
     run = {"capture_output": True, "text": True, "timeout": 180}
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(wheels), str(src)], **run)  # type: ignore[call-overload]
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(src)], **run
+    )  # type: ignore[call-overload]
     assert built.returncode == 0, built.stderr
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python3*/site-packages"))
@@ -142,26 +167,60 @@ def test_the_image_install_runs_read_only_as_a_non_root_user(shared_tmp: Path) -
     lock_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
     (site / "zz_lock_deps.pth").write_text(lock_site + "\n")
     wheel = next(wheels.glob("darebot-*.whl"))
-    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                           "--no-deps", "--no-index", "-q", str(wheel)], **run)  # type: ignore[call-overload]
+    inst = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        **run,
+    )  # type: ignore[call-overload]
     assert inst.returncode == 0, inst.stderr
     shutil.rmtree(src)
     subprocess.run(["chmod", "-R", "a-w", str(venv)], check=True)
     data.mkdir()
     data.chmod(0o777)
     demote = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(data), "PYTHONDONTWRITEBYTECODE": "1",
-           "MPLCONFIGDIR": str(data / ".mpl"), "DAREBOT_DATABASE_URL": f"sqlite:///{data}/darebot.sqlite3",
-           "DAREBOT_STATE_DIR": str(data)}
-    where = subprocess.run([*demote, str(venv / "bin" / "python"), "-c",
-                            "import adapters, storage.migrations; print(adapters.__file__)"],
-                           cwd=data, env=env, **run)  # type: ignore[call-overload]
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(data),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLCONFIGDIR": str(data / ".mpl"),
+        "DAREBOT_DATABASE_URL": f"sqlite:///{data}/darebot.sqlite3",
+        "DAREBOT_STATE_DIR": str(data),
+    }
+    where = subprocess.run(
+        [*demote, str(venv / "bin" / "python"), "-c", "import adapters, storage.migrations; print(adapters.__file__)"],
+        cwd=data,
+        env=env,
+        **run,
+    )  # type: ignore[call-overload]
     assert where.returncode == 0 and where.stdout.startswith(str(venv)), where.stdout + where.stderr
     ver = subprocess.run([*demote, str(venv / "bin" / "darebot"), "--version"], cwd=data, env=env, **run)  # type: ignore[call-overload]
     assert ver.returncode == 0 and ver.stdout.strip() == f"darebot {version('darebot')}", ver.stderr
     script = "@prof /dare cohort create Lab\n@ann /dare cohort join Lab\n@prof /dare start Lab\n@prof /dare board Lab\n"
-    console = subprocess.run([*demote, str(venv / "bin" / "darebot"), "run", "--platform", "console", "--start",
-                              "2026-09-07T13:00:00+00:00"], input=script, cwd=data, env=env, **run)  # type: ignore[call-overload]
+    console = subprocess.run(
+        [
+            *demote,
+            str(venv / "bin" / "darebot"),
+            "run",
+            "--platform",
+            "console",
+            "--start",
+            "2026-09-07T13:00:00+00:00",
+        ],
+        input=script,
+        cwd=data,
+        env=env,
+        **run,
+    )  # type: ignore[call-overload]
     assert console.returncode == 0, console.stderr
     assert "Cohort created" in console.stdout and "Lab leaderboard" in console.stdout and "DM to @ann" in console.stdout
     assert (data / "darebot.sqlite3").exists()

@@ -85,10 +85,22 @@ def test_statements_send_and_return_what_sqlalchemy_does(chat: Chat) -> None:
         (_my_interviews(), {"person": ann}),
         (_running_query(), {"person": ann, "workspace": ws}),
         (_close_last_attempt(), {"contact": contact, "replied": date(2026, 10, 28), "meeting": date(2026, 10, 28)}),
-        (_insert_interview(), {"person_id": ann, "contact_id": contact, "held_on": date(2026, 10, 27), "minutes": 15,
-                               "asked": "v1", "learned": None, "created_at": NOW}),
-        (_bookkeeping_update(("last_active_at", "next_check_at")),
-         {"person": ann, "new_last_active_at": NOW, "new_next_check_at": NOW - timedelta(days=1)}),
+        (
+            _insert_interview(),
+            {
+                "person_id": ann,
+                "contact_id": contact,
+                "held_on": date(2026, 10, 27),
+                "minutes": 15,
+                "asked": "v1",
+                "learned": None,
+                "created_at": NOW,
+            },
+        ),
+        (
+            _bookkeeping_update(("last_active_at", "next_check_at")),
+            {"person": ann, "new_last_active_at": NOW, "new_next_check_at": NOW - timedelta(days=1)},
+        ),
         (dedupe._upsert(db.engine.dialect.name), {"new_key": "dedupe:x", "at": NOW, "cutoff": NOW - dedupe.WINDOW}),
     ]
     for statement, values in cases:
@@ -105,9 +117,19 @@ def test_values_written_here_read_back_through_the_orm(chat: Chat) -> None:
     db = chat.db
     _, ann, contact = _ids(db)
     with db.session() as s:
-        ((new_id,),) = direct.run(s.connection(), _insert_interview(), {
-            "person_id": ann, "contact_id": contact, "held_on": date(2026, 10, 27), "minutes": None, "asked": "",
-            "learned": "x", "created_at": NOW})
+        ((new_id,),) = direct.run(
+            s.connection(),
+            _insert_interview(),
+            {
+                "person_id": ann,
+                "contact_id": contact,
+                "held_on": date(2026, 10, 27),
+                "minutes": None,
+                "asked": "",
+                "learned": "x",
+                "created_at": NOW,
+            },
+        )
     with db.session() as s:
         row = s.get(Interview, new_id)
         assert row is not None
@@ -127,8 +149,9 @@ def test_driver_errors_are_sqlalchemys(chat: Chat) -> None:
 
 def test_statements_needing_sqlalchemys_execution_are_refused(chat: Chat) -> None:
     # `asked` has a Python-side default, computed by SQLAlchemy's execution context when left out
-    statement = sa_insert(Interview).values(person_id=bindparam("p"), contact_id=bindparam("c"),
-                                            held_on=bindparam("d"), created_at=bindparam("at"))
+    statement = sa_insert(Interview).values(
+        person_id=bindparam("p"), contact_id=bindparam("c"), held_on=bindparam("d"), created_at=bindparam("at")
+    )
     with pytest.raises(direct.Unsupported), Session(chat.db.engine) as s:
         direct.run(s.connection(), statement, {"p": 1, "c": 1, "d": date(2026, 1, 1), "at": NOW})
     expanding = select(col(Person.id)).where(col(Person.id).in_(bindparam("ids", expanding=True)))
@@ -154,8 +177,9 @@ def test_a_row_read_here_is_the_sessions_object_as_loaded(chat: Chat) -> None:
         # the change, and the planner's change mark its flush hook saw (the moment is None outside a command)
         assert (fresh.tz, fresh.next_check_at) == ("Europe/Paris", None)
         assert loaded["next_check_at"] is not None
-        assert {k: getattr(fresh, k) for k in Person.model_fields if k not in ("tz", "next_check_at")} == \
-            {k: v for k, v in loaded.items() if k not in ("tz", "next_check_at")}
+        assert {k: getattr(fresh, k) for k in Person.model_fields if k not in ("tz", "next_check_at")} == {
+            k: v for k, v in loaded.items() if k not in ("tz", "next_check_at")
+        }
 
 
 def test_the_log_on_the_driver_leaves_the_rows_the_orm_would(chat: Chat) -> None:

@@ -16,8 +16,9 @@ from tests.fakes.discord_harness import buttons_of, running_bot, text_of
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
 from tests.test_discord_e2e import slash
 
-NUDGE = Reply(title="How is it going?", sections=(Section(text="You have 2 interviews to go."),),
-              buttons=(LOG, SNOOZE, STOP))
+NUDGE = Reply(
+    title="How is it going?", sections=(Section(text="You have 2 interviews to go."),), buttons=(LOG, SNOOZE, STOP)
+)
 
 
 async def _world():
@@ -91,8 +92,9 @@ def test_dm_buttons_still_work_after_a_restart(tmp_path):
             # "Log it" opens the log form as a modal in the DM; submitting it logs the interview
             cb = await fake.interact(fake.component_interaction(ann, dm, ids["Log it"]))
             assert cb["type"] == 9 and cb["data"]["custom_id"] == f"dareform:{g['id']}:log"
-            sub = fake.modal_submit_interaction(ann, cb["data"], {"contact": ["Ada Lovelace"], "minutes": "25"},
-                                                channel_id=dm["channel_id"])
+            sub = fake.modal_submit_interaction(
+                ann, cb["data"], {"contact": ["Ada Lovelace"], "minutes": "25"}, channel_id=dm["channel_id"]
+            )
             await fake.dispatch("INTERACTION_CREATE", sub)
             out = await fake.wait_final(sub)
             assert "logged" in text_of(out), text_of(out)
@@ -114,6 +116,7 @@ class SlowEngine:
 
     def run(self, ws, actor, command):
         import time
+
         time.sleep(self._delay)
         return self._engine.run(ws, actor, command)
 
@@ -125,11 +128,13 @@ def test_a_slow_engine_is_deferred_then_followed_up(tmp_path):
         from bot.engine import Engine
         from storage.db import open_database
         from tests.fakes.discord_harness import START
+
         db_url = f"sqlite:///{tmp_path / 'slow.sqlite3'}"
         db = await asyncio.to_thread(open_database, db_url)
         engine = SlowEngine(Engine(db, ManualClock(START)), delay=0.3)
-        async with running_bot(tmp_path, fake=fake, engine=engine, db_url=db_url, with_coach=False,
-                               client_options={"defer_after": 0.05}) as w:
+        async with running_bot(
+            tmp_path, fake=fake, engine=engine, db_url=db_url, with_coach=False, client_options={"defer_after": 0.05}
+        ) as w:
             payload = fake.command_interaction(ann, g, ["dare", "cohort", "create"], {"name": "CS101"})
             first = await fake.interact(payload)
             assert first["type"] == 5 and first["data"]["flags"] & EPHEMERAL  # "thinking…", privately
@@ -142,8 +147,9 @@ def test_a_slow_engine_is_deferred_then_followed_up(tmp_path):
             await slash(w, bob, g, "cohort join", name="CS101")
             payload = fake.command_interaction(ann, g, ["dare", "start"], {"name": "CS101"})
             await fake.interact(payload)
-            post = await fake.wait_for(lambda c: c.method == "POST" and c.path.startswith(
-                f"/webhooks/{fake.app_id}/{payload['token']}"))
+            post = await fake.wait_for(
+                lambda c: c.method == "POST" and c.path.startswith(f"/webhooks/{fake.app_id}/{payload['token']}")
+            )
             assert "Dare issued" in text_of(post.json) and not (post.json.get("flags", 0) & EPHEMERAL)
         db.dispose()
         await fake.close()

@@ -81,8 +81,12 @@ def test_cohort_dare_by_dm_reports_modals_board_and_refusal(tmp_path):
             cb = await fake.interact(opener)
             assert cb["type"] == 9  # MODAL
             modal = cb["data"]
-            sub = fake.modal_submit_interaction(p["ann"], modal, {
-                "contact": ["Ada Lovelace"], "minutes": "20", "outcomes": ["referral"], "learned": "Persist"}, g)
+            sub = fake.modal_submit_interaction(
+                p["ann"],
+                modal,
+                {"contact": ["Ada Lovelace"], "minutes": "20", "outcomes": ["referral"], "learned": "Persist"},
+                g,
+            )
             await fake.dispatch("INTERACTION_CREATE", sub)
             out = await fake.wait_final(sub)
             assert "Reverse interview #1 logged" in text_of(out), text_of(out)
@@ -120,9 +124,12 @@ def test_mentions_typed_by_users_are_escaped_and_never_ping(tmp_path):
         async with running_bot(tmp_path, fake=fake) as w:
             await slash(w, p["prof"], g, "cohort create", name="CS101")
             await slash(w, p["ann"], g, "cohort join", name="CS101")
-            payload = fake.command_interaction(p["ann"], g, ["dare", "contact"],
-                                               {"name": "@everyone Boss",
-                                                "org": "@here <@&123456789012345678> **Inc**"})
+            payload = fake.command_interaction(
+                p["ann"],
+                g,
+                ["dare", "contact"],
+                {"name": "@everyone Boss", "org": "@here <@&123456789012345678> **Inc**"},
+            )
             cb = await fake.interact(payload)
             data = cb["data"]
             shown = text_of(data)
@@ -145,8 +152,9 @@ def test_a_duplicate_interaction_is_handled_once(tmp_path, db_url):
             # a later interaction is answered, and the twin never produced a second callback
             await slash(w, p["ann"], g, "cohort join", name="CS101")
             with pytest.raises(asyncio.TimeoutError):
-                await fake.wait_for(lambda c: c.path.startswith(f"/interactions/{payload['id']}/") and c.status != 200,
-                                    timeout=0.3)
+                await fake.wait_for(
+                    lambda c: c.path.startswith(f"/interactions/{payload['id']}/") and c.status != 200, timeout=0.3
+                )
             assert len(fake.calls_to("POST", rf"/interactions/{payload['id']}/.*")) == 1
             with w.db.session() as s:
                 assert len(s.exec(select(Cohort)).all()) == 1
@@ -167,6 +175,7 @@ def test_bad_modal_input_gets_a_private_error_and_writes_nothing(tmp_path):
             out = await fake.wait_final(sub)
             assert out["flags"] & EPHEMERAL and "minutes" in text_of(out).lower()
             from storage.models import Interview
+
             with w.db.session() as s:
                 assert s.exec(select(Interview)).all() == []
         await fake.close()
@@ -189,20 +198,26 @@ def test_contact_and_story_modals_and_cohort_autocomplete(tmp_path):
             assert cb["type"] == 9
             kinds = {c["component"]["custom_id"]: c["component"]["type"] for c in cb["data"]["components"]}
             assert kinds == {"name": 4, "title": 4, "org": 4, "kind": 3, "decides": 23}
-            sub = fake.modal_submit_interaction(p["ann"], cb["data"], {
-                "name": "Grace @everyone Hopper", "org": "Navy", "kind": ["decision-maker"], "decides": True}, g)
+            sub = fake.modal_submit_interaction(
+                p["ann"],
+                cb["data"],
+                {"name": "Grace @everyone Hopper", "org": "Navy", "kind": ["decision-maker"], "decides": True},
+                g,
+            )
             await fake.dispatch("INTERACTION_CREATE", sub)
             out = await fake.wait_final(sub)
             shown = text_of(out)
             assert "Grace" in shown and "@everyone" not in shown and out["allowed_mentions"]["parse"] == []
             from storage.models import Contact
+
             with w.db.session() as s:
                 [contact] = s.exec(select(Contact)).all()
                 assert contact.kind == "decision-maker" and contact.can_decide
 
             cb = await fake.interact(fake.command_interaction(p["ann"], g, ["dare", "story"], {}))
-            sub = fake.modal_submit_interaction(p["ann"], cb["data"], {
-                "text": "She answered on my third try.", "to": ["cohort"]}, g)
+            sub = fake.modal_submit_interaction(
+                p["ann"], cb["data"], {"text": "She answered on my third try.", "to": ["cohort"]}, g
+            )
             await fake.dispatch("INTERACTION_CREATE", sub)
             out = await fake.wait_final(sub)
             assert not text_of(out).startswith("⚠️"), text_of(out)
@@ -233,10 +248,13 @@ def test_the_instructors_view_through_discord(tmp_path):
             await run(w, p["ann"], g, "outreach", dict(contact="Ada Lovelace"))
 
             # a participant is refused every instructor-only tool, privately
-            for path, opts in (("cohort close", {"name": "CS101"}), ("cohort reopen", {"name": "CS101"}),
-                               ("cohort remove", {"name": "CS101", "user": p["bob"]}),
-                               ("cohort rename", {"name": "CS101", "new_name": "X"}),
-                               ("report", {"name": "CS101", "compare": "CS101"})):
+            for path, opts in (
+                ("cohort close", {"name": "CS101"}),
+                ("cohort reopen", {"name": "CS101"}),
+                ("cohort remove", {"name": "CS101", "user": p["bob"]}),
+                ("cohort rename", {"name": "CS101", "new_name": "X"}),
+                ("report", {"name": "CS101", "compare": "CS101"}),
+            ):
                 out = await run(w, p["ann"], g, path, opts)
                 assert "Only instructors of CS101" in text_of(out) and out["flags"] & EPHEMERAL, path
             out = await run(w, p["ann"], g, "progress", dict(user=p["bob"]))
@@ -293,8 +311,11 @@ def test_meeting_the_goal_is_cheered_in_the_guild_channel(tmp_path):
             private = await fake.wait_final(payload)
             assert "you met your goal" in text_of(private) and private["flags"] & EPHEMERAL
             for _ in range(100):
-                public = [f for f in fake.followups.get(payload["token"], [])
-                          if f["kind"] == "followup" and not (f.get("flags") or 0) & EPHEMERAL]
+                public = [
+                    f
+                    for f in fake.followups.get(payload["token"], [])
+                    if f["kind"] == "followup" and not (f.get("flags") or 0) & EPHEMERAL
+                ]
                 if public:
                     break
                 await asyncio.sleep(0.05)

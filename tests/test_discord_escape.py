@@ -11,12 +11,52 @@ from adapters.discord_escape import SPECIAL, escape, unescape
 from adapters.discord_render import render
 from bot.replies import Field, Reply, Section
 
-PIECES = st.sampled_from([
-    "[x](https://a.example)", "[Claim your reward here](https://evil.example/login)", "[[a]]", "](", "[", "]", "(", ")",
-    "<@123>", "<@!123>", "<@&9>", "<#42>", "@everyone", "@here", "<:emo:123>", "<a:emo:1>", "<t:1700000000:R>",
-    "# ", "## ", "### ", "-# ", "- ", "* ", "1. ", "> ", ">>> ", "||", "**", "__", "~~", "*", "_", "`", "```", "\\",
-    "\n", " ", "https://evil.example", "<https://x.example>", "word", "é", "👩‍💻",
-])
+PIECES = st.sampled_from(
+    [
+        "[x](https://a.example)",
+        "[Claim your reward here](https://evil.example/login)",
+        "[[a]]",
+        "](",
+        "[",
+        "]",
+        "(",
+        ")",
+        "<@123>",
+        "<@!123>",
+        "<@&9>",
+        "<#42>",
+        "@everyone",
+        "@here",
+        "<:emo:123>",
+        "<a:emo:1>",
+        "<t:1700000000:R>",
+        "# ",
+        "## ",
+        "### ",
+        "-# ",
+        "- ",
+        "* ",
+        "1. ",
+        "> ",
+        ">>> ",
+        "||",
+        "**",
+        "__",
+        "~~",
+        "*",
+        "_",
+        "`",
+        "```",
+        "\\",
+        "\n",
+        " ",
+        "https://evil.example",
+        "<https://x.example>",
+        "word",
+        "é",
+        "👩‍💻",
+    ]
+)
 TEXT = st.one_of(st.text(max_size=80), st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=20).map("".join))
 
 
@@ -53,13 +93,17 @@ def test_escape_round_trips_and_leaves_nothing_live(text: str) -> None:
 
 @given(TEXT)
 def test_rendered_replies_carry_no_live_link_or_mention(text: str) -> None:
-    reply = Reply(title=text[:50],
-                  sections=(Section(title="Board", text=text, fields=(Field(text[:20] or "x", text),)),))
+    reply = Reply(
+        title=text[:50], sections=(Section(title="Board", text=text, fields=(Field(text[:20] or "x", text),)),)
+    )
     rendered = render(reply)
     parts = [rendered.content or ""]
     for embed in rendered.embeds:
-        parts += ([embed.title or "", embed.description or ""] + [f.name or "" for f in embed.fields]
-                  + [f.value or "" for f in embed.fields])
+        parts += (
+            [embed.title or "", embed.description or ""]
+            + [f.name or "" for f in embed.fields]
+            + [f.value or "" for f in embed.fields]
+        )
     for part in parts:
         live = _strip_escapes(part)
         assert "](" not in live and "<@" not in live and "@everyone" not in live

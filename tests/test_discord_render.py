@@ -64,8 +64,10 @@ def test_tables_render_as_code_blocks_that_cannot_be_broken_out_of():
 
 
 def test_buttons_become_a_persistent_view_with_action_and_value_in_the_custom_id():
-    r = render(Reply(sections=(Section(text="hi"),), buttons=(Button("Snooze 3 days", "nudge.snooze", "3"),)),
-               workspace_id="42")
+    r = render(
+        Reply(sections=(Section(text="hi"),), buttons=(Button("Snooze 3 days", "nudge.snooze", "3"),)),
+        workspace_id="42",
+    )
     assert r.view is not None and r.view.timeout is None and r.view.is_persistent()
     [item] = r.view.children
     assert item.custom_id == "dare:42:nudge.snooze:3"
@@ -106,9 +108,12 @@ _TEXT = st.lists(st.one_of(_PINGY, st.text(max_size=300)), max_size=12).map("".j
 
 
 @settings(max_examples=150, deadline=None)
-@given(title=_TEXT, texts=st.lists(_TEXT, max_size=4),
-       fields=st.lists(st.tuples(_TEXT, _TEXT), max_size=30),
-       rows=st.lists(st.tuples(_TEXT, _TEXT), max_size=8))
+@given(
+    title=_TEXT,
+    texts=st.lists(_TEXT, max_size=4),
+    fields=st.lists(st.tuples(_TEXT, _TEXT), max_size=30),
+    rows=st.lists(st.tuples(_TEXT, _TEXT), max_size=8),
+)
 def test_any_reply_fits_discord_and_pings_nobody(title, texts, fields, rows) -> None:  # type: ignore[no-untyped-def]
     sections = tuple(Section(text=t, fields=tuple(Field(a, b) for a, b in fields)) for t in texts)
     sections += (Section(table=_Table(("a", "b"), tuple(rows))),)
@@ -120,7 +125,8 @@ def test_any_reply_fits_discord_and_pings_nobody(title, texts, fields, rows) -> 
         assert all(len(f.name) <= 256 and len(f.value) <= 1024 for f in e.fields)
     assert r.kwargs()["allowed_mentions"].to_dict()["parse"] == []
     rendered = (r.content or "") + "".join(
-        (e.title or "") + (e.description or "") + "".join(f.name + f.value for f in e.fields) for e in r.embeds)
+        (e.title or "") + (e.description or "") + "".join(f.name + f.value for f in e.fields) for e in r.embeds
+    )
     # Outside code blocks (where Discord shows text verbatim and parses no mention) every @ is escaped.
     prose = re.sub(r"```.*?```", "", rendered, flags=re.S)
     assert "@everyone" not in prose and "@here" not in prose

@@ -19,8 +19,9 @@ def test_gateway_url_from_settings_and_instant_guild_sync(tmp_path):
         fake = await FakeDiscord().start()
         ann = fake.add_user("ann")
         g = fake.add_guild("Bootcamp", [ann])
-        async with running_bot(tmp_path, fake=fake, DISCORD_GATEWAY_URL=fake.gateway_url,
-                               DISCORD_GUILD_ID=g["id"]) as w:
+        async with running_bot(
+            tmp_path, fake=fake, DISCORD_GATEWAY_URL=fake.gateway_url, DISCORD_GUILD_ID=g["id"]
+        ) as w:
             assert fake.calls_to("GET", "/gateway/bot") == []  # DISCORD_GATEWAY_URL wins
             assert len(fake.calls_to("PUT", rf"/applications/\d+/guilds/{g['id']}/commands")) == 1
             assert fake.calls_to("PUT", r"/applications/\d+/commands") == []
@@ -71,6 +72,7 @@ def test_start_up_failures_back_off_and_a_bad_token_stops_at_once(tmp_path):
         from bot.engine import Engine
         from storage.db import open_database
         from tests.fakes.discord_harness import START
+
         db = await asyncio.to_thread(open_database, f"sqlite:///{tmp_path / 'b.sqlite3'}")
         engine = Engine(db, ManualClock(START))
         settings = discord_settings(fake, "sqlite://")
@@ -119,12 +121,23 @@ def test_darebot_run_platform_discord_serves_the_fake(tmp_path):
         ann = fake.add_user("ann")
         g = fake.add_guild("Bootcamp", [ann])
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "DAREBOT_"))}
-        env.update(DISCORD_TOKEN=fake.token, DISCORD_API_URL=fake.api_url,
-                   DAREBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")
+        env.update(
+            DISCORD_TOKEN=fake.token,
+            DISCORD_API_URL=fake.api_url,
+            DAREBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from adapters.cli import main; main()", "run", "--platform", "discord",
-            cwd=tmp_path, env={**env, "PYTHONPATH": os.getcwd()},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            "-c",
+            "from adapters.cli import main; main()",
+            "run",
+            "--platform",
+            "discord",
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": os.getcwd()},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         try:
             await fake.wait_identified(timeout=30)
             payload = fake.command_interaction(ann, g, ["dare", "cohort", "create"], {"name": "CS101"})
@@ -147,6 +160,7 @@ def test_darebot_run_platform_discord_serves_the_fake(tmp_path):
 def test_reconnects_resume_on_the_fake_and_an_invalid_session_identifies_there_again(tmp_path):
     """The redirect holds beyond the first connection: a resume follows READY's resume_gateway_url,
     and after INVALID_SESSION discord.py falls back to DEFAULT_GATEWAY, which darebot pointed here."""
+
     async def scenario():
         fake = await FakeDiscord().start()
         ann = fake.add_user("ann")
@@ -159,6 +173,7 @@ def test_reconnects_resume_on_the_fake_and_an_invalid_session_identifies_there_a
 
             async def no_wait(shard_id, *, initial=False):  # discord.py waits 5 s before a re-IDENTIFY
                 return None
+
             w.client.before_identify_hook = no_wait
             fake.invalidate_resumes = True
             identified = asyncio.ensure_future(fake.wait_frame(lambda f: f["op"] == 2))

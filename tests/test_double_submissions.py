@@ -73,6 +73,7 @@ def test_a_refused_command_leaves_no_key_and_can_be_sent_again(chat: Chat) -> No
 def test_expired_keys_are_cleaned_by_the_sweep(chat: Chat) -> None:
     from bot.dedupe import purge_expired
     from storage.models import ProcessedEvent
+
     for i in range(5):
         chat.ok("ann", f"/dare story number {i}")
     chat.wait(minutes=1)
@@ -121,11 +122,18 @@ def test_slack_post_to_channel_posts_once_per_message(h: SlackHarness) -> None:
     h.clock.advance(timedelta(minutes=5))
     # a board posted from another message is a new post
     payload_ts = "2.2"
-    h.slack.interaction({
-        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "UINS", "team_id": TEAM}, "trigger_id": "9.9",
-        "container": {"type": "message", "message_ts": payload_ts, "channel_id": "C1"},
-        "channel": {"id": "C1"}, "response_url": h.fake.response_url("post2"),
-        "actions": [{"type": "button", "action_id": r.encode_action_id("board.post", 0), "value": "Spring26"}]})
+    h.slack.interaction(
+        {
+            "type": "block_actions",
+            "team": {"id": TEAM},
+            "user": {"id": "UINS", "team_id": TEAM},
+            "trigger_id": "9.9",
+            "container": {"type": "message", "message_ts": payload_ts, "channel_id": "C1"},
+            "channel": {"id": "C1"},
+            "response_url": h.fake.response_url("post2"),
+            "actions": [{"type": "button", "action_id": r.encode_action_id("board.post", 0), "value": "Spring26"}],
+        }
+    )
     h.drain()
     public = [c for c in h.fake.calls_to("response_url") if c.args.get("response_type") == "in_channel"]
     assert len(public) == 2

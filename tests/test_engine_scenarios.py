@@ -48,8 +48,13 @@ def test_issuing_the_dare_plans_one_dm_per_participant_once(cohort: Chat) -> Non
 
 
 def test_only_instructors_issue_report_export_and_reward(cohort: Chat) -> None:
-    for line in ("/dare start CS101", "/dare report CS101", "/dare export CS101",
-                 "/dare cohort instructor CS101 @bob", "/dare cohort pause CS101"):
+    for line in (
+        "/dare start CS101",
+        "/dare report CS101",
+        "/dare export CS101",
+        "/dare cohort instructor CS101 @bob",
+        "/dare cohort pause CS101",
+    ):
         assert "Only instructors of CS101" in cohort.err("ann", line)
     assert "Only instructors grant rewards" in cohort.err("ann", "/dare reward @bob")
     cohort.ok("prof", "/dare cohort instructor CS101 @bob")
@@ -149,8 +154,10 @@ def test_bad_input_changes_nothing(cohort: Chat) -> None:
     cohort.ok("ann", '/dare contact "Ada"')
     cohort.ok("ann", '/dare outreach "Ada"')
     with cohort.db.session() as s:
-        before = (s.exec(select(func.count()).select_from(Outreach)).one(),
-                  s.exec(select(func.count()).select_from(Interview)).one())
+        before = (
+            s.exec(select(func.count()).select_from(Outreach)).one(),
+            s.exec(select(func.count()).select_from(Interview)).one(),
+        )
     errors = {
         '/dare log "Ada" --on 2999-01-01': "can't be in the future",
         '/dare log "Ada" --on someday': "isn't a date",
@@ -174,8 +181,10 @@ def test_bad_input_changes_nothing(cohort: Chat) -> None:
         assert expected in out, (line, out)
         assert len(out.splitlines()) <= 2, out  # short: the problem, and the right form
     with cohort.db.session() as s:
-        after = (s.exec(select(func.count()).select_from(Outreach)).one(),
-                 s.exec(select(func.count()).select_from(Interview)).one())
+        after = (
+            s.exec(select(func.count()).select_from(Outreach)).one(),
+            s.exec(select(func.count()).select_from(Interview)).one(),
+        )
     assert before == after
 
 
@@ -220,7 +229,8 @@ def test_quiet_weeks_and_pause_are_instructor_tools(cohort: Chat) -> None:
     assert "paused until" in cohort.ok("prof", "/dare cohort pause CS101 --until 2026-09-20")
     assert "back on" in cohort.ok("prof", "/dare cohort resume CS101")
     assert "--to comes before --from" in cohort.err(
-        "prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-01")
+        "prof", "/dare cohort quiet CS101 --from 2026-10-12 --to 2026-10-01"
+    )
 
 
 def test_help_lists_every_command_and_each_has_its_own(chat: Chat) -> None:

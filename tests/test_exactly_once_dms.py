@@ -42,8 +42,11 @@ def _deliver_until_settled(h: SlackHarness) -> dict[str, tuple[str, str | None]]
 
 
 def _tagged(h: SlackHarness, uid: str) -> list[str]:
-    return [m["metadata"]["event_payload"]["key"] for m in h.fake.dm_history(TEAM, uid)
-            if (m.get("metadata") or {}).get("event_type") == METADATA_EVENT]
+    return [
+        m["metadata"]["event_payload"]["key"]
+        for m in h.fake.dm_history(TEAM, uid)
+        if (m.get("metadata") or {}).get("event_type") == METADATA_EVENT
+    ]
 
 
 @pytest.mark.parametrize("trouble", ["late", "dropped"])

@@ -26,8 +26,10 @@ def _compare(expected: str, actual: str, where: str) -> None:
     if expected != actual:
         exp, act = expected.splitlines(), actual.splitlines()
         first = next((i for i, (a, b) in enumerate(zip(exp, act, strict=False)) if a != b), min(len(exp), len(act)))
-        pytest.fail(f"{where} drifted at line {first + 1}:\n  kept: {exp[first:first + 3]}\n  now:  "
-                    f"{act[first:first + 3]}\nRun with --update-golden to rewrite it, then read the diff.")
+        pytest.fail(
+            f"{where} drifted at line {first + 1}:\n  kept: {exp[first : first + 3]}\n  now:  "
+            f"{act[first : first + 3]}\nRun with --update-golden to rewrite it, then read the diff."
+        )
 
 
 @pytest.mark.slow
@@ -39,7 +41,7 @@ def test_readme_demo_is_a_real_console_run(tmp_path: Path, update_golden: bool) 
     done = run_console(tmp_path, script, "--start", m.group(2))
     assert done.returncode == 0, done.stderr
     if update_golden:
-        README.write_text(text[: m.start(3)] + done.stdout + text[m.end(3):])
+        README.write_text(text[: m.start(3)] + done.stdout + text[m.end(3) :])
         return
     _compare(m.group(3), done.stdout, "README.md's demo")
 

@@ -103,8 +103,9 @@ def test_removed_participant_leaves_the_totals_with_a_note(term: Chat) -> None:
     assert "teaches" in term.err("prof", "/dare cohort remove CS101 @prof")
     assert "isn't in CS101" in term.err("prof", "/dare cohort remove CS101 @zed")
     with term.db.session() as s:
-        m = s.exec(select(Membership).join(Person, Person.id == Membership.person_id)
-                   .where(Person.external_id == "cy")).one()
+        m = s.exec(
+            select(Membership).join(Person, Person.id == Membership.person_id).where(Person.external_id == "cy")
+        ).one()
         assert m.removed_at is not None and m.removed_how == "removed"
 
 
@@ -125,8 +126,13 @@ def test_rename_keeps_everything(term: Chat) -> None:
 
 
 def test_participants_are_refused_every_instructor_tool(term: Chat) -> None:
-    for line in ("/dare cohort close CS101", "/dare cohort reopen CS101", "/dare cohort remove CS101 @bob",
-                 "/dare cohort rename CS101 X", "/dare report CS101 --compare CS101"):
+    for line in (
+        "/dare cohort close CS101",
+        "/dare cohort reopen CS101",
+        "/dare cohort remove CS101 @bob",
+        "/dare cohort rename CS101 X",
+        "/dare report CS101 --compare CS101",
+    ):
         assert "Only instructors of CS101" in term.err("ann", line)
     assert "Only instructors see someone else's progress" in term.err("ann", "/dare progress @bob")
     assert "for instructors" in term.err("ann", "/dare dashboard")
@@ -174,8 +180,9 @@ def test_stalled_list_says_why_and_a_word_goes_through_the_outbox(term: Chat) ->
     NudgeScheduler(term.db, term.clock, messenger, platform="console").deliver_due()
     words = [r for u, r in messenger.sent if u == "cy" and "A word from your instructor" in (r.title or "")]
     assert len(words) == 1
-    assert ("word from you" in term.ok("prof", "/dare progress @cy")
-            or "a-word 1" in term.ok("prof", "/dare progress @cy"))
+    assert "word from you" in term.ok("prof", "/dare progress @cy") or "a-word 1" in term.ok(
+        "prof", "/dare progress @cy"
+    )
     # Pressed at night, the reply says when it really goes, by the rules delivery applies.
     term.wait(days=1, hours=8)  # 22:00 in CS101's zone
     late = term.engine.press(term.ws, _actor("prof"), word.action, word.value).plain_text()

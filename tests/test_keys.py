@@ -20,16 +20,21 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 def rotate(url: str, keys: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "DAREBOT_"))}
     env.update(DAREBOT_DATABASE_URL=url, DAREBOT_SECRET_KEY=keys, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "adapters.cli", "keys", "rotate"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "keys", "rotate"], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_rotating_keys_keeps_every_workspace_installed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/keys.sqlite3"
     db = open_database(url)
     old = SlackInstallations(db, OLD)
-    old.save(InstallationRecord(team_id="T1", bot_token="xoxb-one", bot_refresh_token="xoxe-one", user_id="U1",
-                                user_token="xoxp-one"), NOW)
+    old.save(
+        InstallationRecord(
+            team_id="T1", bot_token="xoxb-one", bot_refresh_token="xoxe-one", user_id="U1", user_token="xoxp-one"
+        ),
+        NOW,
+    )
     old.save(InstallationRecord(team_id="T2", bot_token="xoxb-two"), NOW)
     SlackInstallations(db, STRAY).save(InstallationRecord(team_id="T3", bot_token="xoxb-three"), NOW)
 
@@ -43,8 +48,11 @@ def test_rotating_keys_keeps_every_workspace_installed(tmp_path: Path) -> None:
     # Step 3: the old key can go.
     new_only = SlackInstallations(db, NEW)
     one = new_only.find(None, "T1")
-    assert one is not None and (one.bot_token, one.bot_refresh_token, one.user_token) == ("xoxb-one", "xoxe-one",
-                                                                                          "xoxp-one")
+    assert one is not None and (one.bot_token, one.bot_refresh_token, one.user_token) == (
+        "xoxb-one",
+        "xoxe-one",
+        "xoxp-one",
+    )
     assert new_only.find(None, "T2").bot_token == "xoxb-two"  # type: ignore[union-attr]
     assert SlackInstallations(db, OLD).find(None, "T2") is None  # unreadable with the old key alone
     db.dispose()

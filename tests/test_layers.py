@@ -27,8 +27,10 @@ def imports_of(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_lower_layers_import_nothing_from_above(package: str) -> None:
-    offenders = {str(p.relative_to(ROOT)): sorted(imports_of(p) & set(FORBIDDEN[package]))
-                 for p in (ROOT / package).rglob("*.py")}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(imports_of(p) & set(FORBIDDEN[package]))
+        for p in (ROOT / package).rglob("*.py")
+    }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

@@ -18,6 +18,7 @@ MANIFEST = ROOT / "manifest.yml"
 # -- the schema, written from Slack's app manifest reference (manifest version 1) -------------------------
 # Unknown keys are refused (extra="forbid"): Slack rejects a manifest with a misspelt field.
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -167,16 +168,18 @@ def test_the_bot_scopes_are_exactly_those_the_code_calls_for() -> None:
     assert sorted(BOT_SCOPES) == sorted(requested)  # the OAuth install asks for the same
 
 
-@pytest.mark.parametrize("breakage", [
-    lambda m: m["display_information"].update(name="x" * 36),
-    lambda m: m["features"]["slash_commands"][0].update(command="dare"),
-    lambda m: m["settings"].update(socket_mode=True),
-    lambda m: m["display_information"].update(background_color="grey"),
-    lambda m: m.update(oauth={}),
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda m: m["display_information"].update(name="x" * 36),
+        lambda m: m["features"]["slash_commands"][0].update(command="dare"),
+        lambda m: m["settings"].update(socket_mode=True),
+        lambda m: m["display_information"].update(background_color="grey"),
+        lambda m: m.update(oauth={}),
+    ],
+)
 def test_the_schema_refuses_what_slack_refuses(breakage) -> None:  # type: ignore[no-untyped-def]
     data = load()
     breakage(data)
     with pytest.raises(ValidationError):
         Manifest.model_validate(data)
-

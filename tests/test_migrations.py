@@ -21,8 +21,9 @@ def test_upgrade_matches_the_models_and_is_idempotent(db_url: str) -> None:
     db.upgrade()
     db.upgrade()  # every start runs it again: nothing to do the second time
     with db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                     "render_as_batch": conn.dialect.name == "sqlite"})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "render_as_batch": conn.dialect.name == "sqlite"}
+        )
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == []
     tables = set(inspect(db.engine).get_table_names())
@@ -33,8 +34,15 @@ def test_upgrade_matches_the_models_and_is_idempotent(db_url: str) -> None:
 def test_db_upgrade_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path}/cli.sqlite3"
     env = {**os.environ, "DAREBOT_DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "adapters.cli", "db", "upgrade"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stdout
     assert "nudge" in inspect(Database(url).engine).get_table_names()
@@ -51,16 +59,32 @@ def test_0012_drops_home_channel_while_rows_point_at_the_cohort(db_url: str) -> 
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0011_coach")
     with db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO workspace (platform, external_id, name, created_at) "
-                          "VALUES ('slack', 'T1', 't', '2026-01-01')"))
-        conn.execute(text("INSERT INTO person (workspace_id, external_id, display_name, alias, quiet_start, quiet_end, "
-                          "nudges_enabled, board_mode, created_at) "
-                          "VALUES (1, 'U1', 'u', 'u', '21:00', '08:00', true, 'named', '2026-01-01')"))
-        conn.execute(text("INSERT INTO cohort (workspace_id, name, name_key, tz, home_channel, goal, paused, "
-                          "retention_days, has_anonymous_totals, created_by, created_at) "
-                          "VALUES (1, 'C', 'c', 'UTC', 'C1', 3, false, 180, false, 1, '2026-01-01')"))
-        conn.execute(text("INSERT INTO membership (cohort_id, person_id, is_instructor, is_participant, joined_at) "
-                          "VALUES (1, 1, true, false, '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO workspace (platform, external_id, name, created_at) "
+                "VALUES ('slack', 'T1', 't', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO person (workspace_id, external_id, display_name, alias, quiet_start, quiet_end, "
+                "nudges_enabled, board_mode, created_at) "
+                "VALUES (1, 'U1', 'u', 'u', '21:00', '08:00', true, 'named', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cohort (workspace_id, name, name_key, tz, home_channel, goal, paused, "
+                "retention_days, has_anonymous_totals, created_by, created_at) "
+                "VALUES (1, 'C', 'c', 'UTC', 'C1', 3, false, 180, false, 1, '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO membership (cohort_id, person_id, is_instructor, is_participant, joined_at) "
+                "VALUES (1, 1, true, false, '2026-01-01')"
+            )
+        )
     db.upgrade()
     assert "home_channel" not in {c["name"] for c in inspect(db.engine).get_columns("cohort")}
     with db.engine.connect() as conn:
@@ -94,12 +118,20 @@ def _busy_class(db: Database) -> None:
     from tests.fakes.room import Room
 
     r = Room(db, datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
-    for line in ("teach: cohort create Spring --deadline 2026-11-30 --tz UTC", "ann: cohort join Spring",
-                 "bob: cohort join Spring", 'teach: start Spring --reward "a coffee"', "ann: accept",
-                 'ann: contact "Zed Q" --org "Acme" --decides', 'ann: outreach "Zed Q" --on yesterday',
-                 'ann: log "Zed Q" --outcome advice --asked v1 --learned "plenty"', "ann: story It went well",
-                 'ann: recruiter "Hire Co" --role Dev --answer no --connected',
-                 "teach: cohort quiet Spring --from 2026-10-05 --to 2026-10-09", "teach: reward @ann"):
+    for line in (
+        "teach: cohort create Spring --deadline 2026-11-30 --tz UTC",
+        "ann: cohort join Spring",
+        "bob: cohort join Spring",
+        'teach: start Spring --reward "a coffee"',
+        "ann: accept",
+        'ann: contact "Zed Q" --org "Acme" --decides',
+        'ann: outreach "Zed Q" --on yesterday',
+        'ann: log "Zed Q" --outcome advice --asked v1 --learned "plenty"',
+        "ann: story It went well",
+        'ann: recruiter "Hire Co" --role Dev --answer no --connected',
+        "teach: cohort quiet Spring --from 2026-10-05 --to 2026-10-09",
+        "teach: reward @ann",
+    ):
         who, text = line.split(": ", 1)
         r.say(who, text)
     r.wait(days=9)  # nudges sent, and some planned ahead still pending
@@ -126,8 +158,22 @@ def test_0013_rebuilds_the_outbox_without_its_foreign_keys_and_keeps_every_row(d
 
     db = Database(db_url)
     before = _busy_outbox_at(db, "0012_tidy")
-    assert all(before[t] for t in ("person", "membership", "contact", "outreach", "interview", "outcome", "story",
-                                   "recruitercall", "quietweek", "acceptance", "nudge"))
+    assert all(
+        before[t]
+        for t in (
+            "person",
+            "membership",
+            "contact",
+            "outreach",
+            "interview",
+            "outcome",
+            "story",
+            "recruitercall",
+            "quietweek",
+            "acceptance",
+            "nudge",
+        )
+    )
     assert {fk["referred_table"] for fk in inspect(db.engine).get_foreign_keys("nudge")} == {"person", "workspace"}
 
     db.upgrade()
@@ -135,9 +181,13 @@ def test_0013_rebuilds_the_outbox_without_its_foreign_keys_and_keeps_every_row(d
     assert inspect(db.engine).get_foreign_keys("nudge") == []
     assert "ix_nudge_workspace_id" not in {ix["name"] for ix in inspect(db.engine).get_indexes("nudge")}
     with db.engine.begin() as conn:  # the row a sweep racing an erasure can now write
-        conn.execute(text("INSERT INTO nudge (key, workspace_id, person_id, rule, subject, due_at, planned_at, "
-                          "status, attempts) VALUES ('999:not-accepted:1:1', 1, 999, 'not-accepted', '1', "
-                          "'2026-09-20 10:00:00', '2026-09-20 09:00:00', 'pending', 0)"))
+        conn.execute(
+            text(
+                "INSERT INTO nudge (key, workspace_id, person_id, rule, subject, due_at, planned_at, "
+                "status, attempts) VALUES ('999:not-accepted:1:1', 1, 999, 'not-accepted', '1', "
+                "'2026-09-20 10:00:00', '2026-09-20 09:00:00', 'pending', 0)"
+            )
+        )
 
     # Back to 0012: the keys return, the row they would refuse goes first, everything else stays.
     _at(db, "0012_tidy", command.downgrade)

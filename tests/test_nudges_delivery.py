@@ -112,7 +112,9 @@ def test_indefinite_pause_holds_until_resumed(tmp_path):
     assert [d.title for d in r.messenger.to("ann")][1:] == ["The dare is still waiting for you"]
     held = [n for n in rows(r).values() if n.rule == "not-accepted"]
     assert sorted((n.status, n.last_error or "") for n in held) == [
-        ("dropped", "superseded after a pause"), ("sent", "")]
+        ("dropped", "superseded after a pause"),
+        ("sent", ""),
+    ]
 
 
 def test_transient_failure_backs_off_and_retry_after_holds_the_workspace(tmp_path):
@@ -134,8 +136,9 @@ def test_transient_failure_backs_off_and_retry_after_holds_the_workspace(tmp_pat
     # plain transient errors back off exponentially and give up after max_attempts
     r.messenger.fail["ann"] = [TransientSendError("timeout")] * 10
     with r.db.session() as s:
-        s.execute(update(Nudge).where(Nudge.key == "2:dare-issued:1:-")
-                  .values(status="pending", sent_at=None, attempts=0))
+        s.execute(
+            update(Nudge).where(Nudge.key == "2:dare-issued:1:-").values(status="pending", sent_at=None, attempts=0)
+        )
     due = []
     for _ in range(10):
         r.nudges.deliver_due()
@@ -188,8 +191,11 @@ def test_sqlite_lease_one_runner_at_a_time(tmp_path):
 def test_a_dead_workers_claim_expires_and_the_row_is_sent_once(tmp_path):
     r = room(f"sqlite:///{tmp_path / 'db.sqlite3'}", people=("ann",))
     with r.db.session() as s:
-        s.execute(update(Nudge).values(status="claimed", claimed_by="dead", sent_at=None,
-                                       claimed_until=START + timedelta(seconds=120)))
+        s.execute(
+            update(Nudge).values(
+                status="claimed", claimed_by="dead", sent_at=None, claimed_until=START + timedelta(seconds=120)
+            )
+        )
     r.messenger.sent.clear()
     assert r.nudges.deliver_due() == 0
     r.clock.advance(timedelta(seconds=121))
@@ -197,10 +203,13 @@ def test_a_dead_workers_claim_expires_and_the_row_is_sent_once(tmp_path):
     assert r.nudges.deliver_due() == 0
 
 
-@pytest.mark.parametrize("act,gone", [
-    ('outreach "Dana Lee"', "2:follow-up:3:a2"),
-    ('reply "Dana Lee"', "2:follow-up:3:a2"),
-])
+@pytest.mark.parametrize(
+    "act,gone",
+    [
+        ('outreach "Dana Lee"', "2:follow-up:3:a2"),
+        ('reply "Dana Lee"', "2:follow-up:3:a2"),
+    ],
+)
 def test_activity_after_planning_cancels_at_send_time(tmp_path, act, gone):
     r = room(f"sqlite:///{tmp_path / 'db.sqlite3'}", people=("ann",))
     r.say("ann", "accept")

@@ -73,8 +73,10 @@ def test_two_workers_send_each_nudge_once(pg_url):
     log: list[Dm] = []
     lock = threading.Lock()
     messengers = [SlowMessenger(r.clock, log, lock) for _ in range(2)]
-    coaches = [NudgeScheduler(Database(pg_url), r.clock, m, platform="console", worker_id=f"w{i}", policy=FAST)
-               for i, m in enumerate(messengers)]
+    coaches = [
+        NudgeScheduler(Database(pg_url), r.clock, m, platform="console", worker_id=f"w{i}", policy=FAST)
+        for i, m in enumerate(messengers)
+    ]
 
     # round 1: the 60 announcements (30 of them no longer needed: those people accepted already)
     run_workers(coaches)
@@ -91,8 +93,7 @@ def test_two_workers_send_each_nudge_once(pg_url):
     with r.db.session() as s:
         rows = list(s.execute(select(Nudge)).scalars())
     sent = [n for n in rows if n.status == "sent"]
-    assert not [n for n in rows if n.status in ("pending", "claimed")
-                and n.due_at <= r.clock.now()]
+    assert not [n for n in rows if n.status in ("pending", "claimed") and n.due_at <= r.clock.now()]
     assert len(log) == len(sent) > 100
     per_dm = Counter((d.user, d.title, d.at) for d in log)
     assert max(per_dm.values()) == 1, [k for k, v in per_dm.items() if v > 1]

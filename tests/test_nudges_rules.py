@@ -23,8 +23,19 @@ START = datetime(2026, 10, 19, 14, 0, tzinfo=UTC)
 
 
 def dare(**kw) -> DareInfo:
-    base = dict(id=7, cohort_id=1, cohort_name="cs101", goal=3, starts_at=START, deadline=date(2026, 11, 20),
-                reward="coffee", followup_days=4, stall_days=5, daily_cap=1, weekly_cap=3)
+    base = dict(
+        id=7,
+        cohort_id=1,
+        cohort_name="cs101",
+        goal=3,
+        starts_at=START,
+        deadline=date(2026, 11, 20),
+        reward="coffee",
+        followup_days=4,
+        stall_days=5,
+        daily_cap=1,
+        weekly_cap=3,
+    )
     base.update(kw)
     return DareInfo(**base)
 
@@ -94,8 +105,12 @@ def test_meeting_prep_the_day_before_and_expires_after_the_meeting():
 
 def test_interview_brings_thank_you_story_and_close_the_loop():
     iv = InterviewInfo(5, 3, date(2026, 10, 28), ny(2026, 10, 28, 16))
-    s = state(accepted_at=START, contacts={3: DANA}, interviews=[iv],
-              outreaches=[OutreachInfo(10, 3, 1, date(2026, 10, 19), "meeting", None, date(2026, 10, 28))])
+    s = state(
+        accepted_at=START,
+        contacts={3: DANA},
+        interviews=[iv],
+        outreaches=[OutreachInfo(10, 3, 1, date(2026, 10, 19), "meeting", None, date(2026, 10, 28))],
+    )
     k = keys(s)
     assert k["1:thank-you:5:-"] == ny(2026, 10, 28, 18)
     assert k["1:story-invite:7:-"] == ny(2026, 10, 30)
@@ -127,9 +142,15 @@ def test_two_talks_on_one_day_bring_one_thank_you_naming_both():
 
 def test_deadline_gone_quiet_and_recruiter_revisit():
     o = OutreachInfo(10, 3, 1, date(2026, 10, 20), "replied", date(2026, 10, 22), None)
-    s = state(accepted_at=START, contacts={3: DANA}, outreaches=[o],
-              recruiter_calls=[RecruiterInfo(9, "Initech", "no", date(2026, 10, 20)),
-                               RecruiterInfo(8, "Acme", "yes", date(2026, 10, 20))])
+    s = state(
+        accepted_at=START,
+        contacts={3: DANA},
+        outreaches=[o],
+        recruiter_calls=[
+            RecruiterInfo(9, "Initech", "no", date(2026, 10, 20)),
+            RecruiterInfo(8, "Acme", "yes", date(2026, 10, 20)),
+        ],
+    )
     k = keys(s, ny(2026, 11, 1))
     assert k["1:deadline-near:7:-"] == ny(2026, 11, 15)
     assert k["1:gone-quiet:7:2026-10-22"] == ny(2026, 11, 1)  # last step: the reply on the 22nd
@@ -174,8 +195,11 @@ def test_quiet_hours_move_to_the_next_allowed_minute_in_local_time():
 
 
 def test_rules_are_pure_and_keys_stable():
-    s = state(accepted_at=START, contacts={3: DANA},
-              outreaches=[OutreachInfo(10, 3, 1, date(2026, 10, 19), "no-reply", None, None)])
+    s = state(
+        accepted_at=START,
+        contacts={3: DANA},
+        outreaches=[OutreachInfo(10, 3, 1, date(2026, 10, 19), "no-reply", None, None)],
+    )
     a = keys(s, ny(2026, 10, 20))
     b = keys(s, ny(2026, 10, 22))
     # the same reasons give the same keys whatever the moment (digest weeks aside)
@@ -185,9 +209,13 @@ def test_rules_are_pure_and_keys_stable():
 
 def test_after_the_deadline_only_the_recruiter_revisit_remains():
     o = OutreachInfo(10, 3, 1, date(2026, 11, 10), "no-reply", None, None)
-    s = state(accepted_at=START, contacts={3: DANA, 4: MAX}, outreaches=[o],
-              interviews=[InterviewInfo(5, 4, date(2026, 11, 18), START)],
-              recruiter_calls=[RecruiterInfo(9, "Initech", "no", date(2026, 10, 20))])
+    s = state(
+        accepted_at=START,
+        contacts={3: DANA, 4: MAX},
+        outreaches=[o],
+        interviews=[InterviewInfo(5, 4, date(2026, 11, 18), START)],
+        recruiter_calls=[RecruiterInfo(9, "Initech", "no", date(2026, 10, 20))],
+    )
     during = keys(s, ny(2026, 11, 12))
     assert "1:follow-up:3:a2" in during and "1:close-loop:5:-" in during
     months_later = keys(s, ny(2027, 1, 18))

@@ -18,8 +18,14 @@ from storage.models import Nudge, Person
 from tests.fakes.room import Room
 
 START = datetime(2026, 10, 19, 14, 0, tzinfo=UTC)  # a Monday: 10:00 New York, 16:00 Berlin, 23:00 Tokyo
-TZ = {"ann": "America/New_York", "bob": "Europe/Berlin", "cy": "Asia/Tokyo", "dan": "America/New_York",
-      "eve": "UTC", "teach": "America/Chicago"}
+TZ = {
+    "ann": "America/New_York",
+    "bob": "Europe/Berlin",
+    "cy": "Asia/Tokyo",
+    "dan": "America/New_York",
+    "eve": "UTC",
+    "teach": "America/Chicago",
+}
 
 DARED = "You're dared: 3 reverse interviews with cs101"
 WAITING = "The dare is still waiting for you"
@@ -29,13 +35,13 @@ EXPECTED = [
     ("ann", DARED, "2026-10-19 10:00"),
     ("bob", DARED, "2026-10-19 16:00"),
     ("dan", DARED, "2026-10-19 10:00"),
-    ("cy", DARED, "2026-10-20 08:00"),              # 23:00 in Tokyo: held until quiet hours end
+    ("cy", DARED, "2026-10-20 08:00"),  # 23:00 in Tokyo: held until quiet hours end
     ("cy", WAITING, "2026-10-21 10:00"),
-    ("bob", WAITING, "2026-10-21 10:00"),           # 08:00 UTC, summer time
+    ("bob", WAITING, "2026-10-21 10:00"),  # 08:00 UTC, summer time
     ("dan", "Time to follow up with Max Roe", "2026-10-23 10:00"),
     # ann's follow-up, planned for 10:00 on the 23rd, was dropped: she followed up at 09:30
     ("cy", WAITING, "2026-10-25 10:00"),
-    ("bob", WAITING, "2026-10-25 10:00"),           # 09:00 UTC: Berlin changed clocks that night
+    ("bob", WAITING, "2026-10-25 10:00"),  # 09:00 UTC: Berlin changed clocks that night
     ("ann", "Your week on the dare (cs101, week of Oct 26)", "2026-10-26 09:00"),
     ("dan", "Your week on the dare (cs101, week of Oct 26)", "2026-10-26 09:00"),
     ("teach", DIGEST, "2026-10-26 09:00"),
@@ -43,7 +49,7 @@ EXPECTED = [
     ("ann", "Try Dana Lee another way", "2026-10-27 10:00"),  # two unanswered: the ladder's second rung
     ("dan", "Say thank you to Max Roe", "2026-10-28 18:00"),
     ("dan", "Tell your story", "2026-10-30 10:00"),
-    ("teach", DIGEST, "2026-11-02 09:00"),          # 15:00 UTC now; participants' week is quiet (exams)
+    ("teach", DIGEST, "2026-11-02 09:00"),  # 15:00 UTC now; participants' week is quiet (exams)
     ("ann", "Still with us?", "2026-11-09 08:00"),  # fell due in the quiet week: first allowed minute after
     ("dan", "Still with us?", "2026-11-09 08:00"),
     # no participant digests on Nov 9 or 16: nothing new since the last one
@@ -131,12 +137,15 @@ def test_four_week_cohort_postgres(pg_url):
 def test_nudge_buttons_and_dm_text(tmp_path):
     r = run_cohort(f"sqlite:///{tmp_path / 'sim.sqlite3'}")
     dared = r.messenger.to("ann")[0].reply
-    assert ([(b.label, b.action, b.value, b.style) for b in dared.buttons]
-            == [("I'm in", "dare.accept", "cs101", "primary")])
+    assert [(b.label, b.action, b.value, b.style) for b in dared.buttons] == [
+        ("I'm in", "dare.accept", "cs101", "primary")
+    ]
     assert "/dare accept cs101" in dared.plain_text() and "lunch with the instructor" in dared.plain_text()
     follow = next(d.reply for d in r.messenger.to("dan") if d.title.startswith("Time to follow up"))
     assert [(b.label, b.action, b.value, b.style) for b in follow.buttons] == [
-        ("Log it", "nudge.log", "", None), ("Snooze 3 days", "nudge.snooze", "3", None),
-        ("Stop these", "nudge.stop", "", "danger")]
+        ("Log it", "nudge.log", "", None),
+        ("Snooze 3 days", "nudge.snooze", "3", None),
+        ("Stop these", "nudge.stop", "", "danger"),
+    ]
     prep = next(d.text for d in r.messenger.to("dan") if d.title.startswith("Your talk"))
     assert "(v1)" in prep and "(m1)" in prep  # the must-ask questions

@@ -53,12 +53,24 @@ def test_the_schema_has_no_foreign_key_on_the_outbox_and_personal_follows_its_re
 
 def test_a_declared_reference_counts_like_a_foreign_key_for_the_classification() -> None:
     md = SQLModel.metadata
-    owned = Table("tmp_declared_note", md, Column("id", Integer, primary_key=True),
-                  Column("person_id", Integer, **refers_to("person.id")))
-    sneaky = Table("tmp_declared_sneaky", md, Column("id", Integer, primary_key=True),
-                   Column("author", Integer, **refers_to("person.id")))
-    broken = Table("tmp_declared_broken", md, Column("id", Integer, primary_key=True),
-                   Column("person_id", Integer, **refers_to("persons.id")))
+    owned = Table(
+        "tmp_declared_note",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("person_id", Integer, **refers_to("person.id")),
+    )
+    sneaky = Table(
+        "tmp_declared_sneaky",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("author", Integer, **refers_to("person.id")),
+    )
+    broken = Table(
+        "tmp_declared_broken",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("person_id", Integer, **refers_to("persons.id")),
+    )
     try:
         with pytest.raises(ValueError, match="persons.id"):
             personal.owner_paths()
@@ -84,7 +96,8 @@ def test_the_migrated_outbox_has_no_foreign_keys(db_url: str) -> None:
 
 
 def test_a_row_swept_for_a_person_erased_meanwhile_is_deleted_at_delivery_not_sent(
-        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sweep reads Ann's state, her erasure commits, then the sweep writes her rows: with no foreign
     key the write succeeds, and delivery deletes those rows instead of sending them."""
     r = room(db_url)

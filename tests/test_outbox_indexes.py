@@ -74,8 +74,10 @@ def test_the_schema_declares_the_partial_indexes(db_url: str) -> None:
     found = {ix["name"]: ix for ix in inspect(r.db.engine).get_indexes("nudge")}
     assert "ix_nudge_due" not in found
     key = "sqlite_where" if r.db.is_sqlite else "postgresql_where"
-    for name, column, status in (("ix_nudge_pending", "due_at", "pending"),
-                                 ("ix_nudge_claimed", "claimed_until", "claimed")):
+    for name, column, status in (
+        ("ix_nudge_pending", "due_at", "pending"),
+        ("ix_nudge_claimed", "claimed_until", "claimed"),
+    ):
         assert found[name]["column_names"] == [column]
         assert status in str(found[name]["dialect_options"][key])
     r.db.dispose()
@@ -86,4 +88,7 @@ def test_only_indexed_statuses_are_compared_as_literals() -> None:
     with pytest.raises(ValueError):
         nudge_status_is("sent")
     assert {ix.name for ix in Nudge.__table__.indexes} == {  # type: ignore[attr-defined]
-        "ix_nudge_pending", "ix_nudge_claimed", "ix_nudge_person_id"}
+        "ix_nudge_pending",
+        "ix_nudge_claimed",
+        "ix_nudge_person_id",
+    }

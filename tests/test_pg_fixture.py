@@ -52,4 +52,3 @@ def test_db_url_gives_an_empty_database(db_url, request):
         assert sa.inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
-

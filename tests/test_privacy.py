@@ -24,8 +24,16 @@ START = datetime(2026, 9, 7, 14, 0, tzinfo=UTC)  # a Monday
 
 # Strings that belong to Ann alone: none may survive her erasure, none may reach Bob's export.
 ANN = {"id": "U0ANN7Q", "name": "Annabel Quixote"}
-ANN_SECRETS = ("Zebulon Quaxworth", "Secretcorp Ltd", "Marguerite Vantablack", "hushhush lesson",
-               "INSTRUCTORONLY tale of Ann", "ANONYMOUS tale of Ann", "Frobnitz Recruiting", "Seniorsneak")
+ANN_SECRETS = (
+    "Zebulon Quaxworth",
+    "Secretcorp Ltd",
+    "Marguerite Vantablack",
+    "hushhush lesson",
+    "INSTRUCTORONLY tale of Ann",
+    "ANONYMOUS tale of Ann",
+    "Frobnitz Recruiting",
+    "Seniorsneak",
+)
 BOB_SECRETS = ("Bartholomew Kettleby", "Bobcorp Works", "BOBS OWN tale")
 
 
@@ -50,7 +58,7 @@ class Class(Room):
 def build(url: str) -> Class:
     """Ida teaches Spring; Ann and Bob each report every kind of thing; nudges go out for two weeks."""
     room = Class(open_database(url), START, platform="slack")
-    room.do("ida", '/dare cohort create Spring --deadline 2026-11-30 --tz UTC')
+    room.do("ida", "/dare cohort create Spring --deadline 2026-11-30 --tz UTC")
     for who in ("ann", "bob"):
         room.do(who, "/dare cohort join Spring")
     room.do("ida", '/dare start Spring --reward "a coffee"')
@@ -59,8 +67,10 @@ def build(url: str) -> Class:
     room.do("ann", f'/dare contact "{ANN_SECRETS[2]}" --title Director')
     room.do("ann", f'/dare outreach "{ANN_SECRETS[0]}" --on yesterday')
     room.do("ann", f'/dare outreach "{ANN_SECRETS[2]}"')
-    room.do("ann", f'/dare log "{ANN_SECRETS[0]}" --outcome advice --outcome referral --asked v1 '
-                   f'--learned "{ANN_SECRETS[3]}"')
+    room.do(
+        "ann",
+        f'/dare log "{ANN_SECRETS[0]}" --outcome advice --outcome referral --asked v1 --learned "{ANN_SECRETS[3]}"',
+    )
     room.do("ann", f"/dare story {ANN_SECRETS[4]}")
     room.do("ann", f"/dare story {ANN_SECRETS[5]} --to anonymous")
     room.do("ann", f'/dare recruiter "{ANN_SECRETS[6]}" --role {ANN_SECRETS[7]} --answer no --connected')
@@ -73,8 +83,15 @@ def build(url: str) -> Class:
     room.wait(days=8)  # nudges planned and sent, a weekly digest too
     with room.db.session() as s:
         ws = s.exec(select(Workspace)).one()[0]
-        s.add(SlackInstallation(team_id=ws.external_id, user_id=ANN["id"], user_token_enc="secret-user-token",
-                                bot_token_enc="bot-token", installed_at=START))
+        s.add(
+            SlackInstallation(
+                team_id=ws.external_id,
+                user_id=ANN["id"],
+                user_token_enc="secret-user-token",
+                bot_token_enc="bot-token",
+                installed_at=START,
+            )
+        )
         s.add(ProcessedEvent(key=f"slack:view:{ws.external_id}:{ANN['id']}:abc", created_at=START))
         s.add(ProcessedEvent(key=f"slack:view:{ws.external_id}:U0BOB2X:abc", created_at=START))
     return room
@@ -112,19 +129,35 @@ def owners(room: Class) -> dict[str, dict[Any, int]]:
 def test_every_table_is_exported_or_declared_not_personal() -> None:
     assert personal.unclassified() == []
     owned = set(personal.owner_paths())
-    assert {"person", "membership", "acceptance", "contact", "outreach", "interview", "outcome", "story",
-            "recruitercall", "nudge", "forgottenactivity"} <= owned
+    assert {
+        "person",
+        "membership",
+        "acceptance",
+        "contact",
+        "outreach",
+        "interview",
+        "outcome",
+        "story",
+        "recruitercall",
+        "nudge",
+        "forgottenactivity",
+    } <= owned
     assert not owned & set(personal.NOT_PERSONAL)
 
 
 def test_a_new_table_is_caught() -> None:
     """A table added tomorrow is either found through its foreign keys or flagged."""
     md = SQLModel.metadata
-    owned = Table("tmp_private_note", md, Column("id", Integer, primary_key=True),
-                  Column("person_id", Integer, ForeignKey("person.id")))
+    owned = Table(
+        "tmp_private_note",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("person_id", Integer, ForeignKey("person.id")),
+    )
     stray = Table("tmp_stray", md, Column("id", Integer, primary_key=True), Column("payload", Integer))
-    sneaky = Table("tmp_sneaky", md, Column("id", Integer, primary_key=True),
-                   Column("author", Integer, ForeignKey("person.id")))
+    sneaky = Table(
+        "tmp_sneaky", md, Column("id", Integer, primary_key=True), Column("author", Integer, ForeignKey("person.id"))
+    )
     try:
         assert "tmp_private_note" in personal.owner_paths()
         problems = personal.unclassified()
@@ -143,8 +176,10 @@ def test_mydata_holds_every_row_of_the_person_and_nothing_of_anyone_else(db_url:
     assert reply.file is not None and reply.file.filename.endswith(".json") and reply.ephemeral
     data = json.loads(reply.file.content)
     assert data["you"]["external_id"] == ANN["id"]
-    exported = {t: {r[list(personal.tables()[t].primary_key.columns)[0].name] for r in rows}
-                for t, rows in data["tables"].items()}
+    exported = {
+        t: {r[list(personal.tables()[t].primary_key.columns)[0].name] for r in rows}
+        for t, rows in data["tables"].items()
+    }
     exported["person"] = {data["you"]["id"]}
     truth = owners(room)
     for table in personal.owner_paths():
@@ -225,8 +260,9 @@ def test_forget_me_leaves_nothing_that_names_the_person_and_the_totals_unchanged
     csv_text = room.do("ida", "/dare export Spring").file.content.decode()  # type: ignore[union-attr]
     assert ANN["id"] not in csv_text and csv_text.count("\n") == 2
     bob_after = json.loads(room.do("bob", "/dare mydata").file.content)["tables"]  # type: ignore[union-attr]
-    assert {k: len(v) for k, v in bob_after.items() if k != "nudge"} == \
-        {k: len(v) for k, v in bob_before.items() if k != "nudge"}
+    assert {k: len(v) for k, v in bob_after.items() if k != "nudge"} == {
+        k: len(v) for k, v in bob_before.items() if k != "nudge"
+    }
     with room.db.session() as s:
         assert s.get(SlackInstallation, 1).bot_token_enc == "bot-token"  # type: ignore[union-attr]
         assert s.query(ProcessedEvent).filter(ProcessedEvent.key.contains("U0BOB2X")).count() == 1  # type: ignore[attr-defined]
@@ -237,8 +273,11 @@ def test_forget_me_leaves_nothing_that_names_the_person_and_the_totals_unchanged
 
 def test_forget_me_on_the_console_is_the_command_typed_again(tmp_path: Any) -> None:
     from tests.test_console import run_console
-    script = ("@ann /dare cohort create Solo\n@ann /dare contact \"Quentin Zorblatt\"\n/dare forget-me confirm\n"
-              "/dare forget-me\n/dare mydata\n/dare forget-me confirm\n/dare mydata\n")
+
+    script = (
+        '@ann /dare cohort create Solo\n@ann /dare contact "Quentin Zorblatt"\n/dare forget-me confirm\n'
+        "/dare forget-me\n/dare mydata\n/dare forget-me confirm\n/dare mydata\n"
+    )
     done = run_console(tmp_path, script, "--start", "2026-09-07T13:00:00+00:00")
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -259,17 +298,23 @@ def test_forgetting_a_contact_deletes_its_history_and_keeps_the_counts(db_url: s
     assert funnel_and_effort(room) == before
     assert room.do("ida", "/dare board Spring").plain_text() == board_before
     # The other contact stays.
-    assert ANN_SECRETS[2] in room.do("ann", "/dare progress").plain_text() or \
-        ANN_SECRETS[2] in room.do("ann", "/dare mydata").file.content.decode()  # type: ignore[union-attr]
+    assert (
+        ANN_SECRETS[2] in room.do("ann", "/dare progress").plain_text()
+        or ANN_SECRETS[2] in room.do("ann", "/dare mydata").file.content.decode()
+    )  # type: ignore[union-attr]
     with room.db.session() as s:
         from storage.models import Nudge
-        subjects = {n.subject for n in s.query(Nudge).filter(Nudge.person_id == ann,
-                                                               Nudge.rule.in_(("follow-up", "meeting-prep")))}  # type: ignore[attr-defined]
+
+        subjects = {
+            n.subject
+            for n in s.query(Nudge).filter(Nudge.person_id == ann, Nudge.rule.in_(("follow-up", "meeting-prep")))
+        }  # type: ignore[attr-defined]
     assert subjects.isdisjoint({"1"})  # Zebulon was contact 1
     bad = room.engine.handle_text(room.ws, Actor(ANN["id"], ANN["name"]), f'/dare contact "{ANN_SECRETS[0]}" --forget')
     assert bad.is_error and "no contact called" in bad.plain_text()
-    mixed = room.engine.handle_text(room.ws, Actor(ANN["id"], ANN["name"]),
-                                    f'/dare contact "{ANN_SECRETS[2]}" --forget --org X')
+    mixed = room.engine.handle_text(
+        room.ws, Actor(ANN["id"], ANN["name"]), f'/dare contact "{ANN_SECRETS[2]}" --forget --org X'
+    )
     assert mixed.is_error and "--forget takes only the name" in mixed.plain_text()
 
 
@@ -330,11 +375,14 @@ def test_coming_back_cancels_the_uninstall_purge(tmp_path: Any) -> None:
         assert s.query(Workspace).one().uninstalled_at is None
 
 
-@pytest.mark.parametrize("line,message", [
-    ("/dare cohort retention Spring -3", "DAYS is a whole number"),
-    ("/dare cohort retention Spring 99999", "DAYS is a whole number"),
-    ("/dare forget-me now", "confirm"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("/dare cohort retention Spring -3", "DAYS is a whole number"),
+        ("/dare cohort retention Spring 99999", "DAYS is a whole number"),
+        ("/dare forget-me now", "confirm"),
+    ],
+)
 def test_bad_privacy_input_is_refused_and_changes_nothing(tmp_path: Any, line: str, message: str) -> None:
     room = Class(open_database(f"sqlite:///{tmp_path}/bad.sqlite3"), START)
     room.do("ida", "/dare cohort create Spring")
@@ -342,6 +390,7 @@ def test_bad_privacy_input_is_refused_and_changes_nothing(tmp_path: Any, line: s
     assert reply.is_error and message in reply.plain_text()
     with room.db.session() as s:
         from storage.models import Cohort
+
         assert s.query(Cohort).one().retention_days == 180
     refused = room.engine.handle_text(room.ws, Actor("U0BOB2X", "Bob"), "/dare cohort retention Spring 30")
     assert refused.is_error
@@ -381,6 +430,7 @@ def test_an_instructor_forgotten_leaves_the_cohort_and_its_dare_in_place(tmp_pat
     room.do("ida", "/dare forget-me confirm")
     assert scan(room, ("U0IDA9Z", "Ida Instructor"), ida) == []
     from storage.models import Cohort, Dare, Story
+
     with room.db.session() as s:
         cohort = s.exec(select(Cohort)).one()[0]
         stone = s.get(Person, cohort.created_by)

@@ -20,14 +20,46 @@ from tests.fakes.chat import Chat
 
 SUBCOMMANDS = sorted({s.words[0] for s in commands()})
 
-WORDS = st.sampled_from([*SUBCOMMANDS, "cohort", "create", "join", "--goal", "--on", "--via", "--to", "--meeting",
-                         "--outcome", "--decides", "today", "2026-13-40", '"', "'", "@ann", "<!channel>", "\x00",
-                         "email", "advice", "Ada", "-", "--", "=", "\u202e"])
+WORDS = st.sampled_from(
+    [
+        *SUBCOMMANDS,
+        "cohort",
+        "create",
+        "join",
+        "--goal",
+        "--on",
+        "--via",
+        "--to",
+        "--meeting",
+        "--outcome",
+        "--decides",
+        "today",
+        "2026-13-40",
+        '"',
+        "'",
+        "@ann",
+        "<!channel>",
+        "\x00",
+        "email",
+        "advice",
+        "Ada",
+        "-",
+        "--",
+        "=",
+        "\u202e",
+    ]
+)
 LINES = st.lists(st.one_of(WORDS, st.text(max_size=12)), max_size=8).map(" ".join)
 
 
-@given(st.lists(st.one_of(st.sampled_from(['"', "'", "\\", " ", "\t", "\n", "\xa0", "\u201c", "--on", "Ada"]),
-                         st.text(max_size=6)), max_size=12).map("".join))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(['"', "'", "\\", " ", "\t", "\n", "\xa0", "\u201c", "--on", "Ada"]), st.text(max_size=6)
+        ),
+        max_size=12,
+    ).map("".join)
+)
 def test_the_tokenizer_splits_as_shlex_does(text: str) -> None:
     try:
         expected: list[str] | None = shlex.split(text.translate(_CURLY))
@@ -57,8 +89,11 @@ def test_parser_on_command_like_text(text: str) -> None:
 
 
 # A quoted token that starts with "--" still reads as an option (shlex drops the quotes): no real name does.
-@given(st.text(alphabet=string.ascii_letters + " .'-", min_size=1, max_size=60)
-       .filter(lambda s: s.strip() and not s.strip().startswith("--")))
+@given(
+    st.text(alphabet=string.ascii_letters + " .'-", min_size=1, max_size=60).filter(
+        lambda s: s.strip() and not s.strip().startswith("--")
+    )
+)
 def test_quoted_names_round_trip(name: str) -> None:
     quoted = '"' + name.replace('"', "") + '"'
     command = parse(f"/dare contact {quoted} --decides")

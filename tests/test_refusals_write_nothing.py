@@ -45,7 +45,7 @@ REFUSED = [
     ("newbie", "/dare reward @nobody"),
     ("prof", "/dare reward @nobody"),  # an instructor, but nobody has a story
     ("newbie", "/dare board NOPE"),
-    ("newbie2", "/dare log \"Nobody\""),
+    ("newbie2", '/dare log "Nobody"'),
     ("ann", "/dare cohort create CS101"),  # a duplicate name
 ]
 

@@ -22,8 +22,9 @@ from tests.fakes.slack_harness import TEAM, SlackHarness
 
 def discord_commands() -> dict[str, app_commands.Command]:  # type: ignore[type-arg]
     group = build_dare_group(lambda: None)  # type: ignore[arg-type,return-value]
-    return {c.qualified_name.removeprefix("dare "): c for c in group.walk_commands()
-            if isinstance(c, app_commands.Command)}
+    return {
+        c.qualified_name.removeprefix("dare "): c for c in group.walk_commands() if isinstance(c, app_commands.Command)
+    }
 
 
 @pytest.mark.parametrize("spec", registry.commands(), ids=lambda s: s.name)
@@ -57,8 +58,9 @@ def test_usage_and_help_name_every_option(spec: CommandSpec) -> None:
         assert type(parse(example)) is spec.type
 
 
-@pytest.mark.parametrize("spec", [s for s in registry.commands() if s.options and not s.free_text],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec", [s for s in registry.commands() if s.options and not s.free_text], ids=lambda s: s.name
+)
 def test_an_unknown_option_names_the_known_ones(spec: CommandSpec) -> None:
     positional = " ".join('"x"' if p.required else "" for p in spec.positionals if p.kind != "user")
     users = " ".join("@ada" for p in spec.positionals if p.kind == "user" and p.required)
@@ -67,11 +69,17 @@ def test_an_unknown_option_names_the_known_ones(spec: CommandSpec) -> None:
     assert next(iter(spec.options)) in str(err.value)
 
 
-@pytest.mark.parametrize(("typed", "meant"), [
-    ("/dare join Spring", "/dare cohort join"), ("/dare progres", "/dare progress"),
-    ("/dare status", "/dare progress"), ("/dare leaderboard", "/dare board"),
-    ("/dare cohort jion Spring", "/dare cohort join"), ("/dare stories", "/dare story"),
-])
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("/dare join Spring", "/dare cohort join"),
+        ("/dare progres", "/dare progress"),
+        ("/dare status", "/dare progress"),
+        ("/dare leaderboard", "/dare board"),
+        ("/dare cohort jion Spring", "/dare cohort join"),
+        ("/dare stories", "/dare story"),
+    ],
+)
 def test_a_mistyped_command_names_the_one_meant(typed: str, meant: str) -> None:
     with pytest.raises(UsageError) as err:
         parse(typed)
@@ -93,11 +101,16 @@ def test_every_suggestion_is_a_command() -> None:
         except UsageError as err:
             if "Did you mean /dare " in str(err):
                 meant = str(err).split("Did you mean /dare ")[1].rstrip("?").split()
-                assert (registry.command_for(tuple(meant[:2])) or registry.command_for((meant[0],))
-                        or meant == [meant[0]] and meant[0] in registry.groups()), word
+                assert (
+                    registry.command_for(tuple(meant[:2]))
+                    or registry.command_for((meant[0],))
+                    or meant == [meant[0]]
+                    and meant[0] in registry.groups()
+                ), word
 
 
 # -- a toy subcommand, added in one place --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Wave:
@@ -136,4 +149,7 @@ def test_a_toy_subcommand_reaches_the_console_slack_and_discord(toy: None, tmp_p
     # Discord: the generated group has it, with its options and choices
     found = discord_commands()["wave"]
     assert {p.name: [c.value for c in p.choices] for p in found.parameters} == {
-        "name": [], "times": [], "style": ["small", "big"]}
+        "name": [],
+        "times": [],
+        "style": ["small", "big"],
+    }

@@ -78,8 +78,9 @@ def _interviews(h: SlackHarness) -> int:
         return s.execute(select(func.count()).select_from(Interview)).scalar_one()
 
 
-def _log_values(contact: str, minutes: str = "20", learned: str = "Ask for the second name.",
-                on: str = "2026-11-23") -> dict:
+def _log_values(
+    contact: str, minutes: str = "20", learned: str = "Ask for the second name.", on: str = "2026-11-23"
+) -> dict:
     return {
         "contact": {"value": {"type": "static_select", "selected_option": {"value": contact}}},
         "on": {"value": {"type": "datepicker", "selected_date": on}},
@@ -179,8 +180,9 @@ def test_forged_or_stale_signatures_get_401(h: SlackHarness) -> None:
     assert h.slack.command("UA", "help", bad_signature=True).status == 401
     assert h.slack.command("UA", "help", secret="not-the-secret").status == 401
     assert h.slack.command("UA", "help", timestamp=int(time.time()) - 600).status == 401
-    stale = h.slack.view_submission("UA", {"id": "V1", "callback_id": "darebot.form:log"}, {},
-                                    timestamp=int(time.time()) - 301)
+    stale = h.slack.view_submission(
+        "UA", {"id": "V1", "callback_id": "darebot.form:log"}, {}, timestamp=int(time.time()) - 301
+    )
     assert stale.status == 401
     assert h.fake.calls == []  # nothing ran: no users.info, no auth.test
     assert h.slack.command("UA", "help").status == 200
@@ -237,8 +239,12 @@ def test_a_retried_submission_is_recorded_once(h: SlackHarness) -> None:
     h.fake.clear()
     event = {"type": "app_home_opened", "user": "UA", "channel": "DUA", "tab": "home", "event_ts": "1.2"}
     assert h.slack.event(event, event_id="Ev1").status == 200
-    assert h.slack.event(event, event_id="Ev1",
-                         extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status == 200
+    assert (
+        h.slack.event(
+            event, event_id="Ev1", extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        ).status
+        == 200
+    )
     h.fake.wait_for_calls("views.publish")
     h.drain()
     assert len(h.fake.calls_to("views.publish")) == 1
@@ -275,8 +281,9 @@ def test_dms_under_a_rate_limit_all_arrive_once(tmp_path) -> None:
         rounds = 0
         for rounds in range(200):  # noqa: B007 (read after the loop, in the assertion message)
             with h.db.session() as s:
-                pending = s.execute(select(func.count()).select_from(Nudge)
-                                    .where(col(Nudge.status).in_(("pending", "claimed")))).scalar_one()
+                pending = s.execute(
+                    select(func.count()).select_from(Nudge).where(col(Nudge.status).in_(("pending", "claimed")))
+                ).scalar_one()
             if not pending:
                 break
             h.clock.advance(timedelta(seconds=1))
@@ -470,8 +477,14 @@ def test_app_home_is_republished_after_commands_at_most_once_a_window(h: SlackHa
     monkeypatch.setattr(slack_home, "HOME_REFRESH_SECONDS", 0.3)
     h.fake.clear()
     h.slack.command("UA", 'outreach "Ada L" --via email')
-    h.fake.wait_for(lambda calls: any(c.method == "views.publish" and c.args.get("user_id") == "UA"
-                                      and "*Attempts*\\n1 (0 follow-ups)" in json.dumps(c.args) for c in calls))
+    h.fake.wait_for(
+        lambda calls: any(
+            c.method == "views.publish"
+            and c.args.get("user_id") == "UA"
+            and "*Attempts*\\n1 (0 follow-ups)" in json.dumps(c.args)
+            for c in calls
+        )
+    )
     # Refused commands change nothing, so they publish nothing.
     h.drain()
     h.fake.clear()
@@ -495,8 +508,10 @@ def test_a_failed_home_refresh_is_logged_and_changes_no_answer(h: SlackHarness, 
     h.drain()
     assert "Grace Hopper" in answer["text"] and ":warning:" not in json.dumps(answer["blocks"])
     assert h.fake.calls_to("views.publish") and not h.fake.ok_calls_to("views.publish")
-    assert any(r.name == "darebot.slack" and "App Home of T1/UA not refreshed: invalid_arguments" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.name == "darebot.slack" and "App Home of T1/UA not refreshed: invalid_arguments" in r.getMessage()
+        for r in caplog.records
+    )
     assert not [c for c in h.fake.calls_to("response_url")]  # nothing was sent to Ada about it
 
 
@@ -558,8 +573,13 @@ def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
         h.slack.command(uid, "accept")
     h.slack.command("UA", 'contact "Grace Hopper" --decides')
     h.slack.command("UA", 'outreach "Grace Hopper"')
-    for line in ("cohort close Spring26", "cohort reopen Spring26", "cohort remove Spring26 <@UB|bob>",
-                 "cohort rename Spring26 X", "report Spring26 --compare Spring26"):
+    for line in (
+        "cohort close Spring26",
+        "cohort reopen Spring26",
+        "cohort remove Spring26 <@UB|bob>",
+        "cohort rename Spring26 X",
+        "report Spring26 --compare Spring26",
+    ):
         refused = h.reply(h.slack.command("UA", line))
         assert refused["response_type"] == "ephemeral" and "Only instructors of Spring26" in refused["text"], line
     assert "someone else's progress" in _text(h.slack.command("UA", "progress <@UB|bob>"))
@@ -569,8 +589,11 @@ def test_the_instructors_view_through_slack(h: SlackHarness) -> None:
     report = h.reply(h.slack.command("UINS", "report Spring26"))
     assert "Who needs a word" in json.dumps(report) and "accepted the dare" in json.dumps(report)
     buttons = [el for b in report["blocks"] if b["type"] == "actions" for el in b["elements"]]
-    word = next(b for b in buttons if r.decode_action_id(b["action_id"]) == "word.send" and "cy" in
-                json.dumps(b["text"]).lower())
+    word = next(
+        b
+        for b in buttons
+        if r.decode_action_id(b["action_id"]) == "word.send" and "cy" in json.dumps(b["text"]).lower()
+    )
     before = len([c for c in h.fake.ok_calls_to("chat.postMessage") if c.args["channel"] == "UC"])
     assert h.slack.block_action("UINS", word["action_id"], word["value"]).status == 200
     h.drain()
@@ -602,8 +625,11 @@ def test_the_instructors_weekly_digest_carries_the_weekly_chart(h: SlackHarness)
     for _ in range(10):  # ten days of sweeps and deliveries: a Monday digest falls in them
         h.clock.advance(timedelta(days=1))
         h.nudges.tick()
-    digests = [c for c in h.fake.ok_calls_to("chat.postMessage")
-               if c.args["channel"] == "UINS" and "weekly digest" in json.dumps(c.args)]
+    digests = [
+        c
+        for c in h.fake.ok_calls_to("chat.postMessage")
+        if c.args["channel"] == "UINS" and "weekly digest" in json.dumps(c.args)
+    ]
     assert digests, "no instructor digest went out"
     dm = digests[0].response["channel"]
     charts = [f for f in h.fake.shared_files(dm) if f.filename.endswith("-weekly.png")]

@@ -15,8 +15,26 @@ from adapters.slack_files import file_uploads
 from bot.replies import Attachment, Reply
 from tests.fakes.slack_harness import TEAM, SlackHarness
 
-PIECES = st.sampled_from(["<!channel>", "<!here>", "<@U123>", "<#C1|x>", "<https://evil.example|Claim>", "&", "&lt;",
-                          "<", ">", "*b*", "_i_", "`c`", "\n", "$\\frac$", "é", "👩‍💻"])
+PIECES = st.sampled_from(
+    [
+        "<!channel>",
+        "<!here>",
+        "<@U123>",
+        "<#C1|x>",
+        "<https://evil.example|Claim>",
+        "&",
+        "&lt;",
+        "<",
+        ">",
+        "*b*",
+        "_i_",
+        "`c`",
+        "\n",
+        "$\\frac$",
+        "é",
+        "👩‍💻",
+    ]
+)
 TEXT = st.one_of(st.text(max_size=60), st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=12).map("".join))
 
 
@@ -30,8 +48,9 @@ def test_mrkdwn_escape_leaves_no_angle_brackets_and_round_trips(text: str) -> No
 
 @given(TEXT)
 def test_file_titles_and_alt_text_carry_no_mention_or_link(text: str) -> None:
-    reply = Reply(title=text, image=Attachment(text + ".png", b"x", "image/png"),
-                  file=Attachment(text + ".csv", b"x", "text/csv"))
+    reply = Reply(
+        title=text, image=Attachment(text + ".png", b"x", "image/png"), file=Attachment(text + ".csv", b"x", "text/csv")
+    )
     for upload in file_uploads(reply):
         for key in ("title", "alt_txt", "filename"):
             value = upload.get(key, "")

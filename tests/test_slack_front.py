@@ -37,8 +37,15 @@ def h(tmp_path) -> Iterator[SlackHarness]:  # type: ignore[no-untyped-def]
         harness.close()
 
 
-def raw_post(h: SlackHarness, body: bytes, content_type: str | None, *, sign: bool = True,
-             timestamp: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
+def raw_post(
+    h: SlackHarness,
+    body: bytes,
+    content_type: str | None,
+    *,
+    sign: bool = True,
+    timestamp: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
     ts = timestamp if timestamp is not None else str(int(time.time()))
     hdrs: dict[str, str] = dict(headers or {})
     if content_type is not None:
@@ -56,15 +63,31 @@ def raw_post(h: SlackHarness, body: bytes, content_type: str | None, *, sign: bo
 
 
 def command_form(team: str = TEAM, text: str = "cohort create Evil", user: str = "UINS") -> str:
-    return urllib.parse.urlencode({
-        "token": "legacy-verification-token", "team_id": team, "team_domain": "x", "channel_id": "C1",
-        "user_id": user, "user_name": "ines", "command": "/dare", "text": text,
-        "response_url": f"https://hooks.slack.com/commands/{SECRET_MARK}", "trigger_id": "1.2.trig"})
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team,
+            "team_domain": "x",
+            "channel_id": "C1",
+            "user_id": user,
+            "user_name": "ines",
+            "command": "/dare",
+            "text": text,
+            "response_url": f"https://hooks.slack.com/commands/{SECRET_MARK}",
+            "trigger_id": "1.2.trig",
+        }
+    )
 
 
 def _action(actions: Any) -> str:
-    payload = {"type": "block_actions", "team": {"id": TEAM}, "user": {"id": "UINS"}, "trigger_id": "1.2",
-               "response_url": f"https://hooks.slack.com/actions/{SECRET_MARK}", "actions": actions}
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "UINS"},
+        "trigger_id": "1.2",
+        "response_url": f"https://hooks.slack.com/actions/{SECRET_MARK}",
+        "actions": actions,
+    }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
@@ -82,19 +105,32 @@ MALFORMED: list[tuple[str, bytes, str | None]] = [
     ("form sent as octet-stream", command_form().encode(), "application/octet-stream"),
     ("block_actions with actions null", _action(None).encode(), FORM),
     ("block_actions with actions a string", _action("x").encode(), FORM),
-    ("event_callback with event a list", b'{"type": "event_callback", "team_id": "T1", "event": [1]}',
-     "application/json"),
+    (
+        "event_callback with event a list",
+        b'{"type": "event_callback", "team_id": "T1", "event": [1]}',
+        "application/json",
+    ),
     ("form neither command nor payload", b"a=1&b=2", FORM),
-    ("view_submission without a view", urllib.parse.urlencode(
-        {"payload": json.dumps({"type": "view_submission", "team": {"id": TEAM}, "user": {"id": "U"}})}).encode(),
-     FORM),
+    (
+        "view_submission without a view",
+        urllib.parse.urlencode(
+            {"payload": json.dumps({"type": "view_submission", "team": {"id": TEAM}, "user": {"id": "U"}})}
+        ).encode(),
+        FORM,
+    ),
 ]
 
 
 @pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
 @pytest.mark.parametrize("what,body,ctype", MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_bodies_get_4xx_and_write_nothing(h: SlackHarness, caplog, signed: bool, what: str,  # type: ignore[no-untyped-def]
-                                                   body: bytes, ctype: str | None) -> None:
+def test_malformed_bodies_get_4xx_and_write_nothing(
+    h: SlackHarness,
+    caplog,
+    signed: bool,
+    what: str,  # type: ignore[no-untyped-def]
+    body: bytes,
+    ctype: str | None,
+) -> None:
     caplog.set_level(logging.DEBUG)
     before = dump(h)  # type: ignore[arg-type]
     status, answer = raw_post(h, body, ctype, sign=signed)
@@ -159,8 +195,10 @@ def test_the_library_loggers_never_log_bodies_even_at_debug(h: SlackHarness, cap
 
 def _rows(h: SlackHarness) -> tuple[int, int, int]:
     with h.db.session() as s:
-        return tuple(s.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
-                     for t in (Workspace, Person, Cohort))
+        return tuple(
+            s.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
+            for t in (Workspace, Person, Cohort)
+        )
 
 
 @pytest.mark.parametrize("team", ["T0EVIL999", ""])

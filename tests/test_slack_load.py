@@ -40,8 +40,10 @@ def test_200_signed_commands_at_concurrency_20(tmp_path) -> None:
         times = sorted(r[0] for r in results)
         p50 = statistics.median(times) * 1000
         p99 = times[int(len(times) * 0.99) - 1] * 1000
-        print(f"\n{N} commands at concurrency {CONCURRENCY}: p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
-              f"max {times[-1] * 1000:.0f} ms, {N / wall:.0f} req/s")
+        print(
+            f"\n{N} commands at concurrency {CONCURRENCY}: p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+            f"max {times[-1] * 1000:.0f} ms, {N / wall:.0f} req/s"
+        )
         assert all(status == 200 for _, status, _ in results)  # none refused
         assert p50 < 1000 and p99 < 2500  # loose: the suite runs in parallel; see the printed numbers
     finally:

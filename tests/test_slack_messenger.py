@@ -31,8 +31,9 @@ def test_base_url_gets_its_trailing_slash() -> None:
 
 
 def test_dm_is_posted_to_the_user_with_blocks_and_escaped_text(fake: FakeSlackAPI) -> None:
-    reply = Reply(title="Nudge", sections=(Section(text="Hi <!channel> & co"),),
-                  buttons=(Button("Log it", "nudge.log"),))
+    reply = Reply(
+        title="Nudge", sections=(Section(text="Hi <!channel> & co"),), buttons=(Button("Log it", "nudge.log"),)
+    )
     sent = _messenger(fake).send_dm("T1", "UA", reply)
     call = fake.calls_to("chat.postMessage")[0]
     assert call.token == "xoxb-1" and call.args["channel"] == "UA"
@@ -113,8 +114,9 @@ def test_the_directory_cache_is_bounded_and_entries_expire(fake: FakeSlackAPI) -
     for i in range(5):
         fake.add_user("T1", f"UX{i}", f"x{i}")
     now = [0.0]
-    d = SlackDirectory(ClientPool(lambda team: "xoxb-1", fake.url), ttl=100, negative_ttl=10, maxsize=3,
-                       timer=lambda: now[0])
+    d = SlackDirectory(
+        ClientPool(lambda team: "xoxb-1", fake.url), ttl=100, negative_ttl=10, maxsize=3, timer=lambda: now[0]
+    )
     for i in range(5):
         assert d.display_name("T1", f"UX{i}") == f"x{i}"
     assert len(d._cache) == 3  # the two least recently used went

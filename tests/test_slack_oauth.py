@@ -108,8 +108,9 @@ def test_install_encrypts_tokens_serves_the_team_and_uninstall_deletes(oauth: Sl
 def test_a_forged_state_installs_nothing(oauth: SlackHarness) -> None:
     h = oauth
     h.fake.oauth_codes["code-x"] = ("T9", "xoxb-t9")
-    status, _page, _ = _get(f"{h.url}/slack/oauth_redirect?code=code-x&state=forged",
-                            {"Cookie": "slack-app-oauth-state=forged"})
+    status, _page, _ = _get(
+        f"{h.url}/slack/oauth_redirect?code=code-x&state=forged", {"Cookie": "slack-app-oauth-state=forged"}
+    )
     assert status >= 400
     assert h.fake.calls_to("oauth.v2.access") == []
 

@@ -48,8 +48,9 @@ def test_escape_only_three_characters() -> None:
 
 
 def test_mention_typed_as_text_is_shown_not_pinging() -> None:
-    reply = Reply(title="<!here> hi",
-                  sections=(Section(text="Saved <!channel> & @here", fields=(Field("<!everyone>", "x"),)),))
+    reply = Reply(
+        title="<!here> hi", sections=(Section(text="Saved <!channel> & @here", fields=(Field("<!everyone>", "x"),)),)
+    )
     msg = r.render_message(reply)
     for text in _mrkdwn_texts(msg) + [msg["text"]]:
         assert "<!" not in text and not _unescaped(text)
@@ -66,8 +67,11 @@ def test_long_text_is_cut_with_a_visible_mark() -> None:
 
 def test_long_board_is_paginated_and_cut_visibly() -> None:
     rows = tuple((str(i), f"participant {i} <x>", str(i % 7)) for i in range(6000))
-    reply = Reply(title="Board", sections=(Section(table=Table(("#", "Name", "Score"), rows)),),
-                  buttons=(Button("Post", "board.post", "c1"),))
+    reply = Reply(
+        title="Board",
+        sections=(Section(table=Table(("#", "Name", "Score"), rows)),),
+        buttons=(Button("Post", "board.post", "c1"),),
+    )
     blocks = r.render_message(reply)["blocks"]
     _check_limits(blocks, r.MESSAGE_BLOCKS)
     tables = [b for b in blocks if b["type"] == "section"]
@@ -84,8 +88,13 @@ def test_table_cells_cannot_break_out_of_preformatted() -> None:
 
 
 def test_buttons_round_trip_their_action() -> None:
-    reply = Reply(buttons=(Button("Log it", "nudge.log"),
-                           Button("Snooze 3 days", "nudge.snooze", "3"), Button("Stop", "nudge.stop", style="danger")))
+    reply = Reply(
+        buttons=(
+            Button("Log it", "nudge.log"),
+            Button("Snooze 3 days", "nudge.snooze", "3"),
+            Button("Stop", "nudge.stop", style="danger"),
+        )
+    )
     els = r.render_blocks(reply)[-1]["elements"]
     assert [r.decode_action_id(e["action_id"]) for e in els] == ["nudge.log", "nudge.snooze", "nudge.stop"]
     assert els[1]["value"] == "3" and els[2]["style"] == "danger"
@@ -140,8 +149,9 @@ def test_log_modal_values_parse_like_the_engine_expects() -> None:
         "contact": {"value": {"type": "static_select", "selected_option": {"value": "Ada Lovelace"}}},
         "on": {"value": {"type": "datepicker", "selected_date": "2026-11-20"}},
         "minutes": {"value": {"type": "number_input", "value": "25"}},
-        "outcomes": {"value": {"type": "multi_static_select",
-                               "selected_options": [{"value": "advice"}, {"value": "referral"}]}},
+        "outcomes": {
+            "value": {"type": "multi_static_select", "selected_options": [{"value": "advice"}, {"value": "referral"}]}
+        },
         "asked": {"value": {"type": "multi_static_select", "selected_options": []}},
         "learned": {"value": {"type": "plain_text_input", "value": "<!channel> ask early"}},
     }
@@ -154,8 +164,9 @@ def test_log_modal_values_parse_like_the_engine_expects() -> None:
         "learned": "<!channel> ask early",
     }
     contact_form = build_form("contact", [])
-    vals = r.form_values(contact_form,
-                         {"decides": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}}})
+    vals = r.form_values(
+        contact_form, {"decides": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}}}
+    )
     assert vals["decides"] is True and vals["name"] == ""
 
 
@@ -171,8 +182,9 @@ def test_a_chart_is_noted_where_it_went_escaped_and_within_the_limits() -> None:
     chart = Attachment("<!here>&co-take-up.png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "image/png")
     csv = Attachment("x.csv", b"a,b\n", "text/csv")
     buttons = tuple(Button(f"b{i}", "board.page", str(i)) for i in range(3))
-    reply = Reply(title="T", sections=tuple(Section(text=f"s{i}") for i in range(60)), buttons=buttons,
-                  image=chart, file=csv)
+    reply = Reply(
+        title="T", sections=tuple(Section(text=f"s{i}") for i in range(60)), buttons=buttons, image=chart, file=csv
+    )
     small = r.render_message(Reply(title="T", sections=(Section(text="numbers"),), image=chart))
     notes = [b for b in small["blocks"] if b["type"] == "context"]
     assert notes and notes[0]["elements"][0]["text"] == "Chart: &lt;!here&gt;&amp;co-take-up.png, sent to you by DM"

@@ -98,16 +98,24 @@ def test_http_mode_serves_events_and_healthz_and_delivers_dms(fake: FakeSlackAPI
 
 
 def test_socket_mode_acks_over_the_socket(fake: FakeSlackAPI, tmp_path) -> None:
-    settings = slack_settings(f"sqlite:///{tmp_path}/sock.sqlite3", fake.url,
-                              SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET=None)
+    settings = slack_settings(
+        f"sqlite:///{tmp_path}/sock.sqlite3", fake.url, SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET=None
+    )
     running = Running(settings, http=False)
     try:
         assert fake.calls_to("apps.connections.open")[0].token == "xapp-1-test"
 
         def command(user: str, text: str) -> dict:
             payload = {
-                "team_id": TEAM, "user_id": user, "user_name": user.lower(), "channel_id": "C1", "command": "/dare",
-                "text": text, "api_app_id": "A0DAREBOT", "response_url": fake.response_url(), "trigger_id": "1.2.t",
+                "team_id": TEAM,
+                "user_id": user,
+                "user_name": user.lower(),
+                "channel_id": "C1",
+                "command": "/dare",
+                "text": text,
+                "api_app_id": "A0DAREBOT",
+                "response_url": fake.response_url(),
+                "trigger_id": "1.2.t",
             }
             return fake.push_envelope("slash_commands", payload)
 
@@ -118,8 +126,9 @@ def test_socket_mode_acks_over_the_socket(fake: FakeSlackAPI, tmp_path) -> None:
         command("UA", "cohort join Sock")
         started = command("UINS", "start Sock")["payload"]
         assert started["response_type"] == "in_channel", started["text"]
-        fake.wait_for(lambda calls: any(c.method == "chat.postMessage" and c.args.get("channel") == "UA"
-                                        for c in calls))
+        fake.wait_for(
+            lambda calls: any(c.method == "chat.postMessage" and c.args.get("channel") == "UA" for c in calls)
+        )
     finally:
         running.stop()
 

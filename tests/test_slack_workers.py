@@ -32,13 +32,29 @@ def _running(pid: int) -> bool:
 
 
 def _command(url: str, user: str, text: str) -> tuple[int, dict]:
-    form = {"team_id": burst.TEAM, "team_domain": "t", "channel_id": "C1", "user_id": user, "user_name": user.lower(),
-            "command": "/dare", "text": text, "response_url": "http://127.0.0.1:9/r", "trigger_id": "1.1.t"}
+    form = {
+        "team_id": burst.TEAM,
+        "team_domain": "t",
+        "channel_id": "C1",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/dare",
+        "text": text,
+        "response_url": "http://127.0.0.1:9/r",
+        "trigger_id": "1.1.t",
+    }
     body = urllib.parse.urlencode(form)
     ts = str(int(__import__("time").time()))
-    req = urllib.request.Request(url + "/slack/events", data=body.encode(), method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature(burst.SECRET, ts, body)})
+    req = urllib.request.Request(
+        url + "/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature(burst.SECRET, ts, body),
+        },
+    )
     with urllib.request.urlopen(req, timeout=20) as resp:  # a new connection each time: the kernel spreads them
         return resp.status, json.loads(resp.read() or b"{}")
 

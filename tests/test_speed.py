@@ -52,20 +52,24 @@ def rooms(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Chat]:
     return out
 
 
-@pytest.mark.parametrize("user,line,most", [
-    ("s1", "/dare progress", 6),
-    ("prof", "/dare board CS101", 6),
-    ("s2", "/dare board", 6),
-    ("prof", "/dare report CS101", 10),  # + who needs a word: latest attempts, interviews, who muted nudges
-    ("prof", "/dare export CS101", 7),
-    # writes: +1 for the double-submission check (bot/dedupe.py: one upsert)
-    ("s2", '/dare outreach "Person 2"', 8),
-    # and for log: the cohort once more when its reply names the next step, and the running dares, to tell
-    # whether this interview meets the goal
-    ("s1", '/dare log "Person 1"', 11),
-])
-def test_statements_per_command_are_few_and_do_not_grow_with_the_cohort(rooms: dict[int, Chat], user: str,
-                                                                        line: str, most: int) -> None:
+@pytest.mark.parametrize(
+    "user,line,most",
+    [
+        ("s1", "/dare progress", 6),
+        ("prof", "/dare board CS101", 6),
+        ("s2", "/dare board", 6),
+        ("prof", "/dare report CS101", 10),  # + who needs a word: latest attempts, interviews, who muted nudges
+        ("prof", "/dare export CS101", 7),
+        # writes: +1 for the double-submission check (bot/dedupe.py: one upsert)
+        ("s2", '/dare outreach "Person 2"', 8),
+        # and for log: the cohort once more when its reply names the next step, and the running dares, to tell
+        # whether this interview meets the goal
+        ("s1", '/dare log "Person 1"', 11),
+    ],
+)
+def test_statements_per_command_are_few_and_do_not_grow_with_the_cohort(
+    rooms: dict[int, Chat], user: str, line: str, most: int
+) -> None:
     small, big = (_count(rooms[n], user, line) for n in (3, 50))
     assert big <= most, f"{line}: {big} statements"
     assert big == small, f"{line}: {small} statements for 3 people, {big} for 50"

@@ -28,28 +28,60 @@ odd_days = st.sampled_from((date(9999, 12, 31), date(1, 1, 1)))
 def states(draw: st.DrawFn) -> r.ParticipantState:
     odd = draw(st.booleans())
     deadline = draw(st.none() | days | (odd_days if odd else days))
-    dare = r.DareInfo(id=7, cohort_id=1, cohort_name="c", goal=draw(st.integers(1, 3)),
-                      starts_at=draw(odd_moments if odd and draw(st.booleans()) else moments), deadline=deadline,
-                      reward=None, followup_days=draw(st.integers(1, 6)), stall_days=draw(st.integers(1, 6)),
-                      daily_cap=1, weekly_cap=3)
+    dare = r.DareInfo(
+        id=7,
+        cohort_id=1,
+        cohort_name="c",
+        goal=draw(st.integers(1, 3)),
+        starts_at=draw(odd_moments if odd and draw(st.booleans()) else moments),
+        deadline=deadline,
+        reward=None,
+        followup_days=draw(st.integers(1, 6)),
+        stall_days=draw(st.integers(1, 6)),
+        daily_cap=1,
+        weekly_cap=3,
+    )
     contacts = {cid: r.ContactInfo(cid, f"C{cid}", "future-self", False, draw(moments)) for cid in range(1, 4)}
     outreaches = []
     for n in range(draw(st.integers(0, 4))):
         sent = draw(days)
         status = draw(st.sampled_from(("no-reply", "replied", "meeting", "declined")))
-        outreaches.append(r.OutreachInfo(n + 1, draw(st.integers(1, 3)), draw(st.integers(1, 3)), sent, status,
-                                         sent + timedelta(days=1) if status != "no-reply" else None,
-                                         draw(st.none() | days) if status == "meeting" else None))
+        outreaches.append(
+            r.OutreachInfo(
+                n + 1,
+                draw(st.integers(1, 3)),
+                draw(st.integers(1, 3)),
+                sent,
+                status,
+                sent + timedelta(days=1) if status != "no-reply" else None,
+                draw(st.none() | days) if status == "meeting" else None,
+            )
+        )
     outreaches.sort(key=lambda o: (o.sent_on, o.id))
-    interviews = sorted((r.InterviewInfo(n + 1, draw(st.integers(1, 3)), draw(days), draw(moments))
-                         for n in range(draw(st.integers(0, 2)))), key=lambda i: (i.held_on, i.id))
-    calls = [r.RecruiterInfo(n + 1, "Acme", draw(st.sampled_from(("no", "yes", None))), draw(days))
-             for n in range(draw(st.integers(0, 2)))]
+    interviews = sorted(
+        (
+            r.InterviewInfo(n + 1, draw(st.integers(1, 3)), draw(days), draw(moments))
+            for n in range(draw(st.integers(0, 2)))
+        ),
+        key=lambda i: (i.held_on, i.id),
+    )
+    calls = [
+        r.RecruiterInfo(n + 1, "Acme", draw(st.sampled_from(("no", "yes", None))), draw(days))
+        for n in range(draw(st.integers(0, 2)))
+    ]
     return r.ParticipantState(
-        person_id=1, workspace_id=1, tz=draw(st.sampled_from(ZONES)), dare=dare,
-        accepted_at=draw(st.none() | moments), contacts=contacts if outreaches or draw(st.booleans()) else {},
-        outreaches=outreaches, interviews=interviews, story_times=draw(st.lists(moments, max_size=1)),
-        recruiter_calls=calls, own_goal=draw(st.none() | st.integers(1, 5)))
+        person_id=1,
+        workspace_id=1,
+        tz=draw(st.sampled_from(ZONES)),
+        dare=dare,
+        accepted_at=draw(st.none() | moments),
+        contacts=contacts if outreaches or draw(st.booleans()) else {},
+        outreaches=outreaches,
+        interviews=interviews,
+        story_times=draw(st.lists(moments, max_size=1)),
+        recruiter_calls=calls,
+        own_goal=draw(st.none() | st.integers(1, 5)),
+    )
 
 
 def _every_rule(s: r.ParticipantState, now: datetime) -> list[tuple[str, r.Due]] | type[Exception]:

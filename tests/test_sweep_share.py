@@ -53,8 +53,9 @@ def _sweeps(db: Database, processes: int) -> list[tuple[set[tuple[Any, ...]], di
     return out
 
 
-def test_a_sweep_shared_with_a_helper_plans_what_one_process_plans(cohort: Database,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_sweep_shared_with_a_helper_plans_what_one_process_plans(
+    cohort: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     alone = _sweeps(cohort, processes=1)
     assert not [r for r in caplog.records if "helper" in r.getMessage()]
     _reset(cohort)
@@ -68,8 +69,9 @@ def test_a_sweep_shared_with_a_helper_plans_what_one_process_plans(cohort: Datab
         assert got_marks == want_marks, f"sweep at {now}"
 
 
-def test_a_helper_that_fails_leaves_its_people_to_the_next_sweep(cohort: Database,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_helper_that_fails_leaves_its_people_to_the_next_sweep(
+    cohort: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = SWEEPS[0]
     alone = _sweeps(cohort, processes=1)[0]
     _reset(cohort)
@@ -85,7 +87,8 @@ def test_a_helper_that_fails_leaves_its_people_to_the_next_sweep(cohort: Databas
 
 
 def test_a_helper_that_cannot_start_sweeping_leaves_the_whole_sweep_to_the_parent(
-        cohort: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    cohort: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     alone = _sweeps(cohort, processes=1)[0]
     _reset(cohort)
     monkeypatch.undo()  # the fixture's settings again, without its wait for the helper's first claim
@@ -115,8 +118,9 @@ def test_claims_give_every_batch_to_exactly_one_side(n: int, chunk: int, sides: 
     assert all(0 < len(b) <= chunk for b in got) and len(got) == len(claims)
 
 
-def test_without_shared_memory_the_sweep_runs_in_one_process(cohort: Database, monkeypatch: pytest.MonkeyPatch,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_without_shared_memory_the_sweep_runs_in_one_process(
+    cohort: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     alone = _sweeps(cohort, processes=1)[0]
     _reset(cohort)
 

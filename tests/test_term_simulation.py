@@ -14,8 +14,14 @@ from tests.term_sim import TZ, Seen, run_term
 pytestmark = pytest.mark.timeout(1200)
 
 AFTER_DEADLINE_OK = ("Say thank you to ", "Tell your story", "Your story earned the reward")
-ADVISES_CONTACT = (r'/dare outreach "{n}"', r"Next on your list: {n}\.", r"follow up with {n}\b",
-                   r"Try {n} another way", r"move on to {n}\b", r"Follow up with {n}\b")
+ADVISES_CONTACT = (
+    r'/dare outreach "{n}"',
+    r"Next on your list: {n}\.",
+    r"follow up with {n}\b",
+    r"Try {n} another way",
+    r"move on to {n}\b",
+    r"Follow up with {n}\b",
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +92,13 @@ def test_every_count_and_date_matches_the_database_when_sent(term) -> None:
             left = (d.deadline - d.local_day).days if d.deadline else 0
             note = m.group(2) or ""
             if note:
-                expected = ("passed" if left < 0 else "today is the last day" if left == 0 else
-                            f"{left} day{'s' if left != 1 else ''} left")
+                expected = (
+                    "passed"
+                    if left < 0
+                    else "today is the last day"
+                    if left == 0
+                    else f"{left} day{'s' if left != 1 else ''} left"
+                )
                 assert note == expected, (d.user, d.local_day, note)
         m = re.search(r"You're at (\d+) of (\d+)", d.text)
         if m:

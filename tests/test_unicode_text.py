@@ -15,8 +15,24 @@ from tests.fakes.chat import Chat
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 BREAKS = "\n\r\u2028\u2029\x85\x0b\x0c"
 ALLOWED = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=BIDI + BREAKS)
-JOINERS = st.sampled_from(["\u200d", "\u200c", "\ufe0f", "\ufe0e", "\u200e", "\u200f", "\U000e0067", "👩", "💻",
-                           "مریم", "שלום", "हिन्दी", "🏳️‍🌈", "\u0301"])
+JOINERS = st.sampled_from(
+    [
+        "\u200d",
+        "\u200c",
+        "\ufe0f",
+        "\ufe0e",
+        "\u200e",
+        "\u200f",
+        "\U000e0067",
+        "👩",
+        "💻",
+        "مریم",
+        "שלום",
+        "हिन्दी",
+        "🏳️‍🌈",
+        "\u0301",
+    ]
+)
 TEXT = st.lists(st.one_of(ALLOWED, JOINERS), min_size=1, max_size=40).map("".join)
 
 
@@ -31,9 +47,11 @@ def test_every_printable_character_is_allowed(text: str) -> None:
     assert clean_text(text, what="Story", max_len=500, multiline=True) == expected
 
 
-@given(TEXT, st.sampled_from([chr(c) for c in range(0x20) if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
-                             + ["\x7f", "\x9b"]),
-       TEXT)
+@given(
+    TEXT,
+    st.sampled_from([chr(c) for c in range(0x20) if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"] + ["\x7f", "\x9b"]),
+    TEXT,
+)
 def test_control_characters_are_refused(head: str, control: str, tail: str) -> None:
     with pytest.raises(UsageError, match="control characters"):
         clean_text(head + control + "x" + tail, what="Name", max_len=500)

@@ -75,16 +75,14 @@ def test_a_log_builds_no_session_and_writes_all_it_should(db_url: str, sessions:
     assert ann.next_check_at == now  # the planner looks at her again
 
 
-def test_a_log_with_outcomes_commits_its_core_and_its_orm_writes_together(db_url: str,
-                                                                          sessions: list[Session]) -> None:
+def test_a_log_with_outcomes_commits_its_core_and_its_orm_writes_together(db_url: str, sessions: list[Session]) -> None:
     chat = Chat.with_contact(db_url)
     sessions.clear()
     chat.ok("ann", '/dare log "Ada" --outcome advice --outcome referral')
     assert len(sessions) == 1  # the outcomes are ORM rows: a Session, on the command's own transaction
     with chat.db.session() as s:
         (interview,) = s.exec(select(Interview)).all()
-        assert sorted(s.exec(select(Outcome.tag).where(Outcome.interview_id == interview.id))) == [
-            "advice", "referral"]
+        assert sorted(s.exec(select(Outcome.tag).where(Outcome.interview_id == interview.id))) == ["advice", "referral"]
     assert _person(chat, "ann").last_active_at == chat.clock.now()
 
 
@@ -124,8 +122,11 @@ def test_a_refusal_after_writes_leaves_nothing(db_url: str, refusing: None, what
         assert s.exec(select(ProcessedEvent).where(ProcessedEvent.key.startswith("scribble"))).all() == []  # type: ignore[attr-defined]
         assert s.exec(select(Story)).all() == []
     after = _person(chat, "ann")
-    assert (after.aim, after.last_active_at, after.next_check_at) == (before.aim, before.last_active_at,
-                                                                     before.next_check_at)
+    assert (after.aim, after.last_active_at, after.next_check_at) == (
+        before.aim,
+        before.last_active_at,
+        before.next_check_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def peek(ctx: Context, _cmd: Peek) -> Reply:
 
 
 _PEEK_QUERY = sa_select(Person.id, Person.display_name, Person.tz).where(
-    Person.id == bindparam("person", type_=Integer()))  # type: ignore[arg-type]
+    Person.id == bindparam("person", type_=Integer())
+)  # type: ignore[arg-type]
 
 
 def test_the_person_made_an_object_midway_is_the_row_read_at_the_start(db_url: str) -> None:
@@ -169,8 +171,11 @@ def test_a_new_name_from_the_platform_is_taken_on_a_log(db_url: str) -> None:
     reply = chat.engine.handle_text(chat.ws, Actor("ann", "Ann Renamed"), '/dare log "Ada"')
     assert not reply.is_error, reply.plain_text()
     ann = _person(chat, "ann")
-    assert (ann.display_name, ann.last_active_at, ann.next_check_at) == ("Ann Renamed", chat.clock.now(),
-                                                                         chat.clock.now())
+    assert (ann.display_name, ann.last_active_at, ann.next_check_at) == (
+        "Ann Renamed",
+        chat.clock.now(),
+        chat.clock.now(),
+    )
 
 
 # -- the bind processors that remember their last conversions ---------------------------------------

@@ -42,8 +42,9 @@ class NudgeRule:
     exempt_from: frozenset[Exemption] = frozenset()
     audience: Audience = "participant"
 
-    def candidates(self, state: r.ParticipantState | r.InstructorState, now: datetime,
-                   policy: Policy) -> Iterator[r.Candidate]:
+    def candidates(
+        self, state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy
+    ) -> Iterator[r.Candidate]:
         if self.when is None:
             return
         for d in self.when(state, now, policy, None):
@@ -67,8 +68,7 @@ RULES: tuple[NudgeRule, ...] = (
     NudgeRule("meeting-check", 1, m.meeting_check, r.meeting_check),
     NudgeRule("thank-you", 2, m.thank_you, r.thank_you),
     NudgeRule("final-summary", 3, m.final_summary, r.final_summary, _DAILY_ONLY, audience="instructor"),
-    NudgeRule("instructor-digest", 3, m.instructor_digest, r.instructor_digest, _DAILY_ONLY,
-              audience="instructor"),
+    NudgeRule("instructor-digest", 3, m.instructor_digest, r.instructor_digest, _DAILY_ONLY, audience="instructor"),
     NudgeRule("digest", 3, m.participant_digest, r.digest, frozenset({"weekly-cap"})),
     NudgeRule("dare-changed", 4, m.dare_changed, None, frozenset({"weekly-cap", "opt-out"})),
     NudgeRule("reward-granted", 4, m.reward_granted, None, frozenset({"weekly-cap", "opt-out", "pause"})),
@@ -107,8 +107,9 @@ def exempt(name: str, what: Exemption) -> bool:
 # The rules the sweep runs for each audience, in declaration order (the order of their candidates), without
 # the command-planned ones: resolved once here instead of once per rule per person.
 _SWEPT: dict[bool, tuple[tuple[str, When], ...]] = {
-    instructor: tuple((x.name, x.when) for x in RULES
-                      if x.when is not None and (x.audience == "instructor") == instructor)
+    instructor: tuple(
+        (x.name, x.when) for x in RULES if x.when is not None and (x.audience == "instructor") == instructor
+    )
     for instructor in (False, True)
 }
 
@@ -121,8 +122,9 @@ _BY_SHAPE: tuple[tuple[tuple[str, When], ...], ...] = tuple(
 )
 
 
-def dues(state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy,
-         clock: r.Clock | None = None) -> list[tuple[str, r.Due]]:
+def dues(
+    state: r.ParticipantState | r.InstructorState, now: datetime, policy: Policy, clock: r.Clock | None = None
+) -> list[tuple[str, r.Due]]:
     """Every rule's (name, Due) for one state (rules of the other audience are skipped), in declaration
     order; the rules share one Facts, so what several of them ask is worked out once. `clock`: the
     r.Clock of the state's dare and zone at `now` under `policy`, shared by a sweep between everyone on
@@ -187,8 +189,9 @@ def one_overdue_per_person(rows: list[OutboxRow], now: datetime) -> list[OutboxR
 _OVERDUE_ERROR = "overdue: a more relevant nudge went instead"
 
 
-def still_valid(key: str, name: str, states: Iterable[r.ParticipantState | r.InstructorState], now: datetime,
-                base: Policy) -> r.ParticipantState | r.InstructorState | None:
+def still_valid(
+    key: str, name: str, states: Iterable[r.ParticipantState | r.InstructorState], now: datetime, base: Policy
+) -> r.ParticipantState | r.InstructorState | None:
     """At send time: the state whose rule still yields `key` (and has not expired), else None.
 
     A command-planned rule needs only a state of the right audience for the dare in its key."""
@@ -208,8 +211,15 @@ def still_valid(key: str, name: str, states: Iterable[r.ParticipantState | r.Ins
     return None
 
 
-def render(name: str, subject: str, period: str, state: r.ParticipantState | r.InstructorState, *,
-           session: Session, now: datetime) -> Reply:
+def render(
+    name: str,
+    subject: str,
+    period: str,
+    state: r.ParticipantState | r.InstructorState,
+    *,
+    session: Session,
+    now: datetime,
+) -> Reply:
     x = BY_NAME.get(name)
     if x is None:
         return m.fallback()
@@ -223,14 +233,29 @@ def reopen(session: Session, name: str, *, dare_id: int, now: datetime) -> int:
     (a later deadline brings a new final summary): its rows keep their history under an archived key, so
     the rule's own key is free. A row still waiting or in flight is left to the sweep as it is."""
     archived = func.substr(col(Nudge.key) + f"@{now:%Y%m%d%H%M%S}", 1, 200)
-    result = session.execute(update(Nudge).where(col(Nudge.rule) == name, col(Nudge.subject) == str(dare_id),
-                                                 col(Nudge.status).not_in(("pending", "claimed")))
-                             .values(key=archived))
+    result = session.execute(
+        update(Nudge)
+        .where(
+            col(Nudge.rule) == name,
+            col(Nudge.subject) == str(dare_id),
+            col(Nudge.status).not_in(("pending", "claimed")),
+        )
+        .values(key=archived)
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def plan_now(session: Session, name: str, *, workspace_id: int, person_ids: list[int], dare_id: int, event: str,
-             now: datetime, supersede: bool = False) -> int:
+def plan_now(
+    session: Session,
+    name: str,
+    *,
+    workspace_id: int,
+    person_ids: list[int],
+    dare_id: int,
+    event: str,
+    now: datetime,
+    supersede: bool = False,
+) -> int:
     """Put a command-planned nudge in the outbox for each person, due now (delivery still applies the caps).
 
     `supersede` drops the same rule's earlier rows for this dare that have not gone out yet: after two quick
@@ -242,14 +267,32 @@ def plan_now(session: Session, name: str, *, workspace_id: int, person_ids: list
     if supersede:
         # a row with this very key stays: it renders the dare as it is when it goes out
         keep = [r.nudge_key(pid, name, dare_id, event) for pid in person_ids]
-        session.execute(update(Nudge).where(col(Nudge.rule) == name, col(Nudge.subject) == str(dare_id),
-                                            col(Nudge.status) == "pending", col(Nudge.person_id).in_(person_ids),
-                                            col(Nudge.key).not_in(keep))
-                        .values(status="dropped", last_error="superseded by a later change"))
+        session.execute(
+            update(Nudge)
+            .where(
+                col(Nudge.rule) == name,
+                col(Nudge.subject) == str(dare_id),
+                col(Nudge.status) == "pending",
+                col(Nudge.person_id).in_(person_ids),
+                col(Nudge.key).not_in(keep),
+            )
+            .values(status="dropped", last_error="superseded by a later change")
+        )
 
-    rows = [dict(key=r.nudge_key(pid, name, dare_id, event), workspace_id=workspace_id, person_id=pid, rule=name,
-                 subject=str(dare_id), due_at=now, planned_at=now, status="pending", attempts=0)
-            for pid in person_ids]
+    rows = [
+        dict(
+            key=r.nudge_key(pid, name, dare_id, event),
+            workspace_id=workspace_id,
+            person_id=pid,
+            rule=name,
+            subject=str(dare_id),
+            due_at=now,
+            planned_at=now,
+            status="pending",
+            attempts=0,
+        )
+        for pid in person_ids
+    ]
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Nudge)
     session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["key"]))

@@ -298,9 +298,7 @@ class Delivery:
         with self.db.session() as s:
             s.execute(
                 update(Nudge)
-                .where(
-                    col(Nudge.id).in_(ids), col(Nudge.status) == "claimed", col(Nudge.claimed_by) == self.worker_id
-                )
+                .where(col(Nudge.id).in_(ids), col(Nudge.status) == "claimed", col(Nudge.claimed_by) == self.worker_id)
                 .values(
                     status="pending",
                     claimed_by=None,
@@ -581,9 +579,7 @@ def cap_release_at(
 ) -> datetime:
     """When the daily and weekly caps let a `rule` DM go to the person: `now`, or the moment a slot frees."""
     week_ago = now - timedelta(days=7)
-    in_flight = and_(
-        col(Nudge.status) == "claimed", col(Nudge.sent_at).is_not(None), col(Nudge.claimed_until) > now
-    )
+    in_flight = and_(col(Nudge.status) == "claimed", col(Nudge.sent_at).is_not(None), col(Nudge.claimed_until) > now)
     sent = sorted(
         s.execute(
             select(col(Nudge.sent_at), col(Nudge.rule)).where(

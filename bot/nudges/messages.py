@@ -56,8 +56,9 @@ def _name(s: ParticipantState, subject: str) -> str:
     return c.name if c else "your contact"
 
 
-def _nudge(title: str, *texts: str, fields: tuple[Field, ...] = (),
-           buttons: tuple[Button, ...] = NUDGE_BUTTONS) -> Reply:
+def _nudge(
+    title: str, *texts: str, fields: tuple[Field, ...] = (), buttons: tuple[Button, ...] = NUDGE_BUTTONS
+) -> Reply:
     sections = [Section(text=t) for t in texts if t]
     if fields:
         sections.append(Section(fields=fields))
@@ -83,8 +84,6 @@ def _template(text: str | None) -> str:
     return f"A message you could send (make it yours):\n> {text}" if text else ""
 
 
-
-
 def fallback() -> Reply:
     return _nudge("A note from your coach", "Time for your next step on the dare. /dare progress shows where you are.")
 
@@ -100,8 +99,10 @@ def dare_issued(s: ParticipantState, subject: str, period: str, now: datetime) -
         title=f"You're dared: {_plural(d.goal, 'reverse interview')} with {d.cohort_name}",
         sections=(
             Section(text=DARE_PITCH, fields=tuple(fields)),
-            Section(text=f"Say yes with /dare accept {typed(d.cohort_name)} or the button below. "
-                         "Most people who hear about this never try it; you can be the exception."),
+            Section(
+                text=f"Say yes with /dare accept {typed(d.cohort_name)} or the button below. "
+                "Most people who hear about this never try it; you can be the exception."
+            ),
         ),
         buttons=(accept_button(d.cohort_name),),
         ephemeral=False,
@@ -122,12 +123,18 @@ def not_accepted(s: ParticipantState, subject: str, period: str, now: datetime) 
 
 def no_outreach(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
     first = next(iter(sorted(s.contacts.values(), key=lambda c: (not c.can_decide, c.id))), None)
-    step = (f"You already have {first.name} on your list: send them one short message today and log it with "
-            f"/dare outreach \"{first.name}\"." if first else
-            "Pick one person who has the job you'd like in a few years, add them with /dare contact \"FULL NAME\", "
-            "and send a short message today.")
-    head = ("You took the dare, and nobody has heard from you yet. " if period == "1" else
-            "Still no first message: the hardest one is the first. Two lines are enough. ")
+    step = (
+        f"You already have {first.name} on your list: send them one short message today and log it with "
+        f'/dare outreach "{first.name}".'
+        if first
+        else 'Pick one person who has the job you\'d like in a few years, add them with /dare contact "FULL NAME", '
+        "and send a short message today."
+    )
+    head = (
+        "You took the dare, and nobody has heard from you yet. "
+        if period == "1"
+        else "Still no first message: the hardest one is the first. Two lines are enough. "
+    )
     return _nudge("One message today", head + step, fields=_goal_fields(s, local_date(now, s.tz)))
 
 
@@ -140,9 +147,14 @@ def _rung(s: ParticipantState, subject: str) -> tuple[str, str, str]:
     target = None
     if not s.goal_met():
         target = fresh_target(s.contacts.values(), s.outreaches, exclude=cid)
-    rung = ladder(name, last.attempt_no if last else 1, channels_used=[o.channel for o in mine],
-                  last_on=last.sent_on if last else s.start_day, next_name=target.name if target else None,
-                  next_decides=bool(target and target.can_decide))
+    rung = ladder(
+        name,
+        last.attempt_no if last else 1,
+        channels_used=[o.channel for o in mine],
+        last_on=last.sent_on if last else s.start_day,
+        next_name=target.name if target else None,
+        next_decides=bool(target and target.can_decide),
+    )
     return name, rung.advice, rung.template
 
 
@@ -152,14 +164,17 @@ def follow_up(s: ParticipantState, subject: str, period: str, now: datetime) -> 
     used = [o.channel for o in sorted(s.outreaches, key=lambda o: o.attempt_no) if o.contact_id == cid]
     via = other_channel(used) if period == "a3" else (used[-1] if used else "email")
     title = f"Time to follow up with {name}" if period == "a2" else f"Try {name} another way"
-    return _nudge(title, advice, _template(template),
-                  f'Then log it: /dare outreach "{name}" --via {via}.')
+    return _nudge(title, advice, _template(template), f'Then log it: /dare outreach "{name}" --via {via}.')
 
 
 def try_another(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
     name, advice, template = _rung(s, subject)
-    return _nudge(f"Three tries with {name}: move on", advice, _template(template),
-                  _fresh_target(s, exclude=int(subject) if subject.isdigit() else None))
+    return _nudge(
+        f"Three tries with {name}: move on",
+        advice,
+        _template(template),
+        _fresh_target(s, exclude=int(subject) if subject.isdigit() else None),
+    )
 
 
 def _asked(s: ParticipantState) -> set[str]:
@@ -186,7 +201,7 @@ def meeting_prep(s: ParticipantState, subject: str, period: str, now: datetime) 
     return _nudge(
         f"Your talk with {name} is {day}",
         f"{prep} Ones you haven't asked yet:\n{questions}",
-        "Let them talk, take notes, and ask who else you should meet. Afterwards: /dare log \"" + name + "\" "
+        'Let them talk, take notes, and ask who else you should meet. Afterwards: /dare log "' + name + '" '
         "--asked IDS.",
     )
 
@@ -202,8 +217,11 @@ def meeting_check(s: ParticipantState, subject: str, period: str, now: datetime)
         f"Did your talk with {name} happen?",
         f"You had a talk with {name} planned {on}. If it happened, log it so it counts. If it moved, set the new "
         "day and I'll help you prepare.",
-        buttons=(Button("Log it", "nudge.log", style="primary"), Button("Reschedule", "meeting.reschedule", name),
-                 STOP),
+        buttons=(
+            Button("Log it", "nudge.log", style="primary"),
+            Button("Reschedule", "meeting.reschedule", name),
+            STOP,
+        ),
     )
 
 
@@ -218,8 +236,10 @@ def thank_you(s: ParticipantState, subject: str, period: str, now: datetime) -> 
             f"Say thank you to {who}",
             f"Well done on talking with {who}. Send each of them a short thank-you within a day: one thing you "
             "learned from that talk and what you'll do with it. People remember the ones who write back.",
-            _template("Thank you for your time today. What stayed with me was ... I'm going to ... "
-                      "and I'll let you know how it goes."),
+            _template(
+                "Thank you for your time today. What stayed with me was ... I'm going to ... "
+                "and I'll let you know how it goes."
+            ),
         )
     name = names[0] if names else "your contact"
     first = name.split()[0] if name.split() else name
@@ -227,8 +247,10 @@ def thank_you(s: ParticipantState, subject: str, period: str, now: datetime) -> 
         f"Say thank you to {name}",
         f"Well done on talking with {name}. Send a short thank-you within a day: one thing you learned and what "
         "you'll do with it. People remember the ones who write back.",
-        _template(f"Thank you, {first}, for your time today. What stayed with me was ... I'm going to ... "
-                  "and I'll let you know how it goes."),
+        _template(
+            f"Thank you, {first}, for your time today. What stayed with me was ... I'm going to ... "
+            "and I'll let you know how it goes."
+        ),
     )
 
 
@@ -315,9 +337,15 @@ def _this_week(s: ParticipantState, today: date) -> str:
     sent = sum(1 for o in s.outreaches if o.sent_on >= since)
     replies = sum(1 for o in s.outreaches if o.replied_on is not None and o.replied_on >= since)
     talks = sum(1 for i in s.interviews if i.held_on >= since)
-    parts = [p for p in (f"{_plural(sent, 'message')} sent" if sent else "",
-                         (f"{replies} {'reply' if replies == 1 else 'replies'} in") if replies else "",
-                         f"{_plural(talks, 'talk')} held" if talks else "") if p]
+    parts = [
+        p
+        for p in (
+            f"{_plural(sent, 'message')} sent" if sent else "",
+            (f"{replies} {'reply' if replies == 1 else 'replies'} in") if replies else "",
+            f"{_plural(talks, 'talk')} held" if talks else "",
+        )
+        if p
+    ]
     return "This week: " + ", ".join(parts) + "." if parts else ""
 
 
@@ -329,16 +357,23 @@ def participant_digest(s: ParticipantState, subject: str, period: str, now: date
     head = ""
     if a.stage is Stage.GOAL_MET:
         head = f"You've met your goal of {s.goal}."
-    return _nudge(f"Your week on the dare ({s.dare.cohort_name}, week of {today:%b %-d})",
-                  " ".join(x for x in (head, _this_week(s, today)) if x), f"Next: {a.step}", _template(a.template),
-                  fields=tuple(fields))
+    return _nudge(
+        f"Your week on the dare ({s.dare.cohort_name}, week of {today:%b %-d})",
+        " ".join(x for x in (head, _this_week(s, today)) if x),
+        f"Next: {a.step}",
+        _template(a.template),
+        fields=tuple(fields),
+    )
 
 
 def reward_granted(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
     reward = f": {s.dare.reward}" if s.dare.reward else ""
-    return _nudge("Your story earned the reward",
-                  f"Your instructor granted the reward for your story{reward}. Thank you for sharing it: the next "
-                  "person to try a reverse interview will be braver for it.", buttons=())
+    return _nudge(
+        "Your story earned the reward",
+        f"Your instructor granted the reward for your story{reward}. Thank you for sharing it: the next "
+        "person to try a reverse interview will be braver for it.",
+        buttons=(),
+    )
 
 
 def dare_changed(s: ParticipantState, subject: str, period: str, now: datetime) -> Reply:
@@ -348,9 +383,12 @@ def dare_changed(s: ParticipantState, subject: str, period: str, now: datetime) 
     if d.deadline:
         fields.append(Field("Deadline", days_left_text(d.deadline, today)))
     done = len(s.interviews_in_dare())
-    return _nudge(f"The dare for {d.cohort_name} changed",
-                  f"Your instructor updated the dare. You're at {done} of {d.goal}; everything you logged still "
-                  "counts.", fields=tuple(fields), buttons=())
+    return _nudge(
+        f"The dare for {d.cohort_name} changed",
+        f"Your instructor updated the dare. You're at {done} of {d.goal}; everything you logged still counts.",
+        fields=tuple(fields),
+        buttons=(),
+    )
 
 
 def instructor_digest(s: InstructorState, subject: str, period: str, now: datetime, *, session: Session) -> Reply:
@@ -378,14 +416,24 @@ def instructor_digest(s: InstructorState, subject: str, period: str, now: dateti
     image = None
     series = weekly(session, view)
     if series is not None and f.size:
-        image = Attachment(f"{file_stem(cohort.name)}-weekly.png", weekly_chart(cohort.name, series, day=view.day),
-                           "image/png", alt=weekly_alt(cohort.name, series))
+        image = Attachment(
+            f"{file_stem(cohort.name)}-weekly.png",
+            weekly_chart(cohort.name, series, day=view.day),
+            "image/png",
+            alt=weekly_alt(cohort.name, series),
+        )
     return Reply(
         title=f"{cohort.name}: your weekly digest",
         sections=(
-            Section(text=f.headline(), fields=(
-                Field("Participants", str(f.size)), Field("Accepted", str(f.accepted)),
-                Field("Reached out", str(f.reached_out)), Field("Goal met", str(f.goal_met)))),
+            Section(
+                text=f.headline(),
+                fields=(
+                    Field("Participants", str(f.size)),
+                    Field("Accepted", str(f.accepted)),
+                    Field("Reached out", str(f.reached_out)),
+                    Field("Goal met", str(f.goal_met)),
+                ),
+            ),
             Section(title="Moved this week", text=names(moved)),
             word,
         ),
@@ -399,8 +447,11 @@ def final_summary(s: InstructorState, subject: str, period: str, now: datetime, 
     from bot.stats import current_dare, dare_window_start, funnel, participant_stats
 
     cohort = session.get(Cohort, s.dare.cohort_id)
-    stats = (participant_stats(session, cohort, since=dare_window_start(current_dare(session, cohort.id), cohort))  # type: ignore[arg-type]
-             if cohort else [])
+    stats = (
+        participant_stats(session, cohort, since=dare_window_start(current_dare(session, cohort.id), cohort))  # type: ignore[arg-type]
+        if cohort
+        else []
+    )
     f = funnel(stats, s.dare.goal)
     pending = sum(st.rewards_pending for st in stats) if s.dare.reward else 0
     stories = "1 story still waits" if pending == 1 else f"{pending} stories still wait"
@@ -408,11 +459,19 @@ def final_summary(s: InstructorState, subject: str, period: str, now: datetime, 
     return Reply(
         title=f"{s.dare.cohort_name}: the dare is over",
         sections=(
-            Section(text=f.headline(), fields=(
-                Field("Participants", str(f.size)), Field("Accepted", str(f.accepted)),
-                Field("Reached out", str(f.reached_out)), Field("Goal met", str(f.goal_met)))),
-            Section(text="This is the last digest for this dare; participants now hear only about thank-yous "
-                         f"and stories.{tail} /dare report has the details."),
+            Section(
+                text=f.headline(),
+                fields=(
+                    Field("Participants", str(f.size)),
+                    Field("Accepted", str(f.accepted)),
+                    Field("Reached out", str(f.reached_out)),
+                    Field("Goal met", str(f.goal_met)),
+                ),
+            ),
+            Section(
+                text="This is the last digest for this dare; participants now hear only about thank-yous "
+                f"and stories.{tail} /dare report has the details."
+            ),
         ),
         ephemeral=False,
     )

@@ -66,8 +66,17 @@ RECHECK = timedelta(days=1)
 # DareInfo's fields in its own order, then the cohort's zone: plain columns, not ORM objects (a campus of
 # 100k people runs a thousand dares, and loading them as Dare and Cohort objects cost a first sweep ~60 ms).
 _DARE_COLUMNS = (
-    col(Dare.id), col(Cohort.id), col(Cohort.name), col(Dare.goal), col(Dare.starts_at), col(Dare.deadline),
-    col(Dare.reward), col(Dare.followup_days), col(Dare.stall_days), col(Dare.daily_cap), col(Dare.weekly_cap),
+    col(Dare.id),
+    col(Cohort.id),
+    col(Cohort.name),
+    col(Dare.goal),
+    col(Dare.starts_at),
+    col(Dare.deadline),
+    col(Dare.reward),
+    col(Dare.followup_days),
+    col(Dare.stall_days),
+    col(Dare.daily_cap),
+    col(Dare.weekly_cap),
     col(Cohort.tz),
 )
 
@@ -412,23 +421,29 @@ class _Reads:
     def __init__(self, dialect: Any, convert: bool) -> None:
         self.postgres = dialect.name == "postgresql"
         self.sql: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
-        reads = {"persons": (_PERSONS, col(Person.id)),
-                 "members": (_MEMBERSHIPS, col(Membership.person_id)),
-                 "accepted": (_ACCEPTANCES, col(Acceptance.person_id)),
-                 "contacts": (_CONTACTS, col(Contact.person_id)),
-                 "outreach": (_OUTREACH, col(Outreach.person_id)),
-                 "interviews": (_INTERVIEWS, col(Interview.person_id)),
-                 "stories": (_STORIES, col(Story.person_id)),
-                 "calls": (_CALLS, col(RecruiterCall.person_id)),
-                 "keys": (_KEYS, col(Nudge.person_id))}
+        reads = {
+            "persons": (_PERSONS, col(Person.id)),
+            "members": (_MEMBERSHIPS, col(Membership.person_id)),
+            "accepted": (_ACCEPTANCES, col(Acceptance.person_id)),
+            "contacts": (_CONTACTS, col(Contact.person_id)),
+            "outreach": (_OUTREACH, col(Outreach.person_id)),
+            "interviews": (_INTERVIEWS, col(Interview.person_id)),
+            "stories": (_STORIES, col(Story.person_id)),
+            "calls": (_CALLS, col(RecruiterCall.person_id)),
+            "keys": (_KEYS, col(Nudge.person_id)),
+        }
         if self.postgres:
             many: Any = lambda c: c == any_(bindparam("ids", type_=ARRAY(Integer())))  # noqa: E731
         else:
             many = lambda c: c.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))  # noqa: E731
         for name, (query, column) in reads.items():
             for dense in (True, False):
-                self._compile(name, dense, query.where(
-                    column.between(bindparam("lo"), bindparam("hi")) if dense else many(column)), dialect)
+                self._compile(
+                    name,
+                    dense,
+                    query.where(column.between(bindparam("lo"), bindparam("hi")) if dense else many(column)),
+                    dialect,
+                )
         # due_people's two range scans of the next_check_at index
         self._compile("unchecked", True, _DUE.where(col(Person.next_check_at).is_(None)), dialect)
         self._compile("due", True, _DUE.where(col(Person.next_check_at) <= bindparam("now")), dialect)
@@ -452,8 +467,9 @@ class _Reads:
 
     def _values(self, ids: list[int]) -> tuple[dict[str, Any], bool]:
         dense = len(ids) > 50 and ids[-1] - ids[0] < 2 * len(ids)
-        values: dict[str, Any] = {"lo": ids[0], "hi": ids[-1]} if dense else {
-            "ids": ids if self.postgres else json.dumps(ids)}
+        values: dict[str, Any] = (
+            {"lo": ids[0], "hi": ids[-1]} if dense else {"ids": ids if self.postgres else json.dumps(ids)}
+        )
         return values, dense
 
     def __call__(self, conn: Connection, name: str, ids: list[int], wanted: set[int]) -> list[Any]:
@@ -476,8 +492,10 @@ class _Reads:
                 for name, cur in zip(names, cursors, strict=True):
                     cur.execute(self.sql[name, dense][0], values)
             wanted = set(ids)
-            return {name: [row for row in cur.fetchall() if row[0] in wanted]
-                    for name, cur in zip(names, cursors, strict=True)}
+            return {
+                name: [row for row in cur.fetchall() if row[0] in wanted]
+                for name, cur in zip(names, cursors, strict=True)
+            }
         finally:
             for cur in cursors:
                 cur.close()
@@ -596,8 +614,14 @@ def _sweep_states(
         if mine_o is None:
             mine_o = outreaches[r[0]] = []
         # (`x and days[x]` keeps a NULL None)
-        mine_o.append(new(OutreachInfo, (r[1], r[2], r[3], days[r[4]], r[5], r[6] and days[r[6]],
-                                         r[7] and days[r[7]], r[8]) if sqlite else r[1:]))
+        mine_o.append(
+            new(
+                OutreachInfo,
+                (r[1], r[2], r[3], days[r[4]], r[5], r[6] and days[r[6]], r[7] and days[r[7]], r[8])
+                if sqlite
+                else r[1:],
+            )
+        )
     raw = rows("interviews")
     if convert:  # (person, id, contact, held_on, created_at, asked)
         raw = [(r[0], r[1], r[2], day(r[3]), moment(r[4]), r[5]) for r in raw]
@@ -803,8 +827,7 @@ class _Clocks(dict[tuple[int, str], Clock]):
         return clock
 
 
-def _read_batch(conn: Connection, batch: list[int], by_cohort: dict[int, list[DareInfo]],
-                dare_ids: set[int]) -> _Read:
+def _read_batch(conn: Connection, batch: list[int], by_cohort: dict[int, list[DareInfo]], dare_ids: set[int]) -> _Read:
     """One sorted batch of people as the rules need it: (the batch, their states, their person rows, the keys
     already in the outbox for them)."""
     fetched = _reads(conn).many(conn, _BATCH_READS, batch)
@@ -871,8 +894,12 @@ def _plan_batch(
     return catalog.one_overdue_per_person(list(planned.values()), now), next_check if rules is None else None
 
 
-def _write(conn: Connection, rows: list[catalog.OutboxRow], next_check: dict[int, datetime] | None,
-           seen: dict[int, datetime | None]) -> int:
+def _write(
+    conn: Connection,
+    rows: list[catalog.OutboxRow],
+    next_check: dict[int, datetime] | None,
+    seen: dict[int, datetime | None],
+) -> int:
     inserted = _insert(conn, rows)
     if next_check is not None:
         _set_next_check(conn, next_check, seen)
@@ -928,8 +955,9 @@ class _Reader:
     rules over the batch before: the server answers the reads while the rules run (the thread waits for it
     without the GIL). At most two batches wait; each is read in a transaction of its own."""
 
-    def __init__(self, engine: Engine, batches: Iterator[list[int]], by_cohort: dict[int, list[DareInfo]],
-                 dare_ids: set[int]) -> None:
+    def __init__(
+        self, engine: Engine, batches: Iterator[list[int]], by_cohort: dict[int, list[DareInfo]], dare_ids: set[int]
+    ) -> None:
         self.engine, self.todo, self.by_cohort, self.dare_ids = engine, batches, by_cohort, dare_ids
         self.batches: queue.Queue[_Read | BaseException | None] = queue.Queue(maxsize=2)
         self.stopped = threading.Event()
@@ -1029,9 +1057,11 @@ def plan(
         ids = [pid for pid, _ in due]
     else:
         ids = sorted(set(person_ids))
-        found: Sequence[Any] = session.connection().execute(
-            select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids))
-        ).all()
+        found: Sequence[Any] = (
+            session.connection()
+            .execute(select(col(Person.id), col(Person.next_check_at)).where(col(Person.id).in_(ids)))
+            .all()
+        )
         seen = {pid: at for pid, at in found}
     job = share.Job(now, policy, rules, dict(by_cohort), dare_ids, seen)
     helpers = min(processes if processes is not None else share.default_processes(), os.cpu_count() or 1) - 1
@@ -1052,13 +1082,25 @@ def plan(
         others.stop()
         raise
     inserted, batches = others.join()
-    log.info("sweep of %d people: %d of %d batches by %d helper process(es)", len(ids), batches,
-             len(claims), len(others.running))
+    log.info(
+        "sweep of %d people: %d of %d batches by %d helper process(es)",
+        len(ids),
+        batches,
+        len(claims),
+        len(others.running),
+    )
     return total + inserted
 
 
-def sweep_batches(session: Session, batches: Iterator[list[int]], job: share.Job, tally: share.Tally | None = None,
-                  *, many: bool = True, turn: Callable[[], AbstractContextManager[Any]] = nullcontext) -> int:
+def sweep_batches(
+    session: Session,
+    batches: Iterator[list[int]],
+    job: share.Job,
+    tally: share.Tally | None = None,
+    *,
+    many: bool = True,
+    turn: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> int:
     """Read, plan, write and commit each sorted batch of people `batches` yields; rows inserted. `tally`
     counts the batches committed. `many`: more than one batch may come (PostgreSQL then reads ahead and
     writes in threads). `turn`: entered around each write and commit in this thread (SQLite, when
@@ -1070,8 +1112,11 @@ def sweep_batches(session: Session, batches: Iterator[list[int]], job: share.Job
         session.commit()  # the threads read and write on connections of their own: let them see this session's
         writer = _Writer(bind, job.seen, tally)
         reader = _Reader(bind, batches, job.by_cohort, job.dare_ids)
-    reads: Iterable[_Read] = reader if reader is not None else (
-        _read_batch(session.connection(), batch, job.by_cohort, job.dare_ids) for batch in batches)
+    reads: Iterable[_Read] = (
+        reader
+        if reader is not None
+        else (_read_batch(session.connection(), batch, job.by_cohort, job.dare_ids) for batch in batches)
+    )
     total = 0
     clocks = _Clocks(job.now, job.policy)
     try:

@@ -11,8 +11,15 @@ from datetime import datetime, time, timedelta
 
 from bot.zones import local_at, local_date, next_local_midnight, stored_zone
 
-__all__ = ["DEFAULT_POLICY", "Policy", "after_quiet_hours", "in_quiet_hours", "local_at", "local_date",
-           "next_local_midnight"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Policy",
+    "after_quiet_hours",
+    "in_quiet_hours",
+    "local_at",
+    "local_date",
+    "next_local_midnight",
+]
 
 
 @dataclass(frozen=True)
@@ -20,12 +27,12 @@ class Policy:
     """Defaults a coach would choose. The per-dare knobs are overridden from the Dare row."""
 
     # per dare (Dare.followup_days, stall_days, daily_cap, weekly_cap)
-    followup_days: int = 4          # wait this long for an answer before the next attempt
-    stall_days: int = 5             # accepted but no outreach for this long
-    daily_cap: int = 1              # nudges per person per local day
-    weekly_cap: int = 3             # nudges per person in any 7 days
+    followup_days: int = 4  # wait this long for an answer before the next attempt
+    stall_days: int = 5  # accepted but no outreach for this long
+    daily_cap: int = 1  # nudges per person per local day
+    weekly_cap: int = 3  # nudges per person in any 7 days
     # rule timing
-    send_time: time = time(10, 0)   # local time at which a day's nudges fall due
+    send_time: time = time(10, 0)  # local time at which a day's nudges fall due
     accept_reminder_days: tuple[int, ...] = (2, 6)
     thank_you_time: time = time(18, 0)
     close_loop_days: int = 14
@@ -33,20 +40,20 @@ class Policy:
     deadline_near_days: int = 5
     gone_quiet_days: int = 10
     recruiter_revisit_days: int = 90
-    digest_weekday: int = 0         # Monday
+    digest_weekday: int = 0  # Monday
     digest_time: time = time(9, 0)
-    digest_grace_days: int = 7      # digests continue this long after the deadline
+    digest_grace_days: int = 7  # digests continue this long after the deadline
     digest_first_after_days: int = 3  # no digest in the dare's first days: nothing to report yet
-    after_deadline_days: int = 14   # coaching on contacts and interviews continues this long after it
+    after_deadline_days: int = 14  # coaching on contacts and interviews continues this long after it
     # planning and delivery
     plan_ahead: timedelta = timedelta(hours=24)
     quiet_start: str = "21:00"
     quiet_end: str = "08:00"
-    claim_seconds: int = 120        # a claimed row is re-claimable after this (crashed worker)
-    max_attempts: int = 6           # transient failures before a row is marked failed
-    backoff_base: float = 30.0      # seconds; doubled at each attempt
+    claim_seconds: int = 120  # a claimed row is re-claimable after this (crashed worker)
+    max_attempts: int = 6  # transient failures before a row is marked failed
+    backoff_base: float = 30.0  # seconds; doubled at each attempt
     backoff_max: float = 3600.0
-    ws_rate: float = 5.0            # DMs per second per workspace (token bucket)
+    ws_rate: float = 5.0  # DMs per second per workspace (token bucket)
     ws_burst: int = 20
 
     def for_dare(self, dare: object | None) -> Policy:

@@ -36,8 +36,11 @@ class SharedRateLimiter:
         # Write first: on SQLite this takes the write lock before the read (no read->write upgrade
         # race); on PostgreSQL the row then exists for FOR UPDATE to lock.
         insert = pg_insert if self.db.is_postgres else sqlite_insert
-        s.execute(insert(RateLimit).values(key=key, tokens=float(self.burst), updated_at=now)
-                  .on_conflict_do_nothing(index_elements=["key"]))
+        s.execute(
+            insert(RateLimit)
+            .values(key=key, tokens=float(self.burst), updated_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
         q = select(RateLimit).where(col(RateLimit.key) == key)
         if self.db.is_postgres:
             q = q.with_for_update()

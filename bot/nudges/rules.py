@@ -112,7 +112,7 @@ class ParticipantState:
     dare: DareInfo
     accepted_at: datetime | None = None
     contacts: dict[int, ContactInfo] = field(default_factory=dict)
-    outreaches: list[OutreachInfo] = field(default_factory=list)   # sorted by (sent_on, id)
+    outreaches: list[OutreachInfo] = field(default_factory=list)  # sorted by (sent_on, id)
     interviews: list[InterviewInfo] = field(default_factory=list)  # sorted by (held_on, id)
     story_times: list[datetime] = field(default_factory=list)
     recruiter_calls: list[RecruiterInfo] = field(default_factory=list)
@@ -195,8 +195,23 @@ class Clock:
     computed on first use and kept only once computed: an odd dare (a far-off date) raises inside the
     rule of the person who asked, as it did when each person worked it out alone."""
 
-    __slots__ = ("dare", "tz", "now", "p", "subject", "today", "running", "_coaching", "_start_day", "_issued",
-                 "_accept", "_deadline", "_digests", "_instructor_digests", "_final")
+    __slots__ = (
+        "dare",
+        "tz",
+        "now",
+        "p",
+        "subject",
+        "today",
+        "running",
+        "_coaching",
+        "_start_day",
+        "_issued",
+        "_accept",
+        "_deadline",
+        "_digests",
+        "_instructor_digests",
+        "_final",
+    )
 
     def __init__(self, dare: DareInfo, tz: str, now: datetime, p: Policy) -> None:
         self.dare, self.tz, self.now, self.p = dare, tz, now, p
@@ -232,8 +247,10 @@ class Clock:
         """The reminders to accept, counted from the dare's first day."""
         if self._accept is _UNSET:
             p, tz, start = self.p, self.tz, self.start_day
-            self._accept = tuple(Due(self.subject, str(n), local_at(start + timedelta(days=days), p.send_time, tz))
-                                 for n, days in enumerate(p.accept_reminder_days, 1))
+            self._accept = tuple(
+                Due(self.subject, str(n), local_at(start + timedelta(days=days), p.send_time, tz))
+                for n, days in enumerate(p.accept_reminder_days, 1)
+            )
         return cast(tuple[Due, ...], self._accept)
 
     @property
@@ -261,8 +278,12 @@ class Clock:
                 due = local_at(day, p.digest_time, tz)
                 if day < first or not dare_running(dare, day):
                     continue
-                weeks.append((day - timedelta(days=7) if day > first else None,
-                              Due(self.subject, _week(day), due, due + timedelta(days=1))))
+                weeks.append(
+                    (
+                        day - timedelta(days=7) if day > first else None,
+                        Due(self.subject, _week(day), due, due + timedelta(days=1)),
+                    )
+                )
             self._digests = tuple(weeks)
         return cast(tuple[tuple[date | None, Due], ...], self._digests)
 
@@ -301,11 +322,25 @@ class Facts:
     Each fact is computed on first use, so a state costs what the rules ask of it and nothing else is
     ever computed (the rules of one state fail together: see planner.candidates_for)."""
 
-    __slots__ = ("s", "p", "now", "clock", "today", "running", "_goal_met", "_in_dare", "_latest", "_pairs",
-                 "_unanswered", "_unlogged", "_last")
+    __slots__ = (
+        "s",
+        "p",
+        "now",
+        "clock",
+        "today",
+        "running",
+        "_goal_met",
+        "_in_dare",
+        "_latest",
+        "_pairs",
+        "_unanswered",
+        "_unlogged",
+        "_last",
+    )
 
-    def __init__(self, s: ParticipantState | InstructorState, now: datetime, p: Policy,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, s: ParticipantState | InstructorState, now: datetime, p: Policy, clock: Clock | None = None
+    ) -> None:
         self.s = s
         # The participant's own view, for the participant facts below (never asked of an instructor).
         self.p = cast(ParticipantState, s)
@@ -383,11 +418,19 @@ class Facts:
 def situation(s: ParticipantState, now: datetime) -> Situation:
     """The coach's view of this state (bot.coaching.assess)."""
     return Situation(
-        today=local_date(now, s.tz), accepted=s.accepted_at is not None, goal=s.goal,
-        done=len(s.interviews_in_dare()), contacts=list(s.contacts.values()), attempts=s.outreaches,
-        interviews=[(i.contact_id, i.held_on) for i in s.interviews], deadline=s.dare.deadline,
-        followup_days=s.dare.followup_days, cohort_name=s.dare.cohort_name,
-        stories=sum(1 for t in s.story_times if t >= s.dare.starts_at), reward=s.dare.reward, open_goal=True,
+        today=local_date(now, s.tz),
+        accepted=s.accepted_at is not None,
+        goal=s.goal,
+        done=len(s.interviews_in_dare()),
+        contacts=list(s.contacts.values()),
+        attempts=s.outreaches,
+        interviews=[(i.contact_id, i.held_on) for i in s.interviews],
+        deadline=s.dare.deadline,
+        followup_days=s.dare.followup_days,
+        cohort_name=s.dare.cohort_name,
+        stories=sum(1 for t in s.story_times if t >= s.dare.starts_at),
+        reward=s.dare.reward,
+        open_goal=True,
     )
 
 
@@ -420,22 +463,27 @@ def no_outreach(s: ParticipantState, now: datetime, p: Policy, f: Facts | None =
         return _NONE
     accepted = local_date(s.accepted_at, s.tz)
     subject = f.clock.subject
-    return [Due(subject, str(n), local_at(accepted + timedelta(days=n * p.stall_days), p.send_time, s.tz))
-            for n in (1, 2)]
+    return [
+        Due(subject, str(n), local_at(accepted + timedelta(days=n * p.stall_days), p.send_time, s.tz)) for n in (1, 2)
+    ]
 
 
 def follow_up(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Sequence[Due]:
     """Attempts 2 and 3 after `followup_days` without an answer."""
-    return [Due(str(contact_id), f"a{last.attempt_no + 1}", due)
-            for contact_id, last, due in (f or Facts(s, now, p)).unanswered
-            if last.attempt_no < PERSISTENCE_ATTEMPTS]
+    return [
+        Due(str(contact_id), f"a{last.attempt_no + 1}", due)
+        for contact_id, last, due in (f or Facts(s, now, p)).unanswered
+        if last.attempt_no < PERSISTENCE_ATTEMPTS
+    ]
 
 
 def try_another(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Sequence[Due]:
     """After the third unanswered attempt, someone else."""
-    return [Due(str(contact_id), "a3", due)
-            for contact_id, last, due in (f or Facts(s, now, p)).unanswered
-            if last.attempt_no == PERSISTENCE_ATTEMPTS]
+    return [
+        Due(str(contact_id), "a3", due)
+        for contact_id, last, due in (f or Facts(s, now, p)).unanswered
+        if last.attempt_no == PERSISTENCE_ATTEMPTS
+    ]
 
 
 def meeting_prep(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Sequence[Due]:
@@ -487,8 +535,10 @@ def thank_you(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = N
 def close_loop(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Sequence[Due]:
     if not s.interviews or not (f or Facts(s, now, p)).running:
         return _NONE
-    return [Due(str(i.id), "-", local_at(i.held_on + timedelta(days=p.close_loop_days), p.send_time, s.tz))
-            for i in s.interviews]
+    return [
+        Due(str(i.id), "-", local_at(i.held_on + timedelta(days=p.close_loop_days), p.send_time, s.tz))
+        for i in s.interviews
+    ]
 
 
 def story_invite(s: ParticipantState, now: datetime, p: Policy, f: Facts | None = None) -> Sequence[Due]:
@@ -540,8 +590,11 @@ def recruiter_revisit(s: ParticipantState, now: datetime, p: Policy, f: Facts | 
     About the person's career rather than the dare, so it outlives the deadline."""
     if not s.recruiter_calls:
         return _NONE
-    return [Due(str(c.id), "-", local_at(c.occurred_on + timedelta(days=p.recruiter_revisit_days), p.send_time, s.tz))
-            for c in s.recruiter_calls if c.answer == "no"]
+    return [
+        Due(str(c.id), "-", local_at(c.occurred_on + timedelta(days=p.recruiter_revisit_days), p.send_time, s.tz))
+        for c in s.recruiter_calls
+        if c.answer == "no"
+    ]
 
 
 # Pure functions of a few plain values, asked with the same values for every (dare, zone) of a sweep.
@@ -617,8 +670,12 @@ NEEDS: dict[Any, int] = {
 
 def shape(s: ParticipantState) -> int:
     """The NEEDS flags this state has."""
-    return ((ACCEPTED if s.accepted_at is not None else NOT_ACCEPTED) | (OUTREACH if s.outreaches else NO_OUTREACH)
-            | (INTERVIEWS if s.interviews else 0) | (CALLS if s.recruiter_calls else 0))
+    return (
+        (ACCEPTED if s.accepted_at is not None else NOT_ACCEPTED)
+        | (OUTREACH if s.outreaches else NO_OUTREACH)
+        | (INTERVIEWS if s.interviews else 0)
+        | (CALLS if s.recruiter_calls else 0)
+    )
 
 
 def event_matches(key: str, s: ParticipantState | InstructorState) -> bool:

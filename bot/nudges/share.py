@@ -190,7 +190,8 @@ class Helpers:
         self.claims = claims
         self.running: list[tuple[Any, Any]] = []
         self._starter: threading.Thread | None = threading.Thread(
-            target=self._start, args=(url, job, count), daemon=True, name="darebot-sweep-helpers")
+            target=self._start, args=(url, job, count), daemon=True, name="darebot-sweep-helpers"
+        )
         try:
             self._starter.start()
         except RuntimeError:  # no thread to be had (a process limit): the sweeping process takes every batch
@@ -202,15 +203,20 @@ class Helpers:
             if self.claims.left() == 0:
                 return
             receive, send = _SPAWN.Pipe(duplex=False)
-            process = _SPAWN.Process(target=_help, args=(url, self.claims, job, send), daemon=True,
-                                      name="darebot-sweep-helper")
+            process = _SPAWN.Process(
+                target=_help, args=(url, self.claims, job, send), daemon=True, name="darebot-sweep-helper"
+            )
             try:
                 process.start()
             except Exception:  # no process to be had: the sweeping process takes the batches left
                 receive.close()
                 send.close()
-                log.warning("started %d of %d sweep helper processes; the sweep goes on without the others",
-                            len(self.running), count, exc_info=True)
+                log.warning(
+                    "started %d of %d sweep helper processes; the sweep goes on without the others",
+                    len(self.running),
+                    count,
+                    exc_info=True,
+                )
                 return
             send.close()  # the helper holds the only sending end: its exit ends `receive`
             self.running.append((process, receive))
@@ -234,13 +240,16 @@ class Helpers:
                 inserted += report[1]
                 batches += report[2]
             elif report[2] == 0:
-                log.warning("a sweep helper process failed before leaving any batch unfinished; the sweep "
-                            "did its batches:\n%s", report[1])
+                log.warning(
+                    "a sweep helper process failed before leaving any batch unfinished; the sweep did its batches:\n%s",
+                    report[1],
+                )
             else:
                 lost.append(str(report[1]))
         if lost:
-            raise HelperFailed("a sweep helper process failed; its unfinished batches are planned next sweep:\n"
-                               + "\n".join(lost))
+            raise HelperFailed(
+                "a sweep helper process failed; its unfinished batches are planned next sweep:\n" + "\n".join(lost)
+            )
         return inserted, batches
 
     def stop(self) -> None:

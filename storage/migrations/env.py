@@ -35,11 +35,13 @@ else:
     # Alembic's own command line (alembic.ini at the repository root): the database darebot itself uses.
     if config.config_file_name is not None:
         fileConfig(config.config_file_name, disable_existing_loggers=False)
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DAREBOT_DATABASE_URL", "sqlite:///darebot.sqlite3")
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get(
+        "DAREBOT_DATABASE_URL", "sqlite:///darebot.sqlite3"
+    )
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     engine = create_engine(url)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # take turns with darebot processes migrating at start

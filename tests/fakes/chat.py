@@ -29,8 +29,13 @@ class Chat:
         """CS101 with its dare started: "prof" teaches, "ann" takes part and has added the contact "Ada";
         then each line of `then`, said by ann."""
         chat = cls.open(url)
-        for user, line in (("prof", "/dare cohort create CS101"), ("ann", "/dare cohort join CS101"),
-                           ("prof", "/dare start"), ("ann", '/dare contact "Ada"'), *(("ann", x) for x in then)):
+        for user, line in (
+            ("prof", "/dare cohort create CS101"),
+            ("ann", "/dare cohort join CS101"),
+            ("prof", "/dare start"),
+            ("ann", '/dare contact "Ada"'),
+            *(("ann", x) for x in then),
+        ):
             chat.ok(user, line)
         return chat
 

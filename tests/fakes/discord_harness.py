@@ -42,9 +42,18 @@ def discord_settings(fake: FakeDiscord, db_url: str, **extra: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(tmp_path: Path, *, fake: FakeDiscord | None = None, engine: Any = None, db_url: str | None = None,
-                      clock: ManualClock | None = None, with_coach: bool = True, wait_ready: bool = True,
-                      client_options: dict[str, Any] | None = None, **settings_extra: Any) -> AsyncIterator[World]:
+async def running_bot(
+    tmp_path: Path,
+    *,
+    fake: FakeDiscord | None = None,
+    engine: Any = None,
+    db_url: str | None = None,
+    clock: ManualClock | None = None,
+    with_coach: bool = True,
+    wait_ready: bool = True,
+    client_options: dict[str, Any] | None = None,
+    **settings_extra: Any,
+) -> AsyncIterator[World]:
     """Start (or reuse) a fake Discord and run darebot's real discord.py client against it."""
     own_fake = fake is None
     # The fake has no 3-second deadline: answer directly unless a test asks for early deferral,
@@ -60,8 +69,14 @@ async def running_bot(tmp_path: Path, *, fake: FakeDiscord | None = None, engine
     built = build(db, clock, platform="discord", default_tz="UTC", messenger=messenger if with_coach else None)
     nudges = built.nudges
     engine = engine or built.engine
-    client = make_client(settings, engine, nudges=nudges, sync_state_path=tmp_path / "commands.json",
-                         guild_ready_timeout=0.05, **client_options)
+    client = make_client(
+        settings,
+        engine,
+        nudges=nudges,
+        sync_state_path=tmp_path / "commands.json",
+        guild_ready_timeout=0.05,
+        **client_options,
+    )
     messenger.attach(client)
     task = asyncio.create_task(client.start(settings.discord_token or ""))
     try:

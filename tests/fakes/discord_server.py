@@ -62,8 +62,16 @@ class FakeUser:
     bot: bool = False
 
     def payload(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "global_name": self.global_name, "discriminator": "0",
-                "avatar": None, "bot": self.bot, "public_flags": 0, "flags": 0}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "global_name": self.global_name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": self.bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
 
 
 class FakeDiscord:
@@ -164,8 +172,12 @@ class FakeDiscord:
         gid = self.snowflake()
         channel_id = self.snowflake()
         guild = {
-            "id": gid, "name": name, "icon": None, "owner_id": members[0].id if members else self.bot.id,
-            "channel_id": channel_id, "member_ids": [m.id for m in members],
+            "id": gid,
+            "name": name,
+            "icon": None,
+            "owner_id": members[0].id if members else self.bot.id,
+            "channel_id": channel_id,
+            "member_ids": [m.id for m in members],
         }
         self.guilds[gid] = guild
         return guild
@@ -174,29 +186,89 @@ class FakeDiscord:
         gid = guild["id"]
         now = _iso_now()
         return {
-            "id": gid, "name": guild["name"], "icon": None, "splash": None, "discovery_splash": None,
-            "owner_id": guild["owner_id"], "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,
-            "default_message_notifications": 0, "explicit_content_filter": 0,
-            "roles": [{"id": gid, "name": "@everyone", "color": 0, "hoist": False, "position": 0,
-                       "permissions": "2248473465835073", "managed": False, "mentionable": False, "flags": 0}],
-            "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
-            "system_channel_id": guild["channel_id"], "system_channel_flags": 0, "rules_channel_id": None,
-            "vanity_url_code": None, "description": None, "banner": None, "premium_tier": 0,
-            "preferred_locale": "en-US", "public_updates_channel_id": None, "nsfw_level": 0,
-            "premium_progress_bar_enabled": False, "unavailable": False, "large": False,
-            "member_count": len(guild["member_ids"]) + 1, "joined_at": now,
-            "voice_states": [], "presences": [], "threads": [], "stage_instances": [], "guild_scheduled_events": [],
+            "id": gid,
+            "name": guild["name"],
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": guild["owner_id"],
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [
+                {
+                    "id": gid,
+                    "name": "@everyone",
+                    "color": 0,
+                    "hoist": False,
+                    "position": 0,
+                    "permissions": "2248473465835073",
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": guild["channel_id"],
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "unavailable": False,
+            "large": False,
+            "member_count": len(guild["member_ids"]) + 1,
+            "joined_at": now,
+            "voice_states": [],
+            "presences": [],
+            "threads": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
             "soundboard_sounds": [],
             "members": [self._member(self.bot)],
-            "channels": [{"id": guild["channel_id"], "type": 0, "guild_id": gid, "name": "general", "position": 0,
-                          "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
-                          "last_message_id": None, "rate_limit_per_user": 0}],
+            "channels": [
+                {
+                    "id": guild["channel_id"],
+                    "type": 0,
+                    "guild_id": gid,
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                    "topic": None,
+                    "last_message_id": None,
+                    "rate_limit_per_user": 0,
+                }
+            ],
         }
 
     def _member(self, user: FakeUser) -> dict[str, Any]:
-        return {"user": user.payload(), "nick": None, "avatar": None, "roles": [], "joined_at": _iso_now(),
-                "deaf": False, "mute": False, "flags": 0, "pending": False, "premium_since": None,
-                "permissions": "2248473465835073", "communication_disabled_until": None}
+        return {
+            "user": user.payload(),
+            "nick": None,
+            "avatar": None,
+            "roles": [],
+            "joined_at": _iso_now(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "premium_since": None,
+            "permissions": "2248473465835073",
+            "communication_disabled_until": None,
+        }
 
     # ----------------------------------------------------------------- waiting
     def _notify(self, call: Call) -> None:
@@ -227,7 +299,7 @@ class FakeDiscord:
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path == "/gateway":
             return await handler(request)
-        path = request.path[len(API_PREFIX):] if request.path.startswith(API_PREFIX) else request.path
+        path = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else request.path
         body: Any = None
         files: list[tuple[str, bytes]] = []
         if request.content_type == "application/json":
@@ -239,8 +311,14 @@ class FakeDiscord:
                     body = json.loads(await part.text())  # type: ignore[union-attr]
                 else:
                     files.append((part.filename or "", bytes(await part.read())))  # type: ignore[union-attr]
-        call = Call(request.method, path, dict(request.query), body, files=files,
-                    headers={k: v for k, v in request.headers.items()})
+        call = Call(
+            request.method,
+            path,
+            dict(request.query),
+            body,
+            files=files,
+            headers={k: v for k, v in request.headers.items()},
+        )
         request[CALL] = call
         auth = request.headers.get("Authorization", "")
         needs_auth = not (path.startswith("/interactions/") or path.startswith("/webhooks/"))
@@ -268,27 +346,59 @@ class FakeDiscord:
 
     async def _application(self, request: web.Request) -> web.Response:
         owner = FakeUser(self.snowflake(), "owner")
-        return _json({
-            "id": self.app_id, "name": "darebot", "icon": None, "description": "", "rpc_origins": [],
-            "bot_public": True, "bot_require_code_grant": False, "bot": self.bot.payload(),
-            "owner": owner.payload(), "summary": "", "verify_key": "00" * 32, "team": None,
-            "flags": 0, "tags": [], "interactions_endpoint_url": None, "redirect_uris": [],
-        })
+        return _json(
+            {
+                "id": self.app_id,
+                "name": "darebot",
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "bot": self.bot.payload(),
+                "owner": owner.payload(),
+                "summary": "",
+                "verify_key": "00" * 32,
+                "team": None,
+                "flags": 0,
+                "tags": [],
+                "interactions_endpoint_url": None,
+                "redirect_uris": [],
+            }
+        )
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
         return _json({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
-            "total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}})
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 14_400_000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         payload = request[CALL].json or []
         out = []
         for cmd in payload:
-            out.append(cmd | {"id": self.snowflake(), "application_id": self.app_id, "version": self.snowflake(),
-                              "type": cmd.get("type", 1), "default_member_permissions": None,
-                              **({"guild_id": request.match_info["guild"]} if "guild" in request.match_info else {})})
+            out.append(
+                cmd
+                | {
+                    "id": self.snowflake(),
+                    "application_id": self.app_id,
+                    "version": self.snowflake(),
+                    "type": cmd.get("type", 1),
+                    "default_member_permissions": None,
+                    **({"guild_id": request.match_info["guild"]} if "guild" in request.match_info else {}),
+                }
+            )
         if "guild" in request.match_info:
             self.guild_commands[request.match_info["guild"]] = out
         else:
@@ -306,8 +416,7 @@ class FakeDiscord:
         if user is None:
             return _error(400, 50033, "Invalid Recipients")
         cid = self.dm_channels.setdefault(uid, self.snowflake())
-        return _json({"id": cid, "type": 1, "last_message_id": None, "flags": 0,
-                                  "recipients": [user.payload()]})
+        return _json({"id": cid, "type": 1, "last_message_id": None, "flags": 0, "recipients": [user.payload()]})
 
     async def _post_message(self, request: web.Request) -> web.Response:
         cid = request.match_info["channel"]
@@ -319,15 +428,29 @@ class FakeDiscord:
             return _error(400, 50035, "Invalid Form Body")
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
-            headers = {"Via": "1.1 google", "Retry-After": str(max(1, round(self.retry_after))),
-                       "X-RateLimit-Scope": "global" if self.rate_limit_global else "user"}
+            headers = {
+                "Via": "1.1 google",
+                "Retry-After": str(max(1, round(self.retry_after))),
+                "X-RateLimit-Scope": "global" if self.rate_limit_global else "user",
+            }
             if self.rate_limit_global:
                 headers["X-RateLimit-Global"] = "true"
             else:
-                headers |= {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-                            "X-RateLimit-Reset-After": str(self.retry_after), "X-RateLimit-Bucket": "fakebucket"}
-            return _json({"message": "You are being rate limited.", "retry_after": self.retry_after,
-                          "global": self.rate_limit_global}, status=429, headers=headers)
+                headers |= {
+                    "X-RateLimit-Limit": "5",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset-After": str(self.retry_after),
+                    "X-RateLimit-Bucket": "fakebucket",
+                }
+            return _json(
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": self.retry_after,
+                    "global": self.rate_limit_global,
+                },
+                status=429,
+                headers=headers,
+            )
         recipient = next((u for u, c in self.dm_channels.items() if c == cid), None)
         if recipient is not None and recipient in self.dm_closed:
             return _error(403, 50007, "Cannot send messages to this user")
@@ -361,13 +484,17 @@ class FakeDiscord:
         rtype = body.get("type")
         data = body.get("data") or {}
         flags = data.get("flags", 0) or 0
-        out: dict[str, Any] = {"interaction": {"id": iid, "type": self._interactions[iid]["type"],
-                                               "response_message_loading": rtype == 5,
-                                               "response_message_ephemeral": bool(flags & EPHEMERAL)}}
+        out: dict[str, Any] = {
+            "interaction": {
+                "id": iid,
+                "type": self._interactions[iid]["type"],
+                "response_message_loading": rtype == 5,
+                "response_message_ephemeral": bool(flags & EPHEMERAL),
+            }
+        }
         if rtype in (4, 5, 7):
             channel_id = self._interactions[iid].get("channel_id", "0")
-            msg = self.message_payload(channel_id, data if rtype in (4, 7) else {"flags": flags},
-                                       interaction_id=iid)
+            msg = self.message_payload(channel_id, data if rtype in (4, 7) else {"flags": flags}, interaction_id=iid)
             if rtype == 5:
                 msg["flags"] = flags | 128  # LOADING
             self.originals[token] = msg
@@ -410,14 +537,26 @@ class FakeDiscord:
     async def _delete_webhook_message(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
 
-    def message_payload(self, channel_id: str, body: dict[str, Any],
-                        *, interaction_id: str | None = None) -> dict[str, Any]:
+    def message_payload(
+        self, channel_id: str, body: dict[str, Any], *, interaction_id: str | None = None
+    ) -> dict[str, Any]:
         msg: dict[str, Any] = {
-            "id": self.snowflake(), "channel_id": channel_id, "author": self.bot.payload(),
-            "content": body.get("content") or "", "timestamp": _iso_now(), "edited_timestamp": None,
-            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [],
-            "embeds": body.get("embeds") or [], "pinned": False, "type": 0 if interaction_id is None else 20,
-            "flags": body.get("flags", 0) or 0, "components": body.get("components") or [],
+            "id": self.snowflake(),
+            "channel_id": channel_id,
+            "author": self.bot.payload(),
+            "content": body.get("content") or "",
+            "timestamp": _iso_now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 0 if interaction_id is None else 20,
+            "flags": body.get("flags", 0) or 0,
+            "components": body.get("components") or [],
             "allowed_mentions": body.get("allowed_mentions"),
         }
         return msg
@@ -470,14 +609,26 @@ class FakeDiscord:
 
     async def _send_ready(self, ws: web.WebSocketResponse, identify: dict[str, Any]) -> None:
         shard = identify.get("shard") or [0, 1]
-        await self._send(ws, "READY", {
-            "v": 10, "user": self.bot.payload() | {"verified": True, "mfa_enabled": False},
-            "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
-            "session_id": "fake-session-" + self.snowflake(), "resume_gateway_url": self.gateway_url,
-            "shard": shard, "application": {"id": self.app_id, "flags": 0},
-            "private_channels": [], "relationships": [], "user_settings": {}, "presences": [],
-            "geo_ordered_rtc_regions": [], "guild_join_requests": [], "_trace": ["fake-discord"],
-        })
+        await self._send(
+            ws,
+            "READY",
+            {
+                "v": 10,
+                "user": self.bot.payload() | {"verified": True, "mfa_enabled": False},
+                "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
+                "session_id": "fake-session-" + self.snowflake(),
+                "resume_gateway_url": self.gateway_url,
+                "shard": shard,
+                "application": {"id": self.app_id, "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+                "user_settings": {},
+                "presences": [],
+                "geo_ordered_rtc_regions": [],
+                "guild_join_requests": [],
+                "_trace": ["fake-discord"],
+            },
+        )
         for guild in self.guilds.values():
             await self._send(ws, "GUILD_CREATE", self.guild_create_payload(guild))
         self._ready.set()
@@ -492,33 +643,68 @@ class FakeDiscord:
             await self._send(ws, event, data)
 
     # ----------------------------------------------------------------- interactions
-    def _base_interaction(self, itype: int, user: FakeUser, guild: dict[str, Any] | None,
-                          data: dict[str, Any] | None, *, interaction_id: str | None = None,
-                          channel: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _base_interaction(
+        self,
+        itype: int,
+        user: FakeUser,
+        guild: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+        *,
+        interaction_id: str | None = None,
+        channel: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         iid = interaction_id or self.snowflake()
         token = f"itoken-{iid}"
         payload: dict[str, Any] = {
-            "id": iid, "application_id": self.app_id, "type": itype, "token": token, "version": 1,
-            "app_permissions": "2248473465835073", "locale": "en-US", "entitlements": [],
+            "id": iid,
+            "application_id": self.app_id,
+            "type": itype,
+            "token": token,
+            "version": 1,
+            "app_permissions": "2248473465835073",
+            "locale": "en-US",
+            "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
         }
         if data is not None:
             payload["data"] = data
         if guild is not None:
             payload |= {
-                "guild_id": guild["id"], "guild_locale": "en-US", "context": 0,
+                "guild_id": guild["id"],
+                "guild_locale": "en-US",
+                "context": 0,
                 "guild": {"id": guild["id"], "locale": "en-US", "features": []},
                 "channel_id": guild["channel_id"],
-                "channel": {"id": guild["channel_id"], "type": 0, "guild_id": guild["id"], "name": "general",
-                            "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None,
-                            "rate_limit_per_user": 0, "permissions": "2248473465835073"},
-                "member": self._member(user), "authorizing_integration_owners": {"0": guild["id"]},
+                "channel": {
+                    "id": guild["channel_id"],
+                    "type": 0,
+                    "guild_id": guild["id"],
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                    "rate_limit_per_user": 0,
+                    "permissions": "2248473465835073",
+                },
+                "member": self._member(user),
+                "authorizing_integration_owners": {"0": guild["id"]},
             }
         else:
-            ch = channel or {"id": self.dm_channels.get(user.id, self.snowflake()), "type": 1,
-                             "recipients": [user.payload()], "last_message_id": None, "flags": 0}
-            payload |= {"channel_id": ch["id"], "channel": ch, "user": user.payload(), "context": 1,
-                        "authorizing_integration_owners": {"1": user.id}}
+            ch = channel or {
+                "id": self.dm_channels.get(user.id, self.snowflake()),
+                "type": 1,
+                "recipients": [user.payload()],
+                "last_message_id": None,
+                "flags": 0,
+            }
+            payload |= {
+                "channel_id": ch["id"],
+                "channel": ch,
+                "user": user.payload(),
+                "context": 1,
+                "authorizing_integration_owners": {"1": user.id},
+            }
         self._tokens[token] = iid
         self._interactions[iid] = payload
         return payload
@@ -531,9 +717,16 @@ class FakeDiscord:
                 return cmd
         raise LookupError(f"command {name!r} was not synced (synced: {[c['name'] for c in pool]})")
 
-    def command_interaction(self, user: FakeUser, guild: dict[str, Any] | None, path: list[str],
-                            options: dict[str, Any] | None = None, *, focused: str | None = None,
-                            interaction_id: str | None = None) -> dict[str, Any]:
+    def command_interaction(
+        self,
+        user: FakeUser,
+        guild: dict[str, Any] | None,
+        path: list[str],
+        options: dict[str, Any] | None = None,
+        *,
+        focused: str | None = None,
+        interaction_id: str | None = None,
+    ) -> dict[str, Any]:
         """An application-command (or, with `focused`, autocomplete) payload for `/path[0] path[1:] options`.
 
         Option types come from the synced command, as on Discord. A USER option's value is a FakeUser;
@@ -575,24 +768,38 @@ class FakeDiscord:
         itype = AUTOCOMPLETE if focused else APPLICATION_COMMAND
         return self._base_interaction(itype, user, guild, data, interaction_id=interaction_id)
 
-    def component_interaction(self, user: FakeUser, message: dict[str, Any], custom_id: str,
-                              guild: dict[str, Any] | None = None) -> dict[str, Any]:
+    def component_interaction(
+        self, user: FakeUser, message: dict[str, Any], custom_id: str, guild: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A button press on `message` (one the bot posted, as recorded here)."""
         channel = None
         if guild is None:
-            channel = {"id": message["channel_id"], "type": 1, "recipients": [user.payload()],
-                       "last_message_id": None, "flags": 0}
-        payload = self._base_interaction(MESSAGE_COMPONENT, user, guild,
-                                         {"custom_id": custom_id, "component_type": 2}, channel=channel)
+            channel = {
+                "id": message["channel_id"],
+                "type": 1,
+                "recipients": [user.payload()],
+                "last_message_id": None,
+                "flags": 0,
+            }
+        payload = self._base_interaction(
+            MESSAGE_COMPONENT, user, guild, {"custom_id": custom_id, "component_type": 2}, channel=channel
+        )
         payload["message"] = message
         return payload
 
-    def modal_submit_interaction(self, user: FakeUser, modal: dict[str, Any], values: dict[str, Any],
-                                 guild: dict[str, Any] | None = None, channel_id: str | None = None) -> dict[str, Any]:
+    def modal_submit_interaction(
+        self,
+        user: FakeUser,
+        modal: dict[str, Any],
+        values: dict[str, Any],
+        guild: dict[str, Any] | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
         """Submit the modal the bot opened (`modal` is the callback's data) with values by custom_id.
 
         Text inputs take a str, string selects a list of str, checkboxes a bool.
         """
+
         def fill(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out = []
             for comp in components:
@@ -623,8 +830,9 @@ class FakeDiscord:
     async def interact(self, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
         """Send an INTERACTION_CREATE and wait for its initial response; returns the callback body."""
         iid = payload["id"]
-        waiting = asyncio.ensure_future(self.wait_for(
-            lambda c: c.method == "POST" and c.path.startswith(f"/interactions/{iid}/"), timeout))
+        waiting = asyncio.ensure_future(
+            self.wait_for(lambda c: c.method == "POST" and c.path.startswith(f"/interactions/{iid}/"), timeout)
+        )
         await self.dispatch("INTERACTION_CREATE", payload)
         call = await waiting
         return call.json
@@ -633,13 +841,15 @@ class FakeDiscord:
         """The message a user finally sees for an interaction: the initial response, or (after a defer)
         the edit of @original / the first follow-up."""
         iid = payload["id"]
-        first = await self.wait_for(lambda c: c.method == "POST" and c.path.startswith(f"/interactions/{iid}/"),
-                                    timeout)
+        first = await self.wait_for(
+            lambda c: c.method == "POST" and c.path.startswith(f"/interactions/{iid}/"), timeout
+        )
         if first.json.get("type") != 5:
             return first.json.get("data") or {}
         token = payload["token"]
-        later = await self.wait_for(lambda c: c.method in ("POST", "PATCH") and c.path.startswith(
-            f"/webhooks/{self.app_id}/{token}"), timeout)
+        later = await self.wait_for(
+            lambda c: c.method in ("POST", "PATCH") and c.path.startswith(f"/webhooks/{self.app_id}/{token}"), timeout
+        )
         return later.json or {}
 
     def dm_messages(self, user: FakeUser) -> list[dict[str, Any]]:
@@ -649,8 +859,9 @@ class FakeDiscord:
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """JSON with Content-Type exactly `application/json`: discord.py parses nothing else (no charset)."""
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={**(headers or {}),
-                                                                        "Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={**(headers or {}), "Content-Type": "application/json"}
+    )
 
 
 def _error(status: int, code: int, message: str) -> web.Response:

@@ -57,8 +57,9 @@ class RecordingMessenger:
 class Room:
     """People typing /dare lines on one workspace, a coach delivering their nudges."""
 
-    def __init__(self, db: Database, start: datetime, *, workspace: str = "T1", platform: str = "console",
-                 tz: str = "UTC") -> None:
+    def __init__(
+        self, db: Database, start: datetime, *, workspace: str = "T1", platform: str = "console", tz: str = "UTC"
+    ) -> None:
         self.db = db
         self.clock = ManualClock(start)
         self.ws = WorkspaceRef(platform, workspace)  # type: ignore[arg-type]

@@ -147,8 +147,13 @@ class FakeSlackAPI:
         return user
 
     def fail_next(
-        self, method: str, error: str = "ratelimited", *, status: int | None = None,
-            retry_after: int | None = None, times: int = 1
+        self,
+        method: str,
+        error: str = "ratelimited",
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
     ) -> None:
         """Make the next `times` calls of `method` fail like Slack does (429 for "ratelimited")."""
         if status is None:
@@ -316,8 +321,16 @@ class FakeSlackAPI:
             if stored is not None and stored.content is None:
                 stored.content = data
         status, text = (200, f"OK - {len(data)}") if stored is not None else (404, "file not found")
-        self._record(Call("file_upload", {"file_id": file_id, "length": len(data)}, None, status,
-                          {"ok": status == 200}, request.path))
+        self._record(
+            Call(
+                "file_upload",
+                {"file_id": file_id, "length": len(data)},
+                None,
+                status,
+                {"ok": status == 200},
+                request.path,
+            )
+        )
         return web.Response(status=status, text=text, content_type="text/plain")
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -346,8 +359,9 @@ class FakeSlackAPI:
             await asyncio.sleep(late[0])
         return web.json_response(body, status=status, headers=headers)
 
-    def _answer(self, method: str, args: dict[str, Any],
-                token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(
+        self, method: str, args: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._cond:
             for failure in self._failures:
                 if failure.method == method and failure.times > 0:
@@ -395,14 +409,21 @@ class FakeSlackAPI:
         """Send a Socket Mode envelope to the connected app; return the app's acknowledgement."""
         self.wait_socket(timeout)
         envelope_id = f"env-{next(self._ids)}"
-        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True,
-                    "retry_attempt": 0, "retry_reason": ""}
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": True,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
         ws = self._sockets[-1]
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(ws.send_json(envelope), self._loop).result(timeout)
         with self._cond:
-            ok = self._cond.wait_for(lambda: any(m.get("envelope_id") == envelope_id for m in self.socket_messages),
-                                     timeout)
+            ok = self._cond.wait_for(
+                lambda: any(m.get("envelope_id") == envelope_id for m in self.socket_messages), timeout
+            )
             if not ok:
                 raise AssertionError(f"no acknowledgement of {envelope_id}")
             return next(m for m in self.socket_messages if m.get("envelope_id") == envelope_id)
@@ -494,12 +515,20 @@ class FakeSlackAPI:
                 metadata = json.loads(metadata)
             except ValueError:
                 return self._err("invalid_metadata_format")
-        if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
-                                         and isinstance(metadata.get("event_payload"), dict)):
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
             return self._err("invalid_metadata_format")
         ts = self._ts()
-        message = {"type": "message", "text": args.get("text", ""), "blocks": args.get("blocks", []), "ts": ts,
-                   "user": self.bot_users[team_id]}
+        message = {
+            "type": "message",
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks", []),
+            "ts": ts,
+            "user": self.bot_users[team_id],
+        }
         with self._cond:
             self.history.setdefault((team_id, str(channel)), []).append({**message, "metadata": metadata})
         return self._ok(channel=channel, ts=ts, message=message)
@@ -625,8 +654,15 @@ class FakeSlackAPI:
                 f.channels = list(channels)
                 f.completed = True
                 f.initial_comment = str(args.get("initial_comment") or "")
-                out.append({"id": f.file_id, "name": f.filename, "title": f.title, "size": len(f.content),
-                            "mimetype": mimetypes.guess_type(f.filename)[0] or "application/octet-stream"})
+                out.append(
+                    {
+                        "id": f.file_id,
+                        "name": f.filename,
+                        "title": f.title,
+                        "size": len(f.content),
+                        "mimetype": mimetypes.guess_type(f.filename)[0] or "application/octet-stream",
+                    }
+                )
         return self._ok(files=out)
 
     def _oauth_access(self, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -707,8 +743,9 @@ class SlackSigner:
     def trigger_id(self) -> str:
         return f"{next(self._n)}.{int(time.time())}.trigger"
 
-    def command(self, user_id: str, text: str,
-                *, channel_id: str = "C1", user_name: str | None = None, **kw: Any) -> HttpResult:
+    def command(
+        self, user_id: str, text: str, *, channel_id: str = "C1", user_name: str | None = None, **kw: Any
+    ) -> HttpResult:
         form = {
             "token": "legacy",
             "team_id": self.team_id,

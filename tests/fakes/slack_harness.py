@@ -40,8 +40,9 @@ def slack_settings(db_url: str, api_url: str, **extra: Any) -> Settings:
 
 
 class SlackHarness:
-    def __init__(self, db_url: str, *, fake: FakeSlackAPI | None = None,
-                 settings_extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, db_url: str, *, fake: FakeSlackAPI | None = None, settings_extra: dict[str, Any] | None = None
+    ) -> None:
         self.fake = fake or FakeSlackAPI()
         if self.fake.port == 0:
             self.fake.start()

@@ -3,6 +3,7 @@
 Revision ID: 0005_sec
 Revises: 0007_speed
 """
+
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes

@@ -3,6 +3,7 @@
 Revision ID: 0007_speed
 Revises: 0003
 """
+
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes
@@ -17,8 +18,11 @@ INDEXES = (
     ("ix_membership_cohort_part", "membership", ["cohort_id", "is_participant", "person_id", "joined_at"]),
     ("ix_dare_cohort_created", "dare", ["cohort_id", "created_at", "id"]),
     ("ix_contact_person_cover", "contact", ["person_id", "can_decide", "created_at"]),
-    ("ix_outreach_person_cover", "outreach",
-     ["person_id", "sent_on", "contact_id", "attempt_no", "status", "created_at"]),
+    (
+        "ix_outreach_person_cover",
+        "outreach",
+        ["person_id", "sent_on", "contact_id", "attempt_no", "status", "created_at"],
+    ),
     ("ix_interview_person_cover", "interview", ["person_id", "held_on", "contact_id", "created_at"]),
     ("ix_story_cohort_created", "story", ["cohort_id", "created_at"]),
 )

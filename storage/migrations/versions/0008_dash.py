@@ -3,6 +3,7 @@
 Revision ID: 0008_dash
 Revises: 0005_sec
 """
+
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes

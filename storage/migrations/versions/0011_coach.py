@@ -3,6 +3,7 @@
 Revision ID: 0011_coach
 Revises: 0005_sec
 """
+
 import sqlalchemy as sa
 import sqlmodel
 import sqlmodel.sql.sqltypes

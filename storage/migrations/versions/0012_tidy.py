@@ -3,6 +3,7 @@
 Revision ID: 0012_tidy
 Revises: 0011_coach
 """
+
 import sqlite3
 
 import sqlalchemy as sa

@@ -13,6 +13,7 @@ are named for the batch by a naming convention, so they can be dropped by name.
 Revision ID: 0013_outbox
 Revises: 0012_tidy
 """
+
 import sqlalchemy as sa
 from alembic import op
 
