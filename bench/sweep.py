@@ -5,12 +5,18 @@ most accepted, contacts and outreach attempts in every state, some meetings and 
 time the first sweep (an empty outbox: every due nudge is inserted) and a second one (steady
 state: everything already planned) in a fresh process, whose peak resident set (getrusage) is the
 sweeps' memory. Prints participants/second, peak memory, and the growth ratios between sizes.
+
+The sweeping process first does what `darebot run`'s scheduler does at start in a database this big:
+it starts the fork server the sweep's helpers come from (bot.nudges.share.warm_up) and waits for it.
+For the largest size the first sweep is also timed "cold", on a copy of the database, in a process
+that starts that server only when the sweep asks for a helper (the first big sweep after a start).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import random
 import resource
@@ -26,6 +32,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select
 from sqlmodel import Session
 
+from bot.nudges import share
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY
 from storage.db import Database
@@ -222,6 +229,7 @@ class Result:
     first_server_cpu_s: float | None = None  # and of its PostgreSQL backends (the session's and the writer's)
     first_main_cpu_s: float | None = None  # of the sweep's own thread (reads and rules; the writer thread apart)
     first_helper_cpu_s: float | None = None  # of its helper processes (bot.nudges.share), when it started any
+    cold_s: float | None = None  # the first sweep in a process that had not started the helpers' fork server
 
     @property
     def rate(self) -> float:
@@ -284,23 +292,38 @@ def _server_cpu(s: Session) -> float | None:
     return total
 
 
-def _children_cpu() -> float:
-    """CPU seconds of this process's children that have ended (a sweep's helper processes)."""
-    t = os.times()
-    return t.children_user + t.children_system
+class _HelperCpu(logging.Handler):
+    """The CPU seconds the sweep's helpers report (bot.nudges.planner logs them): a helper forked by the fork
+    server is that server's child, not ours, so os.times() does not count it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seconds += getattr(record, "helper_cpu", 0.0)
 
 
 def sweep_once(db: Database, cpu: dict[str, float | None] | None = None) -> tuple[float, int]:
     """Seconds and rows planned; `cpu` gets the CPU seconds of this process and of the database server
     for the sweep: on a shared machine the wall time says as much about the neighbours as about us."""
     gc.collect()
-    with db.session() as s:
-        server = _server_cpu(s)
-        t0, c0, m0, h0 = time.perf_counter(), time.process_time(), time.thread_time(), _children_cpu()
-        planned = plan(s, NOW, DEFAULT_POLICY, platform="console", processes=PROCESSES)
-        elapsed, used, main = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - m0
-        helpers = _children_cpu() - h0
-        after = _server_cpu(s)
+    helper_cpu = _HelperCpu()
+    logger = logging.getLogger("darebot.nudges")
+    logger.addHandler(helper_cpu)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with db.session() as s:
+            server = _server_cpu(s)
+            t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
+            planned = plan(s, NOW, DEFAULT_POLICY, platform="console", processes=PROCESSES)
+            elapsed, used, main = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - m0
+            after = _server_cpu(s)
+    finally:
+        logger.removeHandler(helper_cpu)
+        logger.setLevel(level)
+    helpers = helper_cpu.seconds
     if cpu is not None:
         cpu["first_cpu_s"] = used
         cpu["first_main_cpu_s"] = main
@@ -309,11 +332,14 @@ def sweep_once(db: Database, cpu: dict[str, float | None] | None = None) -> tupl
     return elapsed, planned
 
 
-def measure(url: str, heap: bool = False) -> dict:
-    """Run in a fresh process, so its peak resident set is the sweep's and nothing else's."""
+def measure(url: str, heap: bool = False, warm: bool = True) -> dict:
+    """Run in a fresh process, so its peak resident set is the sweep's and nothing else's. `warm`: start
+    the helpers' fork server first and wait for it, as the scheduler does at start."""
     db = Database(url)
     with db.session() as s:  # connect and warm up the ORM before taking the baseline
         s.execute(select(func.count()).select_from(Nudge)).scalar()
+    if warm and PROCESSES != 1 and (server := share.warm_up()) is not None:
+        server.join()
     gc.collect()
     base = _reset_peak()
     cpu: dict[str, float | None] = {}
@@ -343,30 +369,37 @@ def run_case(
     *,
     repeat: int = 1,
     copy: Callable[[str, int], str] | None = None,
+    cold: bool = False,
 ) -> Result:
     """Populate, then sweep in a fresh process; with `repeat` > 1, also on copies of the populated database
     made by `copy(url, k)`, and keep the median first sweep (a small size's sweep takes half a second,
-    so one scheduler hiccup moved its figure, and the growth ratio with it, by a quarter)."""
+    so one scheduler hiccup moved its figure, and the growth ratio with it, by a quarter). `cold`: also
+    time a first sweep on one more copy in a process that has not started the helpers' fork server."""
     db.upgrade()
     t0 = time.perf_counter()
     populate(db, n)
     db.dispose()
     print(f"  {backend:<10} {n:>7} participants: data ready in {time.perf_counter() - t0:5.1f}s", flush=True)
     urls = [db.url] + ([copy(db.url, k) for k in range(1, repeat)] if copy is not None else [])
+    cold_url = copy(db.url, repeat) if cold and copy is not None else None
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    runs = []
-    for url in urls:
+
+    def sweep_in_a_new_process(url: str, warm: bool) -> Result:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.sweep", url, "heap" if heap else "-"],
+            [sys.executable, "-m", "bench.sweep", url, "heap" if heap else "-", "warm" if warm else "cold"],
             cwd=root,
             env=env,
             check=True,
             capture_output=True,
             text=True,
         ).stdout
-        runs.append(Result(backend, n, **json.loads(out.strip().splitlines()[-1])))
+        return Result(backend, n, **json.loads(out.strip().splitlines()[-1]))
+
+    runs = [sweep_in_a_new_process(url, warm=True) for url in urls]
     r = sorted(runs, key=lambda x: x.first_s)[len(runs) // 2]
+    if cold_url is not None:
+        r.cold_s = sweep_in_a_new_process(cold_url, warm=False).first_s
     cpu = f" (CPU: {r.first_cpu_s:.1f}s here" if r.first_cpu_s is not None else " ("
     cpu += f", {r.first_main_cpu_s:.1f}s of it in the sweep's thread" if r.first_main_cpu_s is not None else ""
     cpu += f", {r.first_helper_cpu_s:.1f}s in a helper process" if r.first_helper_cpu_s else ""
@@ -374,7 +407,8 @@ def run_case(
     of = f" (median of {len(runs)}: {', '.join(f'{x.first_s:.2f}' for x in runs)} s)" if len(runs) > 1 else ""
     print(
         f"  {backend:<10} {n:>7} participants: first sweep {r.first_s:.1f}s{of}{cpu}, steady {r.steady_s:.1f}s, "
-        f"load average {os.getloadavg()[0]:.1f}",
+        + (f"cold first sweep {r.cold_s:.1f}s, " if r.cold_s is not None else "")
+        + f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return r
@@ -408,4 +442,4 @@ def report(results: list[Result]) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1], heap=sys.argv[2:3] == ["heap"])))
+    print(json.dumps(measure(sys.argv[1], heap=sys.argv[2:3] == ["heap"], warm=sys.argv[3:4] != ["cold"])))

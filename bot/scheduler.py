@@ -21,13 +21,14 @@ from sqlmodel import col
 
 from bot import dedupe
 from bot.clock import Clock, ManualClock
+from bot.nudges import share
 from bot.nudges.delivery import Delivery
 from bot.nudges.planner import plan
 from bot.nudges.policy import DEFAULT_POLICY, Policy
 from bot.ports import Messenger, NoObserver, Observer
 from bot.privacy import Purged, purge_due
 from storage.db import Database
-from storage.models import Nudge, Workspace, nudge_status_is
+from storage.models import Nudge, Person, Workspace, nudge_status_is
 
 log = logging.getLogger("darebot.scheduler")
 
@@ -244,6 +245,29 @@ class NudgeScheduler:
             )
         sched.start()
         self._scheduler = sched
+        if sweep:
+            self.warm_up_helpers()
+
+    def warm_up_helpers(self) -> None:
+        """With enough people on this platform for a shared sweep, start the helpers' fork server now, so the
+        big sweep that follows a roster import or a new term gets its helper at once (bot.nudges.share)."""
+        if self.sweep_processes is not None and self.sweep_processes < 2:
+            return
+        if share.shareable_url(self.db.engine) is None:
+            return
+        try:
+            with self.db.session() as s:
+                people = s.execute(
+                    select(func.count())
+                    .select_from(Person)
+                    .join(Workspace, col(Workspace.id) == col(Person.workspace_id))
+                    .where(col(Workspace.platform) == self.platform)
+                ).scalar_one()
+        except Exception:  # the sweep will say what is wrong with the database
+            log.warning("could not count the people a sweep may share with helpers", exc_info=True)
+            return
+        if people >= share.SHARE_MIN:
+            share.warm_up()
 
     def shutdown(self) -> None:
         """Stop the scheduler (a delivery under way finishes), then release any row still claimed here

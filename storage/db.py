@@ -13,10 +13,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, ExecutionContext
@@ -26,6 +24,9 @@ from sqlmodel import Session, create_engine
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from storage.checkpoint import BACKSTOP_PAGES, Checkpointer
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # How long a SQLite transaction waits for the write lock. SQLite's busy handler is not a fair queue, and
@@ -331,6 +332,9 @@ class Database:
                 raise
 
     def alembic_config(self) -> Config:
+        # imported here: a sweep's helper process, which never migrates, starts without Alembic's ~0.15 s
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -343,6 +347,8 @@ class Database:
         with self.engine.begin() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            from alembic import command
+
             cfg = self.alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

@@ -1,6 +1,7 @@
 """A big sweep shared with a helper process plans exactly what one process plans.
 
-The helper is a real spawned interpreter opening the same database (a SQLite file, or PostgreSQL). The
+The helper is a real process (a fork of the helpers' fork server, or a spawned interpreter where the
+platform has no fork server) opening the same database (a SQLite file, or PostgreSQL). The
 parent is held back until the helper has claimed its first batch, so both processes sweep some of the
 batches whatever the machine's speed; the tiny batches make each sweep many batches.
 """
@@ -17,8 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.clock import ManualClock
 from bot.nudges import planner, share
 from bot.nudges.policy import DEFAULT_POLICY
+from bot.scheduler import NudgeScheduler
 from storage.db import Database
 from tests.test_sweep_batch import SWEEPS, _outbox, _populate, _reset
 
@@ -141,3 +144,47 @@ def test_no_helper_is_started_once_every_batch_is_claimed() -> None:
     job = share.Job(SWEEPS[0], DEFAULT_POLICY, None, {}, set(), {})
     helpers = share.Helpers("sqlite:////nonexistent/none.sqlite3", claims, job, 1)
     assert helpers.join() == (0, 0) and helpers.running == []
+
+
+class _Null:
+    def send_dm(self, ws: str, user: str, reply: object, **_kw: object) -> object:
+        return None
+
+
+def test_the_scheduler_starts_the_helpers_server_only_where_a_shared_sweep_can_come(
+    cohort: Database, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(share, "warm_up", lambda: asked.append("warm"))
+    clock = ManualClock(SWEEPS[0])
+
+    def scheduler(db: Database, platform: str = "console", processes: int | None = None) -> NudgeScheduler:
+        return NudgeScheduler(db, clock, _Null(), platform=platform, sweep_processes=processes)
+
+    monkeypatch.setattr(share, "SHARE_MIN", 130)  # the generated cohort: 130 people on the console
+    scheduler(cohort).warm_up_helpers()
+    assert asked == ["warm"]
+    scheduler(cohort, platform="slack").warm_up_helpers()  # 10 people there
+    scheduler(cohort, processes=1).warm_up_helpers()  # told to sweep alone
+    monkeypatch.setattr(share, "SHARE_MIN", 131)
+    scheduler(cohort).warm_up_helpers()
+    assert asked == ["warm"]
+    memory = Database("sqlite://")  # no other process can open it
+    memory.upgrade()
+    monkeypatch.setattr(share, "SHARE_MIN", 0)
+    scheduler(memory).warm_up_helpers()
+    assert asked == ["warm"]
+
+
+def test_after_warm_up_a_helper_sweeps_and_reports_its_cpu(cohort: Database, caplog: pytest.LogCaptureFixture) -> None:
+    alone = _sweeps(cohort, processes=1)[0]
+    _reset(cohort)
+    server = share.warm_up()
+    if "forkserver" in __import__("multiprocessing").get_all_start_methods():
+        assert server is not None
+        server.join()
+    with caplog.at_level(logging.INFO, logger="darebot.nudges"), cohort.session() as s:
+        planner.plan(s, SWEEPS[0], DEFAULT_POLICY, platform="console", processes=2)
+    assert _outbox(cohort) == alone
+    (done,) = [r for r in caplog.records if r.getMessage().startswith("sweep of")]
+    assert done.__dict__["helper_cpu"] > 0  # (logging.LogRecord: the extra is an attribute)

@@ -1083,11 +1083,13 @@ def plan(
         raise
     inserted, batches = others.join()
     log.info(
-        "sweep of %d people: %d of %d batches by %d helper process(es)",
+        "sweep of %d people: %d of %d batches by %d helper process(es), %.1f CPU-s",
         len(ids),
         batches,
         len(claims),
         len(others.running),
+        others.cpu,
+        extra={"helper_cpu": others.cpu},
     )
     return total + inserted
 
