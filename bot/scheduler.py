@@ -70,6 +70,7 @@ class NudgeScheduler:
         )
         self._lock = threading.RLock()  # one sweep/delivery at a time in this process
         self._scheduler = None
+        self._helpers_warm = False  # warm_up_helpers has started the sweep helpers' fork server
         self.observer: Observer = NoObserver()  # sweep durations, for metrics
 
     # --- the steps ----------------------------------------------------------------------------
@@ -195,6 +196,7 @@ class NudgeScheduler:
             self.purge()
         except Exception:
             log.exception("retention purge failed")
+        self.warm_up_helpers()  # hourly too: a campus imported after the start gets its fork server
 
     def _job_digests(self) -> None:
         try:
@@ -245,13 +247,12 @@ class NudgeScheduler:
             )
         sched.start()
         self._scheduler = sched
-        if sweep:
-            self.warm_up_helpers()
 
     def warm_up_helpers(self) -> None:
-        """With enough people on this platform for a shared sweep, start the helpers' fork server now, so the
-        big sweep that follows a roster import or a new term gets its helper at once (bot.nudges.share)."""
-        if self.sweep_processes is not None and self.sweep_processes < 2:
+        """With enough people on this platform for a shared sweep, start the helpers' fork server (once), so
+        the big sweep that follows a roster import or a new term gets its helper at once (bot.nudges.share).
+        Run with the retention purge: at start and hourly."""
+        if self._helpers_warm or (self.sweep_processes is not None and self.sweep_processes < 2):
             return
         if share.shareable_url(self.db.engine) is None:
             return
@@ -267,6 +268,7 @@ class NudgeScheduler:
             log.warning("could not count the people a sweep may share with helpers", exc_info=True)
             return
         if people >= share.SHARE_MIN:
+            self._helpers_warm = True
             share.warm_up()
 
     def shutdown(self) -> None:

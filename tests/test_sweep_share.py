@@ -162,7 +162,9 @@ def test_the_scheduler_starts_the_helpers_server_only_where_a_shared_sweep_can_c
         return NudgeScheduler(db, clock, _Null(), platform=platform, sweep_processes=processes)
 
     monkeypatch.setattr(share, "SHARE_MIN", 130)  # the generated cohort: 130 people on the console
-    scheduler(cohort).warm_up_helpers()
+    hourly = scheduler(cohort)
+    hourly.warm_up_helpers()
+    hourly.warm_up_helpers()  # an hour later: started already
     assert asked == ["warm"]
     scheduler(cohort, platform="slack").warm_up_helpers()  # 10 people there
     scheduler(cohort, processes=1).warm_up_helpers()  # told to sweep alone
@@ -174,6 +176,8 @@ def test_the_scheduler_starts_the_helpers_server_only_where_a_shared_sweep_can_c
     monkeypatch.setattr(share, "SHARE_MIN", 0)
     scheduler(memory).warm_up_helpers()
     assert asked == ["warm"]
+    scheduler(cohort)._job_purge()  # the hourly job, with the retention purge, is what calls it
+    assert asked == ["warm", "warm"]
 
 
 def test_after_warm_up_a_helper_sweeps_and_reports_its_cpu(cohort: Database, caplog: pytest.LogCaptureFixture) -> None:

@@ -9,8 +9,9 @@ A helper is never a fork of the sweeping process: that would carry its open conn
 threads' locks into the child. Where the platform has one (Linux, macOS) it is a fork of a fork
 server: a clean, single-threaded process that has imported the planner and storage once, so a helper
 sweeps a tenth of a second after it is asked for, where a spawned interpreter spends about a second
-on those imports. The scheduler starts that server ahead of time (`warm_up`) when the database is big
-enough for a shared sweep; otherwise the first shared sweep starts it. Elsewhere helpers are spawned.
+on those imports. The scheduler starts that server ahead of time (`warm_up`) once the database is big
+enough for a shared sweep (checked at start and hourly); otherwise the first shared sweep starts it.
+Elsewhere helpers are spawned.
 
 Batches are claimed one at a time from one shared pair of counters, the parent from the front and the
 helpers from the back, so a helper that starts late (an interpreter and its imports take most of a
