@@ -45,8 +45,8 @@ from bot.nudges.rules import DareInfo
 
 log = logging.getLogger("darebot.nudges")
 
-# Fewer people than this are swept in one process: a helper's interpreter takes most of a second to
-# start, about what a sweep of 15,000 people takes.
+# Fewer people than this are swept in one process: a spawned helper, or the fork server's first start,
+# takes most of a second, about what a sweep of 15,000 people takes.
 SHARE_MIN = 20_000
 # What the fork server imports before it forks anyone: what a helper runs (the planner, storage and the
 # PostgreSQL driver; a missing one is skipped) and the main module, which each helper would otherwise
