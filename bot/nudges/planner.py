@@ -692,9 +692,14 @@ _PG_INSERT = (
 # columns' own (storage.models.Nudge), in OutboxRow's order.
 _PG_COPY = f"COPY nudge ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _PG_COPY_TYPES = ("text", "int4", "int4", "text", "text", "timestamptz", "timestamptz", "text", "int4", "text")
+# The id range is the batch's own, and redundant but for the planner: it takes a JSON function's rows
+# for a hundred and joined them to a sequential scan of every person, one per batch (at 100k people, about
+# 16 ms of each batch's 28 ms UPDATE, and a first sweep's cost growing with the square of the population);
+# with the range it reads the batch's people from the primary key.
 _PG_NEXT_CHECK = (
     "UPDATE person SET next_check_at = (r->>1)::timestamptz FROM json_array_elements(%(rows)s::json) AS r "
-    "WHERE person.id = (r->>0)::int AND person.next_check_at IS NOT DISTINCT FROM (r->>2)::timestamptz"
+    "WHERE person.id BETWEEN %(lo)s AND %(hi)s AND person.id = (r->>0)::int "
+    "AND person.next_check_at IS NOT DISTINCT FROM (r->>2)::timestamptz"
 )
 # SQLite: the driver's executemany of plain tuples, the datetimes stored as SQLAlchemy stores them. (One
 # INSERT ... SELECT from a JSON array costs SQLite about 70% more CPU than the executemany.)
@@ -768,7 +773,10 @@ def _set_next_check(conn: Connection, next_check: dict[int, datetime], seen: dic
     stored = _Stored(conn)
     params = [(pid, stored(at), stored(seen.get(pid))) for pid, at in next_check.items()]
     if stored.postgres:
-        conn.exec_driver_sql(_PG_NEXT_CHECK, {"rows": json.dumps(params)})
+        if next_check:
+            conn.exec_driver_sql(
+                _PG_NEXT_CHECK, {"rows": json.dumps(params), "lo": min(next_check), "hi": max(next_check)}
+            )
         return
     # One UPDATE per (new value, value read): a first sweep sets a batch's thousand people to a few values.
     groups: dict[tuple[Any, Any], list[int]] = {}
