@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from bot.context import Context
 from bot.errors import UsageError
+from bot.nudges.catalog import hold_back
 from bot.registry import action, arg, command
 from bot.replies import Attachment, Button, Field, Reply, Section, text_reply
 from bot.stats import Funnel, ParticipantStats, current_dare, dare_window_start, participant_stats
@@ -445,15 +446,27 @@ def forget_contact(ctx: Context, name: str) -> Reply:
     ctx.session.add_all(by_day.values())
     ctx.me.next_check_at = ctx.now  # bulk deletes skip the ORM's change marks: the planner looks again
     # Planned and sent nudges about them: their subject is the contact's or an interview's id.
-    ctx.session.execute(
-        delete(Nudge).where(
-            col(Nudge.person_id) == pk(ctx.me),
-            (
-                (col(Nudge.rule).in_(CONTACT_SUBJECT_RULES) & (col(Nudge.subject) == str(cid)))
-                | (col(Nudge.rule).in_(INTERVIEW_SUBJECT_RULES) & col(Nudge.subject).in_([str(i) for i in iids]))
-            ),
+    interview_ids = {str(i) for i in iids}
+
+    def is_about(key: str) -> bool:
+        _pid, rule, subject, _period = key.split(":", 3)
+        return (rule in CONTACT_SUBJECT_RULES and subject == str(cid)) or (
+            rule in INTERVIEW_SUBJECT_RULES and subject in interview_ids
         )
+
+    about = (
+        col(Nudge.person_id) == pk(ctx.me),
+        (col(Nudge.rule).in_(CONTACT_SUBJECT_RULES) & (col(Nudge.subject) == str(cid)))
+        | (col(Nudge.rule).in_(INTERVIEW_SUBJECT_RULES) & col(Nudge.subject).in_([str(i) for i in iids])),
     )
+    # An overdue nudge about them that went out instead of others held those back: they stay held.
+    held = ctx.session.execute(
+        select(Nudge.workspace_id, Nudge.instead_of).where(*about, col(Nudge.instead_of).is_not(None))
+    ).all()
+    ctx.session.execute(delete(Nudge).where(*about))
+    for workspace_id, keys in held:
+        others = [k for k in json.loads(keys) if not is_about(k)]
+        hold_back(ctx.session, workspace_id, pk(ctx.me), others, ctx.now)
     if iids:
         ctx.session.execute(delete(Outcome).where(col(Outcome.interview_id).in_(iids)))
     ctx.session.execute(delete(Interview).where(col(Interview.contact_id) == cid))

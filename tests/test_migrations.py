@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from storage.db import Database
@@ -101,13 +101,21 @@ def _at(db: Database, revision: str, step: Callable[..., None]) -> None:
         step(cfg, revision)
 
 
+# Columns today's models have and the revisions these tests start from do not. The busy class runs on
+# today's engine, which reads and writes them: they are added for it and dropped again before the
+# migration under test, and the comparisons leave them out.
+_LATER = {"nudge": {"instead_of": "TEXT"}}
+
+
 def _every_row(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     from sqlalchemy import select
 
     out = {}
     with db.engine.connect() as conn:
         for table in SQLModel.metadata.sorted_tables:
-            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            columns = [c for c in table.columns if c.name not in _LATER.get(table.name, {})]
+            rows = conn.execute(select(*columns).order_by(*table.primary_key.columns))
+            out[table.name] = [tuple(r) for r in rows]
     return out
 
 
@@ -143,8 +151,16 @@ def _busy_outbox_at(db: Database, revision: str) -> dict[str, Any]:
     from alembic import command
 
     _at(db, revision, command.upgrade)
+    with db.engine.begin() as conn:
+        for table, columns in _LATER.items():
+            for name, kind in columns.items():
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
     _busy_class(db)
     before = _every_row(db)
+    with db.engine.begin() as conn:
+        for table, columns in _LATER.items():
+            for name in columns:
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {name}"))
     status = list(SQLModel.metadata.tables["nudge"].c.keys()).index("status")
     statuses = {r[status] for r in before["nudge"]}
     assert {"sent", "pending"} <= statuses, statuses

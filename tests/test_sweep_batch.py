@@ -12,6 +12,7 @@ batches must equal the ones delivery reads for one person at send time (`load_st
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections import defaultdict
 from collections.abc import Iterator
@@ -296,6 +297,7 @@ def _outbox(db: Database) -> tuple[set[tuple[Any, ...]], dict[int, Any]]:
                     Nudge.status,
                     Nudge.attempts,
                     Nudge.last_error,
+                    Nudge.instead_of,
                 )
             ).all()
         }
@@ -338,7 +340,9 @@ def test_a_sweep_plans_what_planning_person_by_person_would(
     one_by_one = list(_sweeps(db, one_by_one=True))
     _reset(db)
     batched = list(_sweeps(db, one_by_one=False))
-    assert len(one_by_one[0][0]) > 150, "the cohort should give the rules plenty to plan"
+    planned = [r for r in one_by_one[0][0]] + [key for r in one_by_one[0][0] for key in json.loads(r[-1] or "[]")]
+    assert len(planned) > 150, "the cohort should give the rules plenty to plan"
+    assert any(r[-1] for r in one_by_one[0][0]), "and some overdue nudges that go instead of others"
     assert {r[3] for r in one_by_one[-1][0]} >= {
         "dare-issued",
         "follow-up",

@@ -13,6 +13,7 @@ Exemptions:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -157,13 +158,14 @@ class OutboxRow(NamedTuple):
     status: str = "pending"
     attempts: int = 0
     last_error: str | None = None
+    instead_of: str | None = None
 
 
 def one_overdue_per_person(rows: list[OutboxRow], now: datetime) -> list[OutboxRow]:
     """Rows found long after they fell due (nudges turned back on, a worker down for a day) are not released
-    in a burst: of each person's overdue rows only the most relevant goes out; the others are recorded as
-    dropped so no later sweep releases them either. Rows due on time come first, then the overdue ones,
-    each in the order given."""
+    in a burst: of each person's overdue rows only the most relevant goes out, and it carries the others'
+    keys (`instead_of`, a JSON list) so no later sweep releases them either. Rows due on time come first,
+    then the kept overdue ones, each in the order given."""
     late = now - OVERDUE
     rank = _PRIORITY.get
     best: dict[int, OutboxRow] = {}
@@ -177,16 +179,17 @@ def one_overdue_per_person(rows: list[OutboxRow], now: datetime) -> list[OutboxR
         cur = best.get(row[2])
         if cur is None or (rank(row[3], 50), row[5]) < (rank(cur[3], 50), cur[5]):
             best[row[2]] = row
-    kept = {id(x) for x in best.values()}
+    others: dict[int, list[str]] = {}
+    for row in overdue:
+        if best[row[2]] is not row:
+            others.setdefault(row[2], []).append(row[0])
     new = tuple.__new__
     for row in overdue:
-        if id(row) not in kept:  # (_replace, spelled out with tuple.__new__: it is several times slower)
-            row = new(OutboxRow, (*row[:7], "dropped", row[8], _OVERDUE_ERROR))
-        out.append(row)
+        if best[row[2]] is row:
+            instead = others.get(row[2])
+            # (_replace, spelled out with tuple.__new__: it is several times slower)
+            out.append(row if instead is None else new(OutboxRow, (*row[:10], json.dumps(instead))))
     return out
-
-
-_OVERDUE_ERROR = "overdue: a more relevant nudge went instead"
 
 
 def still_valid(
@@ -243,6 +246,32 @@ def reopen(session: Session, name: str, *, dare_id: int, now: datetime) -> int:
         .values(key=archived)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def hold_back(session: Session, workspace_id: int, person_id: int, keys: Iterable[str], now: datetime) -> None:
+    """Keep overdue nudges from going, each as a "dropped" row of its own: what an overdue nudge that went
+    instead of them held (`Nudge.instead_of`), when that nudge's row is deleted (its contact forgotten)."""
+    rows = []
+    for key in keys:
+        _pid, rule, subject, _period = key.split(":", 3)
+        rows.append(
+            dict(
+                key=key,
+                workspace_id=workspace_id,
+                person_id=person_id,
+                rule=rule,
+                subject=subject,
+                due_at=now,
+                planned_at=now,
+                status="dropped",
+                attempts=0,
+                last_error="overdue: a more relevant nudge went instead",
+            )
+        )
+    if rows:
+        dialect = session.get_bind().dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Nudge)
+        session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["key"]))
 
 
 def plan_now(

@@ -406,7 +406,7 @@ _CALLS = select(
 )
 
 
-_KEYS = select(col(Nudge.person_id), col(Nudge.key))
+_KEYS = select(col(Nudge.person_id), col(Nudge.key), col(Nudge.instead_of))
 _DUE = select(col(Person.id), col(Person.next_check_at), col(Person.workspace_id))
 
 
@@ -684,14 +684,14 @@ _COLUMNS = ", ".join(catalog.OutboxRow._fields)
 # json.dumps runs in C.
 _PG_INSERT = (
     f"INSERT INTO nudge ({_COLUMNS}) SELECT r->>0, (r->>1)::int, (r->>2)::int, r->>3, r->>4, "
-    "(r->>5)::timestamptz, (r->>6)::timestamptz, r->>7, (r->>8)::int, r->>9 "
+    "(r->>5)::timestamptz, (r->>6)::timestamptz, r->>7, (r->>8)::int, r->>9, r->>10 "
     "FROM json_array_elements(%(rows)s::json) AS r ON CONFLICT (key) DO NOTHING"
 )
 # The plain path: the rows as they are, in PostgreSQL's binary format (psycopg packs each value in C; the
 # text format costs the writer thread five times the CPU, all of it holding the GIL). The types are the
 # columns' own (storage.models.Nudge), in OutboxRow's order.
 _PG_COPY = f"COPY nudge ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_PG_COPY_TYPES = ("text", "int4", "int4", "text", "text", "timestamptz", "timestamptz", "text", "int4", "text")
+_PG_COPY_TYPES = ("text", "int4", "int4", "text", "text", "timestamptz", "timestamptz", "text", "int4", "text", "text")
 # The id range is the batch's own, and redundant but for the planner: it takes a JSON function's rows
 # for a hundred and joined them to a sequential scan of every person, one per batch (at 100k people, about
 # 16 ms of each batch's 28 ms UPDATE, and a first sweep's cost growing with the square of the population);
@@ -765,7 +765,7 @@ def _insert(conn: Connection, rows: list[catalog.OutboxRow]) -> int:
             return conn.exec_driver_sql(_PG_INSERT, {"rows": json.dumps(params)}).rowcount
     # each distinct moment converted once (a batch's rows share a few dozen due times and one planned_at)
     moments = {at: stored(at) for at in {r[5] for r in rows} | {r[6] for r in rows}}
-    params = [(r[0], r[1], r[2], r[3], r[4], moments[r[5]], moments[r[6]], r[7], r[8], r[9]) for r in rows]
+    params = [(r[0], r[1], r[2], r[3], r[4], moments[r[5]], moments[r[6]], r[7], r[8], r[9], r[10]) for r in rows]
     return conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
 
 
@@ -808,7 +808,7 @@ def due_people(session: Session, now: datetime, *, platform: str | None = None) 
     return sorted((pid, at) for pid, at, _ws in rows)
 
 
-# The fields of a planned row after planned_at (status, attempts, last_error): OutboxRow's defaults.
+# The fields of a planned row after planned_at (status, attempts, last_error, instead_of): OutboxRow's defaults.
 _ROW_DEFAULTS = tuple(catalog.OutboxRow._field_defaults[f] for f in catalog.OutboxRow._fields[7:])
 
 # Rules whose nudges still go to someone who turned them off.
@@ -841,7 +841,12 @@ def _read_batch(conn: Connection, batch: list[int], by_cohort: dict[int, list[Da
     fetched = _reads(conn).many(conn, _BATCH_READS, batch)
     states, persons = _sweep_states(conn, batch, by_cohort, dare_ids, fetched)
     loaded = {s.person_id for s in states}
-    existing = {key for pid, key in fetched["keys"] if pid in loaded}
+    existing = set()
+    for pid, key, instead_of in fetched["keys"]:
+        if pid in loaded:
+            existing.add(key)
+            if instead_of is not None:  # the overdue nudges it went out instead of (catalog.one_overdue_per_person)
+                existing.update(json.loads(instead_of))
     return batch, states, persons, existing
 
 
@@ -858,7 +863,7 @@ def _plan_batch(
     batch, states, persons, existing = read
     new = tuple.__new__
     row_type = catalog.OutboxRow
-    status, attempts, last_error = _ROW_DEFAULTS
+    status, attempts, last_error, instead_of = _ROW_DEFAULTS
     horizon = now + policy.plan_ahead
     plan_ahead = policy.plan_ahead
     opt_out_exempt = _OPT_OUT_EXEMPT
@@ -896,7 +901,9 @@ def _plan_batch(
             if key in existing or key in planned:
                 continue
             # (tuple.__new__ skips the namedtuple's Python-level __new__: once per planned row)
-            planned[key] = new(row_type, (key, ws, pid, rule, subject[:80], due_at, now, status, attempts, last_error))
+            planned[key] = new(
+                row_type, (key, ws, pid, rule, subject[:80], due_at, now, status, attempts, last_error, instead_of)
+            )
         if soonest is not None and (later := soonest - plan_ahead) < next_check[pid]:
             next_check[pid] = later
     return catalog.one_overdue_per_person(list(planned.values()), now), next_check if rules is None else None
