@@ -448,25 +448,23 @@ def forget_contact(ctx: Context, name: str) -> Reply:
     # Planned and sent nudges about them: their subject is the contact's or an interview's id.
     interview_ids = {str(i) for i in iids}
 
-    def is_about(key: str) -> bool:
-        _pid, rule, subject, _period = key.split(":", 3)
+    def is_about(rule: str, subject: str) -> bool:
         return (rule in CONTACT_SUBJECT_RULES and subject == str(cid)) or (
             rule in INTERVIEW_SUBJECT_RULES and subject in interview_ids
         )
 
-    about = (
-        col(Nudge.person_id) == pk(ctx.me),
-        (col(Nudge.rule).in_(CONTACT_SUBJECT_RULES) & (col(Nudge.subject) == str(cid)))
-        | (col(Nudge.rule).in_(INTERVIEW_SUBJECT_RULES) & col(Nudge.subject).in_([str(i) for i in iids])),
-    )
-    # An overdue nudge about them that went out instead of others held those back: they stay held.
-    held = ctx.session.execute(
-        select(Nudge.workspace_id, Nudge.instead_of).where(*about, col(Nudge.instead_of).is_not(None))
+    nudges = ctx.session.execute(
+        select(col(Nudge.id), col(Nudge.rule), col(Nudge.subject), col(Nudge.instead_of)).where(
+            col(Nudge.person_id) == pk(ctx.me), col(Nudge.rule).in_(CONTACT_SUBJECT_RULES + INTERVIEW_SUBJECT_RULES)
+        )
     ).all()
-    ctx.session.execute(delete(Nudge).where(*about))
-    for workspace_id, keys in held:
-        others = [k for k in json.loads(keys) if not is_about(k)]
-        hold_back(ctx.session, workspace_id, pk(ctx.me), others, ctx.now)
+    gone = [n for n in nudges if is_about(n.rule, n.subject)]
+    if gone:
+        ctx.session.execute(delete(Nudge).where(col(Nudge.id).in_([n.id for n in gone])))
+    for n in gone:
+        if n.instead_of is not None:  # it went out instead of other overdue nudges: they stay held
+            others = [k for k in json.loads(n.instead_of) if not is_about(*k.split(":", 3)[1:3])]
+            hold_back(ctx.session, ctx.me.workspace_id, pk(ctx.me), others, ctx.now)
     if iids:
         ctx.session.execute(delete(Outcome).where(col(Outcome.interview_id).in_(iids)))
     ctx.session.execute(delete(Interview).where(col(Interview.contact_id) == cid))
