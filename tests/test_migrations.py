@@ -51,7 +51,6 @@ def test_db_upgrade_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_0012_drops_home_channel_while_rows_point_at_the_cohort(db_url: str) -> None:
     """A rebuilt `cohort` table would fail its foreign keys here: the column is dropped in place."""
     from alembic import command
-    from sqlalchemy import text
 
     db = Database(db_url)
     cfg = db.alembic_config()
@@ -140,8 +139,8 @@ def _busy_class(db: Database) -> None:
         "teach: cohort quiet Spring --from 2026-10-05 --to 2026-10-09",
         "teach: reward @ann",
     ):
-        who, text = line.split(": ", 1)
-        r.say(who, text)
+        who, said = line.split(": ", 1)
+        r.say(who, said)
     r.wait(days=9)  # nudges sent, and some planned ahead still pending
 
 
@@ -170,7 +169,6 @@ def _busy_outbox_at(db: Database, revision: str) -> dict[str, Any]:
 def test_0013_rebuilds_the_outbox_without_its_foreign_keys_and_keeps_every_row(db_url: str) -> None:
     """On SQLite the table is rebuilt while foreign keys are enforced (nothing points at `nudge`)."""
     from alembic import command
-    from sqlalchemy import text
 
     db = Database(db_url)
     before = _busy_outbox_at(db, "0012_tidy")
